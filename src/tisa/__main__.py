@@ -1,0 +1,5 @@
+"""`python -m tisa` runs the CLI."""
+
+from tisa.cli import main
+
+main()

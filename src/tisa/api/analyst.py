@@ -1,0 +1,246 @@
+"""The analyst API: users sign in and work with products, consents and channels."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import Response
+from pydantic import Field
+from starlette.concurrency import run_in_threadpool
+
+from tisa.accounts import Accounts, Role, User
+from tisa.api.errors import install
+from tisa.api.status import node_status
+from tisa.api.views import (
+    consent_view,
+    delivery_view,
+    product_view,
+    request_view,
+    summary_view,
+)
+from tisa.errors import AuthenticationFailed
+from tisa.relay.provenance import verify_stored
+from tisa.store import audit
+from tisa.wire import ConsentIn, DraftIn, Strict
+
+if TYPE_CHECKING:
+    from tisa.runtime import Runtime
+
+_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
+class SignIn(Strict):
+    """Credentials."""
+
+    username: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=1000)
+
+
+class Reason(Strict):
+    """A reason, for a recall or a denial."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+def analyst_app(rt: Runtime) -> FastAPI:
+    """The app users (and the CLI, and later the web UI) talk to."""
+    app = FastAPI(title="tisa analyst API", version="1")
+    install(app)
+    node, accounts, ctx = rt.node, rt.accounts, rt.ctx
+    arrangement = ctx.arrangement
+
+    app.state.accounts = accounts
+
+    def full(user: User, product_id: str, version: int | None) -> dict[str, Any]:
+        held = node.read(user, product_id, version)
+        provenance = verify_stored(ctx.trust, held.row)
+        view = product_view(held, arrangement, ctx.party, provenance)
+        view["versions"] = [h.product.version for h in node.versions(user, product_id)]
+        view["deliveries"] = [delivery_view(d) for d in node.deliveries(user, product_id)]
+        return view
+
+    @app.post("/api/v1/session")
+    async def sign_in(body: SignIn) -> dict[str, Any]:
+        token = await run_in_threadpool(accounts.sign_in, body.username, body.password)
+        user = await run_in_threadpool(accounts.resolve, token)
+        return {"token": token, "user": _user_view(user)}
+
+    @app.delete("/api/v1/session", status_code=204)
+    async def sign_out(authorization: Annotated[str | None, Header()] = None) -> Response:
+        if authorization and authorization.startswith("Bearer "):
+            await run_in_threadpool(accounts.sign_out, authorization.removeprefix("Bearer "))
+        return Response(status_code=204)
+
+    @app.get("/api/v1/me")
+    async def me(user: Signed_in) -> dict[str, Any]:
+        return _user_view(user)
+
+    @app.get("/api/v1/arrangement")
+    async def show_arrangement(user: Signed_in) -> dict[str, Any]:
+        return {
+            "id": arrangement.id,
+            "title": arrangement.title,
+            "digest": arrangement.digest,
+            "hub": arrangement.hub,
+            "parties": {p.code: p.name for p in arrangement.parties.values()},
+            "channels": [
+                {"id": c.id, "ceiling": c.ceiling.label, "basis": c.basis}
+                for c in arrangement.channels
+            ],
+            "scope": sorted(arrangement.scope),
+            "terms": {
+                party: {level.name: term for level, term in terms.items()}
+                for party, terms in arrangement.terms.items()
+            },
+        }
+
+    @app.post("/api/v1/products", status_code=201)
+    def create(user: Signed_in, draft: DraftIn) -> dict[str, Any]:
+        product = node.create(user, draft)
+        return full(user, product.id, product.version)
+
+    @app.get("/api/v1/products")
+    def listing(
+        user: Signed_in,
+        state: Annotated[str | None, Query(pattern="^(draft|released|received)$")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> dict[str, Any]:
+        held = node.list_products(user, state=state, limit=limit)
+        return {"products": [summary_view(h, arrangement, ctx.party) for h in held]}
+
+    @app.get("/api/v1/products/{product_id}")
+    def read(user: Signed_in, product_id: Annotated[str, _path_uuid()]) -> dict[str, Any]:
+        return full(user, product_id, None)
+
+    @app.get("/api/v1/products/{product_id}/versions/{version}")
+    def read_version(
+        user: Signed_in, product_id: Annotated[str, _path_uuid()], version: int
+    ) -> dict[str, Any]:
+        return full(user, product_id, version)
+
+    @app.post("/api/v1/products/{product_id}/amend", status_code=201)
+    def amend(
+        user: Signed_in, product_id: Annotated[str, _path_uuid()], draft: DraftIn
+    ) -> dict[str, Any]:
+        product = node.amend(user, product_id, draft)
+        return full(user, product.id, product.version)
+
+    @app.post("/api/v1/products/{product_id}/versions/{version}/release")
+    def release(
+        user: Signed_in, product_id: Annotated[str, _path_uuid()], version: int
+    ) -> dict[str, Any]:
+        outcome = node.release(user, product_id, version)
+        return {"id": product_id, "version": version, "recipients": outcome}
+
+    @app.post("/api/v1/products/{product_id}/versions/{version}/recall")
+    def recall(
+        user: Signed_in, product_id: Annotated[str, _path_uuid()], version: int, body: Reason
+    ) -> dict[str, Any]:
+        node.recall(user, product_id, version, body.reason)
+        return full(user, product_id, version)
+
+    @app.get("/api/v1/products/{product_id}/deliveries")
+    def deliveries(user: Signed_in, product_id: Annotated[str, _path_uuid()]) -> dict[str, Any]:
+        return {"deliveries": [delivery_view(d) for d in node.deliveries(user, product_id)]}
+
+    @app.get("/api/v1/consents")
+    def list_consents(user: Signed_in) -> dict[str, Any]:
+        return {"consents": [consent_view(c) for c in node.consents(user)]}
+
+    @app.post("/api/v1/consents", status_code=201)
+    def grant(user: Signed_in, terms: ConsentIn) -> dict[str, Any]:
+        return node.grant_consent(user, terms)
+
+    @app.post("/api/v1/consents/{consent_id}/revoke")
+    def revoke(user: Signed_in, consent_id: Annotated[str, _path_uuid()]) -> dict[str, Any]:
+        node.revoke_consent(user, consent_id)
+        return {"id": consent_id, "revoked": True}
+
+    @app.get("/api/v1/consent-requests")
+    def list_requests(
+        user: Signed_in,
+        state: Annotated[str | None, Query(pattern="^(open|granted|denied)$")] = None,
+    ) -> dict[str, Any]:
+        return {"requests": [request_view(r) for r in node.consent_requests(user, state)]}
+
+    @app.post("/api/v1/consent-requests/{request_id}/grant")
+    def grant_request(user: Signed_in, request_id: Annotated[str, _path_uuid()]) -> dict[str, Any]:
+        return node.answer_request(user, request_id, grant=True)
+
+    @app.post("/api/v1/consent-requests/{request_id}/deny")
+    def deny_request(
+        user: Signed_in, request_id: Annotated[str, _path_uuid()], body: Reason
+    ) -> dict[str, Any]:
+        return node.answer_request(user, request_id, grant=False, reason=body.reason)
+
+    @app.post("/api/v1/channels/{channel_id}/suspend")
+    def suspend(user: Signed_in, channel_id: str) -> dict[str, Any]:
+        node.set_channel(user, channel_id, suspended=True)
+        return node_status(rt)
+
+    @app.post("/api/v1/channels/{channel_id}/resume")
+    def resume(user: Signed_in, channel_id: str) -> dict[str, Any]:
+        node.set_channel(user, channel_id, suspended=False)
+        return node_status(rt)
+
+    @app.get("/api/v1/status")
+    def status(user: Signed_in) -> dict[str, Any]:
+        return node_status(rt)
+
+    @app.get("/api/v1/audit")
+    def audit_entries(
+        user: Signed_in,
+        product_id: Annotated[str | None, Query(pattern=_UUID)] = None,
+        action: Annotated[str | None, Query(max_length=40)] = None,
+    ) -> dict[str, Any]:
+        user.require(Role.AUDITOR, Role.ADMIN)
+        with ctx.db.read() as conn:
+            rows = audit.entries(conn, product_id=product_id, action=action)
+        for row in rows:
+            row["at"] = row["at"].isoformat()
+        return {"entries": rows}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "party": ctx.party}
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        body = await run_in_threadpool(rt.metrics.render)
+        return Response(body, media_type="text/plain; version=0.0.4")
+
+    return app
+
+
+async def current_user(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> User:
+    """The signed-in user of a request.
+
+    Raises:
+        AuthenticationFailed: no bearer token, or an unknown or expired one.
+    """
+    if not authorization or not authorization.startswith("Bearer "):
+        raise AuthenticationFailed("sign in first: send Authorization: Bearer <token>")
+    accounts: Accounts = request.app.state.accounts
+    return await run_in_threadpool(accounts.resolve, authorization.removeprefix("Bearer "))
+
+
+Signed_in = Annotated[User, Depends(current_user)]
+
+
+def _path_uuid() -> Any:
+    return PathParam(pattern=_UUID)
+
+
+def _user_view(user: User) -> dict[str, Any]:
+    return {
+        "username": user.username,
+        "party": user.party,
+        "role": user.role.value,
+        "clearance": user.clearance.name,
+        "need_to_know": sorted(user.need_to_know),
+        "language": user.language,
+    }

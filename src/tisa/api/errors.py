@@ -1,0 +1,92 @@
+"""The one place where tisa's errors become HTTP responses."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tisa.api.limits import BodyTooLarge
+from tisa.errors import (
+    AccessDenied,
+    AuthenticationFailed,
+    ChannelSuspended,
+    ConfigInvalid,
+    Conflict,
+    InputInvalid,
+    NotFound,
+    PeerRefused,
+    PolicyDenied,
+    SignatureInvalid,
+    TisaError,
+)
+
+STATUS: list[tuple[type[TisaError], int]] = [
+    (BodyTooLarge, 413),
+    (AuthenticationFailed, 401),
+    (AccessDenied, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (PeerRefused, 409),
+    (PolicyDenied, 422),
+    (SignatureInvalid, 422),
+    (InputInvalid, 422),
+    (ChannelSuspended, 503),
+    (ConfigInvalid, 503),
+]
+
+# Refusals a sender must not retry: the same message will be refused again.
+PERMANENT: tuple[type[TisaError], ...] = (
+    PolicyDenied,
+    SignatureInvalid,
+    InputInvalid,
+    Conflict,
+    NotFound,
+)
+
+
+def status_of(exc: TisaError) -> int:
+    """The HTTP status for a tisa error."""
+    for kind, status in STATUS:
+        if isinstance(exc, kind):
+            return status
+    return 500
+
+
+def body_of(exc: TisaError) -> dict[str, object]:
+    """The JSON body for a tisa error: its kind and human reason (and reasons, for denials)."""
+    body: dict[str, object] = {"error": type(exc).__name__, "detail": exc.reason}
+    if isinstance(exc, PolicyDenied):
+        body["reasons"] = list(exc.reasons)
+    return body
+
+
+def install(app: FastAPI) -> None:
+    """Map tisa errors, validation errors and HTTP errors to JSON for `app`."""
+
+    async def tisa_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, TisaError)
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationFailed) else None
+        return JSONResponse(body_of(exc), status_code=status_of(exc), headers=headers)
+
+    async def validation_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = exc.errors()
+        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
+        return JSONResponse(
+            {"error": "InputInvalid", "detail": f"{where}: {first.get('msg')}"}, status_code=422
+        )
+
+    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return JSONResponse(
+            {"error": "HTTPError", "detail": exc.detail},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
+    app.add_exception_handler(TisaError, tisa_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)

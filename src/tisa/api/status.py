@@ -1,0 +1,53 @@
+"""A node's state for its administrator: channels, peers, queues, dead letters."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tisa.markings import Precedence
+from tisa.store import network, outbox, products
+from tisa.wire import iso
+
+if TYPE_CHECKING:
+    from tisa.runtime import Runtime
+
+
+def node_status(rt: Runtime) -> dict[str, Any]:
+    """Channels (suspended or up), per-peer last contact and errors, queue depth per lane."""
+    ctx = rt.ctx
+    with ctx.db.read() as conn:
+        suspended = network.suspended(conn)
+        peers = network.peer_states(conn)
+        depth = outbox.depth(conn)
+        dead = outbox.dead_letters(conn, limit=20)
+        held = products.count(conn)
+    channels = []
+    for channel in ctx.arrangement.channels:
+        if ctx.party not in channel.parties:
+            continue
+        peer = channel.other(ctx.party)
+        state = peers.get(peer, {})
+        channels.append(
+            {
+                "channel": channel.id,
+                "peer": peer,
+                "state": "suspended" if channel.id in suspended else "up",
+                "ceiling": channel.ceiling.label,
+                "last_contact": _when(state.get("last_contact")),
+                "last_error": state.get("last_error"),
+                "last_error_at": _when(state.get("last_error_at")),
+                "queue": {p.value: depth.get((peer, p.lane), 0) for p in Precedence},
+            }
+        )
+    return {
+        "party": ctx.party,
+        "hub": ctx.arrangement.hub,
+        "arrangement": ctx.arrangement.digest,
+        "products_held": held,
+        "channels": channels,
+        "dead_letters": dead,
+    }
+
+
+def _when(value: Any) -> str | None:
+    return None if value is None else iso(value)

@@ -1,0 +1,275 @@
+"""The `tisa` command: create and run nodes, run the three-node demo, inspect a node."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tisa.accounts import Accounts, Role
+from tisa.errors import TisaError
+from tisa.settings import (
+    Settings,
+    default_arrangement_text,
+    init_node,
+    load_arrangement,
+    pin_arrangement,
+    set_peer,
+)
+
+app = typer.Typer(
+    help="tisa: scoped, classified intelligence sharing through a relay hub.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+arrangement_app = typer.Typer(help="Show, check and pin the arrangement.", no_args_is_help=True)
+peer_app = typer.Typer(help="Tell a node where its peers listen.", no_args_is_help=True)
+user_app = typer.Typer(help="Manage a node's users.", no_args_is_help=True)
+channel_app = typer.Typer(help="Suspend or resume a channel at a node.", no_args_is_help=True)
+app.add_typer(arrangement_app, name="arrangement")
+app.add_typer(peer_app, name="peer")
+app.add_typer(user_app, name="user")
+app.add_typer(channel_app, name="channel")
+
+out = Console()
+err = Console(stderr=True)
+
+NodeDir = Annotated[Path, typer.Option("--dir", "-d", help="The node's data directory.")]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@app.command()
+def init(
+    party: Annotated[str, typer.Option(help="This node's party code, e.g. KOR.")],
+    root: NodeDir,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    federation_port: Annotated[int, typer.Option(help="Port for peers (mutual TLS).")] = 8443,
+    api_port: Annotated[int, typer.Option(help="Port for users' API.")] = 8444,
+    database: Annotated[str | None, typer.Option(help="Database URL (default SQLite).")] = None,
+) -> None:
+    """Create a node: its own signing key, TLS key and certificate, config, and public card."""
+    card = init_node(
+        root,
+        party.upper(),
+        host=host,
+        federation_port=federation_port,
+        api_port=api_port,
+        now=_now(),
+        database=database,
+    )
+    out.print(f"node {card['party']} created in {root}")
+    out.print(f"its public card (for `tisa arrangement pin`): {root / 'card.json'}")
+
+
+@arrangement_app.command("pin")
+def arrangement_pin(
+    cards: Annotated[list[Path], typer.Argument(help="card.json of every party.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write it.")],
+    base: Annotated[
+        Path | None, typer.Option(help="Arrangement to pin (default: shipped).")
+    ] = None,
+) -> None:
+    """Write the arrangement with every party's signing key and TLS certificate pinned."""
+    text = base.read_text(encoding="utf-8") if base else default_arrangement_text()
+    pinned = pin_arrangement(text, [json.loads(c.read_text()) for c in cards])
+    output.write_text(pinned, encoding="utf-8")
+    out.print(f"pinned arrangement written to {output}; copy it to every node as arrangement.toml")
+
+
+@arrangement_app.command("show")
+def arrangement_show(
+    path: Annotated[
+        Path | None, typer.Argument(help="Arrangement file (default: shipped).")
+    ] = None,
+) -> None:
+    """Validate an arrangement and show its parties, channels, scope and digest."""
+    from tisa.arrangement import parse_arrangement
+
+    arrangement = (
+        load_arrangement(path)
+        if path
+        else parse_arrangement(default_arrangement_text(), source="shipped arrangement")
+    )
+    out.print(f"[bold]{arrangement.title}[/bold] ({arrangement.id})")
+    out.print(f"digest {arrangement.digest}; hub {arrangement.hub}")
+    for channel in arrangement.channels:
+        out.print(f"  channel {channel.label}: ceiling {channel.ceiling.label} — {channel.basis}")
+    out.print("  scope: " + ", ".join(sorted(arrangement.scope)))
+    for code, party in arrangement.parties.items():
+        pin = "pinned" if party.pinned else "not pinned"
+        out.print(f"  {code} {party.name}: {pin}")
+
+
+@peer_app.command("add")
+def peer_add(
+    root: NodeDir,
+    party: Annotated[str, typer.Argument(help="The peer's party code.")],
+    url: Annotated[str, typer.Argument(help="The peer's federation URL, https://…")],
+) -> None:
+    """Record a peer's federation address."""
+    set_peer(root, party.upper(), url)
+    out.print(f"{party.upper()} at {url}")
+
+
+@user_app.command("add")
+def user_add(
+    root: NodeDir,
+    username: Annotated[str, typer.Argument()],
+    role: Annotated[Role, typer.Option(help="analyst, release-officer, admin or auditor.")],
+    clearance: Annotated[str, typer.Option(help="National term or common level.")],
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, envvar="TISA_NEW_PASSWORD")
+    ],
+    need_to_know: Annotated[
+        list[str] | None, typer.Option(help="Topic patterns, e.g. dprk.missile.*")
+    ] = None,
+    language: Annotated[str, typer.Option(help="en, ko or ja.")] = "en",
+) -> None:
+    """Create a user of this node."""
+    from tisa.store.database import Database
+
+    settings = Settings.load(root)
+    arrangement = load_arrangement(settings.paths.arrangement)
+    with Database(settings.database_url) as db:
+        user = Accounts(db, arrangement, settings.party, _now).add(
+            username, password, role, clearance, need_to_know, language
+        )
+    out.print(f"user {user.username}: {user.role.value}, cleared {user.clearance.label}")
+
+
+@app.command()
+def serve(
+    root: NodeDir,
+    database: Annotated[str | None, typer.Option(help="Database URL (overrides config).")] = None,
+) -> None:
+    """Run one node: federation (mutual TLS), analyst API, and the outbox sender."""
+    from tisa.runtime import Runtime
+
+    settings = Settings.load(root, database=database)
+    with Runtime(settings) as runtime:
+
+        async def main() -> None:
+            task = asyncio.create_task(
+                runtime.serve(
+                    ready=lambda: print(
+                        f"tisa {settings.party} ready: federation {settings.federation_url}, "
+                        f"api {settings.api_url}",
+                        flush=True,
+                    )
+                )
+            )
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, task.cancel)
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        asyncio.run(main())
+
+
+@app.command()
+def status(root: NodeDir) -> None:
+    """Show a node's channels, peers, last contact, queues and dead letters."""
+    from tisa.store import network, outbox
+    from tisa.store.database import Database
+
+    settings = Settings.load(root)
+    arrangement = load_arrangement(settings.paths.arrangement)
+    with Database(settings.database_url) as db, db.read() as conn:
+        suspended = network.suspended(conn)
+        peers = network.peer_states(conn)
+        depth = outbox.depth(conn)
+        dead = outbox.dead_letters(conn, limit=10)
+    table = Table(title=f"tisa {settings.party} — {arrangement.id}")
+    for column in ("channel", "state", "last contact", "last error", "FLASH", "IMM", "PRI", "ROU"):
+        table.add_column(column)
+    for channel in arrangement.channels:
+        if settings.party not in channel.parties:
+            continue
+        peer = channel.other(settings.party)
+        state = peers.get(peer, {})
+        contact = state.get("last_contact")
+        table.add_row(
+            channel.label,
+            "suspended" if channel.id in suspended else "up",
+            contact.isoformat(timespec="seconds") if contact else "never",
+            (state.get("last_error") or "")[:60],
+            *(str(depth.get((peer, lane), 0)) for lane in range(4)),
+        )
+    out.print(table)
+    for entry in dead:
+        out.print(
+            f"dead letter #{entry['id']} to {entry['peer']} ({entry['kind']}): "
+            f"{entry['last_error']}"
+        )
+
+
+@channel_app.command("suspend")
+def channel_suspend(root: NodeDir, channel: Annotated[str, typer.Argument()]) -> None:
+    """Suspend a channel at this node: nothing moves over it; queues hold."""
+    _set_channel(root, channel, True)
+
+
+@channel_app.command("resume")
+def channel_resume(root: NodeDir, channel: Annotated[str, typer.Argument()]) -> None:
+    """Resume a suspended channel; held queues drain."""
+    _set_channel(root, channel, False)
+
+
+def _set_channel(root: Path, channel_id: str, suspended: bool) -> None:
+    from tisa.store import audit, network
+    from tisa.store.database import Database
+
+    settings = Settings.load(root)
+    arrangement = load_arrangement(settings.paths.arrangement)
+    channel = arrangement.channel(channel_id)
+    with Database(settings.database_url) as db, db.begin() as conn:
+        network.set_suspended(conn, channel.id, suspended, _now(), "cli")
+        audit.record(
+            conn,
+            audit.Action.CHANNEL_SUSPEND if suspended else audit.Action.CHANNEL_RESUME,
+            at=_now(),
+            actor="cli",
+            party=channel.other(settings.party),
+            detail={"channel": channel.id},
+        )
+    out.print(
+        f"channel {channel.label} {'suspended' if suspended else 'resumed'} at {settings.party}"
+    )
+
+
+@app.command()
+def demo(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the steps as JSON.")] = False,
+    keep: Annotated[bool, typer.Option(help="Leave the nodes running; print addresses.")] = False,
+    workdir: Annotated[Path | None, typer.Option(help="Where to put the nodes.")] = None,
+) -> None:
+    """Start USA, KOR and JPN as separate processes and run the arrangement end to end."""
+    from tisa.demo import run_demo
+
+    report = run_demo(workdir=workdir, keep=keep, echo=None if as_json else out.print)
+    if as_json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Entry point: run the CLI; tisa errors print their reason, not a traceback."""
+    try:
+        app()
+    except TisaError as exc:
+        err.print(f"[red]error:[/red] {exc.diagnostics()}")
+        sys.exit(2)

@@ -1,0 +1,97 @@
+"""A small client for a node's analyst API, used by the CLI, the demo, tests and benchmarks."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import httpx
+
+from tisa.errors import (
+    AccessDenied,
+    AuthenticationFailed,
+    Conflict,
+    DeliveryFailed,
+    InputInvalid,
+    NotFound,
+    PolicyDenied,
+    TisaError,
+)
+
+_ERRORS: dict[str, type[TisaError]] = {
+    "AuthenticationFailed": AuthenticationFailed,
+    "AccessDenied": AccessDenied,
+    "NotFound": NotFound,
+    "Conflict": Conflict,
+    "InputInvalid": InputInvalid,
+    "BodyTooLarge": InputInvalid,
+    "MarkingInvalid": InputInvalid,
+    "SignatureInvalid": InputInvalid,
+}
+
+
+class ApiClient:
+    """Talks to one node's analyst API over TLS, pinning the node's certificate."""
+
+    def __init__(self, base_url: str, node_cert_pem: bytes, *, timeout: float = 30.0) -> None:
+        context = ssl.create_default_context(cadata=node_cert_pem.decode("ascii"))
+        self._http = httpx.Client(base_url=base_url, verify=context, timeout=timeout)
+        self.token: str | None = None
+        self.user: dict[str, Any] | None = None
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def sign_in(self, username: str, password: str) -> ApiClient:
+        """Sign in; later calls carry the token.
+
+        Raises:
+            AuthenticationFailed: wrong credentials.
+        """
+        data = self.call(
+            "POST", "/api/v1/session", json={"username": username, "password": password}
+        )
+        self.token = data["token"]
+        self.user = data["user"]
+        return self
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One request; the JSON answer, or the node's error raised as a tisa error.
+
+        Raises:
+            TisaError: the node refused (its kind and reason are kept).
+            DeliveryFailed: the node could not be reached.
+        """
+        headers = kwargs.pop("headers", {})
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        try:
+            response = self._http.request(method, path, headers=headers, **kwargs)
+        except httpx.HTTPError as exc:
+            raise DeliveryFailed(f"{self._http.base_url}{path}: {exc}") from exc
+        if response.status_code < 400:
+            return None if response.status_code == 204 else response.json()
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"detail": response.text[:300]}
+        kind = body.get("error", "")
+        reason = str(body.get("detail", response.reason_phrase))
+        if kind == "PolicyDenied":
+            raise PolicyDenied(tuple(body.get("reasons", [reason])))
+        raise _ERRORS.get(kind, TisaError)(f"HTTP {response.status_code}: {reason}")
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        """GET `path`."""
+        return self.call("GET", path, **kwargs)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> Any:
+        """POST `body` as JSON to `path`."""
+        return self.call("POST", path, json=body, **kwargs)

@@ -1,0 +1,49 @@
+"""Canonical JSON (RFC 8785) and content digests.
+
+Signed payloads are canonical so that one meaning has exactly one byte string, and a digest
+over those bytes names the content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+import rfc8785
+
+from tisa.errors import InputInvalid
+
+
+def _plain(value: Any) -> Any:
+    # rfc8785 only knows dict, list and tuple; callers may hand us other Mappings
+    # (MappingProxyType, frozen views), so turn those into dicts before serialising.
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def canonical_json(obj: Mapping[str, Any]) -> bytes:
+    """Serialise `obj` as RFC 8785 canonical JSON (UTF-8 bytes).
+
+    Raises:
+        InputInvalid: `obj` holds something JSON cannot carry canonically: NaN or infinite
+            floats, integers beyond ±(2**53 - 1), non-string keys, lone surrogates,
+            unsupported types, or nesting too deep to walk.
+    """
+    try:
+        return bytes(rfc8785.dumps(_plain(obj)))
+    except rfc8785.CanonicalizationError as exc:
+        raise InputInvalid(f"not representable as canonical JSON: {exc}") from exc
+    except UnicodeError as exc:
+        # Raised (not wrapped) by rfc8785 when sorting a key that holds a lone surrogate.
+        raise InputInvalid("not representable as canonical JSON: key is not valid UTF-16") from exc
+    except RecursionError as exc:
+        raise InputInvalid("not representable as canonical JSON: nested too deeply") from exc
+
+
+def sha256_digest(data: bytes) -> str:
+    """Return the digest of `data` as ``"sha256:<lowercase hex>"``. Raises nothing."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()

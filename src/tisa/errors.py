@@ -1,0 +1,95 @@
+"""Every failure tisa reports, as one tree.
+
+    TisaError
+    ├── ArrangementInvalid      the arrangement file is malformed or inconsistent
+    ├── ConfigInvalid           a node's settings or data directory are unusable
+    ├── InputInvalid            a product, consent or request that does not parse
+    │   └── MarkingInvalid      classification, REL TO or caveats that break the rules
+    ├── PolicyDenied            a rule of release refused a movement (carries the reasons)
+    ├── AccessDenied            a user may not see or do this
+    │   └── AuthenticationFailed  unknown user, wrong password, missing or stale token
+    ├── NotFound                no such product, consent, request or user
+    ├── Conflict                the request contradicts what is already stored
+    ├── SignatureInvalid        a JWS that does not verify against the pinned key
+    ├── PeerRefused             a peer presented another arrangement or is not a peer
+    ├── ChannelSuspended        the channel is suspended; nothing moves, queues hold
+    └── DeliveryFailed          a peer could not be reached or answered badly
+        └── DeliveryRejected    the peer refused for good (policy, signature): do not retry
+
+Domain errors carry a human reason and no HTTP status; the API maps them in one place.
+"""
+
+from __future__ import annotations
+
+
+class TisaError(Exception):
+    """Base of every tisa error; `reason` is what a person reads."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def diagnostics(self) -> str:
+        """A longer explanation for the CLI; the reason by default."""
+        return self.reason
+
+
+class ArrangementInvalid(TisaError):
+    """The arrangement file is malformed or inconsistent."""
+
+
+class ConfigInvalid(TisaError):
+    """A node's settings or data directory are unusable."""
+
+
+class InputInvalid(TisaError):
+    """Input that does not parse into a valid domain object."""
+
+
+class MarkingInvalid(InputInvalid):
+    """Markings (classification, REL TO, caveats) that break the marking rules."""
+
+
+class PolicyDenied(TisaError):
+    """A rule of release refused a movement; `reasons` lists each rule's words."""
+
+    def __init__(self, reasons: tuple[str, ...], rules: tuple[str, ...] = ()) -> None:
+        super().__init__("; ".join(reasons) if reasons else "denied")
+        self.reasons = reasons
+        self.rules = rules
+
+
+class AccessDenied(TisaError):
+    """The user may not see or do this."""
+
+
+class AuthenticationFailed(AccessDenied):
+    """Unknown user, wrong password, or a missing or stale token."""
+
+
+class NotFound(TisaError):
+    """No such product, consent, request or user."""
+
+
+class Conflict(TisaError):
+    """The request contradicts what is already stored."""
+
+
+class SignatureInvalid(TisaError):
+    """A JWS that is malformed or does not verify against the pinned key."""
+
+
+class PeerRefused(TisaError):
+    """A peer presented another arrangement digest, or is not a peer over any channel."""
+
+
+class ChannelSuspended(TisaError):
+    """The channel is suspended: nothing moves over it and queues hold."""
+
+
+class DeliveryFailed(TisaError):
+    """A peer could not be reached or answered badly; worth retrying later."""
+
+
+class DeliveryRejected(DeliveryFailed):
+    """The peer refused the message for good (policy, signature); never retried."""

@@ -1,0 +1,175 @@
+"""Classification levels, precedence, source grading, and banner lines.
+
+Pure: no I/O. National terms come from the arrangement; this module holds the vocabulary and
+the US-style marking syntax (`CLASSIFICATION//FGI//DISSEM`) that tisa uses for banners.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+
+from tisa.errors import MarkingInvalid
+
+_TRIGRAPH = re.compile(r"^[A-Z]{3}$")
+# US marking syntax lists USA first in REL TO, then the rest alphabetically.
+_REL_TO_LEAD = "USA"
+
+
+class Classification(IntEnum):
+    """Common classification levels, ordered; each party has its own term for each."""
+
+    CONFIDENTIAL = 1
+    SECRET = 2
+    TOP_SECRET = 3
+
+    @property
+    def label(self) -> str:
+        """The common name as written in markings: 'TOP SECRET', not 'TOP_SECRET'."""
+        return self.name.replace("_", " ")
+
+    @classmethod
+    def parse(cls, text: str) -> Classification:
+        """Read 'SECRET', 'TOP SECRET' or 'TOP_SECRET'.
+
+        Raises:
+            MarkingInvalid: not a common level.
+        """
+        key = text.strip().upper().replace(" ", "_")
+        try:
+            return cls[key]
+        except KeyError:
+            names = ", ".join(level.label for level in cls)
+            raise MarkingInvalid(
+                f"unknown classification {text!r}; expected one of {names}"
+            ) from None
+
+
+_PORTION = {
+    Classification.CONFIDENTIAL: "C",
+    Classification.SECRET: "S",
+    Classification.TOP_SECRET: "TS",
+}
+
+
+class Precedence(StrEnum):
+    """Message precedence; FLASH goes first."""
+
+    FLASH = "FLASH"
+    IMMEDIATE = "IMMEDIATE"
+    PRIORITY = "PRIORITY"
+    ROUTINE = "ROUTINE"
+
+    @property
+    def lane(self) -> int:
+        """Outbox lane: 0 is served first."""
+        return _LANES[self]
+
+    @property
+    def prosign(self) -> str:
+        """The one-letter prosign (Z, O, P, R)."""
+        return _PROSIGNS[self]
+
+
+_LANES = {
+    Precedence.FLASH: 0,
+    Precedence.IMMEDIATE: 1,
+    Precedence.PRIORITY: 2,
+    Precedence.ROUTINE: 3,
+}
+_PROSIGNS = {
+    Precedence.FLASH: "Z",
+    Precedence.IMMEDIATE: "O",
+    Precedence.PRIORITY: "P",
+    Precedence.ROUTINE: "R",
+}
+
+
+class SourceReliability(StrEnum):
+    """Admiralty grading of the source."""
+
+    A = "A"  # completely reliable
+    B = "B"  # usually reliable
+    C = "C"  # fairly reliable
+    D = "D"  # not usually reliable
+    E = "E"  # unreliable
+    F = "F"  # cannot be judged
+
+
+class InformationCredibility(StrEnum):
+    """Admiralty grading of the information, independent of the source."""
+
+    CONFIRMED = "1"
+    PROBABLY_TRUE = "2"
+    POSSIBLY_TRUE = "3"
+    DOUBTFUL = "4"
+    IMPROBABLE = "5"
+    CANNOT_BE_JUDGED = "6"
+
+
+def check_trigraph(code: str) -> str:
+    """Return `code` if it is an ISO 3166-1 alpha-3 shape.
+
+    Raises:
+        MarkingInvalid: not three capital letters.
+    """
+    if not _TRIGRAPH.match(code):
+        raise MarkingInvalid(f"{code!r} is not a country trigraph (three capital letters)")
+    return code
+
+
+def rel_to_order(parties: frozenset[str]) -> tuple[str, ...]:
+    """REL TO order: USA first, then the others alphabetically."""
+    return tuple(sorted(parties, key=lambda p: (p != _REL_TO_LEAD, p)))
+
+
+@dataclass(frozen=True)
+class Markings:
+    """What a product is marked with; invalid combinations never construct.
+
+    Raises (constructor):
+        MarkingInvalid: empty REL TO, a bad trigraph, or REL TO without the originator.
+    """
+
+    originator: str
+    classification: Classification
+    rel_to: frozenset[str]
+    precedence: Precedence
+    orcon: bool = False
+
+    def __post_init__(self) -> None:
+        check_trigraph(self.originator)
+        if not self.rel_to:
+            raise MarkingInvalid("REL TO is empty; name at least the originator")
+        for code in self.rel_to:
+            check_trigraph(code)
+        if self.originator not in self.rel_to:
+            raise MarkingInvalid(f"REL TO must name the originator {self.originator}")
+
+    @property
+    def rel_to_line(self) -> str:
+        """'REL TO USA, JPN, KOR'."""
+        return "REL TO " + ", ".join(rel_to_order(self.rel_to))
+
+    def dissemination(self) -> str:
+        """The dissemination-control block: 'ORCON/REL TO USA, KOR'."""
+        controls = ["ORCON"] if self.orcon else []
+        controls.append(self.rel_to_line)
+        return "/".join(controls)
+
+    def banner(self, term: str, reader: str) -> str:
+        """The banner line in the reader's scheme, given the reader's national `term`.
+
+        A product held by a party other than its originator names the originator as
+        foreign-government information (FGI).
+        """
+        parts = [term]
+        if reader != self.originator:
+            parts.append(f"FGI {self.originator}")
+        parts.append(self.dissemination())
+        return "//".join(parts)
+
+    def portion(self) -> str:
+        """US portion marking, '(S//REL TO USA, JPN, KOR)'."""
+        return f"({_PORTION[self.classification]}//{self.dissemination()})"

@@ -1,0 +1,72 @@
+"""Prometheus metrics for one node, in the node's own registry (no process-wide globals)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from tisa.markings import Precedence
+from tisa.store import outbox
+from tisa.store.database import Database
+
+_LANE_NAMES = {p.lane: p.value for p in Precedence}
+
+
+class _QueueCollector(Collector):
+    """Reads queue depth per peer and lane from the store at scrape time."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily(
+            "tisa_outbox_depth", "Messages waiting per peer and lane", labels=["peer", "lane"]
+        )
+        with self._db.read() as conn:
+            for (peer, lane), count in sorted(outbox.depth(conn).items()):
+                gauge.add_metric([peer, _LANE_NAMES.get(lane, str(lane))], count)
+        yield gauge
+
+
+class Metrics:
+    """Counters and histograms a node updates as it works."""
+
+    def __init__(self, db: Database) -> None:
+        self.registry = CollectorRegistry()
+        self.sent = Counter(
+            "tisa_messages_sent",
+            "Outbox messages by peer, kind and outcome (sent, retry, dead)",
+            ["peer", "kind", "outcome"],
+            registry=self.registry,
+        )
+        self.received = Counter(
+            "tisa_messages_received",
+            "Messages received by kind and outcome (stored, duplicate, rejected)",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
+        self.denials = Counter(
+            "tisa_policy_denials",
+            "Rule-of-release objections by rule",
+            ["rule"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "tisa_delivery_latency_seconds",
+            "From release (or relay) to the peer's acknowledgement, by peer and lane",
+            ["peer", "lane"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+            registry=self.registry,
+        )
+        self.registry.register(_QueueCollector(db))
+
+    def lane_name(self, lane: int) -> str:
+        """'FLASH' for lane 0, and so on."""
+        return _LANE_NAMES.get(lane, str(lane))
+
+    def render(self) -> bytes:
+        """The exposition text."""
+        return generate_latest(self.registry)

@@ -1,0 +1,621 @@
+"""A national node's operations for its users: compose, release, consent, recall, read.
+
+Each operation is one transaction: a release writes the signed manifest, the outbox entries
+and the audit entry together, so nothing released is ever lost and nothing is sent that was
+not released.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from tisa.accounts import Role, User
+from tisa.crypto.jws import payload_digest
+from tisa.errors import AccessDenied, Conflict, InputInvalid, NotFound, PolicyDenied
+from tisa.model import Product
+from tisa.policy import (
+    Decision,
+    Movement,
+    ScopeRule,
+    Situation,
+    decide_access,
+    decide_movement,
+)
+from tisa.relay import routing
+from tisa.relay.context import NodeContext
+from tisa.relay.messages import (
+    ConsentDenial,
+    MessageKind,
+    Recall,
+    Revocation,
+    message,
+    payload,
+)
+from tisa.store import audit, consents, network, outbox, products
+from tisa.store.consents import ConsentRow, RequestRow
+from tisa.store.products import DeliveryRow, ProductRow
+from tisa.trust import Signed
+from tisa.wire import (
+    ConsentIn,
+    ConsentToken,
+    DraftIn,
+    consent_to_wire,
+    manifest_to_wire,
+    parse,
+    to_product,
+)
+
+WRITERS = (Role.ANALYST, Role.RELEASE_OFFICER)
+_SCOPE = ScopeRule()
+
+
+@dataclass(frozen=True)
+class Held:
+    """A product as a user may see it: the stored row and the parsed product."""
+
+    row: ProductRow
+    product: Product
+
+
+class Node:
+    """The operations users of one node perform. Constructing it does no I/O."""
+
+    def __init__(self, ctx: NodeContext) -> None:
+        self.ctx = ctx
+
+    @property
+    def party(self) -> str:
+        """This node's party code."""
+        return self.ctx.party
+
+    # -- composing ---------------------------------------------------------------------------
+
+    def _check_scope(self, product: Product, now: datetime) -> None:
+        """The scope rule, applied at compose time so the analyst hears it at once."""
+        reasons = _SCOPE.check(
+            Movement(product, self.party, self.party),
+            Situation(self.ctx.arrangement, (), frozenset(), now),
+        )
+        Decision(reasons).raise_if_denied()
+
+    def create(self, user: User, draft: DraftIn) -> Product:
+        """A new product (version 1) as a draft awaiting release.
+
+        Raises:
+            AccessDenied: the user may not write products.
+            InputInvalid: the content breaks a marking or model rule.
+            PolicyDenied: a topic is outside the arrangement's scope.
+        """
+        user.require(*WRITERS)
+        now = self.ctx.clock()
+        product = to_product(
+            draft,
+            id=str(uuid.uuid4()),
+            version=1,
+            originator=self.party,
+            author=user.username,
+            created_at=now,
+        )
+        self._check_scope(product, now)
+        with self.ctx.db.begin() as conn:
+            self._insert_draft(conn, product)
+            audit.record(
+                conn,
+                audit.Action.CREATE,
+                at=now,
+                actor=user.username,
+                product_id=product.id,
+                version=1,
+            )
+        return product
+
+    def amend(self, user: User, product_id: str, draft: DraftIn) -> Product:
+        """A new version of this node's own released product, as a draft.
+
+        Raises:
+            AccessDenied, InputInvalid, PolicyDenied: as for `create`.
+            NotFound: no such product here.
+            Conflict: not this node's product, or its latest version is still a draft.
+        """
+        user.require(*WRITERS)
+        now = self.ctx.clock()
+        with self.ctx.db.begin() as conn:
+            latest = products.latest_version(conn, product_id)
+            if latest is None:
+                raise NotFound(f"no product {product_id}")
+            row = products.get(conn, product_id, latest)
+            assert row is not None
+            if row.originator != self.party:
+                raise Conflict(f"{product_id} is {row.originator}'s; only the originator amends")
+            if row.state == "draft":
+                raise Conflict(f"version {latest} is still a draft; release or replace it first")
+            product = to_product(
+                draft,
+                id=product_id,
+                version=latest + 1,
+                originator=self.party,
+                author=user.username,
+                created_at=now,
+            )
+            self._check_scope(product, now)
+            self._insert_draft(conn, product)
+            audit.record(
+                conn,
+                audit.Action.AMEND,
+                at=now,
+                actor=user.username,
+                product_id=product_id,
+                version=product.version,
+            )
+        return product
+
+    def _insert_draft(self, conn: Connection, product: Product) -> None:
+        products.insert_product(
+            conn,
+            product_id=product.id,
+            version=product.version,
+            originator=product.originator,
+            classification=int(product.classification),
+            precedence=product.precedence.value,
+            title=product.title,
+            topics=sorted(product.topics),
+            state="draft",
+            body=manifest_to_wire(product, self.ctx.arrangement.digest),
+            author=product.author,
+            created_at=product.created_at,
+        )
+
+    # -- releasing ---------------------------------------------------------------------------
+
+    def release(self, user: User, product_id: str, version: int) -> dict[str, str]:
+        """Sign a draft and queue it for every channel peer its REL TO names.
+
+        Returns each recipient party and its state ('queued', or 'via USA' for a party the
+        hub relays to).
+
+        Raises:
+            AccessDenied: the user is not a release officer.
+            NotFound: no such draft.
+            Conflict: already released.
+            PolicyDenied: a rule of release refuses a named recipient; nothing is released.
+        """
+        user.require(Role.RELEASE_OFFICER)
+        now = self.ctx.clock()
+        arrangement = self.ctx.arrangement
+        with self.ctx.db.begin() as conn:
+            row = products.get(conn, product_id, version)
+            if row is None or row.originator != self.party:
+                raise NotFound(f"no draft {product_id} v{version} of {self.party}")
+            if row.state != "draft":
+                raise Conflict(f"{product_id} v{version} is already {row.state}")
+            product = routing.stored_product(row)
+            where = routing.situation(self.ctx, conn, now)
+            peers = [p for p in arrangement.peers_of(self.party) if p in product.markings.rel_to]
+            others = sorted(product.markings.rel_to - {self.party})
+            if not others:
+                raise PolicyDenied(("REL TO names no other party; there is no one to release to",))
+            if not peers:
+                hub = arrangement.hub
+                raise PolicyDenied(
+                    (f"REL TO lacks {hub}; everything {self.party} shares goes through {hub}",)
+                )
+            reasons: list[str] = []
+            for peer in peers:
+                decision = decide_movement(Movement(product, self.party, peer), where)
+                reasons.extend(decision.texts)
+            if reasons:
+                audit.record(
+                    conn,
+                    audit.Action.DENY,
+                    at=now,
+                    actor=user.username,
+                    product_id=product_id,
+                    version=version,
+                    detail={"reasons": reasons},
+                )
+                raise PolicyDenied(tuple(reasons))
+            token = self.ctx.trust.sign(Signed.PRODUCT, row.body)
+            digest = payload_digest(token)
+            products.update_product(
+                conn,
+                product_id,
+                version,
+                state="released",
+                manifest=token,
+                digest=digest,
+                released_at=now,
+                released_by=user.username,
+            )
+            outcome: dict[str, str] = {}
+            for peer in peers:
+                routing.queue_envelope(self.ctx, conn, product, token, peer, now)
+                outcome[peer] = "queued"
+            for party in others:
+                if party not in outcome and party in arrangement.parties:
+                    products.set_delivery(
+                        conn,
+                        product_id,
+                        version,
+                        party,
+                        "queued",
+                        now,
+                        detail=f"via {arrangement.hub}",
+                        via=arrangement.hub,
+                    )
+                    outcome[party] = f"via {arrangement.hub}"
+            audit.record(
+                conn,
+                audit.Action.RELEASE,
+                at=now,
+                actor=user.username,
+                product_id=product_id,
+                version=version,
+                detail={"digest": digest, "to": outcome},
+            )
+        self.ctx.wake()
+        return outcome
+
+    def recall(self, user: User, product_id: str, version: int, reason: str) -> None:
+        """Withdraw a released version of this node's product from every holder.
+
+        Raises:
+            AccessDenied: not a release officer.
+            NotFound: no such released version of this node.
+            Conflict: already recalled.
+        """
+        user.require(Role.RELEASE_OFFICER)
+        if not reason.strip():
+            raise InputInvalid("a recall needs a reason")
+        now = self.ctx.clock()
+        with self.ctx.db.begin() as conn:
+            row = products.get(conn, product_id, version)
+            if row is None or row.originator != self.party or row.state != "released":
+                raise NotFound(f"no released {product_id} v{version} of {self.party}")
+            if row.recalled_at is not None:
+                raise Conflict(f"{product_id} v{version} is already recalled")
+            token = self.ctx.trust.sign(
+                Signed.RECALL,
+                payload(
+                    Recall(
+                        type="recall",
+                        product_id=product_id,
+                        version=version,
+                        originator=self.party,
+                        reason=reason,
+                        recalled_at=now,
+                    )
+                ),
+            )
+            products.update_product(
+                conn, product_id, version, recalled_at=now, recall=token, recall_reason=reason
+            )
+            lane = routing.stored_product(row).precedence.lane
+            peers = self.ctx.arrangement.peers_of(self.party)
+            for holder in products.holders(conn, product_id, version):
+                if holder in peers:
+                    outbox.enqueue(
+                        conn,
+                        peer=holder,
+                        lane=lane,
+                        kind=MessageKind.RECALL.value,
+                        message=message(MessageKind.RECALL, token),
+                        now=now,
+                        product_id=product_id,
+                        version=version,
+                    )
+            audit.record(
+                conn,
+                audit.Action.RECALL,
+                at=now,
+                actor=user.username,
+                product_id=product_id,
+                version=version,
+                detail={"reason": reason},
+            )
+        self.ctx.wake()
+
+    # -- consent -----------------------------------------------------------------------------
+
+    def grant_consent(self, user: User, terms: ConsentIn) -> dict[str, Any]:
+        """Sign a consent (a standing rule or one product) and send it to the hub.
+
+        Raises:
+            AccessDenied: not a release officer.
+            InputInvalid: bad terms, or this node is the hub (it needs no consent).
+        """
+        user.require(Role.RELEASE_OFFICER)
+        hub = self.ctx.arrangement.hub
+        if self.party == hub:
+            raise InputInvalid(f"{hub} is the hub; consent is what spokes give the hub")
+        if terms.recipient not in self.ctx.arrangement.parties:
+            raise InputInvalid(f"recipient {terms.recipient} is not a party")
+        for topic in terms.topics:
+            if not topic.endswith("*") and topic not in self.ctx.arrangement.scope:
+                raise InputInvalid(f"topic {topic!r} is outside the arrangement's scope")
+        now = self.ctx.clock()
+        data = terms.model_dump()
+        token_terms = parse(
+            ConsentToken,
+            {
+                **{k: v for k, v in data.items() if v not in (None, [])},
+                "type": "consent",
+                "id": str(uuid.uuid4()),
+                "originator": self.party,
+                "hub": hub,
+                "issued_at": now,
+            },
+        )
+        grant = token_terms.consent()
+        body = consent_to_wire(grant)
+        token = self.ctx.trust.sign(Signed.CONSENT, body)
+        with self.ctx.db.begin() as conn:
+            if grant.product_id is not None:
+                row = products.latest_version(conn, grant.product_id)
+                if row is None:
+                    raise NotFound(f"no product {grant.product_id}")
+            consents.add(
+                conn,
+                consents.ConsentRow(
+                    consent_id=grant.id,
+                    originator=self.party,
+                    recipient=grant.recipient,
+                    product_id=grant.product_id,
+                    token=token,
+                    terms=body,
+                    issued_at=grant.issued_at,
+                    expires_at=grant.expires_at,
+                    revoked_at=None,
+                    revocation=None,
+                    created_by=user.username,
+                ),
+            )
+            outbox.enqueue(
+                conn,
+                peer=hub,
+                lane=0,
+                kind=MessageKind.CONSENT.value,
+                message=message(MessageKind.CONSENT, token),
+                now=now,
+                product_id=grant.product_id,
+            )
+            audit.record(
+                conn,
+                audit.Action.CONSENT_GRANT,
+                at=now,
+                actor=user.username,
+                party=grant.recipient,
+                product_id=grant.product_id,
+                detail={"consent": grant.id, "terms": body},
+            )
+        self.ctx.wake()
+        return body
+
+    def revoke_consent(self, user: User, consent_id: str) -> None:
+        """Revoke a consent this node gave; later relays under it stop.
+
+        Raises:
+            AccessDenied: not a release officer.
+            NotFound: no such consent of this node.
+            Conflict: already revoked.
+        """
+        user.require(Role.RELEASE_OFFICER)
+        now = self.ctx.clock()
+        with self.ctx.db.begin() as conn:
+            row = consents.get(conn, consent_id)
+            if row is None or row.originator != self.party:
+                raise NotFound(f"no consent {consent_id} of {self.party}")
+            if row.revoked_at is not None:
+                raise Conflict(f"consent {consent_id} is already revoked")
+            token = self.ctx.trust.sign(
+                Signed.REVOCATION,
+                payload(
+                    Revocation(
+                        type="consent-revocation",
+                        consent_id=consent_id,
+                        originator=self.party,
+                        revoked_at=now,
+                    )
+                ),
+            )
+            consents.revoke(conn, consent_id, now, token)
+            outbox.enqueue(
+                conn,
+                peer=self.ctx.arrangement.hub,
+                lane=0,
+                kind=MessageKind.REVOCATION.value,
+                message=message(MessageKind.REVOCATION, token),
+                now=now,
+            )
+            audit.record(
+                conn,
+                audit.Action.CONSENT_REVOKE,
+                at=now,
+                actor=user.username,
+                party=row.recipient,
+                detail={"consent": consent_id},
+            )
+        self.ctx.wake()
+
+    def answer_request(
+        self, user: User, request_id: str, *, grant: bool, reason: str = ""
+    ) -> dict[str, Any]:
+        """Grant (a consent for that product and recipient) or deny the hub's request.
+
+        Raises:
+            AccessDenied: not a release officer.
+            NotFound: no such request.
+            Conflict: already answered.
+            InputInvalid: a denial without a reason.
+        """
+        user.require(Role.RELEASE_OFFICER)
+        with self.ctx.db.read() as conn:
+            request = consents.get_request(conn, request_id)
+        if request is None or request.originator != self.party:
+            raise NotFound(f"no consent request {request_id}")
+        if request.state != "open":
+            raise Conflict(f"consent request {request_id} is already {request.state}")
+        now = self.ctx.clock()
+        if grant:
+            body = self.grant_consent(
+                user, ConsentIn(recipient=request.recipient, product_id=request.product_id)
+            )
+            with self.ctx.db.begin() as conn:
+                consents.decide_request(conn, request_id, "granted", now, user.username, None)
+            return {"request": request_id, "state": "granted", "consent": body}
+        if not reason.strip():
+            raise InputInvalid("say why consent is denied")
+        token = self.ctx.trust.sign(
+            Signed.CONSENT_DENIAL,
+            payload(
+                ConsentDenial(
+                    type="consent-denial",
+                    request_id=request_id,
+                    product_id=request.product_id,
+                    version=request.version,
+                    originator=self.party,
+                    recipient=request.recipient,
+                    reason=reason,
+                    denied_at=now,
+                )
+            ),
+        )
+        with self.ctx.db.begin() as conn:
+            consents.decide_request(conn, request_id, "denied", now, user.username, reason)
+            products.set_delivery(
+                conn,
+                request.product_id,
+                request.version,
+                request.recipient,
+                "denied",
+                now,
+                detail=f"consent denied: {reason}",
+            )
+            outbox.enqueue(
+                conn,
+                peer=self.ctx.arrangement.hub,
+                lane=0,
+                kind=MessageKind.CONSENT_DENIAL.value,
+                message=message(MessageKind.CONSENT_DENIAL, token),
+                now=now,
+                product_id=request.product_id,
+                version=request.version,
+            )
+            audit.record(
+                conn,
+                audit.Action.CONSENT_DENY,
+                at=now,
+                actor=user.username,
+                party=request.recipient,
+                product_id=request.product_id,
+                version=request.version,
+                detail={"reason": reason},
+            )
+        self.ctx.wake()
+        return {"request": request_id, "state": "denied"}
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _visible(self, user: User, row: ProductRow) -> Held | None:
+        product = routing.stored_product(row)
+        return Held(row, product) if decide_access(user.reader, product).allowed else None
+
+    def list_products(
+        self, user: User, *, state: str | None = None, limit: int = 200
+    ) -> list[Held]:
+        """Products this node holds that `user` may see, newest first (rule 7 applied)."""
+        with self.ctx.db.read() as conn:
+            rows = products.listing(conn, states=[state] if state else None, limit=limit)
+        return [held for row in rows if (held := self._visible(user, row)) is not None]
+
+    def read(self, user: User, product_id: str, version: int | None = None) -> Held:
+        """One product version (the latest by default), if `user` may see it.
+
+        Raises:
+            NotFound: not held.
+            AccessDenied: held, but clearance or need-to-know forbid it (with the reasons).
+        """
+        now = self.ctx.clock()
+        with self.ctx.db.begin() as conn:
+            number = version if version is not None else products.latest_version(conn, product_id)
+            row = None if number is None else products.get(conn, product_id, number)
+            if row is None:
+                raise NotFound(f"no product {product_id}" + (f" v{version}" if version else ""))
+            product = routing.stored_product(row)
+            decision = decide_access(user.reader, product)
+            audit.record(
+                conn,
+                audit.Action.VIEW,
+                at=now,
+                actor=user.username,
+                product_id=product_id,
+                version=row.version,
+                detail={"allowed": decision.allowed, "reasons": list(decision.texts)},
+            )
+        if not decision.allowed:
+            raise AccessDenied("; ".join(decision.texts))
+        return Held(row, product)
+
+    def versions(self, user: User, product_id: str) -> list[Held]:
+        """Every version held that `user` may see, oldest first.
+
+        Raises:
+            NotFound: not held.
+        """
+        with self.ctx.db.read() as conn:
+            rows = products.versions(conn, product_id)
+        if not rows:
+            raise NotFound(f"no product {product_id}")
+        return [held for row in rows if (held := self._visible(user, row)) is not None]
+
+    def deliveries(self, user: User, product_id: str) -> list[DeliveryRow]:
+        """Delivery state per party for each version the user may see.
+
+        Raises:
+            NotFound: not held. AccessDenied: the user may not see it.
+        """
+        self.read(user, product_id)
+        with self.ctx.db.read() as conn:
+            return products.deliveries_of(conn, product_id)
+
+    def consents(self, user: User) -> list[ConsentRow]:
+        """Consents this node holds (given, or at the hub received)."""
+        user.require(Role.RELEASE_OFFICER, Role.ADMIN, Role.AUDITOR)
+        with self.ctx.db.read() as conn:
+            return consents.for_originator(conn)
+
+    def consent_requests(self, user: User, state: str | None = None) -> list[RequestRow]:
+        """Consent requests (from the hub, at a spoke; filed, at the hub)."""
+        user.require(Role.RELEASE_OFFICER, Role.ADMIN, Role.AUDITOR)
+        with self.ctx.db.read() as conn:
+            return consents.requests(conn, state)
+
+    # -- channels ----------------------------------------------------------------------------
+
+    def set_channel(self, user: User, channel_id: str, *, suspended: bool) -> None:
+        """Suspend or resume a channel at this node: nothing moves over it, queues hold.
+
+        Raises:
+            AccessDenied: not an admin.
+            InputInvalid: no such channel, or not one of this node's.
+        """
+        user.require(Role.ADMIN)
+        channel = self.ctx.arrangement.channel(channel_id)
+        if self.party not in channel.parties:
+            raise InputInvalid(f"channel {channel.label} does not join {self.party}")
+        now = self.ctx.clock()
+        with self.ctx.db.begin() as conn:
+            network.set_suspended(conn, channel.id, suspended, now, user.username)
+            audit.record(
+                conn,
+                audit.Action.CHANNEL_SUSPEND if suspended else audit.Action.CHANNEL_RESUME,
+                at=now,
+                actor=user.username,
+                party=channel.other(self.party),
+                detail={"channel": channel.id},
+            )
+        self.ctx.wake()

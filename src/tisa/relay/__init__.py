@@ -1,0 +1,1 @@
+"""Moving things between nodes: routing, the inbox, the outbox sender."""

@@ -1,0 +1,29 @@
+"""What every part of a running node shares: who it is, what it trusts, where it stores."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from tisa.arrangement import Arrangement
+from tisa.store.database import Database
+from tisa.trust import Trust
+
+
+@dataclass(frozen=True)
+class NodeContext:
+    """One node's identity, trust, store and clock; `wake` nudges the outbox sender."""
+
+    party: str
+    arrangement: Arrangement
+    trust: Trust
+    db: Database
+    clock: Callable[[], datetime]
+    wake: Callable[[], None]
+    count_denial: Callable[[str], None] = lambda _rule: None
+
+    @property
+    def is_hub(self) -> bool:
+        """True at the party that relays between channels."""
+        return self.party == self.arrangement.hub

@@ -1,0 +1,448 @@
+"""What a node does with each message a peer sends it.
+
+Every signature is verified against the arrangement's pins before anything is stored; every
+product passes the rules of release again here, at the receiver. Receiving is idempotent:
+the same message twice stores nothing new and answers "duplicate".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+from sqlalchemy import Connection
+
+from tisa.crypto.jws import payload_digest
+from tisa.errors import Conflict, NotFound, PolicyDenied, TisaError
+from tisa.model import HeldConsent
+from tisa.policy import Movement, Situation, decide_movement
+from tisa.relay import routing
+from tisa.relay.context import NodeContext
+from tisa.relay.messages import (
+    Attestation,
+    ConsentDenial,
+    ConsentRequest,
+    Message,
+    MessageKind,
+    Recall,
+    Receipt,
+    Revocation,
+    message,
+    payload,
+    require,
+)
+from tisa.store import audit, consents, outbox, products
+from tisa.trust import Signed
+from tisa.wire import ConsentToken, ManifestIn, iso, parse
+
+Outcome = Literal["stored", "duplicate"]
+
+
+def receive(ctx: NodeContext, sender: str, msg: Message) -> Outcome:
+    """Verify and take one message from `sender`.
+
+    Raises:
+        SignatureInvalid: a token does not verify against its signer's pin.
+        PolicyDenied: a rule of release refuses the product here.
+        InputInvalid: the message is malformed or inconsistent.
+        Conflict: contradicts what is held (same version, other content).
+        NotFound: refers to something this node does not hold.
+    """
+    handler = _HANDLERS[msg.kind]
+    try:
+        with ctx.db.begin() as conn:
+            return handler(ctx, conn, sender, msg)
+    except TisaError as exc:
+        with ctx.db.begin() as conn:
+            audit.record(
+                conn,
+                audit.Action.REFUSE,
+                at=ctx.clock(),
+                actor=sender,
+                party=sender,
+                detail={
+                    "kind": msg.kind.value,
+                    "error": type(exc).__name__,
+                    "reason": exc.reason,
+                    "digest": _digest_or_none(msg.token),
+                },
+            )
+        raise
+
+
+def _digest_or_none(token: str) -> str | None:
+    try:
+        return payload_digest(token)
+    except TisaError:
+        return None
+
+
+def _envelope(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> Outcome:
+    now = ctx.clock()
+    originator = ctx.trust.claimed(msg.token, "originator")
+    body = ctx.trust.verify(Signed.PRODUCT, msg.token, signer=originator)
+    manifest = parse(ManifestIn, body)
+    require(manifest.originator == originator, "manifest originator differs from its signer")
+    require(
+        manifest.arrangement == ctx.arrangement.digest,
+        f"manifest was made under arrangement {manifest.arrangement}, not {ctx.arrangement.digest}",
+    )
+    product = manifest.product()
+    digest = payload_digest(msg.token)
+
+    held: list[HeldConsent] = []
+    if sender != originator:
+        # A relay: the hub's attestation and the originator's consent must both verify.
+        if msg.attestation is None or msg.consent is None:
+            raise PolicyDenied(
+                (f"relayed by {sender} without a relay attestation and the originator's consent",)
+            )
+        attestation = parse(
+            Attestation, ctx.trust.verify(Signed.ATTESTATION, msg.attestation, signer=sender)
+        )
+        require(
+            (attestation.product_id, attestation.version, attestation.digest)
+            == (product.id, product.version, digest),
+            "relay attestation names another product version",
+        )
+        require(attestation.recipient == ctx.party, "relay attestation is for another party")
+        require(attestation.hub == sender, "relay attestation is not the sender's")
+        grant = parse(
+            ConsentToken, ctx.trust.verify(Signed.CONSENT, msg.consent, signer=originator)
+        ).consent()
+        require(grant.id == attestation.consent_id, "attached consent is not the one attested")
+        held = [HeldConsent(grant)]
+
+    decision = decide_movement(
+        Movement(product, sender, ctx.party),
+        Situation(ctx.arrangement, held, frozenset(), now),
+    )
+    decision.raise_if_denied()
+
+    existing = products.get(conn, product.id, product.version)
+    if existing is not None:
+        if existing.digest != digest:
+            raise Conflict(f"{product.id} v{product.version} is already held with other content")
+        return "duplicate"
+
+    products.insert_product(
+        conn,
+        product_id=product.id,
+        version=product.version,
+        originator=originator,
+        classification=int(product.classification),
+        precedence=product.precedence.value,
+        title=product.title,
+        topics=sorted(product.topics),
+        state="received",
+        body=body,
+        manifest=msg.token,
+        digest=digest,
+        attestation=msg.attestation,
+        consent=msg.consent,
+        author=product.author,
+        created_at=product.created_at,
+        received_from=sender,
+        received_at=now,
+    )
+    via = sender if sender != originator else None
+    receipt = ctx.trust.sign(
+        Signed.RECEIPT,
+        payload(
+            Receipt(
+                type="receipt",
+                product_id=product.id,
+                version=product.version,
+                digest=digest,
+                originator=originator,
+                recipient=ctx.party,
+                via=via,
+                received_at=now,
+            )
+        ),
+    )
+    outbox.enqueue(
+        conn,
+        peer=sender,
+        lane=product.precedence.lane,
+        kind=MessageKind.RECEIPT.value,
+        message=message(MessageKind.RECEIPT, receipt),
+        now=now,
+        product_id=product.id,
+        version=product.version,
+    )
+    audit.record(
+        conn,
+        audit.Action.RECEIVE,
+        at=now,
+        actor=sender,
+        party=originator,
+        product_id=product.id,
+        version=product.version,
+        detail={"digest": digest, "via": via, "precedence": product.precedence.value},
+    )
+    if ctx.is_hub and originator != ctx.party:
+        routing.relay(ctx, conn, product, msg.token, digest, now)
+    ctx.wake()
+    return "stored"
+
+
+def _receipt(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> Outcome:
+    now = ctx.clock()
+    recipient = ctx.trust.claimed(msg.token, "recipient")
+    receipt = parse(Receipt, ctx.trust.verify(Signed.RECEIPT, msg.token, signer=recipient))
+    row = products.get(conn, receipt.product_id, receipt.version)
+    if row is None or row.digest != receipt.digest:
+        raise NotFound(f"receipt for {receipt.product_id} v{receipt.version}, which is not held")
+    require(receipt.originator == row.originator, "receipt names another originator")
+    # The recipient itself, or the hub passing the recipient's receipt back to the originator.
+    require(
+        sender in (recipient, ctx.arrangement.hub),
+        f"{sender} may not pass on {recipient}'s receipt",
+    )
+    before = {d.party: d for d in products.deliveries_of(conn, row.product_id, row.version)}
+    if recipient in before and before[recipient].receipt == msg.token:
+        return "duplicate"
+    products.set_delivery(
+        conn,
+        row.product_id,
+        row.version,
+        recipient,
+        "delivered",
+        now,
+        detail=f"received {iso(receipt.received_at)}",
+        via=receipt.via,
+        receipt=msg.token,
+        delivered_at=receipt.received_at,
+    )
+    audit.record(
+        conn,
+        audit.Action.RECEIPT,
+        at=now,
+        actor=recipient,
+        party=recipient,
+        product_id=row.product_id,
+        version=row.version,
+        detail={"via": receipt.via, "received_at": iso(receipt.received_at)},
+    )
+    if ctx.is_hub and row.originator not in (ctx.party, sender):
+        outbox.enqueue(
+            conn,
+            peer=row.originator,
+            lane=routing.stored_product(row).precedence.lane,
+            kind=MessageKind.RECEIPT.value,
+            message=message(MessageKind.RECEIPT, msg.token),
+            now=now,
+            product_id=row.product_id,
+            version=row.version,
+        )
+        ctx.wake()
+    return "stored"
+
+
+def _consent(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> Outcome:
+    now = ctx.clock()
+    terms = ctx.trust.verify(Signed.CONSENT, msg.token, signer=sender)
+    grant = parse(ConsentToken, terms).consent()
+    require(grant.originator == sender, "a consent comes from its originator only")
+    require(grant.hub == ctx.party, f"consent is for hub {grant.hub}, not {ctx.party}")
+    fresh = consents.add(
+        conn,
+        consents.ConsentRow(
+            consent_id=grant.id,
+            originator=grant.originator,
+            recipient=grant.recipient,
+            product_id=grant.product_id,
+            token=msg.token,
+            terms=terms,
+            issued_at=grant.issued_at,
+            expires_at=grant.expires_at,
+            revoked_at=None,
+            revocation=None,
+            created_by=None,
+        ),
+    )
+    if not fresh:
+        return "duplicate"
+    audit.record(
+        conn,
+        audit.Action.CONSENT_GRANT,
+        at=now,
+        actor=sender,
+        party=grant.recipient,
+        product_id=grant.product_id,
+        detail={"consent": grant.id, "standing": grant.standing},
+    )
+    routing.relay_held(ctx, conn, sender, now)
+    ctx.wake()
+    return "stored"
+
+
+def _revocation(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> Outcome:
+    now = ctx.clock()
+    revocation = parse(Revocation, ctx.trust.verify(Signed.REVOCATION, msg.token, signer=sender))
+    require(revocation.originator == sender, "only the originator revokes its consent")
+    row = consents.get(conn, revocation.consent_id)
+    if row is None:
+        raise NotFound(f"no consent {revocation.consent_id} to revoke")
+    require(row.originator == sender, "the consent is another party's")
+    if row.revoked_at is not None:
+        return "duplicate"
+    consents.revoke(conn, row.consent_id, revocation.revoked_at, msg.token)
+    audit.record(
+        conn,
+        audit.Action.CONSENT_REVOKE,
+        at=now,
+        actor=sender,
+        party=row.recipient,
+        detail={"consent": row.consent_id},
+    )
+    return "stored"
+
+
+def _consent_request(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> Outcome:
+    now = ctx.clock()
+    require(sender == ctx.arrangement.hub, "only the hub asks for consent")
+    request = parse(
+        ConsentRequest, ctx.trust.verify(Signed.CONSENT_REQUEST, msg.token, signer=sender)
+    )
+    require(request.originator == ctx.party, "consent request is for another originator")
+    if products.get(conn, request.product_id, request.version) is None:
+        raise NotFound(f"consent request for {request.product_id}, which this node never made")
+    fresh = consents.add_request(
+        conn,
+        consents.RequestRow(
+            request_id=request.request_id,
+            product_id=request.product_id,
+            version=request.version,
+            originator=request.originator,
+            recipient=request.recipient,
+            state="open",
+            token=msg.token,
+            requested_at=request.requested_at,
+            decided_at=None,
+            decided_by=None,
+            reason=None,
+        ),
+    )
+    if not fresh:
+        return "duplicate"
+    products.set_delivery(
+        conn,
+        request.product_id,
+        request.version,
+        request.recipient,
+        "held",
+        now,
+        detail=f"held at {sender}: awaiting this node's consent",
+        via=sender,
+    )
+    audit.record(
+        conn,
+        audit.Action.CONSENT_REQUEST,
+        at=now,
+        actor=sender,
+        party=request.recipient,
+        product_id=request.product_id,
+        version=request.version,
+        detail={"request": request.request_id, "reasons": request.reasons},
+    )
+    return "stored"
+
+
+def _consent_denial(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> Outcome:
+    now = ctx.clock()
+    denial = parse(ConsentDenial, ctx.trust.verify(Signed.CONSENT_DENIAL, msg.token, signer=sender))
+    require(denial.originator == sender, "only the originator denies consent")
+    request = consents.get_request(conn, denial.request_id)
+    if request is None:
+        raise NotFound(f"no consent request {denial.request_id}")
+    require(request.originator == sender, "the request is for another originator")
+    if request.state != "open":
+        return "duplicate"
+    consents.decide_request(conn, request.request_id, "denied", now, sender, denial.reason)
+    products.set_delivery(
+        conn,
+        request.product_id,
+        request.version,
+        request.recipient,
+        "denied",
+        now,
+        detail=f"{sender} denied consent: {denial.reason}",
+    )
+    audit.record(
+        conn,
+        audit.Action.CONSENT_DENY,
+        at=now,
+        actor=sender,
+        party=request.recipient,
+        product_id=request.product_id,
+        version=request.version,
+        detail={"reason": denial.reason},
+    )
+    return "stored"
+
+
+def _recall(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> Outcome:
+    now = ctx.clock()
+    originator = ctx.trust.claimed(msg.token, "originator")
+    recall = parse(Recall, ctx.trust.verify(Signed.RECALL, msg.token, signer=originator))
+    require(
+        sender in (originator, ctx.arrangement.hub),
+        f"{sender} may not pass on {originator}'s recall",
+    )
+    row = products.get(conn, recall.product_id, recall.version)
+    if row is None:
+        raise NotFound(f"recall of {recall.product_id} v{recall.version}, which is not held")
+    require(row.originator == originator, "recall is not from the product's originator")
+    if row.recalled_at is not None:
+        return "duplicate"
+    products.update_product(
+        conn,
+        row.product_id,
+        row.version,
+        recalled_at=recall.recalled_at,
+        recall=msg.token,
+        recall_reason=recall.reason,
+    )
+    audit.record(
+        conn,
+        audit.Action.RECALL,
+        at=now,
+        actor=originator,
+        party=originator,
+        product_id=row.product_id,
+        version=row.version,
+        detail={"reason": recall.reason, "from": sender},
+    )
+    if ctx.is_hub and originator != ctx.party:
+        lane = routing.stored_product(row).precedence.lane
+        for holder in products.holders(conn, row.product_id, row.version):
+            if holder in (originator, ctx.party) or holder not in ctx.arrangement.peers_of(
+                ctx.party
+            ):
+                continue
+            outbox.enqueue(
+                conn,
+                peer=holder,
+                lane=lane,
+                kind=MessageKind.RECALL.value,
+                message=message(MessageKind.RECALL, msg.token),
+                now=now,
+                product_id=row.product_id,
+                version=row.version,
+            )
+        ctx.wake()
+    return "stored"
+
+
+_Handler = Callable[[NodeContext, Connection, str, Message], Outcome]
+_HANDLERS: dict[MessageKind, _Handler] = {
+    MessageKind.ENVELOPE: _envelope,
+    MessageKind.RECEIPT: _receipt,
+    MessageKind.CONSENT: _consent,
+    MessageKind.REVOCATION: _revocation,
+    MessageKind.CONSENT_REQUEST: _consent_request,
+    MessageKind.CONSENT_DENIAL: _consent_denial,
+    MessageKind.RECALL: _recall,
+}

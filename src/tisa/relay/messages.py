@@ -1,0 +1,160 @@
+"""The messages nodes exchange, and the signed payloads inside them.
+
+Every message is `{"kind": ..., "token": <JWS>}`; an envelope adds the hub's relay attestation
+and the originator's consent when relayed. A message means nothing until its token verifies.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import Field
+
+from tisa.errors import InputInvalid
+from tisa.trust import Signed
+from tisa.wire import Strict, iso
+
+
+class MessageKind(StrEnum):
+    """What a federation message carries."""
+
+    ENVELOPE = "envelope"
+    RECEIPT = "receipt"
+    CONSENT = "consent"
+    REVOCATION = "revocation"
+    CONSENT_REQUEST = "consent-request"
+    CONSENT_DENIAL = "consent-denial"
+    RECALL = "recall"
+
+    @property
+    def signed(self) -> Signed:
+        """The JWS typ of this message's token."""
+        return _SIGNED[self]
+
+
+_SIGNED = {
+    MessageKind.ENVELOPE: Signed.PRODUCT,
+    MessageKind.RECEIPT: Signed.RECEIPT,
+    MessageKind.CONSENT: Signed.CONSENT,
+    MessageKind.REVOCATION: Signed.REVOCATION,
+    MessageKind.CONSENT_REQUEST: Signed.CONSENT_REQUEST,
+    MessageKind.CONSENT_DENIAL: Signed.CONSENT_DENIAL,
+    MessageKind.RECALL: Signed.RECALL,
+}
+
+TOKEN_MAX = 1_000_000
+
+
+class Message(Strict):
+    """One message in a batch."""
+
+    kind: MessageKind
+    token: str = Field(min_length=10, max_length=TOKEN_MAX)
+    attestation: str | None = Field(default=None, max_length=10_000)
+    consent: str | None = Field(default=None, max_length=10_000)
+
+
+class Batch(Strict):
+    """What one POST to /federation/v1/messages carries."""
+
+    messages: list[Message] = Field(min_length=1, max_length=256)
+
+
+def message(kind: MessageKind, token: str, **extra: str | None) -> dict[str, Any]:
+    """A message as queued in the outbox and sent."""
+    return {"kind": kind.value, "token": token, **{k: v for k, v in extra.items() if v}}
+
+
+_ID = Field(min_length=36, max_length=36)
+_PARTY = Field(min_length=3, max_length=3)
+
+
+class Attestation(Strict):
+    """The hub's statement: it relays this exact manifest to this recipient under this consent."""
+
+    type: Literal["relay-attestation"]
+    product_id: str = _ID
+    version: int = Field(ge=1)
+    digest: str
+    originator: str = _PARTY
+    hub: str = _PARTY
+    recipient: str = _PARTY
+    consent_id: str = _ID
+    relayed_at: datetime
+
+
+class Receipt(Strict):
+    """A recipient's acknowledgement of one manifest."""
+
+    type: Literal["receipt"]
+    product_id: str = _ID
+    version: int = Field(ge=1)
+    digest: str
+    originator: str = _PARTY
+    recipient: str = _PARTY
+    via: str | None = None
+    received_at: datetime
+
+
+class Revocation(Strict):
+    """The originator withdraws a consent from a moment on."""
+
+    type: Literal["consent-revocation"]
+    consent_id: str = _ID
+    originator: str = _PARTY
+    revoked_at: datetime
+
+
+class ConsentRequest(Strict):
+    """The hub asks the originator to let one product version go to one party."""
+
+    type: Literal["consent-request"]
+    request_id: str = _ID
+    product_id: str = _ID
+    version: int = Field(ge=1)
+    originator: str = _PARTY
+    hub: str = _PARTY
+    recipient: str = _PARTY
+    requested_at: datetime
+    reasons: list[str] = Field(default_factory=list, max_length=20)
+
+
+class ConsentDenial(Strict):
+    """The originator says no to a consent request."""
+
+    type: Literal["consent-denial"]
+    request_id: str = _ID
+    product_id: str = _ID
+    version: int = Field(ge=1)
+    originator: str = _PARTY
+    recipient: str = _PARTY
+    reason: str = Field(max_length=2000)
+    denied_at: datetime
+
+
+class Recall(Strict):
+    """The originator withdraws one product version everywhere."""
+
+    type: Literal["recall"]
+    product_id: str = _ID
+    version: int = Field(ge=1)
+    originator: str = _PARTY
+    reason: str = Field(max_length=2000)
+    recalled_at: datetime
+
+
+def payload(model: Strict) -> dict[str, Any]:
+    """The JSON form of a signed payload, times as UTC ISO with Z."""
+    data = model.model_dump(mode="json", exclude_none=True)
+    for key, value in model:
+        if isinstance(value, datetime):
+            data[key] = iso(value)
+    return data
+
+
+def require(condition: bool, reason: str) -> None:
+    """Raises: InputInvalid with `reason` unless `condition`."""
+    if not condition:
+        raise InputInvalid(reason)

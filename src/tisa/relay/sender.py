@@ -1,0 +1,223 @@
+"""The outbox sender: delivers queued messages to each peer, most urgent lane first.
+
+One task per (peer, lane), so a FLASH never waits behind routine traffic; each task leases a
+batch, sends it in one request, and records each message's outcome. Failures of the network
+are retried with exponential backoff and full jitter; refusals (policy, signature) go to the
+dead-letter list with their reason and are never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from tisa.markings import Precedence
+from tisa.relay.context import NodeContext
+from tisa.relay.transmission import HEADER, sign_transmission
+from tisa.store import audit, network, outbox, products
+from tisa.store.outbox import OutboxEntry
+
+BATCH = 64
+BACKOFF_BASE = 0.25
+BACKOFF_CAP = 30.0
+IDLE_POLL = 1.0
+MESSAGES_PATH = "/federation/v1/messages"
+
+
+def backoff(attempts: int, rng: random.Random) -> float:
+    """Seconds to wait after `attempts` failures: exponential, capped, full jitter."""
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** min(attempts, 16)))
+    return rng.uniform(ceiling / 2, ceiling)
+
+
+Observer = Callable[[str, OutboxEntry, str, float], None]
+
+
+class Sender:
+    """Runs the per-(peer, lane) delivery tasks. Constructing it starts nothing; `run` does."""
+
+    def __init__(
+        self,
+        ctx: NodeContext,
+        clients: Mapping[str, httpx.AsyncClient],
+        *,
+        observe: Observer | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._ctx = ctx
+        self._clients = clients
+        self._observe = observe
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
+        self._events: dict[tuple[str, int], asyncio.Event] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def wake(self) -> None:
+        """Tell every task there may be new work; safe from any thread."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        for event in self._events.values():
+            loop.call_soon_threadsafe(event.set)
+
+    async def run(self) -> None:
+        """Deliver until cancelled."""
+        self._loop = asyncio.get_running_loop()
+        tasks = []
+        for peer in self._clients:
+            for precedence in Precedence:
+                key = (peer, precedence.lane)
+                self._events[key] = asyncio.Event()
+                tasks.append(asyncio.create_task(self._lane(peer, precedence.lane)))
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _wait(self, peer: str, lane: int, seconds: float) -> None:
+        event = self._events[(peer, lane)]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout=seconds)
+        event.clear()
+
+    def _suspended(self, peer: str) -> bool:
+        channel = self._ctx.arrangement.channel_between(self._ctx.party, peer)
+        if channel is None:
+            return True
+        with self._ctx.db.read() as conn:
+            return channel.id in network.suspended(conn)
+
+    def _lease(self, peer: str, lane: int) -> list[OutboxEntry]:
+        with self._ctx.db.begin() as conn:
+            return outbox.lease(conn, peer=peer, lanes=(lane,), now=self._ctx.clock(), limit=BATCH)
+
+    def _idle_for(self, peer: str, lane: int) -> float:
+        with self._ctx.db.read() as conn:
+            due = outbox.next_due(conn, peer, (lane,))
+        if due is None:
+            return IDLE_POLL
+        return max(0.0, min(IDLE_POLL, (due - self._ctx.clock()).total_seconds()))
+
+    async def _lane(self, peer: str, lane: int) -> None:
+        while True:
+            if await asyncio.to_thread(self._suspended, peer):
+                await self._wait(peer, lane, IDLE_POLL)
+                continue
+            batch = await asyncio.to_thread(self._lease, peer, lane)
+            if not batch:
+                await self._wait(peer, lane, await asyncio.to_thread(self._idle_for, peer, lane))
+                continue
+            await self._deliver(peer, batch)
+
+    async def _deliver(self, peer: str, batch: list[OutboxEntry]) -> None:
+        body = json.dumps({"messages": [entry.message for entry in batch]}).encode()
+        header = sign_transmission(self._ctx.trust, peer, body, self._ctx.clock())
+        started = asyncio.get_running_loop().time()
+        try:
+            response = await self._clients[peer].post(
+                MESSAGES_PATH,
+                content=body,
+                headers={HEADER: header, "Content-Type": "application/json"},
+            )
+        except httpx.HTTPError as exc:
+            await asyncio.to_thread(self._retry_all, peer, batch, f"{type(exc).__name__}: {exc}")
+            return
+        elapsed = asyncio.get_running_loop().time() - started
+        if response.status_code != 200:
+            reason = f"HTTP {response.status_code}: {_detail(response)}"
+            if response.status_code in (400, 413, 422):
+                await asyncio.to_thread(self._dead_all, peer, batch, reason)
+            else:
+                await asyncio.to_thread(self._retry_all, peer, batch, reason)
+            return
+        try:
+            results = response.json()["results"]
+            if not isinstance(results, list) or len(results) != len(batch):
+                raise ValueError("result count differs from the batch")
+        except (ValueError, KeyError, TypeError) as exc:
+            await asyncio.to_thread(self._retry_all, peer, batch, f"bad answer: {exc}")
+            return
+        await asyncio.to_thread(self._record, peer, batch, results, elapsed)
+
+    def _retry_all(self, peer: str, batch: list[OutboxEntry], reason: str) -> None:
+        now = self._ctx.clock()
+        with self._ctx.db.begin() as conn:
+            for entry in batch:
+                wait = backoff(entry.attempts, self._rng)
+                outbox.retry_later(conn, entry.id, reason, now + timedelta(seconds=wait))
+            network.touch(conn, peer, now, error=reason)
+        if self._observe:
+            for entry in batch:
+                self._observe(peer, entry, "retry", 0.0)
+
+    def _dead_all(self, peer: str, batch: list[OutboxEntry], reason: str) -> None:
+        self._record(
+            peer,
+            batch,
+            [{"status": "rejected", "permanent": True, "reason": reason}] * len(batch),
+            0.0,
+        )
+
+    def _record(
+        self, peer: str, batch: list[OutboxEntry], results: list[Any], elapsed: float
+    ) -> None:
+        now = self._ctx.clock()
+        with self._ctx.db.begin() as conn:
+            network.touch(conn, peer, now)
+            for entry, result in zip(batch, results, strict=True):
+                status = result.get("status") if isinstance(result, dict) else None
+                reason = str(result.get("reason", "")) if isinstance(result, dict) else "bad result"
+                if status in ("stored", "duplicate"):
+                    outbox.mark_sent(conn, entry.id, now)
+                    if entry.kind == "envelope" and entry.product_id and entry.version:
+                        products.set_delivery(
+                            conn, entry.product_id, entry.version, peer, "sent", now
+                        )
+                    outcome = "sent"
+                elif status == "rejected" and result.get("permanent"):
+                    outbox.mark_dead(conn, entry.id, reason)
+                    if entry.kind == "envelope" and entry.product_id and entry.version:
+                        products.set_delivery(
+                            conn,
+                            entry.product_id,
+                            entry.version,
+                            peer,
+                            "denied",
+                            now,
+                            detail=f"refused by {peer}: {reason}",
+                        )
+                    audit.record(
+                        conn,
+                        audit.Action.DEAD_LETTER,
+                        at=now,
+                        actor=self._ctx.party,
+                        party=peer,
+                        product_id=entry.product_id,
+                        version=entry.version,
+                        detail={"kind": entry.kind, "reason": reason},
+                    )
+                    outcome = "dead"
+                else:
+                    wait = backoff(entry.attempts, self._rng)
+                    outbox.retry_later(conn, entry.id, reason, now + timedelta(seconds=wait))
+                    outcome = "retry"
+                if self._observe:
+                    self._observe(peer, entry, outcome, elapsed)
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(data, dict) and "detail" in data:
+        return str(data["detail"])[:500]
+    return str(data)[:200]

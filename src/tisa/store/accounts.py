@@ -1,0 +1,75 @@
+"""Users of a node and their session tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from tisa.store.tables import tokens, users
+
+
+@dataclass(frozen=True)
+class UserRow:
+    """A user: role, clearance (common level), need-to-know topic patterns, language."""
+
+    username: str
+    password_hash: str
+    role: str
+    clearance: int
+    need_to_know: list[str]
+    language: str
+    failed_logins: int
+    locked_until: datetime | None
+
+
+def get(conn: Connection, username: str) -> UserRow | None:
+    """One user, or None."""
+    r = conn.execute(select(users).where(users.c.username == username)).first()
+    if r is None:
+        return None
+    return UserRow(**{f: getattr(r, f) for f in UserRow.__dataclass_fields__})
+
+
+def add(conn: Connection, now: datetime, **values: Any) -> None:
+    """Create a user."""
+    conn.execute(insert(users).values(created_at=now, failed_logins=0, **values))
+
+
+def change(conn: Connection, username: str, **values: Any) -> None:
+    """Change a user's columns."""
+    conn.execute(update(users).where(users.c.username == username).values(**values))
+
+
+def all_users(conn: Connection) -> list[UserRow]:
+    """Every user."""
+    rows = conn.execute(select(users).order_by(users.c.username))
+    return [UserRow(**{f: getattr(r, f) for f in UserRow.__dataclass_fields__}) for r in rows]
+
+
+def add_token(
+    conn: Connection, token_hash: str, username: str, now: datetime, expires: datetime
+) -> None:
+    """Remember a session token by its hash."""
+    conn.execute(
+        insert(tokens).values(
+            token_hash=token_hash, username=username, created_at=now, expires_at=expires
+        )
+    )
+
+
+def token_user(conn: Connection, token_hash: str, now: datetime) -> str | None:
+    """The user a live token belongs to, or None."""
+    r = conn.execute(
+        select(tokens.c.username).where(
+            tokens.c.token_hash == token_hash, tokens.c.expires_at > now
+        )
+    ).first()
+    return None if r is None else str(r.username)
+
+
+def drop_token(conn: Connection, token_hash: str) -> None:
+    """End a session."""
+    conn.execute(delete(tokens).where(tokens.c.token_hash == token_hash))

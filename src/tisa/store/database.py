@@ -1,0 +1,124 @@
+"""The node's database: an engine, migrations to head, and transactions.
+
+SQLite (WAL) by default, PostgreSQL by URL; the same tables and migrations on both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
+
+from tisa.errors import ConfigInvalid
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy own BEGIN (below), so a write transaction takes the lock up front
+    # (BEGIN IMMEDIATE) instead of failing half-way when another writer holds it.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # Writers take the write lock up front; readers share the WAL snapshot.
+    write = conn.get_execution_options().get("tisa_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+class Database:
+    """One node's database. Constructing it connects to nothing; `open` does."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine: Engine | None = None
+
+    @property
+    def dialect(self) -> str:
+        """'sqlite' or 'postgresql'."""
+        return self.engine.dialect.name
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, once open.
+
+        Raises:
+            ConfigInvalid: the database was not opened.
+        """
+        if self._engine is None:
+            raise ConfigInvalid("the database is not open")
+        return self._engine
+
+    def open(self) -> Database:
+        """Create the engine and bring the schema to the latest migration.
+
+        Raises:
+            ConfigInvalid: the URL is unusable or the database cannot be reached.
+        """
+        try:
+            if self.url.startswith("sqlite"):
+                engine = create_engine(self.url, pool_size=8, max_overflow=8)
+                event.listen(engine, "connect", _sqlite_pragmas)
+                event.listen(engine, "begin", _sqlite_begin)
+            else:
+                engine = create_engine(self.url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+            self._engine = engine
+            upgrade(engine)
+        except SQLAlchemyError as exc:
+            raise ConfigInvalid(f"database {redact(self.url)}: {exc}") from exc
+        return self
+
+    def close(self) -> None:
+        """Release every connection."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def __enter__(self) -> Database:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A write transaction: committed on success, rolled back on any exception."""
+        with self.engine.connect() as conn:
+            conn.execution_options(tisa_write=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for reads."""
+        with self.engine.connect() as conn:
+            yield conn
+
+
+def upgrade(engine: Engine) -> None:
+    """Run Alembic migrations to head on `engine`."""
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("tisa.store") / "migrations"))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"

@@ -1,0 +1,183 @@
+"""The durable outbox: messages to peers, in priority lanes, sent at least once.
+
+An entry is written in the same transaction as the change that causes it. Senders lease a
+batch (SELECT … FOR UPDATE SKIP LOCKED on PostgreSQL, so several workers can share one
+database); a lease that outlives a crashed sender simply expires and the entry is sent again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, or_, select, update
+
+from tisa.store.tables import outbox
+
+LEASE = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One message waiting for (or done with) a peer."""
+
+    id: int
+    peer: str
+    lane: int
+    kind: str
+    message: dict[str, Any]
+    product_id: str | None
+    version: int | None
+    attempts: int
+    created_at: datetime
+
+
+def enqueue(
+    conn: Connection,
+    *,
+    peer: str,
+    lane: int,
+    kind: str,
+    message: dict[str, Any],
+    now: datetime,
+    product_id: str | None = None,
+    version: int | None = None,
+) -> None:
+    """Queue a message for a peer."""
+    conn.execute(
+        insert(outbox).values(
+            peer=peer,
+            lane=lane,
+            kind=kind,
+            message=message,
+            product_id=product_id,
+            version=version,
+            state="pending",
+            attempts=0,
+            created_at=now,
+            next_attempt_at=now,
+        )
+    )
+
+
+def lease(
+    conn: Connection, *, peer: str, lanes: tuple[int, ...], now: datetime, limit: int
+) -> list[OutboxEntry]:
+    """Take up to `limit` due entries for `peer` in `lanes`, most urgent lane first."""
+    due = (
+        select(outbox.c.id)
+        .where(
+            outbox.c.peer == peer,
+            outbox.c.state == "pending",
+            outbox.c.lane.in_(lanes),
+            outbox.c.next_attempt_at <= now,
+            or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
+        )
+        .order_by(outbox.c.lane, outbox.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = [r.id for r in conn.execute(due)]
+    if not ids:
+        return []
+    conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(lease_until=now + LEASE))
+    rows = conn.execute(
+        select(outbox).where(outbox.c.id.in_(ids)).order_by(outbox.c.lane, outbox.c.id)
+    )
+    return [
+        OutboxEntry(
+            r.id,
+            r.peer,
+            r.lane,
+            r.kind,
+            r.message,
+            r.product_id,
+            r.version,
+            r.attempts,
+            r.created_at,
+        )
+        for r in rows
+    ]
+
+
+def mark_sent(conn: Connection, entry_id: int, now: datetime) -> None:
+    """The peer took it."""
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.id == entry_id)
+        .values(state="sent", sent_at=now, lease_until=None, attempts=outbox.c.attempts + 1)
+    )
+
+
+def mark_dead(conn: Connection, entry_id: int, reason: str) -> None:
+    """The peer refused it for good: keep it with the reason, never retry."""
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.id == entry_id)
+        .values(state="dead", last_error=reason, lease_until=None, attempts=outbox.c.attempts + 1)
+    )
+
+
+def retry_later(conn: Connection, entry_id: int, reason: str, at: datetime) -> None:
+    """A transient failure: try again at `at`."""
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.id == entry_id)
+        .values(
+            last_error=reason,
+            next_attempt_at=at,
+            lease_until=None,
+            attempts=outbox.c.attempts + 1,
+        )
+    )
+
+
+def release_leases(conn: Connection, peer: str) -> None:
+    """Give back leased entries (after a batch failed as a whole)."""
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.peer == peer, outbox.c.state == "pending")
+        .values(lease_until=None)
+    )
+
+
+def depth(conn: Connection) -> dict[tuple[str, int], int]:
+    """Pending entries per (peer, lane)."""
+    rows = conn.execute(
+        select(outbox.c.peer, outbox.c.lane, func.count())
+        .where(outbox.c.state == "pending")
+        .group_by(outbox.c.peer, outbox.c.lane)
+    )
+    return {(r[0], int(r[1])): int(r[2]) for r in rows}
+
+
+def next_due(conn: Connection, peer: str, lanes: tuple[int, ...]) -> datetime | None:
+    """When the earliest pending entry for `peer` in `lanes` falls due."""
+    value = conn.execute(
+        select(func.min(outbox.c.next_attempt_at)).where(
+            outbox.c.peer == peer, outbox.c.state == "pending", outbox.c.lane.in_(lanes)
+        )
+    ).scalar()
+    if value is None:
+        return None
+    assert isinstance(value, datetime)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def dead_letters(conn: Connection, limit: int = 100) -> list[dict[str, Any]]:
+    """Entries refused for good, newest first, with their reasons."""
+    rows = conn.execute(
+        select(
+            outbox.c.id,
+            outbox.c.peer,
+            outbox.c.kind,
+            outbox.c.product_id,
+            outbox.c.version,
+            outbox.c.last_error,
+        )
+        .where(outbox.c.state == "dead")
+        .order_by(outbox.c.id.desc())
+        .limit(limit)
+    )
+    return [dict(r._mapping) for r in rows]

@@ -1,0 +1,192 @@
+"""Products and their per-party delivery state."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from tisa.store.tables import deliveries, products
+
+
+@dataclass(frozen=True)
+class ProductRow:
+    """One stored product version."""
+
+    product_id: str
+    version: int
+    originator: str
+    state: str
+    body: dict[str, Any]
+    manifest: str | None
+    digest: str | None
+    attestation: str | None
+    consent: str | None
+    author: str
+    created_at: datetime
+    released_at: datetime | None
+    released_by: str | None
+    received_from: str | None
+    received_at: datetime | None
+    recalled_at: datetime | None
+    recall: str | None
+    recall_reason: str | None
+
+
+def _row(r: Any) -> ProductRow:
+    return ProductRow(**{f: getattr(r, f) for f in ProductRow.__dataclass_fields__})
+
+
+def get(conn: Connection, product_id: str, version: int) -> ProductRow | None:
+    """One version, or None."""
+    r = conn.execute(
+        select(products).where(products.c.product_id == product_id, products.c.version == version)
+    ).first()
+    return None if r is None else _row(r)
+
+
+def versions(conn: Connection, product_id: str) -> list[ProductRow]:
+    """Every version held, oldest first."""
+    rows = conn.execute(
+        select(products).where(products.c.product_id == product_id).order_by(products.c.version)
+    )
+    return [_row(r) for r in rows]
+
+
+def latest_version(conn: Connection, product_id: str) -> int | None:
+    """The highest version held, or None."""
+    value = conn.execute(
+        select(func.max(products.c.version)).where(products.c.product_id == product_id)
+    ).scalar()
+    return None if value is None else int(value)
+
+
+def insert_product(conn: Connection, **values: Any) -> None:
+    """Store a new version."""
+    conn.execute(insert(products).values(**values))
+
+
+def update_product(conn: Connection, product_id: str, version: int, **values: Any) -> None:
+    """Change a stored version's columns."""
+    conn.execute(
+        update(products)
+        .where(products.c.product_id == product_id, products.c.version == version)
+        .values(**values)
+    )
+
+
+def listing(
+    conn: Connection,
+    *,
+    states: Sequence[str] | None = None,
+    originator: str | None = None,
+    limit: int = 200,
+    before: datetime | None = None,
+) -> list[ProductRow]:
+    """The newest version of each product, newest first."""
+    newest = (
+        select(products.c.product_id, func.max(products.c.version).label("v"))
+        .group_by(products.c.product_id)
+        .subquery()
+    )
+    query = select(products).join(
+        newest,
+        (products.c.product_id == newest.c.product_id) & (products.c.version == newest.c.v),
+    )
+    if states:
+        query = query.where(products.c.state.in_(states))
+    if originator:
+        query = query.where(products.c.originator == originator)
+    if before is not None:
+        query = query.where(products.c.created_at < before)
+    query = query.order_by(products.c.created_at.desc()).limit(limit)
+    return [_row(r) for r in conn.execute(query)]
+
+
+def count(conn: Connection, *, state: str | None = None) -> int:
+    """How many product versions are held."""
+    query = select(func.count()).select_from(products)
+    if state:
+        query = query.where(products.c.state == state)
+    return int(conn.execute(query).scalar_one())
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    """Where one version stands for one party."""
+
+    product_id: str
+    version: int
+    party: str
+    state: str
+    detail: str
+    via: str | None
+    receipt: str | None
+    queued_at: datetime
+    updated_at: datetime
+    delivered_at: datetime | None
+
+
+def set_delivery(
+    conn: Connection,
+    product_id: str,
+    version: int,
+    party: str,
+    state: str,
+    now: datetime,
+    *,
+    detail: str = "",
+    via: str | None = None,
+    receipt: str | None = None,
+    delivered_at: datetime | None = None,
+) -> None:
+    """Record where a version stands for a party; a delivered state is never walked back."""
+    key = (
+        (deliveries.c.product_id == product_id)
+        & (deliveries.c.version == version)
+        & (deliveries.c.party == party)
+    )
+    current = conn.execute(select(deliveries.c.state).where(key)).scalar()
+    values: dict[str, Any] = {"state": state, "detail": detail, "updated_at": now}
+    if via is not None:
+        values["via"] = via
+    if receipt is not None:
+        values["receipt"] = receipt
+    if delivered_at is not None:
+        values["delivered_at"] = delivered_at
+    if current is None:
+        conn.execute(
+            insert(deliveries).values(
+                product_id=product_id, version=version, party=party, queued_at=now, **values
+            )
+        )
+    elif current != "delivered" or state == "delivered":
+        conn.execute(update(deliveries).where(key).values(**values))
+
+
+def deliveries_of(
+    conn: Connection, product_id: str, version: int | None = None
+) -> list[DeliveryRow]:
+    """Delivery state per party for a product (one version or all)."""
+    query = select(deliveries).where(deliveries.c.product_id == product_id)
+    if version is not None:
+        query = query.where(deliveries.c.version == version)
+    rows = conn.execute(query.order_by(deliveries.c.version, deliveries.c.party))
+    return [
+        DeliveryRow(**{f: getattr(r, f) for f in DeliveryRow.__dataclass_fields__}) for r in rows
+    ]
+
+
+def holders(conn: Connection, product_id: str, version: int) -> list[str]:
+    """Parties this node sent the version to (so a recall must follow)."""
+    rows = conn.execute(
+        select(deliveries.c.party).where(
+            deliveries.c.product_id == product_id,
+            deliveries.c.version == version,
+            deliveries.c.state.in_(("sent", "delivered", "queued")),
+        )
+    )
+    return [r.party for r in rows]

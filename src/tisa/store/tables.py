@@ -1,0 +1,208 @@
+"""The node's tables. The schema is owned by Alembic migrations; this is its mirror for queries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+_ID = 36  # UUID text
+_PARTY = 3
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC in, aware UTC out, on SQLite (which keeps no zone) and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; tisa keeps UTC only")
+        moment = value.astimezone(UTC)
+        return moment.replace(tzinfo=None) if dialect.name == "sqlite" else moment
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _when(name: str, *, nullable: bool = True) -> Column[datetime]:
+    return Column(name, UTCDateTime(), nullable=nullable)
+
+
+products = Table(
+    "products",
+    metadata,
+    Column("product_id", String(_ID), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("originator", String(_PARTY), nullable=False),
+    Column("classification", Integer, nullable=False),
+    Column("precedence", String(10), nullable=False),
+    Column("title", String(300), nullable=False),
+    Column("topics", JSON, nullable=False),
+    # draft: editable at its originator; released: signed and queued; received: from a peer
+    Column("state", String(10), nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("manifest", Text),
+    Column("digest", String(71)),
+    Column("attestation", Text),
+    Column("consent", Text),
+    Column("author", String(100), nullable=False),
+    _when("created_at", nullable=False),
+    _when("released_at"),
+    Column("released_by", String(100)),
+    Column("received_from", String(_PARTY)),
+    _when("received_at"),
+    _when("recalled_at"),
+    Column("recall", Text),
+    Column("recall_reason", Text),
+    Index("ix_products_state", "state"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("product_id", String(_ID), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("party", String(_PARTY), primary_key=True),
+    # queued, sent, delivered, held, denied
+    Column("state", String(10), nullable=False),
+    Column("detail", Text, nullable=False, default=""),
+    Column("via", String(_PARTY)),
+    Column("receipt", Text),
+    _when("queued_at", nullable=False),
+    _when("updated_at", nullable=False),
+    _when("delivered_at"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("peer", String(_PARTY), nullable=False),
+    Column("lane", Integer, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("message", JSON, nullable=False),
+    Column("product_id", String(_ID)),
+    Column("version", Integer),
+    # pending, sent, dead
+    Column("state", String(8), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    _when("created_at", nullable=False),
+    _when("next_attempt_at", nullable=False),
+    _when("lease_until"),
+    _when("sent_at"),
+    Column("last_error", Text),
+    Index("ix_outbox_due", "peer", "state", "lane", "next_attempt_at"),
+)
+
+consents = Table(
+    "consents",
+    metadata,
+    Column("consent_id", String(_ID), primary_key=True),
+    Column("originator", String(_PARTY), nullable=False),
+    Column("recipient", String(_PARTY), nullable=False),
+    Column("product_id", String(_ID)),
+    Column("token", Text, nullable=False),
+    Column("terms", JSON, nullable=False),
+    _when("issued_at", nullable=False),
+    _when("expires_at"),
+    _when("revoked_at"),
+    Column("revocation", Text),
+    Column("created_by", String(100)),
+)
+
+consent_requests = Table(
+    "consent_requests",
+    metadata,
+    Column("request_id", String(_ID), primary_key=True),
+    Column("product_id", String(_ID), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("originator", String(_PARTY), nullable=False),
+    Column("recipient", String(_PARTY), nullable=False),
+    # open, granted, denied
+    Column("state", String(8), nullable=False),
+    Column("token", Text, nullable=False),
+    _when("requested_at", nullable=False),
+    _when("decided_at"),
+    Column("decided_by", String(100)),
+    Column("reason", Text),
+    UniqueConstraint("product_id", "version", "recipient", name="uq_consent_request_target"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("username", String(100), primary_key=True),
+    Column("password_hash", Text, nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("clearance", Integer, nullable=False),
+    Column("need_to_know", JSON, nullable=False),
+    Column("language", String(5), nullable=False, default="en"),
+    Column("failed_logins", Integer, nullable=False, default=0),
+    _when("locked_until"),
+    _when("created_at", nullable=False),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("username", String(100), nullable=False),
+    _when("created_at", nullable=False),
+    _when("expires_at", nullable=False),
+)
+
+channel_states = Table(
+    "channel_states",
+    metadata,
+    Column("channel_id", String(7), primary_key=True),
+    Column("suspended", Boolean, nullable=False),
+    _when("changed_at", nullable=False),
+    Column("changed_by", String(100), nullable=False),
+)
+
+peers = Table(
+    "peers",
+    metadata,
+    Column("party", String(_PARTY), primary_key=True),
+    _when("last_contact"),
+    _when("last_error_at"),
+    Column("last_error", Text),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _when("at", nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("party", String(_PARTY)),
+    Column("product_id", String(_ID)),
+    Column("version", Integer),
+    Column("detail", JSON, nullable=False),
+    Index("ix_audit_product", "product_id"),
+)

@@ -1,0 +1,100 @@
+"""Who signs what: the node's own key, and every party's key as the arrangement pins it.
+
+Every signed thing tisa sends has its own JWS `typ`, so a signature made for one purpose
+(a receipt) can never be replayed as another (a consent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
+from tisa.arrangement import Arrangement
+from tisa.crypto import jws
+from tisa.crypto.keys import SigningKey, VerifyKey
+from tisa.errors import ConfigInvalid, SignatureInvalid
+
+
+class Signed(StrEnum):
+    """The kinds of signed object, each its own JWS typ."""
+
+    PRODUCT = "tisa-product+jws"
+    ATTESTATION = "tisa-attestation+jws"
+    CONSENT = "tisa-consent+jws"
+    REVOCATION = "tisa-revocation+jws"
+    CONSENT_REQUEST = "tisa-consent-request+jws"
+    CONSENT_DENIAL = "tisa-consent-denial+jws"
+    RECEIPT = "tisa-receipt+jws"
+    RECALL = "tisa-recall+jws"
+    TRANSMISSION = "tisa-transmission+jws"
+    HELLO = "tisa-hello+jws"
+
+
+class Trust:
+    """Sign as this node; verify as any party, against the arrangement's pins only.
+
+    Raises (constructor):
+        ConfigInvalid: a party is not pinned, or this node's key is not the one pinned for it.
+    """
+
+    def __init__(self, arrangement: Arrangement, party: str, key: SigningKey) -> None:
+        self.arrangement = arrangement
+        self.party = party
+        self._key = key
+        self._pins: dict[str, VerifyKey] = {}
+        for code, entry in arrangement.parties.items():
+            if entry.signing_key is None:
+                raise ConfigInvalid(
+                    f"{arrangement.source}: party {code} has no pinned signing key; "
+                    "run `tisa arrangement pin`"
+                )
+            self._pins[code] = VerifyKey.from_jwk(entry.signing_key)
+        if party not in self._pins:
+            raise ConfigInvalid(f"{party} is not a party to {arrangement.id}")
+        if self._pins[party].thumbprint() != key.public().thumbprint():
+            raise ConfigInvalid(
+                f"this node's signing key is not the one {arrangement.source} pins for {party}"
+            )
+
+    @property
+    def pins(self) -> Mapping[str, VerifyKey]:
+        """Each party's pinned verification key."""
+        return self._pins
+
+    def kid(self, party: str) -> str:
+        """Key id: party and RFC 7638 thumbprint."""
+        return f"{party}:{self._pins[party].thumbprint()}"
+
+    def sign(self, kind: Signed, payload: Mapping[str, Any]) -> str:
+        """Sign `payload` as this node.
+
+        Raises:
+            InputInvalid: the payload is not canonical-JSON serialisable.
+        """
+        return jws.sign(payload, self._key, kid=self.kid(self.party), typ=kind.value)
+
+    def verify(self, kind: Signed, token: str, *, signer: str) -> dict[str, Any]:
+        """The payload of `token` if `signer`'s pinned key signed it as `kind`.
+
+        Raises:
+            SignatureInvalid: malformed, another kind, another key, or `signer` is no party.
+        """
+        pin = self._pins.get(signer)
+        if pin is None:
+            raise SignatureInvalid(f"{signer!r} is not a party; nothing of it can verify")
+        try:
+            return jws.verify(token, pin, typ=kind.value)
+        except SignatureInvalid as exc:
+            raise SignatureInvalid(f"{kind.name.lower()} from {signer}: {exc.reason}") from exc
+
+    def claimed(self, token: str, field: str) -> str:
+        """The party a token claims in `field`, unverified, to choose the key to verify with.
+
+        Raises:
+            SignatureInvalid: malformed, or the field is not a party code.
+        """
+        value = jws.peek(token).payload.get(field)
+        if not isinstance(value, str) or value not in self._pins:
+            raise SignatureInvalid(f"signed object names no known party in {field!r}")
+        return value

@@ -1,0 +1,59 @@
+"""Tests for tisa.crypto.canonical."""
+
+from __future__ import annotations
+
+import hashlib
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+
+from tisa.crypto.canonical import canonical_json, sha256_digest
+from tisa.errors import InputInvalid
+
+
+def test_keys_sorted_and_no_whitespace() -> None:
+    assert canonical_json({"b": 1, "a": [True, None, "x"]}) == b'{"a":[true,null,"x"],"b":1}'
+
+
+def test_rfc8785_number_and_string_forms() -> None:
+    assert (
+        canonical_json({"n": 1.0, "m": 1e21, "s": "é\n"}) == b'{"m":1e+21,"n":1,"s":"\xc3\xa9\\n"}'
+    )
+
+
+def test_accepts_any_mapping_nested() -> None:
+    inner = MappingProxyType({"z": 1, "y": (2, 3)})
+    assert canonical_json(MappingProxyType({"k": inner})) == b'{"k":{"y":[2,3],"z":1}}'
+
+
+@pytest.mark.parametrize(
+    ("obj", "words"),
+    [
+        ({"a": float("nan")}, "not representable"),
+        ({"a": float("inf")}, "not representable"),
+        ({1: "x"}, "keys must be strings"),
+        ({"a": 2**53}, "safe integer"),
+        ({"a": object()}, "unsupported type"),
+        ({"\ud800": 1}, "UTF-16"),
+        ({"a": "\ud800"}, "UTF-8"),
+    ],
+)
+def test_unrepresentable_input_is_input_invalid(obj: dict[Any, Any], words: str) -> None:
+    with pytest.raises(InputInvalid, match=words):
+        canonical_json(obj)
+
+
+def test_deep_nesting_is_input_invalid() -> None:
+    deep: Any = {}
+    for _ in range(100_000):
+        deep = {"a": deep}
+    with pytest.raises(InputInvalid, match="nested too deeply"):
+        canonical_json(deep)
+
+
+def test_sha256_digest_form() -> None:
+    assert sha256_digest(b"abc") == "sha256:" + hashlib.sha256(b"abc").hexdigest()
+    assert sha256_digest(b"") == (
+        "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    )
