@@ -51,7 +51,7 @@ def receive(ctx: NodeContext, sender: str, msg: Message) -> Outcome:
     handler = _HANDLERS[msg.kind]
     try:
         with ctx.db.begin() as conn:
-            return handler(ctx, conn, sender, msg)
+            outcome = handler(ctx, conn, sender, msg)
     except TisaError as exc:
         with ctx.db.begin() as conn:
             audit.record(
@@ -68,6 +68,9 @@ def receive(ctx: NodeContext, sender: str, msg: Message) -> Outcome:
                 },
             )
         raise
+    # After the commit, so the sender sees what this message queued (receipts, relays).
+    ctx.wake()
+    return outcome
 
 
 def _digest_or_none(token: str) -> str | None:
@@ -183,7 +186,6 @@ def _envelope(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> 
     )
     if ctx.is_hub and originator != ctx.party:
         routing.relay(ctx, conn, product, msg.token, digest, now)
-    ctx.wake()
     return "stored"
 
 
@@ -236,7 +238,6 @@ def _receipt(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> O
             product_id=row.product_id,
             version=row.version,
         )
-        ctx.wake()
     return "stored"
 
 
@@ -274,7 +275,6 @@ def _consent(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> O
         detail={"consent": grant.id, "standing": grant.standing},
     )
     routing.relay_held(ctx, conn, sender, now)
-    ctx.wake()
     return "stored"
 
 
@@ -432,7 +432,6 @@ def _recall(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> Ou
                 product_id=row.product_id,
                 version=row.version,
             )
-        ctx.wake()
     return "stored"
 
 
