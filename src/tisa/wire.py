@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from tisa.errors import InputInvalid, TisaError
 from tisa.markings import (
@@ -188,7 +188,7 @@ class ManifestIn(DraftIn):
     version: int = Field(ge=1, le=1_000_000)
     originator: str = Field(min_length=3, max_length=3)
     author: str = Field(min_length=1, max_length=100)
-    created_at: datetime
+    created_at: AwareDatetime
 
     def product(self) -> Product:
         """Raises: InputInvalid when the content breaks a domain rule."""
@@ -334,7 +334,7 @@ class ConsentIn(Strict):
     topics: list[str] = Field(default_factory=list, max_length=32)
     max_classification: str | None = None
     precedences: list[Precedence] = Field(default_factory=list)
-    expires_at: datetime | None = None
+    expires_at: AwareDatetime | None = None
 
 
 class ConsentToken(ConsentIn):
@@ -344,7 +344,7 @@ class ConsentToken(ConsentIn):
     id: str = Field(min_length=36, max_length=36)
     originator: str = Field(min_length=3, max_length=3)
     hub: str = Field(min_length=3, max_length=3)
-    issued_at: datetime
+    issued_at: AwareDatetime
 
     def consent(self) -> Consent:
         """Raises: InputInvalid when the terms break a domain rule."""

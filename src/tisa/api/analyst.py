@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tisa.accounts import Accounts, Role, User
 from tisa.api.errors import install
+from tisa.api.limits import BodyLimit
 from tisa.api.status import node_status
 from tisa.api.views import (
     consent_view,
@@ -28,6 +29,7 @@ from tisa.wire import ConsentIn, DraftIn, Strict
 if TYPE_CHECKING:
     from tisa.runtime import Runtime
 
+MAX_BODY = 1024 * 1024  # a product's text is at most 100,000 characters
 _UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 
@@ -48,6 +50,7 @@ def analyst_app(rt: Runtime) -> FastAPI:
     """The app users (and the CLI, and later the web UI) talk to."""
     app = FastAPI(title="tisa analyst API", version="1")
     install(app)
+    app.add_middleware(BodyLimit, limit=MAX_BODY)
     node, accounts, ctx = rt.node, rt.accounts, rt.ctx
     arrangement = ctx.arrangement
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from tisa.errors import InputInvalid
 from tisa.trust import Signed
@@ -82,7 +82,7 @@ class Attestation(Strict):
     hub: str = _PARTY
     recipient: str = _PARTY
     consent_id: str = _ID
-    relayed_at: datetime
+    relayed_at: AwareDatetime
 
 
 class Receipt(Strict):
@@ -95,7 +95,7 @@ class Receipt(Strict):
     originator: str = _PARTY
     recipient: str = _PARTY
     via: str | None = None
-    received_at: datetime
+    received_at: AwareDatetime
 
 
 class Revocation(Strict):
@@ -104,7 +104,7 @@ class Revocation(Strict):
     type: Literal["consent-revocation"]
     consent_id: str = _ID
     originator: str = _PARTY
-    revoked_at: datetime
+    revoked_at: AwareDatetime
 
 
 class ConsentRequest(Strict):
@@ -117,7 +117,7 @@ class ConsentRequest(Strict):
     originator: str = _PARTY
     hub: str = _PARTY
     recipient: str = _PARTY
-    requested_at: datetime
+    requested_at: AwareDatetime
     reasons: list[str] = Field(default_factory=list, max_length=20)
 
 
@@ -131,7 +131,7 @@ class ConsentDenial(Strict):
     originator: str = _PARTY
     recipient: str = _PARTY
     reason: str = Field(max_length=2000)
-    denied_at: datetime
+    denied_at: AwareDatetime
 
 
 class Recall(Strict):
@@ -142,7 +142,7 @@ class Recall(Strict):
     version: int = Field(ge=1)
     originator: str = _PARTY
     reason: str = Field(max_length=2000)
-    recalled_at: datetime
+    recalled_at: AwareDatetime
 
 
 def payload(model: Strict) -> dict[str, Any]:

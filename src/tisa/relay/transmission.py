@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from tisa.crypto.canonical import sha256_digest
 from tisa.errors import InputInvalid, PeerRefused, SignatureInvalid
@@ -30,7 +30,7 @@ class Transmission(Strict):
     recipient: str = Field(min_length=3, max_length=3)
     arrangement: str
     body: str
-    sent_at: datetime
+    sent_at: AwareDatetime
 
 
 def sign_transmission(trust: Trust, recipient: str, body: bytes, now: datetime) -> str:
