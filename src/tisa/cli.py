@@ -35,6 +35,10 @@ arrangement_app = typer.Typer(help="Show, check and pin the arrangement.", no_ar
 peer_app = typer.Typer(help="Tell a node where its peers listen.", no_args_is_help=True)
 user_app = typer.Typer(help="Manage a node's users.", no_args_is_help=True)
 channel_app = typer.Typer(help="Suspend or resume a channel at a node.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="Verify, show, export and prove from the audit log.", no_args_is_help=True
+)
+app.add_typer(audit_app, name="audit")
 app.add_typer(arrangement_app, name="arrangement")
 app.add_typer(peer_app, name="peer")
 app.add_typer(user_app, name="user")
@@ -262,6 +266,141 @@ def demo(
     report = run_demo(workdir=workdir, keep=keep, echo=None if as_json else out.print)
     if as_json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    root: NodeDir,
+    peers: Annotated[bool, typer.Option(help="Also ask peers what they hold.")] = False,
+) -> None:
+    """Check the hash chain, the Merkle roots, and every checkpoint this node signed."""
+    from tisa.audit_log import verify_log
+    from tisa.runtime import Runtime, witnessed_checkpoints
+
+    with Runtime(Settings.load(root)) as rt:
+        witnessed: dict[str, list[str]] = {}
+        if peers:
+            witnessed, errors = witnessed_checkpoints(rt)
+            for peer, error in errors.items():
+                err.print(f"[yellow]{peer} not asked:[/yellow] {error}")
+        report = verify_log(rt.ctx.db, rt.ctx.trust, witnessed)
+    for line in report["checked"]:
+        out.print(f"[green]✓[/green] {line}")
+    for line in report["problems"]:
+        out.print(f"[red]✗[/red] {line}")
+    if not report["ok"]:
+        raise typer.Exit(1)
+    out.print(f"audit log of {report['size']} entries verified; root {report['root']}")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(root: NodeDir) -> None:
+    """Sign a checkpoint over the log now."""
+    from tisa.runtime import Runtime
+
+    with Runtime(Settings.load(root)) as rt:
+        row = rt.audit.checkpoint()
+    if row is None:
+        out.print("the audit log is empty; nothing to seal yet")
+        return
+    out.print(f"checkpoint: size {row.size}, root {row.root}")
+
+
+def _entries(root: Path, **filters: object) -> list[dict[str, object]]:
+    from tisa.api.views import entry_view
+    from tisa.store import audit
+    from tisa.store.database import Database
+
+    settings = Settings.load(root)
+    with Database(settings.database_url) as db, db.read() as conn:
+        rows = audit.entries(conn, **filters)  # type: ignore[arg-type]
+    return [entry_view(e) for e in rows]
+
+
+Since = Annotated[datetime | None, typer.Option(help="From this time (ISO 8601, UTC if no zone).")]
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+@audit_app.command("show")
+def audit_show(
+    root: NodeDir,
+    product: Annotated[str | None, typer.Option(help="Product id.")] = None,
+    party: Annotated[str | None, typer.Option(help="Party code.")] = None,
+    action: Annotated[str | None, typer.Option(help="Action, e.g. product.release.")] = None,
+    since: Since = None,
+    until: Since = None,
+    limit: Annotated[int, typer.Option()] = 200,
+) -> None:
+    """Show audit entries, filtered by product, party, action and time."""
+    rows = _entries(
+        root,
+        product_id=product,
+        party=party,
+        action=action,
+        since=_utc(since),
+        until=_utc(until),
+        limit=limit,
+    )
+    table = Table()
+    for column in ("seq", "at", "action", "actor", "party", "product", "detail"):
+        table.add_column(column)
+    for e in rows:
+        table.add_row(
+            str(e["seq"]),
+            str(e["at"]),
+            str(e["action"]),
+            str(e["actor"]),
+            str(e["party"] or ""),
+            f"{e['product_id'] or ''}"[:8],
+            json.dumps(e["detail"], ensure_ascii=False)[:80],
+        )
+    out.print(table)
+
+
+@audit_app.command("export")
+def audit_export(
+    root: NodeDir,
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSON Lines file.")],
+) -> None:
+    """Write every entry, with its chain hashes, as JSON Lines."""
+    from tisa.api.views import entry_view
+    from tisa.store import audit
+    from tisa.store.database import Database
+
+    settings = Settings.load(root)
+    count = 0
+    with Database(settings.database_url) as db, db.read() as conn, output.open("w") as handle:
+        for entry in audit.stream(conn):
+            handle.write(json.dumps(entry_view(entry), ensure_ascii=False) + "\n")
+            count += 1
+    out.print(f"{count} entries written to {output}")
+
+
+@audit_app.command("prove")
+def audit_prove(
+    root: NodeDir,
+    product: Annotated[str, typer.Argument(help="Product id.")],
+    peers: Annotated[bool, typer.Option(help="Use checkpoints peers hold.")] = True,
+) -> None:
+    """Print and verify the signed chain of one product: released, relayed, received."""
+    from tisa.audit_log import prove
+    from tisa.runtime import Runtime, witnessed_checkpoints
+
+    with Runtime(Settings.load(root)) as rt:
+        witnessed = witnessed_checkpoints(rt)[0] if peers else {}
+        report = prove(rt.ctx.db, rt.ctx.trust, product, witnessed)
+    for item in report["links"]:
+        mark = "[green]✓[/green]" if item["verified"] else "[red]✗[/red]"
+        out.print(
+            f"{mark} {item['claim']}  [dim](signed by {item['signed_by']}: {item['detail']})[/dim]"
+        )
     if not report["ok"]:
         raise typer.Exit(1)
 

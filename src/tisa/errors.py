@@ -13,6 +13,7 @@
     ├── SignatureInvalid        a JWS that does not verify against the pinned key
     ├── PeerRefused             a peer presented another arrangement or is not a peer
     ├── ChannelSuspended        the channel is suspended; nothing moves, queues hold
+    ├── AuditTampered           the audit log or a checkpoint does not hold together
     └── DeliveryFailed          a peer could not be reached or answered badly
         └── DeliveryRejected    the peer refused for good (policy, signature): do not retry
 
@@ -85,6 +86,14 @@ class PeerRefused(TisaError):
 
 class ChannelSuspended(TisaError):
     """The channel is suspended: nothing moves over it and queues hold."""
+
+
+class AuditTampered(TisaError):
+    """The audit log was changed behind the application's back; `seq` names the first bad entry."""
+
+    def __init__(self, reason: str, *, seq: int | None = None) -> None:
+        super().__init__(reason)
+        self.seq = seq
 
 
 class DeliveryFailed(TisaError):

@@ -15,6 +15,7 @@ import httpx
 import uvicorn
 
 from tisa.accounts import Accounts
+from tisa.audit_log import AuditLog
 from tisa.crypto.keys import SigningKey
 from tisa.errors import ConfigInvalid
 from tisa.metrics import Metrics
@@ -26,6 +27,8 @@ from tisa.store.database import Database
 from tisa.store.outbox import OutboxEntry
 from tisa.tls import api_context, client_context, server_context, write_trust_bundle
 from tisa.trust import Trust
+
+CHECKPOINT_EVERY = 5.0
 
 
 def utc_now() -> datetime:
@@ -82,6 +85,7 @@ class Runtime:
             count_denial=lambda rule: self.metrics.denials.labels(rule).inc(),
         )
         self.node = Node(self._ctx)
+        self.audit = AuditLog(self._ctx)
         self.accounts = Accounts(self._db, arrangement, self.settings.party, self.clock)
         return self
 
@@ -150,6 +154,12 @@ class Runtime:
             waited = (self.clock() - entry.created_at).total_seconds()
             self.metrics.latency.labels(peer, self.metrics.lane_name(entry.lane)).observe(waited)
 
+    async def _checkpoints(self) -> None:
+        """Sign a checkpoint whenever the log has grown, every CHECKPOINT_EVERY seconds."""
+        while True:
+            await asyncio.sleep(CHECKPOINT_EVERY)
+            await asyncio.to_thread(self.audit.checkpoint)
+
     async def serve(self, *, ready: Callable[[], None] | None = None) -> None:
         """Run the federation server, the analyst API server and the sender until stopped."""
         from tisa.api.analyst import analyst_app
@@ -157,7 +167,7 @@ class Runtime:
 
         peers = list(self.ctx.arrangement.peers_of(self.settings.party))
         clients = {peer: self.peer_client(peer) for peer in peers}
-        self._sender = Sender(self.ctx, clients, observe=self._on_sent)
+        self._sender = Sender(self.ctx, clients, observe=self._on_sent, audit_log=self.audit)
         federation = _Server(
             federation_app(self),
             self.settings.host,
@@ -172,6 +182,7 @@ class Runtime:
             api_context(paths.tls_cert, paths.tls_key),
         )
         sender_task = asyncio.create_task(self._sender.run())
+        checkpoint_task = asyncio.create_task(self._checkpoints())
         servers = [asyncio.create_task(federation.serve()), asyncio.create_task(api.serve())]
         try:
             while not (federation.started and api.started):
@@ -185,7 +196,8 @@ class Runtime:
             federation.should_exit = True
             api.should_exit = True
             sender_task.cancel()
-            await asyncio.gather(sender_task, *servers, return_exceptions=True)
+            checkpoint_task.cancel()
+            await asyncio.gather(sender_task, checkpoint_task, *servers, return_exceptions=True)
             for client in clients.values():
                 await client.aclose()
         for task in servers:
@@ -213,3 +225,34 @@ class _Server(uvicorn.Server):
     def install_signal_handlers(self) -> None:
         # The CLI owns signals; two servers in one loop must not fight over them.
         return
+
+
+def witnessed_checkpoints(rt: Runtime) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Ask each peer, over mutual TLS, which of this node's checkpoints it holds.
+
+    Returns (tokens per peer, error per unreachable peer).
+    """
+    from tisa.relay.transmission import HEADER, sign_transmission
+
+    held: dict[str, list[str]] = {}
+    errors: dict[str, str] = {}
+    for peer in rt.ctx.arrangement.peers_of(rt.settings.party):
+        url = rt.settings.peers.get(peer)
+        if url is None:
+            errors[peer] = "no address configured"
+            continue
+        body = b"{}"
+        header = sign_transmission(rt.ctx.trust, peer, body, rt.clock())
+        try:
+            with httpx.Client(base_url=url, verify=rt.client_context_for(peer), timeout=10) as http:
+                answer = http.post(
+                    "/federation/v1/audit/held",
+                    content=body,
+                    headers={HEADER: header, "Content-Type": "application/json"},
+                )
+            answer.raise_for_status()
+            tokens = answer.json().get("checkpoints", [])
+            held[peer] = [t for t in tokens if isinstance(t, str)]
+        except (httpx.HTTPError, ValueError) as exc:
+            errors[peer] = str(exc)
+    return held, errors

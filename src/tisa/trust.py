@@ -29,6 +29,7 @@ class Signed(StrEnum):
     RECALL = "tisa-recall+jws"
     TRANSMISSION = "tisa-transmission+jws"
     HELLO = "tisa-hello+jws"
+    CHECKPOINT = "tisa-checkpoint+jws"
 
 
 class Trust:

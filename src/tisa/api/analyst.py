@@ -17,6 +17,7 @@ from tisa.api.status import node_status
 from tisa.api.views import (
     consent_view,
     delivery_view,
+    entry_view,
     product_view,
     request_view,
     summary_view,
@@ -201,9 +202,7 @@ def analyst_app(rt: Runtime) -> FastAPI:
         user.require(Role.AUDITOR, Role.ADMIN)
         with ctx.db.read() as conn:
             rows = audit.entries(conn, product_id=product_id, action=action)
-        for row in rows:
-            row["at"] = row["at"].isoformat()
-        return {"entries": rows}
+        return {"entries": [entry_view(e) for e in rows]}
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:

@@ -14,9 +14,9 @@ from tisa.api.errors import PERMANENT, install
 from tisa.api.limits import read_body
 from tisa.errors import ChannelSuspended, InputInvalid, TisaError
 from tisa.relay import inbox
-from tisa.relay.messages import Batch
+from tisa.relay.messages import AuditExchange, Batch
 from tisa.relay.transmission import HEADER, check_transmission
-from tisa.store import network
+from tisa.store import audit, network
 from tisa.trust import Signed
 from tisa.wire import iso, parse
 
@@ -74,7 +74,37 @@ def federation_app(rt: Runtime) -> FastAPI:
             raise InputInvalid("body is not JSON") from exc
         batch = parse(Batch, data)
         results = await run_in_threadpool(_handle, sender, batch)
-        return JSONResponse({"results": results})
+        answer = await run_in_threadpool(_exchange, sender, batch.audit)
+        return JSONResponse({"results": results, "audit": answer})
+
+    def _exchange(sender: str, said: AuditExchange | None) -> dict[str, Any]:
+        if said is not None:
+            try:
+                rt.audit.hear(sender, said)
+            except TisaError as exc:
+                # A bad checkpoint never blocks delivery; it is on record for the auditor.
+                with ctx.db.begin() as conn:
+                    audit.record(
+                        conn,
+                        audit.Action.INCONSISTENT,
+                        at=ctx.clock(),
+                        actor=ctx.party,
+                        party=sender,
+                        detail={"problem": exc.reason},
+                    )
+        holds = said.holding if said is not None else 0
+        return rt.audit.speak(sender, holds).model_dump()
+
+    @app.post("/federation/v1/audit/held")
+    async def held_checkpoints(request: Request) -> JSONResponse:
+        body = await read_body(request, 64 * 1024)
+        sender = await run_in_threadpool(_sender, request, body)
+
+        def tokens() -> list[str]:
+            with ctx.db.read() as conn:
+                return [cp.token for cp in audit.checkpoints_of(conn, sender)]
+
+        return JSONResponse({"checkpoints": await run_in_threadpool(tokens)})
 
     @app.post("/federation/v1/hello")
     async def hello(request: Request) -> JSONResponse:

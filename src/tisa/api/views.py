@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tisa.arrangement import Arrangement
+from tisa.audit import Entry
 from tisa.node import Held
 from tisa.relay.provenance import Provenance
 from tisa.store.consents import ConsentRow, RequestRow
@@ -119,4 +120,20 @@ def request_view(r: RequestRow) -> dict[str, Any]:
         "decided_at": _when(r.decided_at),
         "decided_by": r.decided_by,
         "reason": r.reason,
+    }
+
+
+def entry_view(e: Entry) -> dict[str, Any]:
+    """One audit entry, with its place in the chain."""
+    return {
+        "seq": e.seq,
+        "at": iso(e.at),
+        "actor": e.actor,
+        "action": e.action,
+        "party": e.party,
+        "product_id": e.product_id,
+        "version": e.version,
+        "detail": dict(e.detail),
+        "prev_hash": e.prev_hash,
+        "entry_hash": e.entry_hash,
     }

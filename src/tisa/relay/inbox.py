@@ -94,6 +94,7 @@ def _envelope(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> 
     digest = payload_digest(msg.token)
 
     held: list[HeldConsent] = []
+    consent_id: str | None = None
     if sender != originator:
         # A relay: the hub's attestation and the originator's consent must both verify.
         if msg.attestation is None or msg.consent is None:
@@ -115,6 +116,7 @@ def _envelope(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> 
         ).consent()
         require(grant.id == attestation.consent_id, "attached consent is not the one attested")
         held = [HeldConsent(grant)]
+        consent_id = grant.id
 
     decision = decide_movement(
         Movement(product, sender, ctx.party),
@@ -160,6 +162,7 @@ def _envelope(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> 
                 originator=originator,
                 recipient=ctx.party,
                 via=via,
+                consent=consent_id,
                 received_at=now,
             )
         ),

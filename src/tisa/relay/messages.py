@@ -56,10 +56,35 @@ class Message(Strict):
     consent: str | None = Field(default=None, max_length=10_000)
 
 
+class CheckpointBody(Strict):
+    """A signed checkpoint: the issuer's log had `size` entries whose Merkle root is `root`."""
+
+    type: str = Field(pattern="^checkpoint$")
+    issuer: str = Field(min_length=3, max_length=3)
+    size: int = Field(ge=0)
+    root: str = Field(pattern="^[0-9a-f]{64}$")
+    at: AwareDatetime
+
+
+class AuditExchange(Strict):
+    """What two nodes tell each other on every contact.
+
+    `checkpoint` is the speaker's latest; `proof` proves it consistent with the speaker's
+    checkpoint of size `proof_from` (the one the listener said it holds); `holding` is the size
+    of the listener's checkpoint the speaker holds, so the listener can prove from there.
+    """
+
+    checkpoint: str | None = Field(default=None, max_length=10_000)
+    proof_from: int = Field(default=0, ge=0)
+    proof: list[str] = Field(default_factory=list, max_length=64)
+    holding: int = Field(default=0, ge=0)
+
+
 class Batch(Strict):
     """What one POST to /federation/v1/messages carries."""
 
     messages: list[Message] = Field(min_length=1, max_length=256)
+    audit: AuditExchange | None = None
 
 
 def message(kind: MessageKind, token: str, **extra: str | None) -> dict[str, Any]:
@@ -95,6 +120,7 @@ class Receipt(Strict):
     originator: str = _PARTY
     recipient: str = _PARTY
     via: str | None = None
+    consent: str | None = None  # the consent the hub attested, for a relayed product
     received_at: AwareDatetime
 
 

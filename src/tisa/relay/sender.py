@@ -14,15 +14,21 @@ import json
 import random
 from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from tisa.errors import TisaError
 from tisa.markings import Precedence
 from tisa.relay.context import NodeContext
+from tisa.relay.messages import AuditExchange
 from tisa.relay.transmission import HEADER, sign_transmission
 from tisa.store import audit, network, outbox, products
 from tisa.store.outbox import OutboxEntry
+from tisa.wire import parse
+
+if TYPE_CHECKING:
+    from tisa.audit_log import AuditLog
 
 BATCH = 64
 BACKOFF_BASE = 0.25
@@ -50,8 +56,11 @@ class Sender:
         *,
         observe: Observer | None = None,
         rng: random.Random | None = None,
+        audit_log: AuditLog | None = None,
     ) -> None:
         self._ctx = ctx
+        self._audit = audit_log
+        self._peer_holds: dict[str, int] = {}
         self._clients = clients
         self._observe = observe
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
@@ -118,7 +127,11 @@ class Sender:
             await self._deliver(peer, batch)
 
     async def _deliver(self, peer: str, batch: list[OutboxEntry]) -> None:
-        body = json.dumps({"messages": [entry.message for entry in batch]}).encode()
+        document: dict[str, Any] = {"messages": [entry.message for entry in batch]}
+        if self._audit is not None:
+            said = await asyncio.to_thread(self._audit.speak, peer, self._peer_holds.get(peer, 0))
+            document["audit"] = said.model_dump()
+        body = json.dumps(document).encode()
         header = sign_transmission(self._ctx.trust, peer, body, self._ctx.clock())
         started = asyncio.get_running_loop().time()
         try:
@@ -146,6 +159,27 @@ class Sender:
             await asyncio.to_thread(self._retry_all, peer, batch, f"bad answer: {exc}")
             return
         await asyncio.to_thread(self._record, peer, batch, results, elapsed)
+        if self._audit is not None:
+            await asyncio.to_thread(self._hear, peer, response)
+
+    def _hear(self, peer: str, response: httpx.Response) -> None:
+        """Keep the peer's checkpoint from its answer; a bad one never fails a delivery."""
+        assert self._audit is not None
+        try:
+            said = parse(AuditExchange, response.json().get("audit") or {})
+            self._audit.hear(peer, said)
+        except TisaError as exc:
+            with self._ctx.db.begin() as conn:
+                audit.record(
+                    conn,
+                    audit.Action.INCONSISTENT,
+                    at=self._ctx.clock(),
+                    actor=self._ctx.party,
+                    party=peer,
+                    detail={"problem": exc.reason},
+                )
+            return
+        self._peer_holds[peer] = said.holding
 
     def _retry_all(self, peer: str, batch: list[OutboxEntry], reason: str) -> None:
         now = self._ctx.clock()

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
-from tisa.store.tables import audit_log
+from tisa.audit import GENESIS, Entry, chain_hash, content
+from tisa.store.tables import audit_entries, audit_head, checkpoints
 
 
 class Action(StrEnum):
@@ -35,6 +37,11 @@ class Action(StrEnum):
     SIGN_IN = "sign-in"
     SIGN_IN_FAILED = "sign-in.failed"
     DEAD_LETTER = "delivery.dead"
+    CHECKPOINT = "audit.checkpoint"
+    PEER_CHECKPOINT = "audit.peer-checkpoint"
+    INCONSISTENT = "audit.inconsistent"
+    CONFIG = "config.change"
+    USER_ADD = "user.add"
 
 
 def record(
@@ -48,27 +55,161 @@ def record(
     version: int | None = None,
     detail: Mapping[str, Any] | None = None,
 ) -> None:
-    """Append one entry, in the caller's transaction."""
+    """Append one entry, chained to the one before, in the caller's transaction.
+
+    The head row is locked first, so concurrent appends (several workers on PostgreSQL)
+    take turns and the chain never forks.
+    """
+    head = conn.execute(
+        select(audit_head.c.size, audit_head.c.head).where(audit_head.c.id == 1).with_for_update()
+    ).first()
+    size, prev = (0, GENESIS) if head is None else (int(head.size), str(head.head))
+    seq = size + 1
+    moment = at.astimezone(UTC)
+    body = dict(detail or {})
+    fields = content(
+        seq=seq,
+        at=moment,
+        actor=actor,
+        action=action.value,
+        party=party,
+        product_id=product_id,
+        version=version,
+        detail=body,
+    )
+    digest = chain_hash(fields, prev)
     conn.execute(
-        insert(audit_log).values(
-            at=at,
+        insert(audit_entries).values(
+            seq=seq,
+            at=moment,
             actor=actor,
             action=action.value,
             party=party,
             product_id=product_id,
             version=version,
-            detail=dict(detail or {}),
+            detail=body,
+            prev_hash=prev,
+            entry_hash=digest,
         )
+    )
+    if head is None:
+        conn.execute(insert(audit_head).values(id=1, size=seq, head=digest))
+    else:
+        conn.execute(update(audit_head).where(audit_head.c.id == 1).values(size=seq, head=digest))
+
+
+def _entry(r: Any) -> Entry:
+    return Entry(
+        seq=r.seq,
+        at=r.at,
+        actor=r.actor,
+        action=r.action,
+        party=r.party,
+        product_id=r.product_id,
+        version=r.version,
+        detail=r.detail,
+        prev_hash=r.prev_hash,
+        entry_hash=r.entry_hash,
     )
 
 
+def stream(conn: Connection, *, batch: int = 10_000) -> Iterator[Entry]:
+    """Every entry in sequence order, fetched in batches (a million entries fit in memory
+    only as hashes)."""
+    last = 0
+    while True:
+        rows = conn.execute(
+            select(audit_entries)
+            .where(audit_entries.c.seq > last)
+            .order_by(audit_entries.c.seq)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return
+        for r in rows:
+            yield _entry(r)
+        last = rows[-1].seq
+
+
+def head(conn: Connection) -> tuple[int, str]:
+    """The chain's recorded size and head hash."""
+    r = conn.execute(select(audit_head).where(audit_head.c.id == 1)).first()
+    return (0, GENESIS) if r is None else (int(r.size), str(r.head))
+
+
+def entry_hashes(conn: Connection, upto: int) -> list[bytes]:
+    """The entry hashes 1..upto, as bytes (the Merkle tree's leaves)."""
+    rows = conn.execute(
+        select(audit_entries.c.entry_hash)
+        .where(audit_entries.c.seq <= upto)
+        .order_by(audit_entries.c.seq)
+    )
+    return [bytes.fromhex(r.entry_hash) for r in rows]
+
+
 def entries(
-    conn: Connection, *, product_id: str | None = None, action: str | None = None, limit: int = 500
-) -> list[dict[str, Any]]:
-    """Entries, oldest first, optionally filtered."""
-    query = select(audit_log).order_by(audit_log.c.id)
+    conn: Connection,
+    *,
+    product_id: str | None = None,
+    action: str | None = None,
+    party: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 500,
+) -> list[Entry]:
+    """Entries, oldest first, filtered."""
+    query = select(audit_entries).order_by(audit_entries.c.seq)
     if product_id:
-        query = query.where(audit_log.c.product_id == product_id)
+        query = query.where(audit_entries.c.product_id == product_id)
     if action:
-        query = query.where(audit_log.c.action == action)
-    return [dict(r._mapping) for r in conn.execute(query.limit(limit))]
+        query = query.where(audit_entries.c.action == action)
+    if party:
+        query = query.where(audit_entries.c.party == party)
+    if since:
+        query = query.where(audit_entries.c.at >= since)
+    if until:
+        query = query.where(audit_entries.c.at < until)
+    return [_entry(r) for r in conn.execute(query.limit(limit))]
+
+
+@dataclass(frozen=True)
+class CheckpointRow:
+    """A signed (size, root) statement by `issuer`."""
+
+    issuer: str
+    size: int
+    root: str
+    token: str
+    at: datetime
+
+
+def add_checkpoint(conn: Connection, row: CheckpointRow, now: datetime) -> bool:
+    """Keep a checkpoint; False if one of that issuer and size is already held."""
+    exists = conn.execute(
+        select(checkpoints.c.size).where(
+            checkpoints.c.issuer == row.issuer, checkpoints.c.size == row.size
+        )
+    ).first()
+    if exists is not None:
+        return False
+    conn.execute(insert(checkpoints).values(**row.__dict__, stored_at=now))
+    return True
+
+
+def checkpoints_of(conn: Connection, issuer: str) -> list[CheckpointRow]:
+    """Checkpoints by `issuer`, smallest first."""
+    rows = conn.execute(
+        select(checkpoints).where(checkpoints.c.issuer == issuer).order_by(checkpoints.c.size)
+    )
+    return [CheckpointRow(r.issuer, r.size, r.root, r.token, r.at) for r in rows]
+
+
+def latest_checkpoint(conn: Connection, issuer: str) -> CheckpointRow | None:
+    """The largest checkpoint held of `issuer`."""
+    r = conn.execute(
+        select(checkpoints)
+        .where(checkpoints.c.issuer == issuer)
+        .order_by(checkpoints.c.size.desc())
+        .limit(1)
+    ).first()
+    return None if r is None else CheckpointRow(r.issuer, r.size, r.root, r.token, r.at)

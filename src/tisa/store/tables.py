@@ -193,10 +193,11 @@ peers = Table(
     Column("last_error", Text),
 )
 
-audit_log = Table(
-    "audit_log",
+audit_entries = Table(
+    "audit_entries",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    # Sequence numbers are assigned by the chain (1, 2, …), never by the database.
+    Column("seq", Integer, primary_key=True, autoincrement=False),
     _when("at", nullable=False),
     Column("actor", String(100), nullable=False),
     Column("action", String(40), nullable=False),
@@ -204,5 +205,29 @@ audit_log = Table(
     Column("product_id", String(_ID)),
     Column("version", Integer),
     Column("detail", JSON, nullable=False),
-    Index("ix_audit_product", "product_id"),
+    Column("prev_hash", String(64), nullable=False),
+    Column("entry_hash", String(64), nullable=False),
+    Index("ix_audit_entries_product", "product_id"),
+    Index("ix_audit_entries_action", "action"),
+)
+
+# One row: the size and head hash of the chain, locked by every append so appends serialise.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("size", Integer, nullable=False),
+    Column("head", String(64), nullable=False),
+)
+
+# Signed (size, root) statements: this node's own, and those its peers gave it.
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("issuer", String(_PARTY), primary_key=True),
+    Column("size", Integer, primary_key=True, autoincrement=False),
+    Column("root", String(64), nullable=False),
+    Column("token", Text, nullable=False),
+    _when("at", nullable=False),
+    _when("stored_at", nullable=False),
 )
