@@ -20,6 +20,9 @@ from tisa.store import accounts as rows
 from tisa.store import audit
 from tisa.store.database import Database
 
+# Argon2id at OWASP's recommended minimum (19 MiB, 2 passes, 1 lane): a sign-in costs
+# tens of milliseconds, not hundreds, while offline guessing stays memory-hard.
+PASSWORD_HASHER = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)
 LOCK_AFTER = 5
 LOCK_FOR = timedelta(minutes=15)
 TOKEN_LIFETIME = timedelta(hours=12)
@@ -73,7 +76,7 @@ class Accounts:
         self._arrangement = arrangement
         self._party = party
         self._clock = clock
-        self._hasher = PasswordHasher()
+        self._hasher = PASSWORD_HASHER
 
     def add(
         self,
