@@ -111,16 +111,27 @@ class Arrangement:
         return tuple(c.other(party) for c in self.channels if party in c.parties)
 
     def term(self, party: str, level: Classification) -> str:
-        """The national term `party` uses for `level` (e.g. KOR, SECRET -> 군사Ⅱ급비밀)."""
-        return self.terms[party][level]
+        """The national term `party` uses for `level` (e.g. KOR, SECRET -> 군사Ⅱ급비밀).
+
+        Raises:
+            InputInvalid: the arrangement has no such party.
+        """
+        return self._scheme(party)[level]
+
+    def _scheme(self, party: str) -> Mapping[Classification, str]:
+        scheme = self.terms.get(party)
+        if scheme is None:
+            raise InputInvalid(f"{party} is not a party to the arrangement {self.id}")
+        return scheme
 
     def level_of_term(self, party: str, term: str) -> Classification:
         """The common level of a national term, or of a common name.
 
         Raises:
             MarkingInvalid: neither a term of `party`'s scheme nor a common level.
+            InputInvalid: the arrangement has no such party.
         """
-        for level, national in self.terms[party].items():
+        for level, national in self._scheme(party).items():
             if national == term:
                 return level
         return Classification.parse(term)
@@ -177,6 +188,8 @@ def _build(data: Mapping[str, Any], source: str) -> Arrangement:
     parties: dict[str, Party] = {}
     for index, entry in enumerate(_array(data, "party", source)):
         where = f"{source}: party[{index}]"
+        if not isinstance(entry, dict):
+            raise ArrangementInvalid(f"{where}: must be a table")
         try:
             code = check_trigraph(_text(entry, "code", where))
         except MarkingInvalid as exc:
@@ -207,6 +220,8 @@ def _build(data: Mapping[str, Any], source: str) -> Arrangement:
     channels: list[Channel] = []
     for index, entry in enumerate(_array(data, "channel", source)):
         where = f"{source}: channel[{index}]"
+        if not isinstance(entry, dict):
+            raise ArrangementInvalid(f"{where}: must be a table")
         pair = entry.get("parties")
         if not (
             isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)

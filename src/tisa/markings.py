@@ -12,7 +12,7 @@ from enum import IntEnum, StrEnum
 
 from tisa.errors import MarkingInvalid
 
-_TRIGRAPH = re.compile(r"^[A-Z]{3}$")
+_TRIGRAPH = re.compile(r"[A-Z]{3}")
 # US marking syntax lists USA first in REL TO, then the rest alphabetically.
 _REL_TO_LEAD = "USA"
 
@@ -114,7 +114,7 @@ def check_trigraph(code: str) -> str:
     Raises:
         MarkingInvalid: not three capital letters.
     """
-    if not _TRIGRAPH.match(code):
+    if not _TRIGRAPH.fullmatch(code):
         raise MarkingInvalid(f"{code!r} is not a country trigraph (three capital letters)")
     return code
 

@@ -186,6 +186,7 @@ class Product:
             raise InputInvalid(f"title is longer than {TITLE_MAX} characters")
         if len(self.text) > TEXT_MAX:
             raise InputInvalid(f"text is longer than {TEXT_MAX} characters")
+        _require_aware(self.created_at, "created_at")
         if not self.topics:
             raise InputInvalid("a product needs at least one topic")
         for topic in self.topics:
@@ -208,6 +209,19 @@ class Product:
     def precedence(self) -> Precedence:
         """The product's precedence."""
         return self.markings.precedence
+
+
+def _require_aware(moment: datetime, name: str) -> None:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise InputInvalid(f"{name} must carry a time zone")
+
+
+def is_topic_pattern(pattern: str) -> bool:
+    """'*', a topic, or a topic prefix ending in '.*' ('dprk.missile.*', 'dprk.*')."""
+    if pattern == "*" or is_topic(pattern):
+        return True
+    # A prefix must itself be dotted words: 'dprk' + '.x' parses as a topic; 'DPRK' does not.
+    return pattern.endswith(".*") and is_topic(pattern[:-2] + ".x")
 
 
 def topic_matches(pattern: str, topic: str) -> bool:
@@ -241,6 +255,16 @@ class Consent:
     expires_at: datetime | None = None
 
     def __post_init__(self) -> None:
+        _require_aware(self.issued_at, "issued_at")
+        if self.expires_at is not None:
+            _require_aware(self.expires_at, "expires_at")
+        for pattern in self.topics:
+            if not is_topic_pattern(pattern):
+                raise InputInvalid(
+                    f"topic pattern {pattern!r}: use a topic, 'dprk.missile.*', or '*'"
+                )
+        if self.product_id is not None and self.precedences:
+            raise InputInvalid("precedences belong to a standing rule, not a per-product consent")
         is_rule = bool(self.topics) or self.max_classification is not None
         if self.product_id is None and not is_rule:
             raise InputInvalid("a consent names a product or a standing rule (topics, ceiling)")

@@ -102,6 +102,7 @@ class Node:
             created_at=now,
         )
         self._check_scope(product, now)
+        self._check_readable(user, product)
         with self.ctx.db.begin() as conn:
             self._insert_draft(conn, product)
             audit.record(
@@ -143,6 +144,7 @@ class Node:
                 created_at=now,
             )
             self._check_scope(product, now)
+            self._check_readable(user, product)
             self._insert_draft(conn, product)
             audit.record(
                 conn,
@@ -153,6 +155,12 @@ class Node:
                 version=product.version,
             )
         return product
+
+    def _check_readable(self, user: User, product: Product) -> None:
+        """An author may not write what they may not read (clearance, need-to-know)."""
+        decision = decide_access(user.reader, product)
+        if not decision.allowed:
+            raise AccessDenied("; ".join(decision.texts))
 
     def _insert_draft(self, conn: Connection, product: Product) -> None:
         products.insert_product(
@@ -187,28 +195,75 @@ class Node:
         user.require(Role.RELEASE_OFFICER)
         now = self.ctx.clock()
         arrangement = self.ctx.arrangement
-        with self.ctx.db.begin() as conn:
-            row = products.get(conn, product_id, version)
-            if row is None or row.originator != self.party:
-                raise NotFound(f"no draft {product_id} v{version} of {self.party}")
-            if row.state != "draft":
-                raise Conflict(f"{product_id} v{version} is already {row.state}")
-            product = routing.stored_product(row)
-            where = routing.situation(self.ctx, conn, now)
-            peers = [p for p in arrangement.peers_of(self.party) if p in product.markings.rel_to]
-            others = sorted(product.markings.rel_to - {self.party})
-            if not others:
-                raise PolicyDenied(("REL TO names no other party; there is no one to release to",))
-            if not peers:
-                hub = arrangement.hub
-                raise PolicyDenied(
-                    (f"REL TO lacks {hub}; everything {self.party} shares goes through {hub}",)
+        try:
+            with self.ctx.db.begin() as conn:
+                row = products.get(conn, product_id, version)
+                if row is None or row.originator != self.party:
+                    raise NotFound(f"no draft {product_id} v{version} of {self.party}")
+                if row.state != "draft":
+                    raise Conflict(f"{product_id} v{version} is already {row.state}")
+                product = routing.stored_product(row)
+                where = routing.situation(self.ctx, conn, now)
+                peers = [
+                    p for p in arrangement.peers_of(self.party) if p in product.markings.rel_to
+                ]
+                others = sorted(product.markings.rel_to - {self.party})
+                if not others:
+                    raise PolicyDenied(
+                        ("REL TO names no other party; there is no one to release to",)
+                    )
+                if not peers:
+                    hub = arrangement.hub
+                    raise PolicyDenied(
+                        (f"REL TO lacks {hub}; everything {self.party} shares goes through {hub}",)
+                    )
+                reasons: list[str] = []
+                for peer in peers:
+                    decision = decide_movement(Movement(product, self.party, peer), where)
+                    reasons.extend(decision.texts)
+                if reasons:
+                    raise PolicyDenied(tuple(reasons))
+                token = self.ctx.trust.sign(Signed.PRODUCT, row.body)
+                digest = payload_digest(token)
+                products.update_product(
+                    conn,
+                    product_id,
+                    version,
+                    state="released",
+                    manifest=token,
+                    digest=digest,
+                    released_at=now,
+                    released_by=user.username,
                 )
-            reasons: list[str] = []
-            for peer in peers:
-                decision = decide_movement(Movement(product, self.party, peer), where)
-                reasons.extend(decision.texts)
-            if reasons:
+                outcome: dict[str, str] = {}
+                for peer in peers:
+                    routing.queue_envelope(self.ctx, conn, product, token, peer, now)
+                    outcome[peer] = "queued"
+                for party in others:
+                    if party not in outcome and party in arrangement.parties:
+                        products.set_delivery(
+                            conn,
+                            product_id,
+                            version,
+                            party,
+                            "queued",
+                            now,
+                            detail=f"via {arrangement.hub}",
+                            via=arrangement.hub,
+                        )
+                        outcome[party] = f"via {arrangement.hub}"
+                audit.record(
+                    conn,
+                    audit.Action.RELEASE,
+                    at=now,
+                    actor=user.username,
+                    product_id=product_id,
+                    version=version,
+                    detail={"digest": digest, "to": outcome},
+                )
+        except PolicyDenied as denied:
+            # The release rolled back; the refusal itself is recorded, with every reason.
+            with self.ctx.db.begin() as conn:
                 audit.record(
                     conn,
                     audit.Action.DENY,
@@ -216,47 +271,9 @@ class Node:
                     actor=user.username,
                     product_id=product_id,
                     version=version,
-                    detail={"reasons": reasons},
+                    detail={"reasons": list(denied.reasons)},
                 )
-                raise PolicyDenied(tuple(reasons))
-            token = self.ctx.trust.sign(Signed.PRODUCT, row.body)
-            digest = payload_digest(token)
-            products.update_product(
-                conn,
-                product_id,
-                version,
-                state="released",
-                manifest=token,
-                digest=digest,
-                released_at=now,
-                released_by=user.username,
-            )
-            outcome: dict[str, str] = {}
-            for peer in peers:
-                routing.queue_envelope(self.ctx, conn, product, token, peer, now)
-                outcome[peer] = "queued"
-            for party in others:
-                if party not in outcome and party in arrangement.parties:
-                    products.set_delivery(
-                        conn,
-                        product_id,
-                        version,
-                        party,
-                        "queued",
-                        now,
-                        detail=f"via {arrangement.hub}",
-                        via=arrangement.hub,
-                    )
-                    outcome[party] = f"via {arrangement.hub}"
-            audit.record(
-                conn,
-                audit.Action.RELEASE,
-                at=now,
-                actor=user.username,
-                product_id=product_id,
-                version=version,
-                detail={"digest": digest, "to": outcome},
-            )
+            raise
         self.ctx.wake()
         return outcome
 

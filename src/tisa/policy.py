@@ -113,7 +113,8 @@ class ChannelRule:
                     f"{move.sender} and {move.recipient} exchange only via {hub}",
                 ),
             )
-        if channel.id in where.suspended:
+        # Either spelling of the channel ("USA-KOR" or "KOR-USA") suspends it.
+        if channel.id in where.suspended or "-".join(reversed(channel.parties)) in where.suspended:
             return (Reason(RuleName.SUSPENDED, f"channel {channel.label} is suspended", hold=True),)
         return ()
 
@@ -204,6 +205,8 @@ class ConsentRule:
         originator = move.product.originator
         if move.sender == originator or find_consent(move, where) is not None:
             return ()
+        if move.recipient == originator or move.sender != where.arrangement.hub:
+            return ()  # no consent could make this hop lawful; the no-echo rule says why
         return (
             Reason(
                 RuleName.CONSENT,

@@ -10,7 +10,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from tisa.errors import InputInvalid, TisaError
 from tisa.markings import (
@@ -39,7 +46,7 @@ M = TypeVar("M", bound=BaseModel)
 class Strict(BaseModel):
     """Wire models: unknown fields are refused, values are frozen."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class EstimateIn(Strict):
@@ -60,13 +67,20 @@ class InstantIn(Strict):
     qualifier: Qualifier = Qualifier.ABOUT
     sigma_s: float | None = None
 
-    def to_domain(self) -> Instant:
+    @field_validator("original")
+    @classmethod
+    def _zoned(cls, value: str) -> str:
+        # Checked here, not in to_domain, so the error names the field that is wrong.
         try:
-            moment = datetime.fromisoformat(self.original)
-        except ValueError as exc:
-            raise InputInvalid(f"time {self.original!r} is not ISO 8601") from exc
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"time {value!r} is not ISO 8601") from None
         if moment.tzinfo is None:
-            raise InputInvalid(f"time {self.original!r} has no time zone; add one, e.g. +09:00")
+            raise ValueError(f"time {value!r} has no time zone; add one, e.g. +09:00")
+        return value
+
+    def to_domain(self) -> Instant:
+        moment = datetime.fromisoformat(self.original)
         return Instant(moment.astimezone(UTC), self.original, self.qualifier, self.sigma_s)
 
 

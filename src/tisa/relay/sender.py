@@ -78,6 +78,10 @@ class Sender:
     async def run(self) -> None:
         """Deliver until cancelled."""
         self._loop = asyncio.get_running_loop()
+        # Leases held by a sender that died (kill -9, power loss) would delay those messages
+        # until they expired; take them back now. A second copy is harmless: receiving is
+        # idempotent.
+        await asyncio.to_thread(self._release_leases)
         tasks = []
         for peer in self._clients:
             for precedence in Precedence:
@@ -90,6 +94,11 @@ class Sender:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _release_leases(self) -> None:
+        with self._ctx.db.begin() as conn:
+            for peer in self._clients:
+                outbox.release_leases(conn, peer)
 
     async def _wait(self, peer: str, lane: int, seconds: float) -> None:
         event = self._events[(peer, lane)]

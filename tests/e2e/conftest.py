@@ -1,0 +1,396 @@
+"""End-to-end fixtures: real node processes on 127.0.0.1, talking HTTPS with pinned mutual TLS.
+
+Tests get a `Net`: the cluster plus signed-in API clients and the few steps every scenario
+repeats (compose, release, wait, verify a receipt, craft a federation request). Every wait is a
+bounded poll; every node process is stopped when its fixture ends, whatever happened.
+
+`network` is one three-node network shared by the whole session (tests that only add
+products and consents of their own); `make_network` builds a private one for tests that
+suspend channels, kill nodes or run on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from tisa.accounts import Accounts, Role
+from tisa.arrangement import Arrangement
+from tisa.client import ApiClient
+from tisa.cluster import Cluster
+from tisa.crypto import jws
+from tisa.crypto.keys import VerifyKey
+from tisa.demo import JPN_LAUNCH, KOR_LAUNCH
+from tisa.errors import NotFound
+from tisa.relay.messages import MessageKind, message
+from tisa.relay.transmission import HEADER, sign_transmission
+from tisa.runtime import Runtime
+from tisa.settings import load_arrangement
+from tisa.store import products
+from tisa.store.database import Database
+from tisa.trust import Signed
+from tisa.wire import iso
+
+T = TypeVar("T")
+WAIT = 60.0
+POLL = 0.03
+LAUNCHES = {"KOR": KOR_LAUNCH, "JPN": JPN_LAUNCH}
+MESSAGES = "/federation/v1/messages"
+
+
+def draft(originator: str = "KOR", **fields: Any) -> dict[str, Any]:
+    """A product draft as an analyst writes it: a SECRET FLASH launch report to all three
+    parties unless `fields` say otherwise; `observations=[]` leaves the launch figures out."""
+    body: dict[str, Any] = {
+        "title": f"{originator} launch report {uuid.uuid4().hex[:8]}",
+        "text": "Detected and tracked; details follow.",
+        "classification": "SECRET",
+        "rel_to": ["USA", "KOR", "JPN"],
+        "precedence": "FLASH",
+        "topics": ["dprk.missile.launch"],
+        "source_reliability": "B",
+        "information_credibility": "2",
+    }
+    if originator in LAUNCHES:
+        body["observations"] = [{"kind": "missile-launch", **LAUNCHES[originator]}]
+    body.update(fields)
+    return body
+
+
+class Net:
+    """A started cluster, its signed-in clients, and the steps the scenarios repeat."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.rules: dict[tuple[str, str], str] = {}
+        self._clients: dict[tuple[str, str], ApiClient] = {}
+        self.arrangement: Arrangement = load_arrangement(
+            cluster.nodes["USA"].settings.paths.arrangement
+        )
+
+    # -- clients -----------------------------------------------------------------------------
+
+    def __call__(self, party: str, role: str = "analyst") -> ApiClient:
+        """`party`'s client signed in as its user of `role` (kept open, reused)."""
+        key = (party, role)
+        if key not in self._clients:
+            self._clients[key] = self.cluster.client(party, role)
+        return self._clients[key]
+
+    def forget_clients(self, party: str) -> None:
+        """Close `party`'s clients (their node restarted: sign in again)."""
+        for key in [k for k in self._clients if k[0] == party]:
+            self._clients.pop(key).close()
+
+    def close(self) -> None:
+        """Close every client."""
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+    # -- waiting -----------------------------------------------------------------------------
+
+    @staticmethod
+    def wait_for(check: Callable[[], T | None], what: str, timeout: float = WAIT) -> T:
+        """Poll `check` until it returns something other than None (or False); fail after
+        `timeout` seconds, naming `what`."""
+        deadline = time.monotonic() + timeout
+        last: Exception | None = None
+        while True:
+            try:
+                value = check()
+            except NotFound as exc:
+                value, last = None, exc
+            if value is not None and value is not False:
+                return value
+            if time.monotonic() >= deadline:
+                pytest.fail(
+                    f"{what}: not seen within {timeout:.0f}s" + (f" (last: {last})" if last else "")
+                )
+            time.sleep(POLL)
+
+    # -- products ----------------------------------------------------------------------------
+
+    def held(self, party: str, product_id: str, version: int = 1) -> dict[str, Any] | None:
+        """The product version as `party`'s node holds it (read by its analyst), or None."""
+        try:
+            return self(party).get(f"/api/v1/products/{product_id}/versions/{version}")  # type: ignore[no-any-return]
+        except NotFound:
+            return None
+
+    def wait_held(
+        self, party: str, product_id: str, version: int = 1, timeout: float = WAIT
+    ) -> dict[str, Any]:
+        """Wait until `party` holds the product version; its view."""
+        return self.wait_for(
+            lambda: self.held(party, product_id, version),
+            f"{party} holding {product_id} v{version}",
+            timeout,
+        )
+
+    def flush(self, originator: str = "KOR", precedence: str = "FLASH", to: str = "JPN") -> str:
+        """Send a barrier product that `to` receives, and wait for it there.
+
+        Lanes are first in, first out at every hop, so once the barrier is held at `to`,
+        anything released earlier by `originator` in the same lane that was ever going to
+        reach `to` has reached it: "never arrived" is then a fact, not a timeout.
+        """
+        product_id = self.publish(
+            originator, precedence=precedence, title=f"barrier {uuid.uuid4().hex[:8]}"
+        )
+        self.wait_held(to, product_id)
+        return product_id
+
+    def create(self, party: str, role: str = "analyst", **fields: Any) -> dict[str, Any]:
+        """Compose a draft at `party`; the node's view of it."""
+        return self(party, role).post("/api/v1/products", draft(party, **fields))  # type: ignore[no-any-return]
+
+    def release(self, party: str, product_id: str, version: int = 1) -> dict[str, Any]:
+        """Release a draft as `party`'s release officer; the outcome per recipient."""
+        return self(party, "officer").post(  # type: ignore[no-any-return]
+            f"/api/v1/products/{product_id}/versions/{version}/release"
+        )
+
+    def publish(self, party: str, **fields: Any) -> str:
+        """Compose and release; the product id."""
+        product_id: str = self.create(party, **fields)["id"]
+        self.release(party, product_id)
+        return product_id
+
+    def deliveries(
+        self, party: str, product_id: str, role: str = "officer"
+    ) -> list[dict[str, Any]]:
+        """Where `party`'s node says each version of the product stands, per party."""
+        return self(party, role).get(f"/api/v1/products/{product_id}/deliveries")["deliveries"]  # type: ignore[no-any-return]
+
+    def delivery(
+        self, party: str, product_id: str, recipient: str, version: int = 1
+    ) -> dict[str, Any] | None:
+        """`party`'s delivery record of the version for `recipient`, or None."""
+        return next(
+            (
+                d
+                for d in self.deliveries(party, product_id)
+                if d["party"] == recipient and d["version"] == version
+            ),
+            None,
+        )
+
+    def wait_delivered(
+        self, party: str, product_id: str, recipients: tuple[str, ...], version: int = 1
+    ) -> dict[str, dict[str, Any]]:
+        """Wait until `party` records every recipient as delivered (with a receipt)."""
+
+        def done() -> dict[str, dict[str, Any]] | None:
+            got = {
+                d["party"]: d
+                for d in self.deliveries(party, product_id)
+                if d["version"] == version and d["state"] == "delivered" and d["receipt"]
+            }
+            return got if set(recipients) <= got.keys() else None
+
+        return self.wait_for(done, f"{party} recording {recipients} delivered for {product_id}")
+
+    def kid(self, party: str) -> str:
+        """`party`'s key id as the arrangement pins it: `<party>:<RFC 7638 thumbprint>`."""
+        pinned = self.arrangement.party(party).signing_key
+        assert pinned is not None
+        return f"{party}:{VerifyKey.from_jwk(pinned).thumbprint()}"
+
+    def verify_receipt(
+        self, delivery: dict[str, Any], product_id: str, version: int = 1
+    ) -> dict[str, Any]:
+        """The receipt's payload, verified against the signer's pinned key (not the node's word)."""
+        signer = delivery["party"]
+        pinned = self.arrangement.party(signer).signing_key
+        assert pinned is not None
+        body: dict[str, Any] = jws.verify(
+            delivery["receipt"], VerifyKey.from_jwk(pinned), typ=Signed.RECEIPT.value
+        )
+        assert body["product_id"] == product_id
+        assert body["version"] == version
+        assert body["recipient"] == signer
+        return body
+
+    def stored(self, party: str, product_id: str, version: int = 1) -> Any:
+        """The product's row straight from `party`'s store (to check signatures ourselves)."""
+        with Database(self.cluster.nodes[party].settings.database_url) as db, db.read() as conn:
+            return products.get(conn, product_id, version)
+
+    def verify(self, token: str, signer: str, kind: Signed) -> dict[str, Any]:
+        """A token's payload, verified against `signer`'s key as the arrangement pins it."""
+        pinned = self.arrangement.party(signer).signing_key
+        assert pinned is not None
+        return jws.verify(token, VerifyKey.from_jwk(pinned), typ=kind.value)  # type: ignore[no-any-return]
+
+    def audit(self, party: str, **params: str) -> list[dict[str, Any]]:
+        """`party`'s audit entries, as its auditor reads them."""
+        return self(party, "auditor").get("/api/v1/audit", params=params)["entries"]  # type: ignore[no-any-return]
+
+    # -- consent -----------------------------------------------------------------------------
+
+    def standing_rule(
+        self, originator: str, recipient: str, topics: list[str], **terms: Any
+    ) -> str:
+        """A standing rule granted by `originator`'s release officer; waits until the hub
+        holds it; its id."""
+        rule = self(originator, "officer").post(
+            "/api/v1/consents",
+            {
+                "recipient": recipient,
+                "topics": topics,
+                "max_classification": terms.pop("max_classification", "SECRET"),
+                **terms,
+            },
+        )
+        rule_id: str = rule["id"]
+        self.wait_for(
+            lambda: self.hub_consent(rule_id), f"{self.arrangement.hub} holding rule {rule_id}"
+        )
+        return rule_id
+
+    def hub_consent(self, consent_id: str) -> dict[str, Any] | None:
+        """The consent as the hub holds it, or None."""
+        listed = self(self.arrangement.hub, "admin").get("/api/v1/consents")["consents"]
+        return next((c for c in listed if c["id"] == consent_id), None)
+
+    def requests(
+        self, party: str, product_id: str, state: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Consent requests about the product at `party` (filed at the hub, received at a spoke)."""
+        params = {"state": state} if state else {}
+        listed = self(party, "officer").get("/api/v1/consent-requests", params=params)["requests"]
+        return [r for r in listed if r["product_id"] == product_id]
+
+    def wait_request(self, originator: str, product_id: str) -> dict[str, Any]:
+        """Wait until the originator holds an open consent request from the hub for the product."""
+        return self.wait_for(
+            lambda: next(iter(self.requests(originator, product_id, "open")), None),
+            f"{originator} receiving the hub's consent request for {product_id}",
+        )
+
+    # -- federation, by hand ----------------------------------------------------------------
+
+    @contextmanager
+    def runtime(self, party: str) -> Iterator[Runtime]:
+        """`party`'s keys, trust and TLS identity, opened beside its running node."""
+        rt = Runtime(self.cluster.nodes[party].settings).open()
+        try:
+            yield rt
+        finally:
+            rt.close()
+
+    def manifest(self, originator: str = "KOR", **fields: Any) -> dict[str, Any]:
+        """An unsigned product manifest under this network's arrangement (a new product id)."""
+        body = draft(originator, observations=[])
+        body.update(
+            type="product",
+            arrangement=self.arrangement.digest,
+            id=str(uuid.uuid4()),
+            version=1,
+            originator=originator,
+            author=f"{originator.lower()}-analyst",
+            created_at=iso(datetime.now(UTC)),
+        )
+        body.update(fields)
+        return body
+
+    @staticmethod
+    def batch(*tokens: str) -> bytes:
+        """The body of a POST to /federation/v1/messages carrying envelopes."""
+        return json.dumps({"messages": [message(MessageKind.ENVELOPE, t) for t in tokens]}).encode()
+
+    def federation_post(
+        self, rt: Runtime, peer: str, body: bytes, header: str | None = "sign"
+    ) -> httpx.Response:
+        """POST `body` from `rt`'s party to `peer`'s federation port over pinned mutual TLS,
+        with a transmission header signed by `rt` (the default) or the one given."""
+        if header == "sign":
+            header = sign_transmission(rt.ctx.trust, peer, body, datetime.now(UTC))
+        headers = {"Content-Type": "application/json"}
+        if header is not None:
+            headers[HEADER] = header
+        url = self.cluster.nodes[peer].settings.federation_url
+        with httpx.Client(base_url=url, verify=rt.client_context_for(peer), timeout=10) as http:
+            return http.post(MESSAGES, content=body, headers=headers)
+
+
+def add_user(cluster: Cluster, party: str, role_name: str, role: Role, clearance: str) -> None:
+    """Another user at `party` (as `tisa user add` would), signing in as `<party>-<role_name>`."""
+    handle = cluster.nodes[party]
+    arrangement = load_arrangement(handle.settings.paths.arrangement)
+    username = f"{party.lower()}-{role_name}"
+    password = uuid.uuid4().hex
+    with Database(handle.settings.database_url) as db:
+        Accounts(db, arrangement, party, lambda: datetime.now(UTC)).add(
+            username, password, role, clearance
+        )
+    cluster.passwords[username] = password
+
+
+@contextmanager
+def running(base: Path, databases: dict[str, str] | None = None) -> Iterator[Net]:
+    """Create and start a three-node network in `base`; always stop it afterwards."""
+    cluster = Cluster(base, databases=databases)
+    net: Net | None = None
+    try:
+        cluster.create()
+        add_user(cluster, "KOR", "ts-analyst", Role.ANALYST, "TOP_SECRET")
+        cluster.start()
+        net = Net(cluster)
+        yield net
+    finally:
+        if net is not None:
+            net.close()
+        # Ask every node to stop at once, then wait for each (Cluster.stop goes one by one).
+        for handle in cluster.nodes.values():
+            if handle.process is not None and handle.process.poll() is None:
+                handle.process.terminate()
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
+    """One network for every test that only adds products and consents of its own.
+
+    KOR and JPN have given the hub standing rules for dprk.missile.* up to SECRET to each
+    other (`net.rules[("KOR", "JPN")]`, `net.rules[("JPN", "KOR")]`).
+    """
+    with running(tmp_path_factory.mktemp("shared-net")) as net:
+        for originator, recipient in (("KOR", "JPN"), ("JPN", "KOR")):
+            net.rules[(originator, recipient)] = net.standing_rule(
+                originator, recipient, ["dprk.missile.*"]
+            )
+        yield net
+
+
+@pytest.fixture
+def make_network(tmp_path: Path) -> Iterator[Callable[..., Net]]:
+    """Build a private network: `make_network(databases=None, rules=True)`; stopped at the end."""
+    stack: list[Any] = []
+
+    def make(databases: dict[str, str] | None = None, rules: bool = True) -> Net:
+        manager = running(tmp_path / f"net{len(stack)}", databases)
+        net = manager.__enter__()
+        stack.append(manager)
+        if rules:
+            for originator, recipient in (("KOR", "JPN"), ("JPN", "KOR")):
+                net.rules[(originator, recipient)] = net.standing_rule(
+                    originator, recipient, ["dprk.missile.*"]
+                )
+        return net
+
+    try:
+        yield make
+    finally:
+        while stack:
+            stack.pop().__exit__(None, None, None)

@@ -1,0 +1,452 @@
+"""Factories and hypothesis strategies for tisa's domain objects.
+
+Factories build one valid object with sensible defaults; pass keyword overrides to change what a
+test is about:
+
+    product()                              a KOR FLASH missile-launch product, SECRET, REL TO all
+    product(classification=TOP_SECRET)      marking fields go into the Markings
+    consent()                              KOR's standing rule: USA may relay dprk.missile.* to JPN
+    consent(product_id=PRODUCT_ID)         a per-product consent instead
+    arrangement()                          the shipped arrangement (parsed once)
+
+Strategies draw objects across the whole space, valid and in-scope or not, so properties see
+non-parties, out-of-scope topics, ORCON, expired and revoked consents and suspended channels:
+`products()`, `consents()`, `held_consents()`, `movements()`, `suspensions()`, `situations()`.
+
+Import with `from factories import ...` (tests/ is on sys.path: see tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta, timezone
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from hypothesis import strategies as st
+
+from tisa.arrangement import Arrangement, parse_arrangement
+from tisa.markings import (
+    Classification,
+    InformationCredibility,
+    Markings,
+    Precedence,
+    SourceReliability,
+)
+from tisa.model import (
+    Consent,
+    Estimate,
+    HeldConsent,
+    Instant,
+    MissileClass,
+    MissileLaunch,
+    NuclearTest,
+    Observation,
+    Position,
+    Product,
+    Qualifier,
+)
+from tisa.policy import Movement, Situation
+
+# --- constants ------------------------------------------------------------------------------
+
+ARRANGEMENT_PATH = Path(str(files("tisa") / "data" / "arrangement.toml"))
+
+HUB = "USA"
+PARTIES = ("USA", "KOR", "JPN")
+# Well-formed trigraphs that are not parties to the default arrangement.
+OUTSIDERS = ("CHN", "GBR", "RUS")
+CODES = PARTIES + OUTSIDERS
+
+#: A fixed moment every default time hangs off.
+T0 = datetime(2024, 1, 14, 5, 55, tzinfo=UTC)
+
+PRODUCT_ID = "0f8b2a64-3c1e-4b7a-9d52-6a1f0e4c9b10"
+OTHER_PRODUCT_ID = "7c3d9e21-5a4b-4f6c-8e1d-2b9a0c7f3e54"
+CONSENT_ID = "c0a5e1f2-9b3d-4e7a-8c6f-1d2e3f4a5b6c"
+PRODUCT_IDS = (PRODUCT_ID, OTHER_PRODUCT_ID)
+
+# A few in-scope topics, kept literal so a change to the shipped scope shows up in tests.
+LAUNCH = "dprk.missile.launch"
+NUCLEAR_TEST = "dprk.nuclear.test"
+OUT_OF_SCOPE_TOPICS = (
+    "dprk.cyber.theft",
+    "prc.missile.launch",
+    "rus.nuclear.test",
+    "dprk.missile",
+    "dprk.missile.launch.debris",
+)
+TOPIC_PATTERNS = (
+    "*",
+    "dprk.*",
+    "dprk.missile.*",
+    "dprk.nuclear.*",
+    "prc.*",
+    LAUNCH,
+    NUCLEAR_TEST,
+    "dprk.missile.slbm",
+)
+
+
+# --- factories ------------------------------------------------------------------------------
+
+
+@functools.cache
+def arrangement() -> Arrangement:
+    """The shipped default arrangement, parsed once."""
+    return parse_arrangement(
+        ARRANGEMENT_PATH.read_text(encoding="utf-8"), source=str(ARRANGEMENT_PATH)
+    )
+
+
+def scope_topics() -> tuple[str, ...]:
+    """The shipped arrangement's scope, sorted."""
+    return tuple(sorted(arrangement().scope))
+
+
+def instant(original: str = "2024-01-14T14:55+09:00", **overrides: Any) -> Instant:
+    """An instant whose utc is its `original` wording converted, as the wire computes it."""
+    utc = datetime.fromisoformat(original).astimezone(UTC)
+    return Instant(**({"utc": utc, "original": original} | overrides))
+
+
+def launch(**overrides: Any) -> MissileLaunch:
+    """The 14 Jan 2024 IRBM-class launch as KOR's JCS reported it."""
+    fields: dict[str, Any] = {
+        "time": instant("2024-01-14T14:55+09:00"),
+        "missile_class": MissileClass.IRBM,
+        "launch_position": Position(39.0, 125.7, 10.0, "Pyongyang area"),
+        "count": Estimate(1, Qualifier.AT_LEAST),
+        "apogee_km": Estimate(50, Qualifier.MORE_THAN),
+        "range_km": Estimate(1000, Qualifier.ABOUT, 50.0),
+        "flight_time_min": None,
+        "impact_time": None,
+        "impact_position": None,
+        "inside_eez": False,
+        "lofted": None,
+    }
+    return MissileLaunch(**(fields | overrides))
+
+
+def nuclear_test(**overrides: Any) -> NuclearTest:
+    """A nuclear test at Punggye-ri."""
+    fields: dict[str, Any] = {
+        "time": instant("2017-09-03T12:29:57+09:00"),
+        "position": Position(41.3, 129.1, 5.0, "Punggye-ri"),
+        "magnitude": Estimate(6.3, Qualifier.ABOUT, 0.1),
+        "yield_kt": Estimate(160, Qualifier.ABOUT),
+    }
+    return NuclearTest(**(fields | overrides))
+
+
+_MARKING_FIELDS = ("originator", "classification", "rel_to", "precedence", "orcon")
+
+
+def markings(**overrides: Any) -> Markings:
+    """KOR, SECRET, REL TO USA, JPN, KOR, FLASH, no ORCON."""
+    fields: dict[str, Any] = {
+        "originator": "KOR",
+        "classification": Classification.SECRET,
+        "rel_to": frozenset(PARTIES),
+        "precedence": Precedence.FLASH,
+        "orcon": False,
+    }
+    fields |= overrides
+    fields["rel_to"] = frozenset(fields["rel_to"])
+    return Markings(**fields)
+
+
+def product(**overrides: Any) -> Product:
+    """A valid KOR FLASH missile-launch product; marking fields may be overridden directly.
+
+    `product(originator="JPN", rel_to={"USA", "JPN"}, topics={...}, version=2)`.
+    """
+    marks = {k: overrides.pop(k) for k in _MARKING_FIELDS if k in overrides}
+    if "markings" in overrides and marks:
+        raise TypeError("pass either markings= or marking fields, not both")
+    fields: dict[str, Any] = {
+        "id": PRODUCT_ID,
+        "version": 1,
+        "markings": overrides.pop("markings", None) or markings(**marks),
+        "topics": frozenset({LAUNCH}),
+        "title": "IRBM-class launch from the Pyongyang area",
+        "text": "One IRBM-class missile launched at about 14:55 KST, flew about 1,000 km.",
+        "source_reliability": SourceReliability.B,
+        "information_credibility": InformationCredibility.PROBABLY_TRUE,
+        "created_at": T0 + timedelta(minutes=5),
+        "author": "kor.analyst",
+        "observations": (launch(),),
+    }
+    fields |= overrides
+    fields["topics"] = frozenset(fields["topics"])
+    fields["observations"] = tuple(fields["observations"])
+    return Product(**fields)
+
+
+def consent(**overrides: Any) -> Consent:
+    """KOR's standing rule: USA may relay dprk.missile.* up to SECRET to JPN, from T0, open-ended.
+
+    With `product_id=...` the default is a per-product consent (no topics, no ceiling).
+    """
+    per_product = overrides.get("product_id") is not None
+    fields: dict[str, Any] = {
+        "id": CONSENT_ID,
+        "originator": "KOR",
+        "hub": HUB,
+        "recipient": "JPN",
+        "issued_at": T0,
+        "product_id": None,
+        "topics": frozenset() if per_product else frozenset({"dprk.missile.*"}),
+        "max_classification": None if per_product else Classification.SECRET,
+        "precedences": frozenset(),
+        "expires_at": None,
+    }
+    fields |= overrides
+    fields["topics"] = frozenset(fields["topics"])
+    fields["precedences"] = frozenset(fields["precedences"])
+    return Consent(**fields)
+
+
+def held(revoked_at: datetime | None = None, **overrides: Any) -> HeldConsent:
+    """`consent(**overrides)` as a node holds it."""
+    return HeldConsent(consent(**overrides), revoked_at)
+
+
+def situation(
+    consents: Iterable[HeldConsent | Consent] = (),
+    suspended: Iterable[str] = (),
+    now: datetime = T0 + timedelta(hours=1),
+) -> Situation:
+    """The shipped arrangement with these consents (bare ones are unrevoked) and suspensions."""
+    return Situation(
+        arrangement=arrangement(),
+        consents=tuple(c if isinstance(c, HeldConsent) else HeldConsent(c) for c in consents),
+        suspended=frozenset(suspended),
+        now=now,
+    )
+
+
+def move(p: Product, sender: str, recipient: str) -> Movement:
+    """One hop of `p`."""
+    return Movement(p, sender, recipient)
+
+
+# --- strategies: building blocks -----------------------------------------------------------
+
+#: Hours around T0: times for issue, expiry, revocation and "now".
+hours = st.integers(min_value=-72, max_value=72)
+
+
+def moments() -> st.SearchStrategy[datetime]:
+    """Whole hours around T0 (coarse, so issue/expiry/revocation/now often coincide)."""
+    return hours.map(lambda h: T0 + timedelta(hours=h))
+
+
+def codes() -> st.SearchStrategy[str]:
+    """A party (more often) or an outsider."""
+    return st.sampled_from(PARTIES + PARTIES + OUTSIDERS)
+
+
+def topic_sets(in_scope_only: bool = False) -> st.SearchStrategy[frozenset[str]]:
+    """One to four topics; in scope mostly, out of scope sometimes unless `in_scope_only`."""
+    inside = st.sampled_from(scope_topics())
+    topic = inside if in_scope_only else st.one_of(inside, st.sampled_from(OUT_OF_SCOPE_TOPICS))
+    return st.frozensets(topic, min_size=1, max_size=4)
+
+
+_ZONES = st.sampled_from(
+    [UTC, timezone(timedelta(hours=9)), timezone(timedelta(hours=-10)), timezone(timedelta(0))]
+)
+
+
+def aware_datetimes() -> st.SearchStrategy[datetime]:
+    """Timezone-aware datetimes in several zones (equal instants compare equal)."""
+    return st.datetimes(
+        min_value=datetime(2006, 1, 1), max_value=datetime(2040, 1, 1), timezones=_ZONES
+    )
+
+
+def _finite(min_value: float | None = None, max_value: float | None = None) -> Any:
+    return st.floats(
+        min_value=min_value, max_value=max_value, allow_nan=False, allow_infinity=False
+    )
+
+
+def estimates(min_value: float | None = None) -> st.SearchStrategy[Estimate]:
+    """Finite estimates, optionally bounded below (counts, distances)."""
+    return st.builds(
+        Estimate,
+        value=_finite(min_value, 1e9),
+        qualifier=st.sampled_from(Qualifier),
+        sigma=st.none() | _finite(0, 1e6),
+    )
+
+
+def instants() -> st.SearchStrategy[Instant]:
+    """Instants as the wire makes them: an ISO 8601 wording with a zone, and its UTC."""
+    return st.builds(
+        lambda moment, qualifier, sigma: Instant(
+            moment.astimezone(UTC), moment.isoformat(), qualifier, sigma
+        ),
+        aware_datetimes(),
+        st.sampled_from(Qualifier),
+        st.none() | _finite(0, 1e6),
+    )
+
+
+def positions() -> st.SearchStrategy[Position]:
+    """Valid positions."""
+    return st.builds(
+        Position,
+        lat=_finite(-90, 90),
+        lon=_finite(-180, 180),
+        sigma_km=st.none() | _finite(0, 1e4),
+        description=st.text(max_size=30),
+    )
+
+
+def observations() -> st.SearchStrategy[Observation]:
+    """Missile launches and nuclear tests with any mix of optional fields."""
+    optional = st.none
+    launches = st.builds(
+        MissileLaunch,
+        time=instants(),
+        missile_class=st.sampled_from(MissileClass),
+        launch_position=optional() | positions(),
+        count=optional() | estimates(0),
+        apogee_km=optional() | estimates(0),
+        range_km=optional() | estimates(0),
+        flight_time_min=optional() | estimates(0),
+        impact_time=optional() | instants(),
+        impact_position=optional() | positions(),
+        inside_eez=optional() | st.booleans(),
+        lofted=optional() | st.booleans(),
+    )
+    tests = st.builds(
+        NuclearTest,
+        time=instants(),
+        position=optional() | positions(),
+        magnitude=optional() | estimates(),
+        yield_kt=optional() | estimates(0),
+    )
+    return launches | tests
+
+
+_titles = st.text(min_size=1, max_size=60).filter(lambda s: bool(s.strip()))
+
+
+# --- strategies: domain objects --------------------------------------------------------------
+
+
+@st.composite
+def products(
+    draw: st.DrawFn,
+    originators: st.SearchStrategy[str] | None = None,
+    topics: st.SearchStrategy[frozenset[str]] | None = None,
+    with_observations: bool = False,
+) -> Product:
+    """Any valid product: any originator (parties and outsiders), classification, REL TO subset
+    (always naming the originator), ORCON, precedence, topics in and out of scope.
+
+    `with_observations=True` adds up to two observations and free text (slower; for wire tests).
+    """
+    originator = draw(originators if originators is not None else codes())
+    rel_to = draw(st.frozensets(st.sampled_from(CODES), max_size=len(CODES))) | {originator}
+    marks = Markings(
+        originator=originator,
+        classification=draw(st.sampled_from(Classification)),
+        rel_to=rel_to,
+        precedence=draw(st.sampled_from(Precedence)),
+        orcon=draw(st.booleans()),
+    )
+    if with_observations:
+        title = draw(_titles)
+        text = draw(st.text(max_size=80))
+        author = draw(st.text(min_size=1, max_size=20))
+        created_at = draw(aware_datetimes())
+        obs = tuple(draw(st.lists(observations(), max_size=2)))
+    else:
+        title, text, author, created_at, obs = "A launch", "", "analyst", T0, ()
+    return Product(
+        id=draw(st.sampled_from(PRODUCT_IDS)),
+        version=draw(st.integers(min_value=1, max_value=5)),
+        markings=marks,
+        topics=draw(topics if topics is not None else topic_sets()),
+        title=title,
+        text=text,
+        source_reliability=draw(st.sampled_from(SourceReliability)),
+        information_credibility=draw(st.sampled_from(InformationCredibility)),
+        created_at=created_at,
+        author=author,
+        observations=obs,
+    )
+
+
+@st.composite
+def consents(
+    draw: st.DrawFn,
+    originators: st.SearchStrategy[str] | None = None,
+    hubs: st.SearchStrategy[str] | None = None,
+) -> Consent:
+    """Any valid consent: random originator, hub, recipient (a third party), per-product or a
+    standing rule (topic patterns × ceiling × precedences), issue and expiry around T0."""
+    originator = draw(originators if originators is not None else codes())
+    hub = draw(hubs if hubs is not None else st.sampled_from((HUB, HUB, HUB, *CODES)))
+    recipient = draw(codes().filter(lambda c: c not in (originator, hub)))
+    issued_at = draw(moments())
+    expires_at = draw(
+        st.none()
+        | st.integers(min_value=1, max_value=96).map(lambda h: issued_at + timedelta(hours=h))
+    )
+    common: dict[str, Any] = {
+        "id": draw(st.uuids().map(str)),
+        "originator": originator,
+        "hub": hub,
+        "recipient": recipient,
+        "issued_at": issued_at,
+        "expires_at": expires_at,
+    }
+    if draw(st.booleans()):
+        return Consent(product_id=draw(st.sampled_from(PRODUCT_IDS)), **common)
+    return Consent(
+        topics=draw(st.frozensets(st.sampled_from(TOPIC_PATTERNS), min_size=1, max_size=3)),
+        max_classification=draw(st.sampled_from(Classification)),
+        precedences=draw(st.frozensets(st.sampled_from(Precedence))),
+        **common,
+    )
+
+
+@st.composite
+def held_consents(draw: st.DrawFn, consent_strategy: Any = None) -> HeldConsent:
+    """A consent as held, revoked at some time (or not)."""
+    c = draw(consent_strategy if consent_strategy is not None else consents())
+    return HeldConsent(c, draw(st.none() | moments()))
+
+
+def suspensions() -> st.SearchStrategy[frozenset[str]]:
+    """Sets of suspended channel ids as the arrangement writes them, plus irrelevant ids."""
+    ids = [c.id for c in arrangement().channels] + ["KOR-JPN", "USA-CHN"]
+    return st.frozensets(st.sampled_from(ids), max_size=3)
+
+
+def movements(products_strategy: Any = None) -> st.SearchStrategy[Movement]:
+    """One hop: any product, any sender, any recipient (parties and outsiders)."""
+    return st.builds(
+        Movement,
+        product=products_strategy if products_strategy is not None else products(),
+        sender=codes(),
+        recipient=codes(),
+    )
+
+
+def situations(max_consents: int = 6) -> st.SearchStrategy[Situation]:
+    """The shipped arrangement with random consents, suspensions and a time around T0."""
+    return st.builds(
+        Situation,
+        arrangement=st.just(arrangement()),
+        consents=st.lists(held_consents(), max_size=max_consents).map(tuple),
+        suspended=suspensions(),
+        now=moments(),
+    )
