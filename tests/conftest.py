@@ -4,6 +4,13 @@ This file is a conftest without `__init__.py` beside it, so pytest puts tests/ o
 loads it: test modules in any subfolder (tests/e2e, …) can `from factories import product, ...`.
 """
 
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
 # --- domain factories (tests/factories.py) ---------------------------------------------------
 # Nothing to configure: factories are plain functions and strategies; import them directly.
 
@@ -11,23 +18,17 @@ loads it: test modules in any subfolder (tests/e2e, …) can `from factories imp
 # PostgreSQL tests run against 127.0.0.1:5432 (trust auth), each in a database of its own.
 # On a machine without PostgreSQL they skip; in CI (CI=true) a missing PostgreSQL fails.
 
-import os  # noqa: E402
-import secrets  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import pytest  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
 def _pg_reachable() -> bool:
     try:
-        import psycopg  # noqa: PLC0415
+        import psycopg
 
         with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", connect_timeout=3):
             return True
-    except Exception:  # noqa: BLE001 - any failure means: not here
+    except Exception:  # any failure means: not here
         return False
 
 
@@ -47,7 +48,7 @@ class PgDatabases:
         self.created: list[str] = []
 
     def new(self) -> str:
-        import psycopg  # noqa: PLC0415
+        import psycopg
 
         name = f"tisa_test_{secrets.token_hex(6)}"
         with psycopg.connect(
@@ -58,7 +59,7 @@ class PgDatabases:
         return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
 
     def drop_all(self) -> None:
-        import psycopg  # noqa: PLC0415
+        import psycopg
 
         with psycopg.connect(
             "postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True
