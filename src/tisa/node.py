@@ -33,10 +33,9 @@ from tisa.relay.messages import (
     MessageKind,
     Recall,
     Revocation,
-    message,
     payload,
 )
-from tisa.store import audit, consents, network, outbox, products
+from tisa.store import audit, consents, network, products
 from tisa.store.consents import ConsentRow, RequestRow
 from tisa.store.products import DeliveryRow, ProductRow
 from tisa.trust import Signed
@@ -315,12 +314,12 @@ class Node:
             peers = self.ctx.arrangement.peers_of(self.party)
             for holder in products.holders(conn, product_id, version):
                 if holder in peers:
-                    outbox.enqueue(
+                    routing.queue_message(
                         conn,
-                        peer=holder,
+                        holder,
+                        MessageKind.RECALL,
+                        token,
                         lane=lane,
-                        kind=MessageKind.RECALL.value,
-                        message=message(MessageKind.RECALL, token),
                         now=now,
                         product_id=product_id,
                         version=version,
@@ -391,12 +390,12 @@ class Node:
                     created_by=user.username,
                 ),
             )
-            outbox.enqueue(
+            routing.queue_message(
                 conn,
-                peer=hub,
+                hub,
+                MessageKind.CONSENT,
+                token,
                 lane=0,
-                kind=MessageKind.CONSENT.value,
-                message=message(MessageKind.CONSENT, token),
                 now=now,
                 product_id=grant.product_id,
             )
@@ -440,12 +439,12 @@ class Node:
                 ),
             )
             consents.revoke(conn, consent_id, now, token)
-            outbox.enqueue(
+            routing.queue_message(
                 conn,
-                peer=self.ctx.arrangement.hub,
+                self.ctx.arrangement.hub,
+                MessageKind.REVOCATION,
+                token,
                 lane=0,
-                kind=MessageKind.REVOCATION.value,
-                message=message(MessageKind.REVOCATION, token),
                 now=now,
             )
             audit.record(
@@ -512,12 +511,12 @@ class Node:
                 now,
                 detail=f"consent denied: {reason}",
             )
-            outbox.enqueue(
+            routing.queue_message(
                 conn,
-                peer=self.ctx.arrangement.hub,
+                self.ctx.arrangement.hub,
+                MessageKind.CONSENT_DENIAL,
+                token,
                 lane=0,
-                kind=MessageKind.CONSENT_DENIAL.value,
-                message=message(MessageKind.CONSENT_DENIAL, token),
                 now=now,
                 product_id=request.product_id,
                 version=request.version,

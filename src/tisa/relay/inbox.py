@@ -27,11 +27,10 @@ from tisa.relay.messages import (
     Recall,
     Receipt,
     Revocation,
-    message,
     payload,
     require,
 )
-from tisa.store import audit, consents, outbox, products
+from tisa.store import audit, consents, products
 from tisa.trust import Signed
 from tisa.wire import ConsentToken, ManifestIn, iso, parse
 
@@ -167,12 +166,12 @@ def _envelope(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> 
             )
         ),
     )
-    outbox.enqueue(
+    routing.queue_message(
         conn,
-        peer=sender,
+        sender,
+        MessageKind.RECEIPT,
+        receipt,
         lane=product.precedence.lane,
-        kind=MessageKind.RECEIPT.value,
-        message=message(MessageKind.RECEIPT, receipt),
         now=now,
         product_id=product.id,
         version=product.version,
@@ -231,12 +230,12 @@ def _receipt(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> O
         detail={"via": receipt.via, "received_at": iso(receipt.received_at)},
     )
     if ctx.is_hub and row.originator not in (ctx.party, sender):
-        outbox.enqueue(
+        routing.queue_message(
             conn,
-            peer=row.originator,
+            row.originator,
+            MessageKind.RECEIPT,
+            msg.token,
             lane=routing.stored_product(row).precedence.lane,
-            kind=MessageKind.RECEIPT.value,
-            message=message(MessageKind.RECEIPT, msg.token),
             now=now,
             product_id=row.product_id,
             version=row.version,
@@ -425,12 +424,12 @@ def _recall(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> Ou
                 ctx.party
             ):
                 continue
-            outbox.enqueue(
+            routing.queue_message(
                 conn,
-                peer=holder,
+                holder,
+                MessageKind.RECALL,
+                msg.token,
                 lane=lane,
-                kind=MessageKind.RECALL.value,
-                message=message(MessageKind.RECALL, msg.token),
                 now=now,
                 product_id=row.product_id,
                 version=row.version,

@@ -46,6 +46,31 @@ def situation(ctx: NodeContext, conn: Connection, now: datetime) -> Situation:
     return Situation(ctx.arrangement, held_consents(conn), frozenset(), now)
 
 
+def queue_message(
+    conn: Connection,
+    peer: str,
+    kind: MessageKind,
+    token: str,
+    *,
+    lane: int,
+    now: datetime,
+    product_id: str | None = None,
+    version: int | None = None,
+    **extra: str | None,
+) -> None:
+    """Put one signed message in the outbox for `peer`, in `lane` (0 is served first)."""
+    outbox.enqueue(
+        conn,
+        peer=peer,
+        lane=lane,
+        kind=kind.value,
+        message=message(kind, token, **extra),
+        now=now,
+        product_id=product_id,
+        version=version,
+    )
+
+
 def queue_envelope(
     ctx: NodeContext,
     conn: Connection,
@@ -58,12 +83,14 @@ def queue_envelope(
     consent: str | None = None,
 ) -> None:
     """Put a product's envelope in the outbox for `recipient`, in its precedence lane."""
-    outbox.enqueue(
+    queue_message(
         conn,
-        peer=recipient,
+        recipient,
+        MessageKind.ENVELOPE,
+        manifest,
+        attestation=attestation,
+        consent=consent,
         lane=product.precedence.lane,
-        kind=MessageKind.ENVELOPE.value,
-        message=message(MessageKind.ENVELOPE, manifest, attestation=attestation, consent=consent),
         now=now,
         product_id=product.id,
         version=product.version,
@@ -228,12 +255,12 @@ def hold(
     )
     if not fresh:
         return
-    outbox.enqueue(
+    queue_message(
         conn,
-        peer=product.originator,
+        product.originator,
+        MessageKind.CONSENT_REQUEST,
+        token,
         lane=product.precedence.lane,
-        kind=MessageKind.CONSENT_REQUEST.value,
-        message=message(MessageKind.CONSENT_REQUEST, token),
         now=now,
         product_id=product.id,
         version=product.version,
