@@ -41,6 +41,7 @@ class Channel:
     parties: tuple[str, str]
     ceiling: Classification
     basis: str
+    max_attachment_bytes: int = 4 * 1024**3
 
     @property
     def id(self) -> str:
@@ -242,7 +243,12 @@ def _build(data: Mapping[str, Any], source: str) -> Arrangement:
             ceiling = Classification.parse(_text(entry, "ceiling", where))
         except MarkingInvalid as exc:
             raise ArrangementInvalid(f"{where}: {exc.reason}") from exc
-        channels.append(Channel((a, b), ceiling, _text(entry, "basis", where)))
+        limit_mb = entry.get("max_attachment_mb", 4096)
+        if not isinstance(limit_mb, int) or isinstance(limit_mb, bool) or limit_mb < 1:
+            raise ArrangementInvalid(f"{where}: max_attachment_mb must be a whole number ≥ 1")
+        channels.append(
+            Channel((a, b), ceiling, _text(entry, "basis", where), limit_mb * 1024 * 1024)
+        )
 
     scope_table = _table(data, "scope", source)
     topics = scope_table.get("topics")

@@ -156,6 +156,46 @@ class NuclearTest:
 
 Observation = MissileLaunch | NuclearTest
 
+ATTACHMENTS_MAX = 32
+
+
+class AttachmentKind(StrEnum):
+    """What an attachment is, by its content."""
+
+    DOCUMENT = "document"
+    PHOTO = "photo"
+    DATA = "data"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file a product carries, by content address: the signed manifest names its SHA-256,
+    so every recipient verifies every byte against the originator's signature.
+
+    Raises (constructor):
+        InputInvalid: a malformed digest, a negative size, an empty or path-like name.
+    """
+
+    digest: str
+    size: int
+    media_type: str
+    kind: AttachmentKind
+    name: str
+
+    def __post_init__(self) -> None:
+        hexpart = self.digest.removeprefix("sha256:")
+        if not (
+            self.digest.startswith("sha256:")
+            and len(hexpart) == 64
+            and all(c in "0123456789abcdef" for c in hexpart)
+        ):
+            raise InputInvalid(f"attachment digest {self.digest!r} is not sha256:<64 hex>")
+        if self.size < 0:
+            raise InputInvalid("attachment size must not be negative")
+        plain = "/" not in self.name and "\\" not in self.name
+        if not self.name.strip() or not plain or len(self.name) > 255:
+            raise InputInvalid(f"attachment name {self.name!r}: a plain file name, 1–255 chars")
+
 
 @dataclass(frozen=True)
 class Product:
@@ -176,8 +216,13 @@ class Product:
     created_at: datetime
     author: str
     observations: tuple[Observation, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
 
     def __post_init__(self) -> None:
+        if len(self.attachments) > ATTACHMENTS_MAX:
+            raise InputInvalid(f"more than {ATTACHMENTS_MAX} attachments")
+        if len({a.digest for a in self.attachments}) != len(self.attachments):
+            raise InputInvalid("the same file is attached twice")
         if self.version < 1:
             raise InputInvalid(f"version {self.version} must be 1 or more")
         if not self.title.strip():

@@ -27,6 +27,7 @@ class RuleName(StrEnum):
     SCOPE = "scope"
     RELEASABILITY = "releasability"
     CEILING = "ceiling"
+    SIZE = "size"
     NO_ECHO = "no-echo"
     CONSENT = "consent"
     CLEARANCE = "clearance"
@@ -159,6 +160,25 @@ class CeilingRule:
         )
 
 
+class AttachmentSizeRule:
+    """Rule 4b: every attachment fits the channel's size limit."""
+
+    def check(self, move: Movement, where: Situation) -> tuple[Reason, ...]:
+        channel = where.arrangement.channel_between(move.sender, move.recipient)
+        if channel is None:
+            return ()
+        limit = channel.max_attachment_bytes
+        return tuple(
+            Reason(
+                RuleName.SIZE,
+                f"attachment {a.name} ({a.size:,} bytes) is over the {channel.label} "
+                f"channel's limit of {limit:,} bytes",
+            )
+            for a in move.product.attachments
+            if a.size > limit
+        )
+
+
 class NoEchoRule:
     """Rule 6: never back to the originator; only the hub relays, and only once."""
 
@@ -233,6 +253,7 @@ RELEASE_RULES = AllOf(
     ScopeRule(),
     ReleasabilityRule(),
     CeilingRule(),
+    AttachmentSizeRule(),
     NoEchoRule(),
     ConsentRule(),
 )

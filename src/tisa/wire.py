@@ -28,6 +28,8 @@ from tisa.markings import (
     SourceReliability,
 )
 from tisa.model import (
+    Attachment,
+    AttachmentKind,
     Consent,
     Estimate,
     Instant,
@@ -153,6 +155,19 @@ def _opt(value: Any) -> Any:
 ObservationIn = Annotated[MissileLaunchIn | NuclearTestIn, Field(discriminator="kind")]
 
 
+class AttachmentIn(Strict):
+    """An attachment as the manifest names it."""
+
+    digest: str = Field(pattern="^sha256:[0-9a-f]{64}$")
+    size: int = Field(ge=0)
+    media_type: str = Field(min_length=3, max_length=100)
+    kind: AttachmentKind
+    name: str = Field(min_length=1, max_length=255)
+
+    def to_domain(self) -> Attachment:
+        return Attachment(self.digest, self.size, self.media_type, self.kind, self.name)
+
+
 class DraftIn(Strict):
     """What an analyst writes: everything but identity, version and originator."""
 
@@ -166,9 +181,18 @@ class DraftIn(Strict):
     source_reliability: SourceReliability = SourceReliability.F
     information_credibility: InformationCredibility = InformationCredibility.CANNOT_BE_JUDGED
     observations: list[ObservationIn] = Field(default_factory=list, max_length=64)
+    # Uploads of this node, by digest; the node fills in what the manifest says of each.
+    attachments: list[str] = Field(default_factory=list, max_length=32)
 
     def to_domain(
-        self, *, id: str, version: int, originator: str, author: str, created_at: datetime
+        self,
+        *,
+        id: str,
+        version: int,
+        originator: str,
+        author: str,
+        created_at: datetime,
+        attachments: tuple[Attachment, ...] = (),
     ) -> Product:
         """Raises: InputInvalid (MarkingInvalid) when the content breaks a domain rule."""
         markings = Markings(
@@ -190,6 +214,7 @@ class DraftIn(Strict):
             created_at=created_at,
             author=author,
             observations=tuple(o.to_domain() for o in self.observations),
+            attachments=attachments,
         )
 
 
@@ -198,6 +223,7 @@ class ManifestIn(DraftIn):
 
     type: Literal["product"]
     arrangement: str
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=32)  # type: ignore[assignment]
     id: str = Field(min_length=36, max_length=36)
     version: int = Field(ge=1, le=1_000_000)
     originator: str = Field(min_length=3, max_length=3)
@@ -212,6 +238,7 @@ class ManifestIn(DraftIn):
             originator=self.originator,
             author=self.author,
             created_at=self.created_at,
+            attachments=tuple(a.to_domain() for a in self.attachments),
         )
 
 
@@ -323,6 +350,7 @@ def draft_to_wire(p: Product) -> dict[str, Any]:
         "source_reliability": p.source_reliability.value,
         "information_credibility": p.information_credibility.value,
         "observations": [observation_to_wire(o) for o in p.observations],
+        "attachments": [a.digest for a in p.attachments],
     }
 
 
@@ -337,6 +365,18 @@ def manifest_to_wire(p: Product, arrangement_digest: str) -> dict[str, Any]:
         "author": p.author,
         "created_at": iso(p.created_at),
         **draft_to_wire(p),
+        "attachments": [attachment_to_wire(a) for a in p.attachments],
+    }
+
+
+def attachment_to_wire(a: Attachment) -> dict[str, Any]:
+    """An attachment as the manifest names it (what `AttachmentIn` reads back)."""
+    return {
+        "digest": a.digest,
+        "size": a.size,
+        "media_type": a.media_type,
+        "kind": a.kind.value,
+        "name": a.name,
     }
 
 
