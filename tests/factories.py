@@ -89,6 +89,9 @@ TOPIC_PATTERNS = (
     "dprk.missile.slbm",
 )
 
+# Text as it may travel: anything but NUL, which the wire refuses (PostgreSQL cannot store it).
+_WIRE_CHARS = st.characters(codec="utf-8", exclude_characters="\x00")
+
 
 # --- factories ------------------------------------------------------------------------------
 
@@ -303,7 +306,7 @@ def positions() -> st.SearchStrategy[Position]:
         lat=_finite(-90, 90),
         lon=_finite(-180, 180),
         sigma_km=st.none() | _finite(0, 1e4),
-        description=st.text(max_size=30),
+        description=st.text(_WIRE_CHARS, max_size=30),
     )
 
 
@@ -334,7 +337,7 @@ def observations() -> st.SearchStrategy[Observation]:
     return launches | tests
 
 
-_titles = st.text(min_size=1, max_size=60).filter(lambda s: bool(s.strip()))
+_titles = st.text(_WIRE_CHARS, min_size=1, max_size=60).filter(lambda s: bool(s.strip()))
 
 
 # --- strategies: domain objects --------------------------------------------------------------
@@ -363,8 +366,8 @@ def products(
     )
     if with_observations:
         title = draw(_titles)
-        text = draw(st.text(max_size=80))
-        author = draw(st.text(min_size=1, max_size=20))
+        text = draw(st.text(_WIRE_CHARS, max_size=80))
+        author = draw(st.text(_WIRE_CHARS, min_size=1, max_size=20))
         created_at = draw(aware_datetimes())
         obs = tuple(draw(st.lists(observations(), max_size=2)))
     else:

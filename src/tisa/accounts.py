@@ -155,9 +155,10 @@ class Accounts:
             try:
                 self._hasher.verify(row.password_hash, password)
             except (VerificationError, InvalidHashError):
-                failed = row.failed_logins + 1
-                locked = now + LOCK_FOR if failed >= LOCK_AFTER else None
-                rows.change(conn, username, failed_logins=failed, locked_until=locked)
+                # Counted in the database, so concurrent guesses cannot overwrite each other.
+                failed = rows.count_failure(conn, username)
+                if failed >= LOCK_AFTER:
+                    rows.change(conn, username, locked_until=now + LOCK_FOR)
                 audit.record(conn, audit.Action.SIGN_IN_FAILED, at=now, actor=username)
                 failure: AuthenticationFailed | None = AuthenticationFailed(
                     "unknown user or wrong password"

@@ -4,7 +4,8 @@
     ├── ArrangementInvalid      the arrangement file is malformed or inconsistent
     ├── ConfigInvalid           a node's settings or data directory are unusable
     ├── InputInvalid            a product, consent or request that does not parse
-    │   └── MarkingInvalid      classification, REL TO or caveats that break the rules
+    │   ├── MarkingInvalid      classification, REL TO or caveats that break the rules
+    │   └── TooLarge            a body or file over its limit (refused before it is stored)
     ├── PolicyDenied            a rule of release refused a movement (carries the reasons)
     ├── AccessDenied            a user may not see or do this
     │   └── AuthenticationFailed  unknown user, wrong password, missing or stale token
@@ -14,6 +15,7 @@
     ├── PeerRefused             a peer presented another arrangement or is not a peer
     ├── ChannelSuspended        the channel is suspended; nothing moves, queues hold
     ├── AuditTampered           the audit log or a checkpoint does not hold together
+    ├── Incomplete              not yet: something a message names (a blob) has not arrived
     └── DeliveryFailed          a peer could not be reached or answered badly
         └── DeliveryRejected    the peer refused for good (policy, signature): do not retry
 
@@ -49,6 +51,10 @@ class InputInvalid(TisaError):
 
 class MarkingInvalid(InputInvalid):
     """Markings (classification, REL TO, caveats) that break the marking rules."""
+
+
+class TooLarge(InputInvalid):
+    """A body or file over its limit; refused before it is stored."""
 
 
 class PolicyDenied(TisaError):
@@ -94,6 +100,10 @@ class AuditTampered(TisaError):
     def __init__(self, reason: str, *, seq: int | None = None) -> None:
         super().__init__(reason)
         self.seq = seq
+
+
+class Incomplete(TisaError):
+    """Not yet: a blob the manifest names has not arrived; the sender tries again later."""
 
 
 class DeliveryFailed(TisaError):

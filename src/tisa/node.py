@@ -10,14 +10,17 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection
 
 from tisa.accounts import Role, User
+from tisa.attachments import previews
+from tisa.attachments.uploads import workspace
 from tisa.crypto.jws import payload_digest
 from tisa.errors import AccessDenied, Conflict, InputInvalid, NotFound, PolicyDenied
-from tisa.model import Product
+from tisa.model import Attachment, AttachmentKind, Product, topic_matches
 from tisa.policy import (
     Decision,
     Movement,
@@ -35,7 +38,7 @@ from tisa.relay.messages import (
     Revocation,
     payload,
 )
-from tisa.store import audit, consents, network, products
+from tisa.store import attachments, audit, consents, network, products
 from tisa.store.consents import ConsentRow, RequestRow
 from tisa.store.products import DeliveryRow, ProductRow
 from tisa.trust import Signed
@@ -99,6 +102,7 @@ class Node:
             originator=self.party,
             author=user.username,
             created_at=now,
+            attachments=self._uploads(draft.attachments),
         )
         self._check_scope(product, now)
         self._check_readable(user, product)
@@ -141,6 +145,7 @@ class Node:
                 originator=self.party,
                 author=user.username,
                 created_at=now,
+                attachments=self._uploads(draft.attachments),
             )
             self._check_scope(product, now)
             self._check_readable(user, product)
@@ -161,6 +166,25 @@ class Node:
         if not decision.allowed:
             raise AccessDenied("; ".join(decision.texts))
 
+    def _uploads(self, digests: list[str]) -> tuple[Attachment, ...]:
+        """The attachments a draft names, from this node's uploads.
+
+        Raises:
+            NotFound: a digest that was not uploaded here.
+        """
+        found = []
+        with self.ctx.db.read() as conn:
+            for digest in digests:
+                row = attachments.get_upload(conn, digest)
+                if row is None:
+                    raise NotFound(f"no upload {digest} at {self.party}; upload the file first")
+                found.append(
+                    Attachment(
+                        row.digest, row.size, row.media_type, AttachmentKind(row.kind), row.name
+                    )
+                )
+        return tuple(found)
+
     def _insert_draft(self, conn: Connection, product: Product) -> None:
         products.insert_product(
             conn,
@@ -176,6 +200,10 @@ class Node:
             author=product.author,
             created_at=product.created_at,
         )
+        for attachment in product.attachments:
+            upload = attachments.get_upload(conn, attachment.digest)
+            preview = None if upload is None else upload.preview_digest
+            attachments.link(conn, product.id, product.version, attachment.digest, preview)
 
     # -- releasing ---------------------------------------------------------------------------
 
@@ -350,9 +378,10 @@ class Node:
             raise InputInvalid(f"{hub} is the hub; consent is what spokes give the hub")
         if terms.recipient not in self.ctx.arrangement.parties:
             raise InputInvalid(f"recipient {terms.recipient} is not a party")
-        for topic in terms.topics:
-            if not topic.endswith("*") and topic not in self.ctx.arrangement.scope:
-                raise InputInvalid(f"topic {topic!r} is outside the arrangement's scope")
+        scope = self.ctx.arrangement.scope
+        for pattern in terms.topics:
+            if not any(topic_matches(pattern, topic) for topic in scope):
+                raise InputInvalid(f"topic {pattern!r} matches nothing in the arrangement's scope")
         now = self.ctx.clock()
         data = terms.model_dump()
         token_terms = parse(
@@ -575,6 +604,68 @@ class Node:
         if not decision.allowed:
             raise AccessDenied("; ".join(decision.texts))
         return Held(row, product)
+
+    def _attachment(self, user: User, product_id: str, version: int, digest: str) -> Attachment:
+        held = self.read(user, product_id, version)
+        match = next((a for a in held.product.attachments if a.digest == digest), None)
+        if match is None:
+            raise NotFound(f"{product_id} v{version} has no attachment {digest}")
+        if held.row.recalled_at is not None and held.row.originator != self.party:
+            raise NotFound(f"{product_id} v{version} was recalled; its attachments are withdrawn")
+        if self.ctx.blobs is None or not self.ctx.blobs.has(digest):
+            raise NotFound(f"attachment {match.name} is not held here")
+        return match
+
+    def attachment(self, user: User, product_id: str, version: int, digest: str) -> Attachment:
+        """An attachment the user may download (rule 7 applied); the download is audited.
+
+        Raises:
+            NotFound: no such product, version or attachment, or it was recalled.
+            AccessDenied: the user may not see the product.
+        """
+        match = self._attachment(user, product_id, version, digest)
+        with self.ctx.db.begin() as conn:
+            audit.record(
+                conn,
+                audit.Action.DOWNLOAD,
+                at=self.ctx.clock(),
+                actor=user.username,
+                product_id=product_id,
+                version=version,
+                detail={"digest": digest, "name": match.name},
+            )
+        return match
+
+    def preview(self, user: User, product_id: str, version: int, digest: str, work: Path) -> str:
+        """The digest of a photo attachment's preview, made from the scrubbed photo on first
+        asking.
+
+        Raises:
+            NotFound: as for `attachment`, or the attachment is not a photo.
+            AccessDenied: the user may not see the product.
+        """
+        match = self._attachment(user, product_id, version, digest)
+        if match.kind is not AttachmentKind.PHOTO:
+            raise NotFound(f"{match.name} is not a photo; it has no preview")
+        blobs = self.ctx.blobs
+        assert blobs is not None
+        with self.ctx.db.read() as conn:
+            known = attachments.preview_of(conn, product_id, version, digest)
+        if known is not None and blobs.has(known):
+            return known
+        with workspace(work) as scratch:
+            photo = scratch / "photo"
+            with photo.open("wb") as handle:
+                for chunk in blobs.open(digest):
+                    handle.write(chunk)
+            thumb = scratch / "preview.jpg"
+            previews.thumbnail(photo, thumb)
+            with blobs.writer(max_size=match.size + 1024 * 1024) as writer:
+                writer.write(thumb.read_bytes())
+                made = writer.commit()
+        with self.ctx.db.begin() as conn:
+            attachments.set_preview(conn, product_id, version, digest, made.digest)
+        return made.digest
 
     def versions(self, user: User, product_id: str) -> list[Held]:
         """Every version held that `user` may see, oldest first.

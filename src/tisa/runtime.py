@@ -16,6 +16,7 @@ import uvicorn
 
 from tisa.accounts import Accounts
 from tisa.audit_log import AuditLog
+from tisa.blobs import BlobStore
 from tisa.crypto.keys import SigningKey
 from tisa.errors import ConfigInvalid
 from tisa.metrics import Metrics
@@ -73,6 +74,10 @@ class Runtime:
                 f"{paths.tls_cert} is not the certificate {paths.arrangement} pins for "
                 f"{self.settings.party}"
             )
+        if not paths.blob_key.exists():
+            BlobStore.create_key(paths.blob_key)
+        self.blobs = BlobStore(paths.blobs, BlobStore.load_key(paths.blob_key))
+        self.blobs.open_store()
         self._db = Database(self.settings.database_url).open()
         self.metrics = Metrics(self._db)
         self._ctx = NodeContext(
@@ -83,6 +88,7 @@ class Runtime:
             clock=self.clock,
             wake=self._wake,
             count_denial=lambda rule: self.metrics.denials.labels(rule).inc(),
+            blobs=self.blobs,
         )
         self.node = Node(self._ctx)
         self.audit = AuditLog(self._ctx)
@@ -167,7 +173,9 @@ class Runtime:
 
         peers = list(self.ctx.arrangement.peers_of(self.settings.party))
         clients = {peer: self.peer_client(peer) for peer in peers}
-        self._sender = Sender(self.ctx, clients, observe=self._on_sent, audit_log=self.audit)
+        self._sender = Sender(
+            self.ctx, clients, observe=self._on_sent, audit_log=self.audit, blobs=self.blobs
+        )
         federation = _Server(
             federation_app(self),
             self.settings.host,

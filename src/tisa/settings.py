@@ -19,6 +19,7 @@ from typing import Any
 import tomli_w
 
 from tisa.arrangement import Arrangement, parse_arrangement
+from tisa.blobs import BlobStore
 from tisa.crypto.certs import make_tls_identity
 from tisa.crypto.keys import SigningKey
 from tisa.errors import ArrangementInvalid, ConfigInvalid
@@ -83,6 +84,14 @@ class NodePaths:
     @property
     def blobs(self) -> Path:
         return self.root / "blobs"
+
+    @property
+    def blob_key(self) -> Path:
+        return self.root / "keys" / "blob.key"
+
+    @property
+    def work(self) -> Path:
+        return self.root / "work"
 
     def sqlite_url(self) -> str:
         return f"sqlite:///{(self.root / 'tisa.db').resolve()}"
@@ -179,6 +188,7 @@ def init_node(
     _write_secret(paths.signing_key, signing.to_pem())
     _write_secret(paths.tls_key, key_pem)
     paths.tls_cert.write_bytes(cert_pem)
+    BlobStore.create_key(paths.blob_key)
     config: dict[str, Any] = {
         "party": party,
         "host": host,

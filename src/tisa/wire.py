@@ -45,10 +45,26 @@ from tisa.model import (
 M = TypeVar("M", bound=BaseModel)
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, (list, tuple, frozenset, set)):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 class Strict(BaseModel):
-    """Wire models: unknown fields are refused, values are frozen."""
+    """Wire models: unknown fields are refused, values are frozen, NUL never passes."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL cannot store U+0000 in text; no tisa field has a use for it.
+        if _has_nul(value):
+            raise ValueError("text must not contain NUL (U+0000) characters")
+        return value
 
 
 class EstimateIn(Strict):

@@ -50,8 +50,9 @@ from factories import product
 PARTIES = ("USA", "KOR", "JPN")
 
 #: Tables a refused request may write: the audit log (refusals, failed sign-ins and views are
-#: audited on purpose, under whatever tables the audit keeps) and peers (last contact).
-UNWATCHED_PREFIXES = ("audit", "peers", "alembic")
+#: audited on purpose), its checkpoints (exchanged with peers on every contact) and peers
+#: (last contact).
+UNWATCHED_PREFIXES = ("audit", "checkpoints", "peers", "alembic")
 
 
 def watched() -> list[Any]:

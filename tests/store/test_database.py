@@ -368,17 +368,6 @@ def test_concurrent_failures_all_count_towards_the_lock(
     db: Database, clock: Clock, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     """Five wrong passwords tried at once lock the user as surely as five in a row."""
-    if db.dialect == "postgresql":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="src bug: Accounts.sign_in (tisa/accounts.py) reads failed_logins, "
-                "verifies, then writes failed_logins + 1 computed in Python, without locking "
-                "the row; on PostgreSQL (READ COMMITTED) concurrent failures overwrite each "
-                "other, so parallel guessing never reaches the lock. Read the user with "
-                "SELECT ... FOR UPDATE, or UPDATE users SET failed_logins = failed_logins + 1",
-            )
-        )
     both_read = threading.Barrier(LOCK_AFTER)
 
     class RacingHasher(argon2.PasswordHasher):

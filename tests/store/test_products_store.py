@@ -343,14 +343,6 @@ def test_deciding_a_request(db: Database) -> None:
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: consents.add_request (tisa/store/consents.py) checks for an existing "
-    "request and then inserts; two transactions filing the same request at once both pass the "
-    "check and the second dies on uq_consent_request_target with IntegrityError (a 500 at the "
-    "inbox) instead of answering False; insert with ON CONFLICT DO NOTHING (or catch the "
-    "IntegrityError in a SAVEPOINT) and report whether a row was added",
-)
 def test_postgres_racing_requests_for_one_target_give_one_row_and_no_error(
     pg_databases: Any,
 ) -> None:

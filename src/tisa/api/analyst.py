@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
@@ -21,8 +22,11 @@ from tisa.api.views import (
     product_view,
     request_view,
     summary_view,
+    upload_view,
 )
-from tisa.errors import AuthenticationFailed
+from tisa.attachments import uploads
+from tisa.attachments.uploads import workspace
+from tisa.errors import AuthenticationFailed, TooLarge
 from tisa.relay.provenance import verify_stored
 from tisa.store import audit
 from tisa.wire import ConsentIn, DraftIn, Strict
@@ -31,6 +35,7 @@ if TYPE_CHECKING:
     from tisa.runtime import Runtime
 
 MAX_BODY = 1024 * 1024  # a product's text is at most 100,000 characters
+_DIGEST = r"^sha256:[0-9a-f]{64}$"
 _UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 
@@ -51,7 +56,7 @@ def analyst_app(rt: Runtime) -> FastAPI:
     """The app users (and the CLI, and later the web UI) talk to."""
     app = FastAPI(title="tisa analyst API", version="1")
     install(app)
-    app.add_middleware(BodyLimit, limit=MAX_BODY)
+    app.add_middleware(BodyLimit, limit=MAX_BODY, streamed=("/api/v1/uploads",))
     node, accounts, ctx = rt.node, rt.accounts, rt.ctx
     arrangement = ctx.arrangement
 
@@ -120,7 +125,7 @@ def analyst_app(rt: Runtime) -> FastAPI:
 
     @app.get("/api/v1/products/{product_id}/versions/{version}")
     def read_version(
-        user: Signed_in, product_id: Annotated[str, _path_uuid()], version: int
+        user: Signed_in, product_id: Annotated[str, _path_uuid()], version: Version
     ) -> dict[str, Any]:
         return full(user, product_id, version)
 
@@ -133,17 +138,76 @@ def analyst_app(rt: Runtime) -> FastAPI:
 
     @app.post("/api/v1/products/{product_id}/versions/{version}/release")
     def release(
-        user: Signed_in, product_id: Annotated[str, _path_uuid()], version: int
+        user: Signed_in, product_id: Annotated[str, _path_uuid()], version: Version
     ) -> dict[str, Any]:
         outcome = node.release(user, product_id, version)
         return {"id": product_id, "version": version, "recipients": outcome}
 
     @app.post("/api/v1/products/{product_id}/versions/{version}/recall")
     def recall(
-        user: Signed_in, product_id: Annotated[str, _path_uuid()], version: int, body: Reason
+        user: Signed_in, product_id: Annotated[str, _path_uuid()], version: Version, body: Reason
     ) -> dict[str, Any]:
         node.recall(user, product_id, version, body.reason)
         return full(user, product_id, version)
+
+    @app.post("/api/v1/uploads", status_code=201)
+    async def upload(
+        request: Request,
+        user: Signed_in,
+        name: Annotated[str, Query(min_length=1, max_length=255)],
+    ) -> dict[str, Any]:
+        user.require(Role.ANALYST, Role.RELEASE_OFFICER)
+        limit = max(c.max_attachment_bytes for c in arrangement.channels)
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise TooLarge(f"{name} is {int(declared):,} bytes; the limit is {limit:,}")
+        with workspace(rt.settings.paths.work) as work:
+            raw = work / "upload"
+            size = 0
+            with raw.open("wb") as handle:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise TooLarge(f"{name} is over the {limit:,}-byte limit")
+                    await run_in_threadpool(handle.write, chunk)
+            row = await run_in_threadpool(
+                uploads.accept,
+                ctx,
+                rt.blobs,
+                user,
+                raw,
+                name=name,
+                declared_type=request.headers.get("content-type"),
+                max_size=limit,
+            )
+        return upload_view(row)
+
+    @app.get("/api/v1/products/{product_id}/versions/{version}/attachments/{digest}")
+    def download(
+        user: Signed_in,
+        product_id: Annotated[str, _path_uuid()],
+        version: Version,
+        digest: Annotated[str, PathParam(pattern=_DIGEST)],
+    ) -> StreamingResponse:
+        attachment = node.attachment(user, product_id, version, digest)
+        return StreamingResponse(
+            rt.blobs.open(digest),
+            media_type=attachment.media_type,
+            headers={
+                "Content-Length": str(attachment.size),
+                "Content-Disposition": f"attachment; filename*=UTF-8''{quote(attachment.name)}",
+            },
+        )
+
+    @app.get("/api/v1/products/{product_id}/versions/{version}/attachments/{digest}/preview")
+    def preview(
+        user: Signed_in,
+        product_id: Annotated[str, _path_uuid()],
+        version: Version,
+        digest: Annotated[str, PathParam(pattern=_DIGEST)],
+    ) -> StreamingResponse:
+        thumb = node.preview(user, product_id, version, digest, rt.settings.paths.work)
+        return StreamingResponse(rt.blobs.open(thumb), media_type="image/jpeg")
 
     @app.get("/api/v1/products/{product_id}/deliveries")
     def deliveries(user: Signed_in, product_id: Annotated[str, _path_uuid()]) -> dict[str, Any]:
@@ -231,6 +295,7 @@ async def current_user(
 
 
 Signed_in = Annotated[User, Depends(current_user)]
+Version = Annotated[int, PathParam(ge=1, le=1_000_000)]
 
 
 def _path_uuid() -> Any:

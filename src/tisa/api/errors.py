@@ -7,23 +7,24 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tisa.api.limits import BodyTooLarge
 from tisa.errors import (
     AccessDenied,
     AuthenticationFailed,
     ChannelSuspended,
     ConfigInvalid,
     Conflict,
+    Incomplete,
     InputInvalid,
     NotFound,
     PeerRefused,
     PolicyDenied,
     SignatureInvalid,
     TisaError,
+    TooLarge,
 )
 
 STATUS: list[tuple[type[TisaError], int]] = [
-    (BodyTooLarge, 413),
+    (TooLarge, 413),
     (AuthenticationFailed, 401),
     (AccessDenied, 403),
     (NotFound, 404),
@@ -33,6 +34,7 @@ STATUS: list[tuple[type[TisaError], int]] = [
     (SignatureInvalid, 422),
     (InputInvalid, 422),
     (ChannelSuspended, 503),
+    (Incomplete, 409),
     (ConfigInvalid, 503),
 ]
 

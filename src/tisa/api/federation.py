@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from tisa import __version__
 from tisa.api.errors import PERMANENT, install
-from tisa.api.limits import read_body
-from tisa.errors import ChannelSuspended, InputInvalid, TisaError
+from tisa.api.limits import BodyTooLarge, read_body
+from tisa.errors import ChannelSuspended, Conflict, InputInvalid, TisaError
 from tisa.relay import inbox
+from tisa.relay.blob_transfer import status_subject
 from tisa.relay.messages import AuditExchange, Batch
-from tisa.relay.transmission import HEADER, check_transmission
+from tisa.relay.transmission import HEADER, blob_subject, check_transmission
 from tisa.store import audit, network
 from tisa.trust import Signed
 from tisa.wire import iso, parse
@@ -24,6 +27,8 @@ if TYPE_CHECKING:
     from tisa.runtime import Runtime
 
 MAX_BODY = 16 * 1024 * 1024
+APPEND_CHUNK = 1024 * 1024
+DIGEST = r"^sha256:[0-9a-f]{64}$"
 
 
 def federation_app(rt: Runtime) -> FastAPI:
@@ -32,8 +37,24 @@ def federation_app(rt: Runtime) -> FastAPI:
     install(app)
     ctx = rt.ctx
 
-    def _sender(request: Request, body: bytes) -> str:
-        sender = check_transmission(ctx.trust, request.headers.get(HEADER), body, ctx.clock())
+    def _sender(request: Request, body: bytes | str) -> str:
+        try:
+            sender = check_transmission(ctx.trust, request.headers.get(HEADER), body, ctx.clock())
+        except TisaError as exc:
+            # Every refusal is on record, even one that never got as far as a message.
+            with ctx.db.begin() as conn:
+                audit.record(
+                    conn,
+                    audit.Action.REFUSE,
+                    at=ctx.clock(),
+                    actor="unknown",
+                    detail={
+                        "path": request.url.path,
+                        "error": type(exc).__name__,
+                        "reason": exc.reason,
+                    },
+                )
+            raise
         channel = ctx.arrangement.channel_between(sender, ctx.party)
         assert channel is not None  # check_transmission refuses non-peers
         with ctx.db.begin() as conn:
@@ -47,6 +68,17 @@ def federation_app(rt: Runtime) -> FastAPI:
         for msg in batch.messages:
             try:
                 outcome = inbox.receive(ctx, sender, msg)
+            except SQLAlchemyError as exc:
+                # The store failed, not the message: the sender tries again later.
+                rt.metrics.received.labels(msg.kind.value, "rejected").inc()
+                results.append(
+                    {
+                        "status": "rejected",
+                        "error": type(exc).__name__,
+                        "reason": "this node's store failed; try again later",
+                        "permanent": False,
+                    }
+                )
             except TisaError as exc:
                 for rule in getattr(exc, "rules", ()):
                     rt.metrics.denials.labels(rule).inc()
@@ -81,7 +113,7 @@ def federation_app(rt: Runtime) -> FastAPI:
         if said is not None:
             try:
                 rt.audit.hear(sender, said)
-            except TisaError as exc:
+            except (TisaError, SQLAlchemyError) as exc:
                 # A bad checkpoint never blocks delivery; it is on record for the auditor.
                 with ctx.db.begin() as conn:
                     audit.record(
@@ -90,7 +122,7 @@ def federation_app(rt: Runtime) -> FastAPI:
                         at=ctx.clock(),
                         actor=ctx.party,
                         party=sender,
-                        detail={"problem": exc.reason},
+                        detail={"problem": getattr(exc, "reason", type(exc).__name__)},
                     )
         holds = said.holding if said is not None else 0
         return rt.audit.speak(sender, holds).model_dump()
@@ -119,6 +151,52 @@ def federation_app(rt: Runtime) -> FastAPI:
             "at": iso(ctx.clock()),
         }
         return JSONResponse({"hello": ctx.trust.sign(Signed.HELLO, statement)})
+
+    @app.get("/federation/v1/blobs/{digest}")
+    async def blob_status(
+        request: Request, digest: Annotated[str, PathParam(pattern=DIGEST)]
+    ) -> JSONResponse:
+        await run_in_threadpool(_sender, request, status_subject(digest))
+        store = rt.blobs
+        if await run_in_threadpool(store.has, digest):
+            return JSONResponse({"digest": digest, "complete": True, "offset": None})
+        offset = await run_in_threadpool(store.partial_offset, digest)
+        return JSONResponse({"digest": digest, "complete": False, "offset": offset})
+
+    @app.put("/federation/v1/blobs/{digest}")
+    async def blob_put(
+        request: Request,
+        digest: Annotated[str, PathParam(pattern=DIGEST)],
+        offset: Annotated[int, Query(ge=0)],
+        size: Annotated[int, Query(ge=0)],
+    ) -> JSONResponse:
+        sender = await run_in_threadpool(_sender, request, blob_subject(digest, offset, size))
+        channel = ctx.arrangement.channel_between(sender, ctx.party)
+        assert channel is not None
+        if size > channel.max_attachment_bytes:
+            # Refused before a single byte is stored.
+            raise BodyTooLarge(
+                f"blob of {size:,} bytes is over the {channel.label} channel's limit of "
+                f"{channel.max_attachment_bytes:,}"
+            )
+        store = rt.blobs
+        if await run_in_threadpool(store.has, digest):
+            return JSONResponse({"digest": digest, "complete": True})
+        partial = await run_in_threadpool(store.partial, digest, size)
+        if partial.offset != offset:
+            raise Conflict(f"resume blob {digest} from offset {partial.offset}, not {offset}")
+        buffer = bytearray()
+        async for chunk in request.stream():
+            buffer += chunk
+            if len(buffer) >= APPEND_CHUNK:
+                await run_in_threadpool(partial.append, bytes(buffer))
+                buffer.clear()
+        if buffer:
+            await run_in_threadpool(partial.append, bytes(buffer))
+        if partial.offset < size:
+            return JSONResponse({"digest": digest, "complete": False, "offset": partial.offset})
+        await run_in_threadpool(partial.complete)
+        return JSONResponse({"digest": digest, "complete": True})
 
     @app.get("/healthz")
     async def healthz() -> Response:

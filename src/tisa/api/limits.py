@@ -7,10 +7,10 @@ import json
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tisa.errors import InputInvalid
+from tisa.errors import TooLarge
 
 
-class BodyTooLarge(InputInvalid):
+class BodyTooLarge(TooLarge):
     """The request body exceeds its limit."""
 
 
@@ -40,12 +40,14 @@ class BodyLimit:
     grows past it mid-stream is cut off, so no handler ever holds an oversize body.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, streamed: tuple[str, ...] = ()) -> None:
         self.app = app
         self.limit = limit
+        # Paths that stream their bodies to disk under limits of their own (uploads).
+        self.streamed = streamed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get("path") in self.streamed:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")

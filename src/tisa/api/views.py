@@ -8,9 +8,10 @@ from tisa.arrangement import Arrangement
 from tisa.audit import Entry
 from tisa.node import Held
 from tisa.relay.provenance import Provenance
+from tisa.store.attachments import UploadRow
 from tisa.store.consents import ConsentRow, RequestRow
 from tisa.store.products import DeliveryRow
-from tisa.wire import iso, observation_to_wire
+from tisa.wire import attachment_to_wire, iso, observation_to_wire
 
 
 def _when(value: Any) -> str | None:
@@ -45,6 +46,7 @@ def product_view(
         "title": product.title,
         "text": product.text,
         "observations": [observation_to_wire(o) for o in product.observations],
+        "attachments": [attachment_to_wire(a) for a in product.attachments],
         "author": product.author,
         "created_at": iso(product.created_at),
         "released_at": _when(row.released_at),
@@ -136,4 +138,19 @@ def entry_view(e: Entry) -> dict[str, Any]:
         "detail": dict(e.detail),
         "prev_hash": e.prev_hash,
         "entry_hash": e.entry_hash,
+    }
+
+
+def upload_view(u: UploadRow) -> dict[str, Any]:
+    """An upload: what will be signed and sent, and what scrubbing removed."""
+    return {
+        "digest": u.digest,
+        "name": u.name,
+        "media_type": u.media_type,
+        "kind": u.kind,
+        "size": u.size,
+        "removed": list(u.removed),
+        "preview": u.preview_digest is not None,
+        "uploaded_by": u.uploaded_by,
+        "uploaded_at": iso(u.uploaded_at),
     }

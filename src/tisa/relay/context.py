@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tisa.arrangement import Arrangement
+from tisa.blobs import BlobStore
 from tisa.store.database import Database
 from tisa.trust import Trust
 
@@ -22,6 +23,7 @@ class NodeContext:
     clock: Callable[[], datetime]
     wake: Callable[[], None]
     count_denial: Callable[[str], None] = lambda _rule: None
+    blobs: BlobStore | None = None
 
     @property
     def is_hub(self) -> bool:

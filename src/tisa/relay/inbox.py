@@ -13,7 +13,7 @@ from typing import Literal
 from sqlalchemy import Connection
 
 from tisa.crypto.jws import payload_digest
-from tisa.errors import Conflict, NotFound, PolicyDenied, TisaError
+from tisa.errors import Conflict, Incomplete, NotFound, PolicyDenied, TisaError
 from tisa.model import HeldConsent
 from tisa.policy import Movement, Situation, decide_movement
 from tisa.relay import routing
@@ -30,7 +30,7 @@ from tisa.relay.messages import (
     payload,
     require,
 )
-from tisa.store import audit, consents, products
+from tisa.store import attachments, audit, consents, products
 from tisa.trust import Signed
 from tisa.wire import ConsentToken, ManifestIn, iso, parse
 
@@ -123,6 +123,12 @@ def _envelope(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> 
     )
     decision.raise_if_denied()
 
+    if ctx.blobs is not None:
+        missing = [a.name for a in product.attachments if not ctx.blobs.has(a.digest)]
+        if missing:
+            # The sender puts blobs first; until they are whole, the envelope waits.
+            raise Incomplete(f"attachments not yet received: {', '.join(missing)}")
+
     existing = products.get(conn, product.id, product.version)
     if existing is not None:
         if existing.digest != digest:
@@ -149,6 +155,8 @@ def _envelope(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> 
         received_from=sender,
         received_at=now,
     )
+    for attachment in product.attachments:
+        attachments.link(conn, product.id, product.version, attachment.digest, None)
     via = sender if sender != originator else None
     receipt = ctx.trust.sign(
         Signed.RECEIPT,
@@ -407,6 +415,7 @@ def _recall(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> Ou
         recall=msg.token,
         recall_reason=recall.reason,
     )
+    withdraw_blobs(ctx, conn, row.product_id, row.version)
     audit.record(
         conn,
         audit.Action.RECALL,
@@ -435,6 +444,18 @@ def _recall(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> Ou
                 version=row.version,
             )
     return "stored"
+
+
+def withdraw_blobs(ctx: NodeContext, conn: Connection, product_id: str, version: int) -> None:
+    """A recalled version's attachments leave this node's store, unless another version that
+    is not recalled still names them."""
+    if ctx.blobs is None:
+        return
+    for named in attachments.named_by(conn, product_id, version):
+        if attachments.live_users_of(conn, named["digest"]) == 0:
+            ctx.blobs.delete(named["digest"])
+            if named["preview"]:
+                ctx.blobs.delete(named["preview"])
 
 
 _Handler = Callable[[NodeContext, Connection, str, Message], Outcome]

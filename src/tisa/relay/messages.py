@@ -61,7 +61,7 @@ class CheckpointBody(Strict):
 
     type: str = Field(pattern="^checkpoint$")
     issuer: str = Field(min_length=3, max_length=3)
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, le=2**31 - 1)
     root: str = Field(pattern="^[0-9a-f]{64}$")
     at: AwareDatetime
 
@@ -75,9 +75,9 @@ class AuditExchange(Strict):
     """
 
     checkpoint: str | None = Field(default=None, max_length=10_000)
-    proof_from: int = Field(default=0, ge=0)
+    proof_from: int = Field(default=0, ge=0, le=2**31 - 1)
     proof: list[str] = Field(default_factory=list, max_length=64)
-    holding: int = Field(default=0, ge=0)
+    holding: int = Field(default=0, ge=0, le=2**31 - 1)
 
 
 class Batch(Strict):
@@ -101,7 +101,7 @@ class Attestation(Strict):
 
     type: Literal["relay-attestation"]
     product_id: str = _ID
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=1_000_000)
     digest: str
     originator: str = _PARTY
     hub: str = _PARTY
@@ -115,7 +115,7 @@ class Receipt(Strict):
 
     type: Literal["receipt"]
     product_id: str = _ID
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=1_000_000)
     digest: str
     originator: str = _PARTY
     recipient: str = _PARTY
@@ -139,7 +139,7 @@ class ConsentRequest(Strict):
     type: Literal["consent-request"]
     request_id: str = _ID
     product_id: str = _ID
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=1_000_000)
     originator: str = _PARTY
     hub: str = _PARTY
     recipient: str = _PARTY
@@ -153,7 +153,7 @@ class ConsentDenial(Strict):
     type: Literal["consent-denial"]
     request_id: str = _ID
     product_id: str = _ID
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=1_000_000)
     originator: str = _PARTY
     recipient: str = _PARTY
     reason: str = Field(max_length=2000)
@@ -165,7 +165,7 @@ class Recall(Strict):
 
     type: Literal["recall"]
     product_id: str = _ID
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=1_000_000)
     originator: str = _PARTY
     reason: str = Field(max_length=2000)
     recalled_at: AwareDatetime

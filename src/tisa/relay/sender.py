@@ -18,8 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from tisa.errors import TisaError
+from tisa.blobs import BlobStore
+from tisa.crypto import jws
+from tisa.errors import DeliveryFailed, DeliveryRejected, TisaError
 from tisa.markings import Precedence
+from tisa.relay.blob_transfer import ensure_at_peer
 from tisa.relay.context import NodeContext
 from tisa.relay.messages import AuditExchange
 from tisa.relay.transmission import HEADER, sign_transmission
@@ -57,8 +60,10 @@ class Sender:
         observe: Observer | None = None,
         rng: random.Random | None = None,
         audit_log: AuditLog | None = None,
+        blobs: BlobStore | None = None,
     ) -> None:
         self._ctx = ctx
+        self._blobs = blobs
         self._audit = audit_log
         self._peer_holds: dict[str, int] = {}
         self._clients = clients
@@ -135,7 +140,40 @@ class Sender:
                 continue
             await self._deliver(peer, batch)
 
+    async def _send_blobs(self, peer: str, batch: list[OutboxEntry]) -> list[OutboxEntry] | None:
+        """Put every blob the batch's envelopes name at the peer first, so an envelope never
+        arrives before its bytes. Returns the entries ready to send, or None to retry later."""
+        if self._blobs is None:
+            return batch
+        ready: list[OutboxEntry] = []
+        for entry in batch:
+            try:
+                for digest, size in _attachments(entry):
+                    await ensure_at_peer(
+                        self._clients[peer],
+                        self._ctx.trust,
+                        self._blobs,
+                        peer,
+                        digest,
+                        size,
+                        self._ctx.clock,
+                    )
+            except DeliveryRejected as exc:
+                refusal = {"status": "rejected", "permanent": True, "reason": exc.reason}
+                await asyncio.to_thread(self._record, peer, [entry], [refusal], 0.0)
+                continue
+            except DeliveryFailed as exc:
+                rest = [e for e in batch if e not in ready]
+                await asyncio.to_thread(self._retry_all, peer, rest, exc.reason)
+                return ready or None
+            ready.append(entry)
+        return ready
+
     async def _deliver(self, peer: str, batch: list[OutboxEntry]) -> None:
+        ready = await self._send_blobs(peer, batch)
+        if not ready:
+            return
+        batch = ready
         document: dict[str, Any] = {"messages": [entry.message for entry in batch]}
         if self._audit is not None:
             said = await asyncio.to_thread(self._audit.speak, peer, self._peer_holds.get(peer, 0))
@@ -254,6 +292,14 @@ class Sender:
                     outcome = "retry"
                 if self._observe:
                     self._observe(peer, entry, outcome, elapsed)
+
+
+def _attachments(entry: OutboxEntry) -> list[tuple[str, int]]:
+    """(digest, size) of each attachment an outgoing envelope names (our own outbox)."""
+    if entry.kind != "envelope":
+        return []
+    named = jws.peek(entry.message["token"]).payload.get("attachments") or []
+    return [(str(a["digest"]), int(a["size"])) for a in named if isinstance(a, dict)]
 
 
 def _detail(response: httpx.Response) -> str:

@@ -33,8 +33,14 @@ class Transmission(Strict):
     sent_at: AwareDatetime
 
 
-def sign_transmission(trust: Trust, recipient: str, body: bytes, now: datetime) -> str:
-    """The header value for sending `body` to `recipient`."""
+def blob_subject(digest: str, offset: int, size: int) -> str:
+    """What a blob transfer's header signs in place of a body hash: the body is checked
+    against `digest` itself once it is whole."""
+    return f"blob {digest} {offset} {size}"
+
+
+def sign_transmission(trust: Trust, recipient: str, body: bytes | str, now: datetime) -> str:
+    """The header value for sending `body` (bytes, or a blob subject) to `recipient`."""
     return trust.sign(
         Signed.TRANSMISSION,
         payload(
@@ -43,14 +49,14 @@ def sign_transmission(trust: Trust, recipient: str, body: bytes, now: datetime) 
                 sender=trust.party,
                 recipient=recipient,
                 arrangement=trust.arrangement.digest,
-                body=sha256_digest(body),
+                body=sha256_digest(body) if isinstance(body, bytes) else body,
                 sent_at=now,
             )
         ),
     )
 
 
-def check_transmission(trust: Trust, header: str | None, body: bytes, now: datetime) -> str:
+def check_transmission(trust: Trust, header: str | None, body: bytes | str, now: datetime) -> str:
     """The verified sending party.
 
     Raises:
@@ -71,8 +77,9 @@ def check_transmission(trust: Trust, header: str | None, body: bytes, now: datet
         raise PeerRefused(f"transmission is addressed to {claim.recipient}, not {trust.party}")
     if trust.arrangement.channel_between(sender, trust.party) is None:
         raise PeerRefused(f"no channel {sender}–{trust.party}")
-    if claim.body != sha256_digest(body):
+    if claim.body != (sha256_digest(body) if isinstance(body, bytes) else body):
         raise InputInvalid("the body is not the one the transmission header signs")
     if abs(claim.sent_at - now) > SKEW:
-        raise InputInvalid(f"transmission time {claim.sent_at} is more than {SKEW} from ours")
+        # Not the message's fault: a clock to fix. Refused, but worth retrying (409).
+        raise PeerRefused(f"{sender}'s clock is more than {SKEW} from ours ({claim.sent_at})")
     return sender

@@ -43,6 +43,18 @@ def change(conn: Connection, username: str, **values: Any) -> None:
     conn.execute(update(users).where(users.c.username == username).values(**values))
 
 
+def count_failure(conn: Connection, username: str) -> int:
+    """Add one failed sign-in, atomically, and return the new count."""
+    conn.execute(
+        update(users)
+        .where(users.c.username == username)
+        .values(failed_logins=users.c.failed_logins + 1)
+    )
+    return int(
+        conn.execute(select(users.c.failed_logins).where(users.c.username == username)).scalar_one()
+    )
+
+
 def all_users(conn: Connection) -> list[UserRow]:
     """Every user."""
     rows = conn.execute(select(users).order_by(users.c.username))

@@ -42,6 +42,8 @@ class Action(StrEnum):
     INCONSISTENT = "audit.inconsistent"
     CONFIG = "config.change"
     USER_ADD = "user.add"
+    UPLOAD = "attachment.upload"
+    DOWNLOAD = "attachment.download"
 
 
 def record(

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from tisa.store.tables import consent_requests, consents
 
@@ -95,7 +96,12 @@ def add_request(conn: Connection, row: RequestRow) -> bool:
     ).first()
     if existing is not None:
         return False
-    conn.execute(insert(consent_requests).values(**row.__dict__))
+    try:
+        # A savepoint: a concurrent transaction filing the same request wins, this one moves on.
+        with conn.begin_nested():
+            conn.execute(insert(consent_requests).values(**row.__dict__))
+    except IntegrityError:
+        return False
     return True
 
 

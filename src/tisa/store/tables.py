@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -230,4 +231,33 @@ checkpoints = Table(
     Column("token", Text, nullable=False),
     _when("at", nullable=False),
     _when("stored_at", nullable=False),
+)
+
+
+# Files uploaded at this node: the scrubbed blob a manifest may name, and the original,
+# which never leaves the node.
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("digest", String(71), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("media_type", String(100), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("removed", JSON, nullable=False),
+    Column("original_digest", String(71), nullable=False),
+    Column("preview_digest", String(71)),
+    Column("uploaded_by", String(100), nullable=False),
+    _when("uploaded_at", nullable=False),
+)
+
+# Which product versions name which blobs (for downloads, previews and recall).
+product_attachments = Table(
+    "product_attachments",
+    metadata,
+    Column("product_id", String(_ID), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("digest", String(71), primary_key=True),
+    Column("preview_digest", String(71)),
+    Index("ix_product_attachments_digest", "digest"),
 )

@@ -1,0 +1,121 @@
+"""Uploads at this node, and which product versions name which blobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from tisa.store.tables import product_attachments, products, uploads
+
+
+@dataclass(frozen=True)
+class UploadRow:
+    """A file uploaded here: the scrubbed blob, what scrubbing removed, the local original."""
+
+    digest: str
+    name: str
+    media_type: str
+    kind: str
+    size: int
+    removed: list[str]
+    original_digest: str
+    preview_digest: str | None
+    uploaded_by: str
+    uploaded_at: datetime
+
+
+def add_upload(conn: Connection, row: UploadRow) -> None:
+    """Record an upload (a second upload of the same scrubbed bytes keeps the first)."""
+    if get_upload(conn, row.digest) is None:
+        conn.execute(insert(uploads).values(**row.__dict__))
+
+
+def get_upload(conn: Connection, digest: str) -> UploadRow | None:
+    """One upload, or None."""
+    r = conn.execute(select(uploads).where(uploads.c.digest == digest)).first()
+    if r is None:
+        return None
+    return UploadRow(**{f: getattr(r, f) for f in UploadRow.__dataclass_fields__})
+
+
+def link(conn: Connection, product_id: str, version: int, digest: str, preview: str | None) -> None:
+    """Note that a product version names a blob."""
+    exists = conn.execute(
+        select(product_attachments.c.digest).where(
+            product_attachments.c.product_id == product_id,
+            product_attachments.c.version == version,
+            product_attachments.c.digest == digest,
+        )
+    ).first()
+    if exists is None:
+        conn.execute(
+            insert(product_attachments).values(
+                product_id=product_id, version=version, digest=digest, preview_digest=preview
+            )
+        )
+
+
+def set_preview(conn: Connection, product_id: str, version: int, digest: str, preview: str) -> None:
+    """Remember the preview made for an attachment."""
+    conn.execute(
+        update(product_attachments)
+        .where(
+            product_attachments.c.product_id == product_id,
+            product_attachments.c.version == version,
+            product_attachments.c.digest == digest,
+        )
+        .values(preview_digest=preview)
+    )
+
+
+def preview_of(conn: Connection, product_id: str, version: int, digest: str) -> str | None:
+    """The preview blob of an attachment of a product version, if any."""
+    r = conn.execute(
+        select(product_attachments.c.preview_digest).where(
+            product_attachments.c.product_id == product_id,
+            product_attachments.c.version == version,
+            product_attachments.c.digest == digest,
+        )
+    ).first()
+    return None if r is None else r.preview_digest
+
+
+def users_of(conn: Connection, digest: str) -> int:
+    """How many product versions name the blob."""
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(product_attachments)
+            .where(product_attachments.c.digest == digest)
+        ).scalar_one()
+    )
+
+
+def live_users_of(conn: Connection, digest: str) -> int:
+    """How many product versions that are not recalled name the blob."""
+    joined = product_attachments.join(
+        products,
+        (products.c.product_id == product_attachments.c.product_id)
+        & (products.c.version == product_attachments.c.version),
+    )
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(joined)
+            .where(product_attachments.c.digest == digest, products.c.recalled_at.is_(None))
+        ).scalar_one()
+    )
+
+
+def named_by(conn: Connection, product_id: str, version: int) -> list[dict[str, Any]]:
+    """The blobs a product version names, with previews."""
+    rows = conn.execute(
+        select(product_attachments).where(
+            product_attachments.c.product_id == product_id,
+            product_attachments.c.version == version,
+        )
+    )
+    return [{"digest": r.digest, "preview": r.preview_digest} for r in rows]
