@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -87,6 +88,22 @@ class ApiClient:
         if kind == "PolicyDenied":
             raise PolicyDenied(tuple(body.get("reasons", [reason])))
         raise _ERRORS.get(kind, TisaError)(f"HTTP {response.status_code}: {reason}")
+
+    def stream(self, path: str) -> Iterator[bytes]:
+        """GET `path` and yield its body in blocks, never holding it whole.
+
+        Raises:
+            TisaError: the node refused. DeliveryFailed: unreachable.
+        """
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        try:
+            with self._http.stream("GET", path, headers=headers) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise TisaError(f"HTTP {response.status_code}: {response.text[:300]}")
+                yield from response.iter_bytes(1024 * 1024)
+        except httpx.HTTPError as exc:
+            raise DeliveryFailed(f"{self._http.base_url}{path}: {exc}") from exc
 
     def get(self, path: str, **kwargs: Any) -> Any:
         """GET `path`."""

@@ -667,6 +667,12 @@ class Node:
             attachments.set_preview(conn, product_id, version, digest, made.digest)
         return made.digest
 
+    def scrub_reports(self, product: Product) -> dict[str, list[str]]:
+        """What scrubbing removed from each attachment, where this node uploaded it."""
+        with self.ctx.db.read() as conn:
+            rows = [attachments.get_upload(conn, a.digest) for a in product.attachments]
+        return {row.digest: list(row.removed) for row in rows if row is not None}
+
     def versions(self, user: User, product_id: str) -> list[Held]:
         """Every version held that `user` may see, oldest first.
 

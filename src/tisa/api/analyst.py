@@ -68,6 +68,10 @@ def analyst_app(rt: Runtime) -> FastAPI:
         view = product_view(held, arrangement, ctx.party, provenance)
         view["versions"] = [h.product.version for h in node.versions(user, product_id)]
         view["deliveries"] = [delivery_view(d) for d in node.deliveries(user, product_id)]
+        # At the originating node, what scrubbing removed, for the release officer to read.
+        reports = node.scrub_reports(held.product)
+        for item in view["attachments"]:
+            item["removed"] = reports.get(item["digest"])
         return view
 
     @app.post("/api/v1/session")
