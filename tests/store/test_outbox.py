@@ -166,7 +166,7 @@ def test_mark_sent_ends_an_entry(db: Database) -> None:
     assert lease(db, T0 + timedelta(days=1)) == []
     with db.read() as conn:
         assert outbox.depth(conn) == {}
-        assert outbox.next_due(conn, "USA", ALL_LANES) is None
+        assert outbox.next_due(conn, "USA", ALL_LANES, now=T0) is None
 
 
 def test_mark_dead_keeps_the_reason_and_never_retries(db: Database) -> None:
@@ -205,7 +205,7 @@ def test_retry_later_waits_until_its_time(db: Database) -> None:
         None,
     )
     with db.read() as conn:
-        due = outbox.next_due(conn, "USA", ALL_LANES)
+        due = outbox.next_due(conn, "USA", ALL_LANES, now=T0)
     assert due == retry_at
     assert due is not None
     assert due.utcoffset() == timedelta(0)
@@ -234,9 +234,9 @@ def test_next_due_is_the_earliest_pending_in_the_lanes(db: Database) -> None:
     put(db, 3, at=T0)
     put(db, 0, at=T0 + timedelta(minutes=5))
     with db.read() as conn:
-        assert outbox.next_due(conn, "USA", (0,)) == T0 + timedelta(minutes=5)
-        assert outbox.next_due(conn, "USA", ALL_LANES) == T0
-        assert outbox.next_due(conn, "JPN", ALL_LANES) is None
+        assert outbox.next_due(conn, "USA", (0,), now=T0) == T0 + timedelta(minutes=5)
+        assert outbox.next_due(conn, "USA", ALL_LANES, now=T0) == T0
+        assert outbox.next_due(conn, "JPN", ALL_LANES, now=T0) is None
 
 
 # -- several workers on one database -------------------------------------------------------------

@@ -7,7 +7,7 @@ the same message twice stores nothing new and answers "duplicate".
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 from sqlalchemy import Connection
@@ -46,30 +46,47 @@ def receive(ctx: NodeContext, sender: str, msg: Message) -> Outcome:
         InputInvalid: the message is malformed or inconsistent.
         Conflict: contradicts what is held (same version, other content).
         NotFound: refers to something this node does not hold.
+        Incomplete: a blob the manifest names has not arrived yet.
     """
-    handler = _HANDLERS[msg.kind]
-    try:
-        with ctx.db.begin() as conn:
-            outcome = handler(ctx, conn, sender, msg)
-    except TisaError as exc:
-        with ctx.db.begin() as conn:
-            audit.record(
-                conn,
-                audit.Action.REFUSE,
-                at=ctx.clock(),
-                actor=sender,
-                party=sender,
-                detail={
-                    "kind": msg.kind.value,
-                    "error": type(exc).__name__,
-                    "reason": exc.reason,
-                    "digest": _digest_or_none(msg.token),
-                },
-            )
-        raise
-    # After the commit, so the sender sees what this message queued (receipts, relays).
-    ctx.wake()
+    (outcome,) = receive_many(ctx, sender, [msg])
+    if isinstance(outcome, TisaError):
+        raise outcome
     return outcome
+
+
+def receive_many(
+    ctx: NodeContext, sender: str, msgs: Sequence[Message]
+) -> list[Outcome | TisaError]:
+    """Take several messages from `sender` in one transaction, each in a savepoint of its own:
+    a refused message changes nothing and is recorded with its reason; the others stand.
+
+    Raises:
+        SQLAlchemyError: the store failed; nothing of the batch was kept.
+    """
+    results: list[Outcome | TisaError] = []
+    with ctx.db.begin() as conn:
+        for msg in msgs:
+            try:
+                with conn.begin_nested():
+                    results.append(_HANDLERS[msg.kind](ctx, conn, sender, msg))
+            except TisaError as exc:
+                audit.record(
+                    conn,
+                    audit.Action.REFUSE,
+                    at=ctx.clock(),
+                    actor=sender,
+                    party=sender,
+                    detail={
+                        "kind": msg.kind.value,
+                        "error": type(exc).__name__,
+                        "reason": exc.reason,
+                        "digest": _digest_or_none(msg.token),
+                    },
+                )
+                results.append(exc)
+    # After the commit, so the sender sees what these messages queued (receipts, relays).
+    ctx.wake()
+    return results
 
 
 def _digest_or_none(token: str) -> str | None:
