@@ -30,7 +30,7 @@ class UploadRow:
 def add_upload(conn: Connection, row: UploadRow) -> None:
     """Record an upload (a second upload of the same scrubbed bytes keeps the first)."""
     if get_upload(conn, row.digest) is None:
-        conn.execute(insert(uploads).values(**row.__dict__))
+        conn.execute(insert(uploads), row.__dict__)
 
 
 def get_upload(conn: Connection, digest: str) -> UploadRow | None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from tisa.audit import GENESIS, Entry, chain_hash, content
 from tisa.store.tables import audit_entries, audit_head, checkpoints
@@ -46,6 +46,14 @@ class Action(StrEnum):
     DOWNLOAD = "attachment.download"
 
 
+# Built once with bind parameters, so each append reuses one compiled statement.
+_MOVE_HEAD = (
+    update(audit_head)
+    .where(audit_head.c.id == 1)
+    .values(size=bindparam("new_size"), head=bindparam("new_head"))
+)
+
+
 def record(
     conn: Connection,
     action: Action,
@@ -81,23 +89,24 @@ def record(
     )
     digest = chain_hash(fields, prev)
     conn.execute(
-        insert(audit_entries).values(
-            seq=seq,
-            at=moment,
-            actor=actor,
-            action=action.value,
-            party=party,
-            product_id=product_id,
-            version=version,
-            detail=body,
-            prev_hash=prev,
-            entry_hash=digest,
-        )
+        insert(audit_entries),
+        {
+            "seq": seq,
+            "at": moment,
+            "actor": actor,
+            "action": action.value,
+            "party": party,
+            "product_id": product_id,
+            "version": version,
+            "detail": body,
+            "prev_hash": prev,
+            "entry_hash": digest,
+        },
     )
     if head is None:
-        conn.execute(insert(audit_head).values(id=1, size=seq, head=digest))
+        conn.execute(insert(audit_head), {"id": 1, "size": seq, "head": digest})
     else:
-        conn.execute(update(audit_head).where(audit_head.c.id == 1).values(size=seq, head=digest))
+        conn.execute(_MOVE_HEAD, {"new_size": seq, "new_head": digest})
 
 
 def _entry(r: Any) -> Entry:
@@ -194,7 +203,7 @@ def add_checkpoint(conn: Connection, row: CheckpointRow, now: datetime) -> bool:
     ).first()
     if exists is not None:
         return False
-    conn.execute(insert(checkpoints).values(**row.__dict__, stored_at=now))
+    conn.execute(insert(checkpoints), {**row.__dict__, "stored_at": now})
     return True
 
 

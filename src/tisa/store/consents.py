@@ -37,7 +37,7 @@ def add(conn: Connection, row: ConsentRow) -> bool:
     """Store a consent; False if it was already held."""
     if get(conn, row.consent_id) is not None:
         return False
-    conn.execute(insert(consents).values(**row.__dict__))
+    conn.execute(insert(consents), row.__dict__)
     return True
 
 
@@ -99,7 +99,7 @@ def add_request(conn: Connection, row: RequestRow) -> bool:
     try:
         # A savepoint: a concurrent transaction filing the same request wins, this one moves on.
         with conn.begin_nested():
-            conn.execute(insert(consent_requests).values(**row.__dict__))
+            conn.execute(insert(consent_requests), row.__dict__)
     except IntegrityError:
         return False
     return True

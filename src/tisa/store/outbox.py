@@ -46,18 +46,19 @@ def enqueue(
 ) -> None:
     """Queue a message for a peer."""
     conn.execute(
-        insert(outbox).values(
-            peer=peer,
-            lane=lane,
-            kind=kind,
-            message=message,
-            product_id=product_id,
-            version=version,
-            state="pending",
-            attempts=0,
-            created_at=now,
-            next_attempt_at=now,
-        )
+        insert(outbox),
+        {
+            "peer": peer,
+            "lane": lane,
+            "kind": kind,
+            "message": message,
+            "product_id": product_id,
+            "version": version,
+            "state": "pending",
+            "attempts": 0,
+            "created_at": now,
+            "next_attempt_at": now,
+        },
     )
 
 

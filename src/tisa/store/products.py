@@ -66,7 +66,7 @@ def latest_version(conn: Connection, product_id: str) -> int | None:
 
 def insert_product(conn: Connection, **values: Any) -> None:
     """Store a new version."""
-    conn.execute(insert(products).values(**values))
+    conn.execute(insert(products), values)
 
 
 def update_product(conn: Connection, product_id: str, version: int, **values: Any) -> None:
@@ -159,9 +159,14 @@ def set_delivery(
         values["delivered_at"] = delivered_at
     if current is None:
         conn.execute(
-            insert(deliveries).values(
-                product_id=product_id, version=version, party=party, queued_at=now, **values
-            )
+            insert(deliveries),
+            {
+                "product_id": product_id,
+                "version": version,
+                "party": party,
+                "queued_at": now,
+                **values,
+            },
         )
     elif current != "delivered" or state == "delivered":
         conn.execute(update(deliveries).where(key).values(**values))
