@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
@@ -15,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from tisa import __version__
 from tisa.api.errors import PERMANENT, install
 from tisa.api.limits import BodyTooLarge, read_body
+from tisa.blobs import Partial
 from tisa.errors import ChannelSuspended, Conflict, InputInvalid, TisaError
 from tisa.relay import inbox
 from tisa.relay.blob_transfer import status_subject
@@ -32,6 +34,43 @@ CONTACT_EVERY = timedelta(seconds=1)
 MESSAGES_PER_TRANSACTION = 16
 APPEND_CHUNK = 1024 * 1024
 DIGEST = r"^sha256:[0-9a-f]{64}$"
+
+
+async def _receive_into(request: Request, partial: Partial) -> None:
+    """Stream a request body into a partial blob. Encrypting and writing one block overlaps
+    reading the next from the socket; at most a few blocks are ever in memory."""
+    blocks: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=4)
+
+    async def write() -> None:
+        while (block := await blocks.get()) is not None:
+            await run_in_threadpool(partial.append, block)
+
+    writer = asyncio.create_task(write())
+
+    async def hand_over(block: bytes | None) -> bool:
+        # False if the writer has stopped (a failed append): stop reading, keep its error.
+        putting = asyncio.ensure_future(blocks.put(block))
+        await asyncio.wait({putting, writer}, return_when=asyncio.FIRST_COMPLETED)
+        if not putting.done():
+            putting.cancel()
+            return False
+        return True
+
+    buffer = bytearray()
+    try:
+        async for chunk in request.stream():
+            buffer += chunk
+            if len(buffer) >= APPEND_CHUNK:
+                if not await hand_over(bytes(buffer)):
+                    break
+                buffer.clear()
+        else:
+            if buffer:
+                await hand_over(bytes(buffer))
+    finally:
+        if not writer.done():
+            await hand_over(None)
+        await writer
 
 
 def federation_app(rt: Runtime) -> FastAPI:
@@ -200,20 +239,19 @@ def federation_app(rt: Runtime) -> FastAPI:
         store = rt.blobs
         if await run_in_threadpool(store.has, digest):
             return JSONResponse({"digest": digest, "complete": True})
+        held = await run_in_threadpool(store.partial_offset, digest)
+        if held != offset:
+            raise Conflict(f"resume blob {digest} from offset {held}, not {offset}")
         partial = await run_in_threadpool(store.partial, digest, size)
-        if partial.offset != offset:
-            raise Conflict(f"resume blob {digest} from offset {partial.offset}, not {offset}")
-        buffer = bytearray()
-        async for chunk in request.stream():
-            buffer += chunk
-            if len(buffer) >= APPEND_CHUNK:
-                await run_in_threadpool(partial.append, bytes(buffer))
-                buffer.clear()
-        if buffer:
-            await run_in_threadpool(partial.append, bytes(buffer))
-        if partial.offset < size:
-            return JSONResponse({"digest": digest, "complete": False, "offset": partial.offset})
-        await run_in_threadpool(partial.complete)
+        try:
+            await _receive_into(request, partial)
+            if partial.offset < size:
+                # Cut short: answer with what is on disk, where the next attempt resumes.
+                kept = await run_in_threadpool(partial.sync)
+                return JSONResponse({"digest": digest, "complete": False, "offset": kept})
+            await run_in_threadpool(partial.complete)
+        finally:
+            await run_in_threadpool(partial.close)
         return JSONResponse({"digest": digest, "complete": True})
 
     @app.get("/healthz")

@@ -22,6 +22,17 @@ from tisa.store import attachments, audit
 from tisa.store.attachments import UploadRow
 
 HEAD = 64 * 1024
+COPIED_AS_IS = frozenset(
+    {
+        kinds.MediaType.TEXT,
+        kinds.MediaType.CSV,
+        kinds.MediaType.JSON,
+        kinds.MediaType.ZIP,
+        kinds.MediaType.GZIP,
+        kinds.MediaType.TAR,
+        kinds.MediaType.OCTET_STREAM,
+    }
+)
 COPY_CHUNK = 1024 * 1024
 
 
@@ -68,7 +79,10 @@ def accept(
         clean = work / "scrubbed"
         report = scrub.scrub(raw, clean, detected)
         original = _store(store, raw, max_size)
-        scrubbed = _store(store, clean, max_size)
+        # Data and plain text pass through scrubbing unchanged: one encrypted copy serves as
+        # both, instead of encrypting the same bytes twice.
+        unchanged = not report.removed and detected.media_type in COPIED_AS_IS
+        scrubbed = original if unchanged else _store(store, clean, max_size)
         preview: BlobRef | None = None
         if detected.kind == "photo":
             thumb = work / "preview.jpg"
