@@ -7,6 +7,9 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tisa.crypto.canonical import canonical_json, sha256_digest
 from tisa.errors import InputInvalid
@@ -57,3 +60,29 @@ def test_sha256_digest_form() -> None:
     assert sha256_digest(b"") == (
         "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
     )
+
+
+# The fast path (json.dumps in the simple domain) must write exactly what RFC 8785 writes.
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400)
+@given(st.dictionaries(st.text(max_size=6), _json_values, max_size=5))
+def test_fast_path_writes_the_same_bytes_as_rfc8785(obj: dict[str, object]) -> None:
+    try:
+        expected = rfc8785.dumps(obj)
+    except (rfc8785.CanonicalizationError, UnicodeError):
+        with pytest.raises(InputInvalid):
+            canonical_json(obj)
+        return
+    assert canonical_json(obj) == expected
