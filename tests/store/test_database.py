@@ -457,3 +457,11 @@ def test_the_primary_key_refuses_a_second_user_of_the_same_name(db: Database) ->
         account_rows.add(conn, T0, **values)
     with pytest.raises(IntegrityError), db.begin() as conn:
         account_rows.add(conn, T0, **values)
+
+
+@pytest.mark.parametrize("scheme", ["postgresql://", "postgres://"])
+def test_a_plain_postgresql_url_means_the_shipped_driver(scheme: str) -> None:
+    """`tisa serve --database postgresql://…` works without naming psycopg."""
+    assert Database(f"{scheme}postgres@127.0.0.1:5432/test").url == (
+        "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )

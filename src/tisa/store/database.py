@@ -40,6 +40,11 @@ class Database:
     """One node's database. Constructing it connects to nothing; `open` does."""
 
     def __init__(self, url: str) -> None:
+        # tisa ships psycopg 3; a plain postgresql:// URL means it, not SQLAlchemy's default
+        # driver (psycopg2, not installed).
+        for plain in ("postgresql://", "postgres://"):
+            if url.startswith(plain):
+                url = "postgresql+psycopg://" + url.removeprefix(plain)
         self.url = url
         self._engine: Engine | None = None
 
