@@ -199,7 +199,7 @@ def serve(
 @app.command()
 def status(root: NodeDir) -> None:
     """Show a node's channels, peers, last contact, queues and dead letters."""
-    from tisa.store import network, outbox
+    from tisa.store import audit, network, outbox
     from tisa.store.database import Database
 
     settings = Settings.load(root)
@@ -209,6 +209,7 @@ def status(root: NodeDir) -> None:
         peers = network.peer_states(conn)
         depth = outbox.depth(conn)
         dead = outbox.dead_letters(conn, limit=10)
+        alarms = audit.entries(conn, action=audit.Action.INCONSISTENT.value, limit=10)
     table = Table(title=f"tisa {settings.party} — {arrangement.id}")
     for column in ("channel", "state", "last contact", "last error", "FLASH", "IMM", "PRI", "ROU"):
         table.add_column(column)
@@ -226,6 +227,11 @@ def status(root: NodeDir) -> None:
             *(str(depth.get((peer, lane), 0)) for lane in range(4)),
         )
     out.print(table)
+    for alarm in alarms:
+        out.print(
+            f"[red]audit alarm[/red] {alarm.at.isoformat(timespec='seconds')} {alarm.party}: "
+            f"{alarm.detail.get('problem')}"
+        )
     for entry in dead:
         out.print(
             f"dead letter #{entry['id']} to {entry['peer']} ({entry['kind']}): "

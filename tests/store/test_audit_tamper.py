@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, text, update
 
+from tisa.api.status import node_status
 from tisa.audit import chain_hash, content
 from tisa.audit_log import verify_log
 from tisa.cluster import Cluster
@@ -213,5 +214,8 @@ def test_a_peer_refuses_a_checkpoint_that_contradicts_the_one_it_holds(pair: Pai
         alarms = audit.entries(conn, action=Action.INCONSISTENT.value)
         still = audit.latest_checkpoint(conn, "KOR")
     assert alarms, "USA must record that KOR's history changed"
+    shown = node_status(pair.usa)["audit_alarms"]
+    assert shown
+    assert shown[0]["peer"] == "KOR"
     assert still is not None
     assert still.size == held.size

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tisa.markings import Precedence
-from tisa.store import network, outbox, products
+from tisa.store import audit, network, outbox, products
 from tisa.wire import iso
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ def node_status(rt: Runtime) -> dict[str, Any]:
         depth = outbox.depth(conn)
         dead = outbox.dead_letters(conn, limit=20)
         held = products.count(conn)
+        alarms = audit.entries(conn, action=audit.Action.INCONSISTENT.value, limit=20)
     channels = []
     for channel in ctx.arrangement.channels:
         if ctx.party not in channel.parties:
@@ -46,6 +47,10 @@ def node_status(rt: Runtime) -> dict[str, Any]:
         "products_held": held,
         "channels": channels,
         "dead_letters": dead,
+        # A peer whose signed history no longer holds together: for the auditor, at once.
+        "audit_alarms": [
+            {"at": iso(e.at), "peer": e.party, "problem": e.detail.get("problem")} for e in alarms
+        ],
     }
 
 
