@@ -6,6 +6,7 @@ this directory first on sys.path).
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import math
@@ -356,3 +357,22 @@ def profiled(
 def log(message: str) -> None:
     """Progress on stderr, so stdout stays the result."""
     print(message, file=sys.stderr, flush=True)
+
+
+def finish(
+    args: argparse.Namespace,
+    script: str,
+    run: Callable[[argparse.Namespace], dict[str, Any]],
+    report: Callable[[dict[str, Any]], None],
+) -> int:
+    """Run a benchmark, print its report, write its JSON if asked; 1 if it failed."""
+    args.command = " ".join([f"python bench/{script}", *sys.argv[1:]])
+    try:
+        result = run(args)
+    except BenchFailed as exc:
+        log(f"benchmark failed: {exc}")
+        return 1
+    report(result)
+    if args.json:
+        log(f"wrote {write_json(args.name, result)}")
+    return 0

@@ -37,7 +37,6 @@ import hashlib
 import os
 import shutil
 import ssl
-import sys
 import tempfile
 import threading
 import time
@@ -49,6 +48,7 @@ from _common import (
     BenchFailed,
     cpu_used,
     draft_body,
+    finish,
     grant_standing_rule,
     held,
     log,
@@ -59,7 +59,6 @@ from _common import (
     stop_on_sigterm,
     summary_ms,
     wait_for,
-    write_json,
 )
 
 from tisa.blobs import HEADER_SIZE
@@ -565,16 +564,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.size_mb < 1 or args.flash_n < 1:
         parser.error("--size-mb and --flash-n must be at least 1")
-    args.command = " ".join(["python bench/attachments.py", *sys.argv[1:]])
-    try:
-        result = run(args)
-    except BenchFailed as exc:
-        log(f"benchmark failed: {exc}")
-        return 1
-    report(result)
-    if args.json:
-        log(f"wrote {write_json(args.name, result)}")
-    return 0
+    return finish(args, "attachments.py", run, report)
 
 
 if __name__ == "__main__":

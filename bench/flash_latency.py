@@ -21,7 +21,6 @@ Target (issue): node-side and observed p99 ≤ 50 ms on an idle machine.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ from _common import (
     BenchFailed,
     cpu_used,
     draft_body,
+    finish,
     format_row,
     grant_standing_rule,
     held,
@@ -43,7 +43,6 @@ from _common import (
     start_cluster,
     stop_on_sigterm,
     summary_ms,
-    write_json,
 )
 
 from tisa.cluster import Cluster
@@ -313,16 +312,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.n < 1:
         parser.error("-n must be at least 1")
-    args.command = " ".join(["python bench/flash_latency.py", *sys.argv[1:]])
-    try:
-        result = run(args)
-    except BenchFailed as exc:
-        log(f"benchmark failed: {exc}")
-        return 1
-    report(result)
-    if args.json:
-        log(f"wrote {write_json(args.name, result)}")
-    return 0
+    return finish(args, "flash_latency.py", run, report)
 
 
 if __name__ == "__main__":

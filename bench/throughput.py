@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import random
 import string
-import sys
 import tempfile
 import threading
 import time
@@ -41,6 +40,7 @@ from _common import (
     BenchFailed,
     cpu_used,
     draft_body,
+    finish,
     grant_standing_rule,
     held,
     log,
@@ -52,7 +52,6 @@ from _common import (
     start_cluster,
     stop_on_sigterm,
     summary_ms,
-    write_json,
 )
 
 from tisa.client import ApiClient
@@ -417,16 +416,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.m < 2 or args.threads < 1 or args.create_threads < 1 or args.read_threads < 1:
         parser.error("-m must be at least 2 and thread counts at least 1")
-    args.command = " ".join(["python bench/throughput.py", *sys.argv[1:]])
-    try:
-        result = run(args)
-    except BenchFailed as exc:
-        log(f"benchmark failed: {exc}")
-        return 1
-    report(result)
-    if args.json:
-        log(f"wrote {write_json(args.name, result)}")
-    return 0
+    return finish(args, "throughput.py", run, report)
 
 
 if __name__ == "__main__":
