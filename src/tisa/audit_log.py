@@ -170,12 +170,6 @@ class AuditLog:
                     detail={"size": body.size, "root": body.root},
                 )
 
-    # -- verification ------------------------------------------------------------------------
-
-    def verify(self, witnessed: dict[str, list[str]] | None = None) -> dict[str, Any]:
-        """Check this node's log end to end. See `verify_log`."""
-        return verify_log(self._ctx.db, self._ctx.trust, witnessed or {})
-
 
 def verify_log(db: Database, trust: Trust, witnessed: dict[str, list[str]]) -> dict[str, Any]:
     """Walk the chain, recompute the Merkle roots, and hold them against every checkpoint the

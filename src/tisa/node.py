@@ -231,18 +231,17 @@ class Node:
                     raise Conflict(f"{product_id} v{version} is already {row.state}")
                 product = routing.stored_product(row)
                 where = routing.situation(self.ctx, conn, now)
+                # Every party REL TO names that a channel reaches, and always the hub: all that
+                # leaves a spoke goes through it, so if REL TO lacks it, the rule says so.
                 peers = [
-                    p for p in arrangement.peers_of(self.party) if p in product.markings.rel_to
+                    p
+                    for p in arrangement.peers_of(self.party)
+                    if p in product.markings.rel_to or p == arrangement.hub
                 ]
                 others = sorted(product.markings.rel_to - {self.party})
                 if not others:
                     raise PolicyDenied(
                         ("REL TO names no other party; there is no one to release to",)
-                    )
-                if not peers:
-                    hub = arrangement.hub
-                    raise PolicyDenied(
-                        (f"REL TO lacks {hub}; everything {self.party} shares goes through {hub}",)
                     )
                 reasons: list[str] = []
                 for peer in peers:

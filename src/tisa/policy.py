@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from tisa.arrangement import Arrangement
+from tisa.arrangement import Arrangement, Channel
 from tisa.errors import PolicyDenied
 from tisa.markings import Classification
 from tisa.model import HeldConsent, Product, topic_matches
@@ -160,6 +160,15 @@ class CeilingRule:
         )
 
 
+def oversize(what: str, size: int, channel: Channel) -> str | None:
+    """Why `size` bytes may not cross `channel`, or None if they fit. The size rule and the
+    blob receiver (which refuses before storing a byte) both ask this."""
+    limit = channel.max_attachment_bytes
+    if size <= limit:
+        return None
+    return f"{what} ({size:,} bytes) is over the {channel.label} channel's limit of {limit:,} bytes"
+
+
 class AttachmentSizeRule:
     """Rule 4b: every attachment fits the channel's size limit."""
 
@@ -167,16 +176,10 @@ class AttachmentSizeRule:
         channel = where.arrangement.channel_between(move.sender, move.recipient)
         if channel is None:
             return ()
-        limit = channel.max_attachment_bytes
-        return tuple(
-            Reason(
-                RuleName.SIZE,
-                f"attachment {a.name} ({a.size:,} bytes) is over the {channel.label} "
-                f"channel's limit of {limit:,} bytes",
-            )
-            for a in move.product.attachments
-            if a.size > limit
+        found = (
+            oversize(f"attachment {a.name}", a.size, channel) for a in move.product.attachments
         )
+        return tuple(Reason(RuleName.SIZE, text) for text in found if text is not None)
 
 
 class NoEchoRule:

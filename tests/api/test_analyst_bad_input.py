@@ -1249,3 +1249,20 @@ def test_fuzz_a_draft_with_one_field_replaced(harness: Any, field: str, value: A
     auth = h.auth("usa-analyst")
     value = {**DRAFT, field: value}
     _created_or_refused(h, "USA", "/api/v1/products", value, auth, "products")
+
+
+def test_a_spoke_release_whose_rel_to_lacks_the_hub_is_refused_by_the_releasability_rule(
+    harness: Any,
+) -> None:
+    """Everything a spoke shares goes through the hub; the REL TO rule names what is missing."""
+    h = harness
+    draft_id = create(h, "KOR", "kor-analyst", with_(DRAFT, rel_to=["KOR", "JPN"]))
+    with h.unchanged():
+        refused(
+            h.api("KOR").post(
+                f"/api/v1/products/{draft_id}/versions/1/release", headers=h.auth("kor-officer")
+            ),
+            422,
+            "PolicyDenied",
+            "REL TO lacks USA",
+        )

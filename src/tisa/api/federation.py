@@ -18,6 +18,7 @@ from tisa.api.errors import PERMANENT, install
 from tisa.api.limits import BodyTooLarge, read_body
 from tisa.blobs import Partial
 from tisa.errors import ChannelSuspended, Conflict, InputInvalid, TisaError
+from tisa.policy import oversize
 from tisa.relay import inbox
 from tisa.relay.blob_transfer import status_subject
 from tisa.relay.messages import AuditExchange, Batch
@@ -100,7 +101,7 @@ def federation_app(rt: Runtime) -> FastAPI:
         channel = ctx.arrangement.channel_between(sender, ctx.party)
         assert channel is not None  # check_transmission refuses non-peers
         with ctx.db.read() as conn:
-            if channel.id in network.suspended(conn):
+            if network.is_suspended(conn, channel):
                 raise ChannelSuspended(f"channel {channel.label} is suspended at {ctx.party}")
         now = ctx.clock()
         # Last contact is for people (status, metrics): written at most once a second per
@@ -230,12 +231,9 @@ def federation_app(rt: Runtime) -> FastAPI:
         sender = await run_in_threadpool(_sender, request, blob_subject(digest, offset, size))
         channel = ctx.arrangement.channel_between(sender, ctx.party)
         assert channel is not None
-        if size > channel.max_attachment_bytes:
-            # Refused before a single byte is stored.
-            raise BodyTooLarge(
-                f"blob of {size:,} bytes is over the {channel.label} channel's limit of "
-                f"{channel.max_attachment_bytes:,}"
-            )
+        over = oversize(f"blob {digest}", size, channel)
+        if over is not None:
+            raise BodyTooLarge(over)  # before a single byte is stored
         store = rt.blobs
         if await run_in_threadpool(store.has, digest):
             return JSONResponse({"digest": digest, "complete": True})

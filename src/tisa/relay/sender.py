@@ -118,7 +118,7 @@ class Sender:
         if channel is None:
             return True
         with self._ctx.db.read() as conn:
-            return channel.id in network.suspended(conn)
+            return network.is_suspended(conn, channel)
 
     def _turn(self, peer: str, lane: int) -> tuple[list[OutboxEntry], float]:
         """One look at the lane, in one worker-thread hop: a batch to send, or how long to

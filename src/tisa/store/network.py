@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from tisa.arrangement import Channel
 from tisa.store.tables import channel_states, peers
 
 
@@ -16,6 +17,11 @@ def suspended(conn: Connection) -> frozenset[str]:
         select(channel_states.c.channel_id).where(channel_states.c.suspended.is_(True))
     )
     return frozenset(r.channel_id for r in rows)
+
+
+def is_suspended(conn: Connection, channel: Channel) -> bool:
+    """Whether this node holds `channel` suspended (the one check senders and receivers use)."""
+    return channel.id in suspended(conn)
 
 
 def set_suspended(conn: Connection, channel_id: str, value: bool, now: datetime, by: str) -> None:
