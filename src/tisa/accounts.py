@@ -26,6 +26,7 @@ PASSWORD_HASHER = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)
 LOCK_AFTER = 5
 LOCK_FOR = timedelta(minutes=15)
 TOKEN_LIFETIME = timedelta(hours=12)
+LANGUAGES = ("en", "ko", "ja")
 
 
 class Role(StrEnum):
@@ -99,6 +100,8 @@ class Accounts:
             or not username.replace("-", "").replace(".", "").isalnum()
         ):
             raise InputInvalid("username: letters, digits, '.', '-'; at most 100")
+        if language not in LANGUAGES:
+            raise InputInvalid(f"language {language!r}: one of {', '.join(LANGUAGES)}")
         if len(password) < 8:
             raise InputInvalid("password: at least 8 characters")
         level = self._arrangement.level_of_term(self._party, clearance)
@@ -185,6 +188,17 @@ class Accounts:
         if row is None:
             raise AuthenticationFailed("sign in first: the token is unknown or expired")
         return self._user(row.username, row.role, row.clearance, row.need_to_know, row.language)
+
+    def set_language(self, username: str, language: str) -> None:
+        """The language the user reads the UI in.
+
+        Raises:
+            InputInvalid: not one of LANGUAGES.
+        """
+        if language not in LANGUAGES:
+            raise InputInvalid(f"language {language!r}: one of {', '.join(LANGUAGES)}")
+        with self._db.begin() as conn:
+            rows.change(conn, username, language=language)
 
     def sign_out(self, token: str) -> None:
         """End the session."""

@@ -135,7 +135,9 @@ class Cluster:
             for name, role in ROLES.items():
                 username = f"{party.lower()}-{name}"
                 password = secrets.token_urlsafe(12)
-                accounts.add(username, password, role, "SECRET")
+                accounts.add(
+                    username, password, role, "SECRET", language=arrangement.party(party).language
+                )
                 self.passwords[username] = password
 
     @classmethod

@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 from tisa.accounts import Role, User
 from tisa.attachments import previews
 from tisa.attachments.uploads import workspace
+from tisa.crypto import jws
 from tisa.crypto.jws import payload_digest
 from tisa.errors import AccessDenied, Conflict, InputInvalid, NotFound, PolicyDenied
 from tisa.model import Attachment, AttachmentKind, Product, topic_matches
@@ -38,9 +39,10 @@ from tisa.relay.messages import (
     Revocation,
     payload,
 )
-from tisa.store import attachments, audit, consents, network, products
+from tisa.store import attachments, audit, consents, network, products, reads, review
 from tisa.store.consents import ConsentRow, RequestRow
 from tisa.store.products import DeliveryRow, ProductRow
+from tisa.store.review import SentBack
 from tisa.trust import Signed
 from tisa.wire import (
     ConsentIn,
@@ -160,6 +162,123 @@ class Node:
             )
         return product
 
+    def check(self, user: User, draft: DraftIn) -> list[str]:
+        """Everything that would stop this draft from being stored or released, as the
+        analyst should hear it while still writing (nothing is stored).
+
+        Raises:
+            AccessDenied: the user may not write products.
+        """
+        user.require(*WRITERS)
+        now = self.ctx.clock()
+        try:
+            product = to_product(
+                draft,
+                id=str(uuid.uuid4()),
+                version=1,
+                originator=self.party,
+                author=user.username,
+                created_at=now,
+                attachments=self._uploads(draft.attachments),
+            )
+        except (InputInvalid, NotFound) as exc:
+            return [exc.reason]
+        problems = list(decide_access(user.reader, product).texts)
+        with self.ctx.db.read() as conn:
+            problems.extend(self._release_refusals(conn, product, now)[2])
+        # The scope rule is one of the release rules, so it is already among the refusals.
+        return list(dict.fromkeys(problems))
+
+    def revise(self, user: User, product_id: str, version: int, draft: DraftIn) -> Product:
+        """Rewrite a draft in place (same id and version): nothing was signed yet. A draft
+        sent back returns to the release queue.
+
+        Raises:
+            AccessDenied, InputInvalid, PolicyDenied: as for `create`.
+            NotFound: no such draft of this node.
+            Conflict: that version is no longer a draft.
+        """
+        user.require(*WRITERS)
+        now = self.ctx.clock()
+        with self.ctx.db.begin() as conn:
+            row = products.get(conn, product_id, version)
+            if row is None or row.originator != self.party:
+                raise NotFound(f"no draft {product_id} v{version} of {self.party}")
+            if row.state != "draft":
+                raise Conflict(f"{product_id} v{version} is {row.state}; amend it instead")
+            product = to_product(
+                draft,
+                id=product_id,
+                version=version,
+                originator=self.party,
+                author=row.author,
+                created_at=row.created_at,
+                attachments=self._uploads(draft.attachments),
+            )
+            self._check_scope(product, now)
+            self._check_readable(user, product)
+            products.update_product(
+                conn,
+                product_id,
+                version,
+                classification=int(product.classification),
+                precedence=product.precedence.value,
+                title=product.title,
+                topics=sorted(product.topics),
+                body=manifest_to_wire(product, self.ctx.arrangement.digest),
+            )
+            attachments.unlink(conn, product_id, version)
+            for attachment in product.attachments:
+                upload = attachments.get_upload(conn, attachment.digest)
+                preview = None if upload is None else upload.preview_digest
+                attachments.link(conn, product_id, version, attachment.digest, preview)
+            review.clear(conn, product_id, version)
+            audit.record(
+                conn,
+                audit.Action.REVISE,
+                at=now,
+                actor=user.username,
+                product_id=product_id,
+                version=version,
+            )
+        return product
+
+    def send_back(self, user: User, product_id: str, version: int, reason: str) -> None:
+        """A release officer returns a draft to its author with a reason; nothing is sent.
+
+        Raises:
+            AccessDenied: not a release officer.
+            NotFound: no such draft. Conflict: no longer a draft.
+        """
+        user.require(Role.RELEASE_OFFICER)
+        now = self.ctx.clock()
+        with self.ctx.db.begin() as conn:
+            row = products.get(conn, product_id, version)
+            if row is None or row.originator != self.party:
+                raise NotFound(f"no draft {product_id} v{version} of {self.party}")
+            if row.state != "draft":
+                raise Conflict(f"{product_id} v{version} is already {row.state}")
+            review.send_back(conn, product_id, version, reason, user.username, now)
+            audit.record(
+                conn,
+                audit.Action.SEND_BACK,
+                at=now,
+                actor=user.username,
+                product_id=product_id,
+                version=version,
+                detail={"reason": reason},
+            )
+
+    def drafts(self, user: User) -> list[tuple[Held, SentBack | None]]:
+        """This node's drafts the user may see, oldest first, each with why it was sent
+        back (None: waiting for a release officer)."""
+        with self.ctx.db.read() as conn:
+            rows = products.listing(conn, states=["draft"], limit=1000)
+            returned = review.all_sent_back(conn)
+        held = [h for row in rows if (h := self.visible(user, row)) is not None]
+        held.sort(key=lambda h: h.row.created_at)
+        return [(h, returned.get((h.row.product_id, h.row.version))) for h in held]
+
     def _check_readable(self, user: User, product: Product) -> None:
         """An author may not write what they may not read (clearance, need-to-know)."""
         decision = decide_access(user.reader, product)
@@ -207,6 +326,27 @@ class Node:
 
     # -- releasing ---------------------------------------------------------------------------
 
+    def _release_refusals(
+        self, conn: Connection, product: Product, now: datetime
+    ) -> tuple[list[str], list[str], list[str]]:
+        """The peers a release sends to, the parties it reaches, and every rule's refusal."""
+        arrangement = self.ctx.arrangement
+        where = routing.situation(self.ctx, conn, now)
+        # Every party REL TO names that a channel reaches, and always the hub: all that
+        # leaves a spoke goes through it, so if REL TO lacks it, the rule says so.
+        peers = [
+            p
+            for p in arrangement.peers_of(self.party)
+            if p in product.markings.rel_to or p == arrangement.hub
+        ]
+        others = sorted(product.markings.rel_to - {self.party})
+        if not others:
+            return peers, others, ["REL TO names no other party; there is no one to release to"]
+        reasons: list[str] = []
+        for peer in peers:
+            reasons.extend(decide_movement(Movement(product, self.party, peer), where).texts)
+        return peers, others, reasons
+
     def release(self, user: User, product_id: str, version: int) -> dict[str, str]:
         """Sign a draft and queue it for every channel peer its REL TO names.
 
@@ -230,23 +370,7 @@ class Node:
                 if row.state != "draft":
                     raise Conflict(f"{product_id} v{version} is already {row.state}")
                 product = routing.stored_product(row)
-                where = routing.situation(self.ctx, conn, now)
-                # Every party REL TO names that a channel reaches, and always the hub: all that
-                # leaves a spoke goes through it, so if REL TO lacks it, the rule says so.
-                peers = [
-                    p
-                    for p in arrangement.peers_of(self.party)
-                    if p in product.markings.rel_to or p == arrangement.hub
-                ]
-                others = sorted(product.markings.rel_to - {self.party})
-                if not others:
-                    raise PolicyDenied(
-                        ("REL TO names no other party; there is no one to release to",)
-                    )
-                reasons: list[str] = []
-                for peer in peers:
-                    decision = decide_movement(Movement(product, self.party, peer), where)
-                    reasons.extend(decision.texts)
+                peers, others, reasons = self._release_refusals(conn, product, now)
                 if reasons:
                     raise PolicyDenied(tuple(reasons))
                 token = self.ctx.trust.sign(Signed.PRODUCT, row.body)
@@ -564,7 +688,8 @@ class Node:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _visible(self, user: User, row: ProductRow) -> Held | None:
+    def visible(self, user: User, row: ProductRow) -> Held | None:
+        """The stored version if `user` may see it (rule 7), else None; not audited as a view."""
         product = routing.stored_product(row)
         return Held(row, product) if decide_access(user.reader, product).allowed else None
 
@@ -574,7 +699,7 @@ class Node:
         """Products this node holds that `user` may see, newest first (rule 7 applied)."""
         with self.ctx.db.read() as conn:
             rows = products.listing(conn, states=[state] if state else None, limit=limit)
-        return [held for row in rows if (held := self._visible(user, row)) is not None]
+        return [held for row in rows if (held := self.visible(user, row)) is not None]
 
     def read(self, user: User, product_id: str, version: int | None = None) -> Held:
         """One product version (the latest by default), if `user` may see it.
@@ -603,6 +728,18 @@ class Node:
         if not decision.allowed:
             raise AccessDenied("; ".join(decision.texts))
         return Held(row, product)
+
+    def mark_read(self, user: User, held: Held) -> None:
+        """Note that the user opened this version (the inbox shows it as read)."""
+        with self.ctx.db.begin() as conn:
+            reads.mark(conn, user.username, held.row.product_id, held.row.version, self.ctx.clock())
+
+    def opened(self, user: User, held: list[Held]) -> set[tuple[str, int]]:
+        """Which of these versions the user has opened."""
+        with self.ctx.db.read() as conn:
+            return reads.opened(
+                conn, user.username, [(h.row.product_id, h.row.version) for h in held]
+            )
 
     def _attachment(self, user: User, product_id: str, version: int, digest: str) -> Attachment:
         held = self.read(user, product_id, version)
@@ -682,7 +819,7 @@ class Node:
             rows = products.versions(conn, product_id)
         if not rows:
             raise NotFound(f"no product {product_id}")
-        return [held for row in rows if (held := self._visible(user, row)) is not None]
+        return [held for row in rows if (held := self.visible(user, row)) is not None]
 
     def deliveries(self, user: User, product_id: str) -> list[DeliveryRow]:
         """Delivery state per party for each version the user may see.
@@ -699,6 +836,20 @@ class Node:
         user.require(Role.RELEASE_OFFICER, Role.ADMIN, Role.AUDITOR)
         with self.ctx.db.read() as conn:
             return consents.for_originator(conn)
+
+    def let_through(self, user: User) -> dict[str, list[DeliveryRow]]:
+        """What each consent let through: deliveries whose signed receipt names it."""
+        user.require(Role.RELEASE_OFFICER, Role.ADMIN, Role.AUDITOR)
+        with self.ctx.db.read() as conn:
+            rows = products.receipted(conn)
+        found: dict[str, list[DeliveryRow]] = {}
+        for row in rows:
+            assert row.receipt is not None
+            # The receipt was verified against the recipient's pinned key when it was stored.
+            consent = jws.peek(row.receipt).payload.get("consent")
+            if isinstance(consent, str):
+                found.setdefault(consent, []).append(row)
+        return found
 
     def consent_requests(self, user: User, state: str | None = None) -> list[RequestRow]:
         """Consent requests (from the hub, at a spoke; filed, at the hub)."""

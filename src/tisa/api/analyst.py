@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import FastAPI, Header, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
-from tisa.accounts import Accounts, Role, User
+from tisa.accounts import Role, User
 from tisa.api.errors import install
 from tisa.api.limits import BodyLimit
+from tisa.api.session import Signed_in
 from tisa.api.status import node_status
 from tisa.api.views import (
     consent_view,
@@ -26,13 +27,16 @@ from tisa.api.views import (
 )
 from tisa.attachments import uploads
 from tisa.attachments.uploads import workspace
-from tisa.errors import AuthenticationFailed, TooLarge
+from tisa.errors import TooLarge
 from tisa.relay.provenance import verify_stored
 from tisa.store import audit
+from tisa.web.app import install_web
 from tisa.wire import ConsentIn, DraftIn, Strict
 
 if TYPE_CHECKING:
     from tisa.runtime import Runtime
+
+__all__ = ["MAX_BODY", "Signed_in", "analyst_app"]
 
 MAX_BODY = 1024 * 1024  # a product's text is at most 100,000 characters
 _DIGEST = r"^sha256:[0-9a-f]{64}$"
@@ -52,6 +56,12 @@ class Reason(Strict):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+class Language(Strict):
+    """A user's language."""
+
+    language: str = Field(pattern="^(en|ko|ja)$")
+
+
 def analyst_app(rt: Runtime) -> FastAPI:
     """The app users (and the CLI, and later the web UI) talk to."""
     app = FastAPI(title="tisa analyst API", version="1")
@@ -64,6 +74,7 @@ def analyst_app(rt: Runtime) -> FastAPI:
 
     def full(user: User, product_id: str, version: int | None) -> dict[str, Any]:
         held = node.read(user, product_id, version)
+        node.mark_read(user, held)
         provenance = verify_stored(ctx.trust, held.row)
         view = product_view(held, arrangement, ctx.party, provenance)
         view["versions"] = [h.product.version for h in node.versions(user, product_id)]
@@ -122,6 +133,30 @@ def analyst_app(rt: Runtime) -> FastAPI:
     ) -> dict[str, Any]:
         held = node.list_products(user, state=state, limit=limit)
         return {"products": [summary_view(h, arrangement, ctx.party) for h in held]}
+
+    @app.post("/api/v1/products/check")
+    def check(user: Signed_in, draft: DraftIn) -> dict[str, Any]:
+        """What would stop this draft, before it is stored (for live validation)."""
+        return {"problems": node.check(user, draft)}
+
+    @app.put("/api/v1/products/{product_id}/versions/{version}")
+    def revise(
+        user: Signed_in, product_id: Annotated[str, _path_uuid()], version: Version, draft: DraftIn
+    ) -> dict[str, Any]:
+        product = node.revise(user, product_id, version, draft)
+        return full(user, product.id, product.version)
+
+    @app.post("/api/v1/products/{product_id}/versions/{version}/send-back")
+    def send_back(
+        user: Signed_in, product_id: Annotated[str, _path_uuid()], version: Version, body: Reason
+    ) -> dict[str, Any]:
+        node.send_back(user, product_id, version, body.reason)
+        return {"id": product_id, "version": version, "sent_back": body.reason}
+
+    @app.put("/api/v1/me/language")
+    def set_language(user: Signed_in, body: Language) -> dict[str, Any]:
+        accounts.set_language(user.username, body.language)
+        return {"language": body.language}
 
     @app.get("/api/v1/products/{product_id}")
     def read(user: Signed_in, product_id: Annotated[str, _path_uuid()]) -> dict[str, Any]:
@@ -276,29 +311,19 @@ def analyst_app(rt: Runtime) -> FastAPI:
     async def healthz() -> dict[str, Any]:
         return {"status": "ok", "party": ctx.party}
 
+    @app.get("/", include_in_schema=False)
+    async def root() -> Response:
+        return RedirectResponse("/ui/inbox", status_code=303)
+
     @app.get("/metrics")
     async def metrics() -> Response:
         body = await run_in_threadpool(rt.metrics.render)
         return Response(body, media_type="text/plain; version=0.0.4")
 
+    install_web(app, rt)
     return app
 
 
-async def current_user(
-    request: Request, authorization: Annotated[str | None, Header()] = None
-) -> User:
-    """The signed-in user of a request.
-
-    Raises:
-        AuthenticationFailed: no bearer token, or an unknown or expired one.
-    """
-    if not authorization or not authorization.startswith("Bearer "):
-        raise AuthenticationFailed("sign in first: send Authorization: Bearer <token>")
-    accounts: Accounts = request.app.state.accounts
-    return await run_in_threadpool(accounts.resolve, authorization.removeprefix("Bearer "))
-
-
-Signed_in = Annotated[User, Depends(current_user)]
 Version = Annotated[int, PathParam(ge=1, le=1_000_000)]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tisa.errors import (
@@ -67,8 +67,12 @@ def body_of(exc: TisaError) -> dict[str, object]:
 def install(app: FastAPI) -> None:
     """Map tisa errors, validation errors and HTTP errors to JSON for `app`."""
 
-    async def tisa_error(_: Request, exc: Exception) -> JSONResponse:
+    async def tisa_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, TisaError)
+        # Pages of the web UI answer with a page, not JSON (the UI installs the renderer).
+        page = getattr(request.app.state, "error_page", None)
+        if page is not None and request.url.path.startswith("/ui/"):
+            return page(request, exc)  # type: ignore[no-any-return]
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationFailed) else None
         return JSONResponse(body_of(exc), status_code=status_of(exc), headers=headers)
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from tisa.store.tables import product_attachments, products, uploads
 
@@ -56,6 +56,16 @@ def link(conn: Connection, product_id: str, version: int, digest: str, preview: 
                 product_id=product_id, version=version, digest=digest, preview_digest=preview
             )
         )
+
+
+def unlink(conn: Connection, product_id: str, version: int) -> None:
+    """Forget which blobs a draft names (it is being rewritten)."""
+    conn.execute(
+        delete(product_attachments).where(
+            product_attachments.c.product_id == product_id,
+            product_attachments.c.version == version,
+        )
+    )
 
 
 def set_preview(conn: Connection, product_id: str, version: int, digest: str, preview: str) -> None:

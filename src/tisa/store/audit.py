@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -19,6 +19,8 @@ class Action(StrEnum):
 
     CREATE = "product.create"
     AMEND = "product.amend"
+    REVISE = "product.revise"
+    SEND_BACK = "product.send-back"
     RELEASE = "product.release"
     RELAY = "product.relay"
     RECEIVE = "product.receive"
@@ -180,6 +182,42 @@ def entries(
         query = query.where(audit_entries.c.at >= since)
     if until:
         query = query.where(audit_entries.c.at < until)
+    return [_entry(r) for r in conn.execute(query.limit(limit))]
+
+
+def after(conn: Connection, seq: int, actions: Sequence[str], *, upto: int) -> list[Entry]:
+    """Entries in (seq, upto] with one of `actions`, oldest first (the live feed's source)."""
+    query = (
+        select(audit_entries)
+        .where(
+            audit_entries.c.seq > seq,
+            audit_entries.c.seq <= upto,
+            audit_entries.c.action.in_(list(actions)),
+        )
+        .order_by(audit_entries.c.seq)
+    )
+    return [_entry(r) for r in conn.execute(query)]
+
+
+def recent(
+    conn: Connection,
+    *,
+    before: int | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    product_id: str | None = None,
+    limit: int = 100,
+) -> list[Entry]:
+    """Entries newest first, before sequence number `before`, filtered (the audit page)."""
+    query = select(audit_entries).order_by(audit_entries.c.seq.desc())
+    if before is not None:
+        query = query.where(audit_entries.c.seq < before)
+    if actor:
+        query = query.where(audit_entries.c.actor == actor)
+    if action:
+        query = query.where(audit_entries.c.action == action)
+    if product_id:
+        query = query.where(audit_entries.c.product_id == product_id)
     return [_entry(r) for r in conn.execute(query.limit(limit))]
 
 

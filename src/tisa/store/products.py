@@ -195,3 +195,15 @@ def holders(conn: Connection, product_id: str, version: int) -> list[str]:
         )
     )
     return [r.party for r in rows]
+
+
+def receipted(conn: Connection) -> list[DeliveryRow]:
+    """Every delivery confirmed by a signed receipt, newest first."""
+    rows = conn.execute(
+        select(deliveries)
+        .where(deliveries.c.receipt.is_not(None))
+        .order_by(deliveries.c.delivered_at.desc())
+    )
+    return [
+        DeliveryRow(**{f: getattr(r, f) for f in DeliveryRow.__dataclass_fields__}) for r in rows
+    ]

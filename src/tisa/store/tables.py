@@ -261,3 +261,24 @@ product_attachments = Table(
     Column("preview_digest", String(71)),
     Index("ix_product_attachments_digest", "digest"),
 )
+
+# Which product versions each user has opened (the inbox's "unread").
+reads = Table(
+    "reads",
+    metadata,
+    Column("username", String(100), primary_key=True),
+    Column("product_id", String(_ID), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    _when("read_at", nullable=False),
+)
+
+# Drafts a release officer sent back to their author, with the reason; cleared on revision.
+sent_back = Table(
+    "sent_back",
+    metadata,
+    Column("product_id", String(_ID), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("sent_by", String(100), nullable=False),
+    _when("sent_at", nullable=False),
+)

@@ -1,0 +1,1 @@
+"""The web UI every node serves: server-rendered pages, vendored assets, three languages."""

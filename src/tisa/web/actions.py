@@ -1,0 +1,166 @@
+"""What the UI's buttons do: release, send back, recall, answer consent requests, standing
+rules, channels, language, audit verification. Each is a form post carrying the CSRF token,
+calling the same node operation as the API, then showing where things now stand."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import FastAPI, Request
+from fastapi import Path as PathParam
+from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+
+from tisa.accounts import Role
+from tisa.api.views import entry_view
+from tisa.audit_log import verify_log
+from tisa.errors import InputInvalid
+from tisa.store import audit
+from tisa.store.audit import Action
+from tisa.web.auth import signed_form
+from tisa.web.render import Pages
+from tisa.wire import ConsentIn, parse
+
+if TYPE_CHECKING:
+    from tisa.runtime import Runtime
+
+_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+Uuid = Annotated[str, PathParam(pattern=_UUID)]
+Version = Annotated[int, PathParam(ge=1, le=1_000_000)]
+
+
+def _text(form: FormData, name: str, *, required: bool = True, limit: int = 2000) -> str:
+    """One text field, trimmed.
+
+    Raises:
+        InputInvalid: missing (when required) or too long.
+    """
+    value = form.get(name)
+    text = value.strip() if isinstance(value, str) else ""
+    if required and not text:
+        raise InputInvalid(f"{name}: required")
+    if len(text) > limit:
+        raise InputInvalid(f"{name}: at most {limit} characters")
+    return text
+
+
+def _back(to: str) -> Response:
+    return RedirectResponse(to, status_code=303)
+
+
+def install(app: FastAPI, rt: Runtime, ui: Pages) -> None:
+    """Add the form actions to `app`."""
+    node, ctx = rt.node, rt.ctx
+
+    @app.post("/ui/language", include_in_schema=False)
+    async def language(request: Request) -> Response:
+        user, form = await signed_form(request)
+        await run_in_threadpool(rt.accounts.set_language, user.username, _text(form, "language"))
+        target = _text(form, "back", required=False)
+        return _back(target if target.startswith("/ui/") else "/ui/inbox")
+
+    @app.post("/ui/products/{product_id}/versions/{version}/release", include_in_schema=False)
+    async def release(request: Request, product_id: Uuid, version: Version) -> Response:
+        user, _ = await signed_form(request)
+        await run_in_threadpool(node.release, user, product_id, version)
+        return _back(f"/ui/products/{product_id}?version={version}")
+
+    @app.post("/ui/products/{product_id}/versions/{version}/send-back", include_in_schema=False)
+    async def send_back(request: Request, product_id: Uuid, version: Version) -> Response:
+        user, form = await signed_form(request)
+        reason = _text(form, "reason")
+        await run_in_threadpool(node.send_back, user, product_id, version, reason)
+        return _back("/ui/releases")
+
+    @app.post("/ui/products/{product_id}/versions/{version}/recall", include_in_schema=False)
+    async def recall(request: Request, product_id: Uuid, version: Version) -> Response:
+        user, form = await signed_form(request)
+        reason = _text(form, "reason")
+        await run_in_threadpool(node.recall, user, product_id, version, reason)
+        return _back(f"/ui/products/{product_id}?version={version}")
+
+    @app.post("/ui/consent-requests/{request_id}/grant", include_in_schema=False)
+    async def grant_request(request: Request, request_id: Uuid) -> Response:
+        user, _ = await signed_form(request)
+        await run_in_threadpool(node.answer_request, user, request_id, grant=True)
+        return _back("/ui/consents")
+
+    @app.post("/ui/consent-requests/{request_id}/deny", include_in_schema=False)
+    async def deny_request(request: Request, request_id: Uuid) -> Response:
+        user, form = await signed_form(request)
+        reason = _text(form, "reason")
+        await run_in_threadpool(
+            lambda: node.answer_request(user, request_id, grant=False, reason=reason)
+        )
+        return _back("/ui/consents")
+
+    @app.post("/ui/consents", include_in_schema=False)
+    async def standing_rule(request: Request) -> Response:
+        user, form = await signed_form(request)
+        terms: dict[str, Any] = {
+            "recipient": _text(form, "recipient", limit=3),
+            "topics": [t for t in form.getlist("topics") if isinstance(t, str)],
+            "precedences": [p for p in form.getlist("precedences") if isinstance(p, str)],
+        }
+        if not terms["topics"]:
+            raise InputInvalid("topics: choose at least one topic the rule covers")
+        if level := _text(form, "max_classification", required=False, limit=20):
+            terms["max_classification"] = level
+        if expires := _text(form, "expires", required=False, limit=10):
+            try:
+                day = datetime.strptime(expires, "%Y-%m-%d").date()
+            except ValueError:
+                raise InputInvalid(f"expires: {expires!r} is not a date (YYYY-MM-DD)") from None
+            terms["expires_at"] = datetime.combine(day, time.max, tzinfo=UTC).isoformat()
+        consent = parse(ConsentIn, terms)
+        await run_in_threadpool(node.grant_consent, user, consent)
+        return _back("/ui/consents")
+
+    @app.post("/ui/consents/{consent_id}/revoke", include_in_schema=False)
+    async def revoke(request: Request, consent_id: Uuid) -> Response:
+        user, _ = await signed_form(request)
+        await run_in_threadpool(node.revoke_consent, user, consent_id)
+        return _back("/ui/consents")
+
+    @app.post("/ui/channels/{channel_id}/{change}", include_in_schema=False)
+    async def channel(
+        request: Request,
+        channel_id: Annotated[str, PathParam(pattern="^[A-Z]{3}-[A-Z]{3}$")],
+        change: Annotated[str, PathParam(pattern="^(suspend|resume)$")],
+    ) -> Response:
+        user, _ = await signed_form(request)
+        await run_in_threadpool(
+            lambda: node.set_channel(user, channel_id, suspended=change == "suspend")
+        )
+        return _back("/ui/peers")
+
+    @app.post("/ui/audit/verify", include_in_schema=False)
+    async def verify(request: Request) -> Response:
+        from tisa.runtime import witnessed_checkpoints
+
+        user, _ = await signed_form(request)
+        user.require(Role.AUDITOR, Role.ADMIN)
+
+        def check() -> dict[str, Any]:
+            witnessed, unreachable = witnessed_checkpoints(rt)
+            report = verify_log(ctx.db, ctx.trust, witnessed)
+            report["unreachable"] = unreachable
+            return report
+
+        report = await run_in_threadpool(check)
+        with ctx.db.read() as conn:
+            rows = audit.recent(conn, limit=100)
+            size = audit.head(conn)[0]
+        return ui.render(
+            request,
+            user,
+            "audit.html",
+            entries=[entry_view(e) for e in rows],
+            size=size,
+            actions=[a.value for a in Action],
+            filters={"actor": "", "action": "", "product_id": ""},
+            older=rows[-1].seq if len(rows) == 100 else None,
+            report=report,
+        )

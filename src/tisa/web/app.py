@@ -1,0 +1,137 @@
+"""The web UI on a node's analyst server: sign-in, pages, form actions, live stream, assets."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import quote, urlsplit
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.staticfiles import StaticFiles
+
+from tisa.accounts import TOKEN_LIFETIME, User
+from tisa.api.errors import status_of
+from tisa.api.session import COOKIE, session_of
+from tisa.errors import AuthenticationFailed, InputInvalid, PolicyDenied, TisaError
+from tisa.web import actions, pages
+from tisa.web.auth import form_of, page_user
+from tisa.web.live import Feed, stream
+from tisa.web.render import Pages
+
+if TYPE_CHECKING:
+    from tisa.runtime import Runtime
+
+STATIC = pages.STATIC
+
+
+def install_web(app: FastAPI, rt: Runtime) -> None:
+    """Serve the UI under /ui on `app` (the node's analyst server)."""
+    party = rt.ctx.party
+    ui = Pages(party, rt.ctx.arrangement.party(party).name)
+    feed = Feed(rt)
+    app.state.pages = ui
+    app.state.feed = feed
+    app.mount("/ui/static", StaticFiles(directory=STATIC), name="static")
+
+    def error_page(request: Request, exc: TisaError) -> Response:
+        if isinstance(exc, AuthenticationFailed) and request.method == "GET":
+            query = f"?{request.url.query}" if request.url.query else ""
+            target = quote(request.url.path + query)
+            return RedirectResponse(f"/ui/sign-in?next={target}", status_code=303)
+        reasons = list(exc.reasons) if isinstance(exc, PolicyDenied) else []
+        return ui.render(
+            request,
+            _signed_in(request),
+            "error.html",
+            status=status_of(exc),
+            kind=type(exc).__name__,
+            reason=exc.reason,
+            reasons=reasons,
+            back=_back_path(request.headers.get("referer")),
+        )
+
+    app.state.error_page = error_page
+
+    @app.get("/ui", include_in_schema=False)
+    @app.get("/ui/", include_in_schema=False)
+    async def home() -> Response:
+        return RedirectResponse("/ui/inbox", status_code=303)
+
+    @app.get("/ui/sign-in", include_in_schema=False)
+    async def sign_in_page(request: Request) -> Response:
+        return ui.render(request, None, "sign_in.html", next=_safe_next(request), error=None)
+
+    @app.post("/ui/sign-in", include_in_schema=False)
+    async def sign_in(request: Request) -> Response:
+        form = await request.form()
+        username = str(form.get("username", ""))[:100]
+        password = str(form.get("password", ""))[:1000]
+        target = _safe_next(request, str(form.get("next", "")))
+        try:
+            if not username or not password:
+                raise InputInvalid("enter your user name and password")
+            token = await run_in_threadpool(rt.accounts.sign_in, username, password)
+        except (AuthenticationFailed, InputInvalid) as exc:
+            return ui.render(
+                request, None, "sign_in.html", status=401, next=target, error=exc.reason
+            )
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(
+            COOKIE,
+            token,
+            max_age=int(TOKEN_LIFETIME.total_seconds()),
+            path="/",
+            secure=True,
+            httponly=True,
+            samesite="strict",
+        )
+        return response
+
+    @app.post("/ui/sign-out", include_in_schema=False)
+    async def sign_out(request: Request) -> Response:
+        await form_of(request)
+        session = session_of(request)
+        if session:
+            await run_in_threadpool(rt.accounts.sign_out, session)
+        response = RedirectResponse("/ui/sign-in", status_code=303)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    @app.get("/ui/live", include_in_schema=False)
+    async def live(request: Request) -> StreamingResponse:
+        user = await page_user(request)
+        return StreamingResponse(
+            stream(rt, feed, user),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    pages.install(app, rt, ui)
+    actions.install(app, rt, ui)
+
+
+def _safe_next(request: Request, given: str | None = None) -> str:
+    """Where to go after signing in: only a path of this UI (never another site)."""
+    target = given if given is not None else request.query_params.get("next", "")
+    if target.startswith("/ui/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/ui/inbox"
+
+
+def _signed_in(request: Request) -> User | None:
+    """The page's user, if the session is still good (the error page keeps the navigation)."""
+    session = session_of(request)
+    if session is None:
+        return None
+    try:
+        user: User = request.app.state.accounts.resolve(session)
+    except AuthenticationFailed:
+        return None
+    return user
+
+
+def _back_path(referer: str | None) -> str:
+    """The page to go back to after a refusal: the referring UI page, path only."""
+    path = urlsplit(referer or "").path
+    return path if path.startswith("/ui/") else "/ui/inbox"

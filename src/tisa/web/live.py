@@ -1,0 +1,144 @@
+"""What the open pages hear without reloading: server-sent events from the audit log.
+
+Every arrival, release, recall, receipt and consent request is an audit entry with a rising
+sequence number, so the log is already the node's change feed: one poller per node reads
+the entries after the last it saw and hands them to every open page, and each page's stream
+passes on only what its user may see (the same access rule as every read). Reading the log
+rather than an in-process signal also works when several workers share one database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from tisa.accounts import Role, User
+from tisa.audit import Entry
+from tisa.store import audit, products
+from tisa.store.audit import Action
+
+if TYPE_CHECKING:
+    from tisa.runtime import Runtime
+
+POLL_SECONDS = 0.25
+KEEPALIVE_SECONDS = 15.0
+QUEUE_LIMIT = 1000
+
+PRODUCT_ACTIONS = frozenset(
+    {
+        Action.RECEIVE,
+        Action.RELEASE,
+        Action.RECALL,
+        Action.RECEIPT,
+        Action.CREATE,
+        Action.AMEND,
+        Action.REVISE,
+        Action.SEND_BACK,
+    }
+)
+OFFICER_ACTIONS = frozenset({Action.CONSENT_REQUEST, Action.CONSENT_GRANT, Action.CONSENT_DENY})
+WATCHED = sorted(PRODUCT_ACTIONS | OFFICER_ACTIONS)
+
+
+class Feed:
+    """One poller of the audit log, fanning entries out to every open page's queue."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+        self._queues: set[asyncio.Queue[Entry]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._seq: int | None = None
+
+    def _read(self) -> list[Entry]:
+        with self._rt.ctx.db.read() as conn:
+            # The head first: every entry up to it is committed (the head moves in the same
+            # transaction as each append), so reading up to it misses nothing, and the next
+            # read starts after it even when nothing watched happened.
+            size = audit.head(conn)[0]
+            if self._seq is None:
+                self._seq = size
+                return []
+            found = audit.after(conn, self._seq, WATCHED, upto=size) if size > self._seq else []
+            self._seq = size
+            return found
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                entries = await asyncio.to_thread(self._read)
+            except Exception:  # a database hiccup must not end the feed; the next poll retries
+                entries = []
+            for entry in entries:
+                for queue in list(self._queues):
+                    if queue.qsize() < QUEUE_LIMIT:
+                        queue.put_nowait(entry)
+            await asyncio.sleep(POLL_SECONDS)
+
+    @contextlib.contextmanager
+    def subscribe(self) -> Any:
+        """A queue of new entries for one open page, for as long as the page listens."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        queue: asyncio.Queue[Entry] = asyncio.Queue()
+        self._queues.add(queue)
+        try:
+            yield queue
+        finally:
+            self._queues.discard(queue)
+
+    async def close(self) -> None:
+        """Stop polling."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+def _event(rt: Runtime, user: User, entry: Entry) -> dict[str, Any] | None:
+    """The message one entry makes for one user, or None if it is not theirs to see."""
+    if entry.action in OFFICER_ACTIONS:
+        if user.role not in (Role.RELEASE_OFFICER, Role.ADMIN):
+            return None
+        return {"type": "consent", "action": entry.action, "product_id": entry.product_id}
+    if entry.product_id is None:
+        return None
+    with rt.ctx.db.read() as conn:
+        number = products.latest_version(conn, entry.product_id)
+        row = None if number is None else products.get(conn, entry.product_id, number)
+    if row is None:
+        return None
+    held = rt.node.visible(user, row)
+    if held is None:
+        return None
+    product = held.product
+    term = rt.ctx.arrangement.term(rt.ctx.party, product.classification)
+    return {
+        "type": "product",
+        "action": entry.action,
+        "id": product.id,
+        "version": product.version,
+        "state": row.state,
+        "precedence": product.precedence.value,
+        "originator": product.originator,
+        "title": product.title,
+        "banner": product.markings.banner(term, rt.ctx.party),
+        "url": f"/ui/products/{product.id}",
+    }
+
+
+async def stream(rt: Runtime, feed: Feed, user: User) -> AsyncIterator[str]:
+    """The text/event-stream body for one open page."""
+    yield "retry: 1000\n\n"
+    with feed.subscribe() as queue:
+        while True:
+            try:
+                entry = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+            except TimeoutError:
+                yield ": keep-alive\n\n"
+                continue
+            message = await asyncio.to_thread(_event, rt, user, entry)
+            if message is not None:
+                yield f"event: {message['type']}\ndata: {json.dumps(message)}\n\n"

@@ -1,0 +1,304 @@
+"""The UI's pages: inbox, product, compose, release queue, consents, peers, audit.
+
+Every page reads through the same node operations as the API, so the access rule, roles
+and audit entries are the API's; a page only arranges what they return.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import Response
+
+from tisa.accounts import Role, User
+from tisa.api.status import node_status
+from tisa.api.views import (
+    consent_view,
+    delivery_view,
+    entry_view,
+    product_view,
+    request_view,
+    summary_view,
+)
+from tisa.errors import AccessDenied, InputInvalid, NotFound
+from tisa.markings import Classification, InformationCredibility, Precedence, SourceReliability
+from tisa.model import MissileClass, Qualifier, topic_matches
+from tisa.relay.provenance import verify_stored
+from tisa.store import audit
+from tisa.store.audit import Action
+from tisa.web.auth import Viewer
+from tisa.web.render import Pages
+
+if TYPE_CHECKING:
+    from tisa.runtime import Runtime
+
+STATIC = Path(__file__).parent / "static"
+_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
+def _date(value: str | None, name: str, *, end: bool = False) -> datetime | None:
+    """A filter date (YYYY-MM-DD) as the start (or end) of that UTC day."""
+    if not value:
+        return None
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC).date()
+    except ValueError:
+        raise InputInvalid(f"{name}: {value!r} is not a date (YYYY-MM-DD)") from None
+    return datetime.combine(day, time.max if end else time.min, tzinfo=UTC)
+
+
+def install(app: FastAPI, rt: Runtime, ui: Pages) -> None:
+    """Add the pages to `app`."""
+    node, ctx = rt.node, rt.ctx
+    arrangement = ctx.arrangement
+    levels = [(c.name, arrangement.term(ctx.party, c)) for c in Classification]
+    parties = sorted(arrangement.parties)
+
+    @app.get("/ui/inbox", include_in_schema=False)
+    def inbox(
+        request: Request,
+        user: Viewer,
+        topic: Annotated[str, Query(max_length=100)] = "",
+        originator: Annotated[str, Query(max_length=3)] = "",
+        classification: Annotated[str, Query(max_length=20)] = "",
+        precedence: Annotated[str, Query(max_length=10)] = "",
+        since: Annotated[str, Query(max_length=10)] = "",
+        until: Annotated[str, Query(max_length=10)] = "",
+        unread: Annotated[str, Query(max_length=1)] = "",
+    ) -> Response:
+        start, stop = _date(since, "since"), _date(until, "until", end=True)
+        held = node.list_products(user, limit=1000)
+        opened = node.opened(user, held)
+        rows = []
+        for h in held:
+            p = h.product
+            moment = h.row.received_at or h.row.released_at or h.row.created_at
+            if topic and not any(topic_matches(topic, t) for t in p.topics):
+                continue
+            if originator and p.originator != originator:
+                continue
+            if classification and p.classification.name != classification:
+                continue
+            if precedence and p.precedence.value != precedence:
+                continue
+            if (start and moment < start) or (stop and moment > stop):
+                continue
+            is_unread = (h.row.product_id, h.row.version) not in opened
+            if unread and not is_unread:
+                continue
+            view = summary_view(h, arrangement, ctx.party)
+            view.update(unread=is_unread, moment=moment, lane=p.precedence.lane)
+            rows.append(view)
+        # Newest first, but an unread FLASH always on top: it is what the desk must see now.
+        rows.sort(key=lambda r: r["moment"], reverse=True)
+        rows.sort(key=lambda r: not (r["unread"] and r["precedence"] == "FLASH"))
+        return ui.render(
+            request,
+            user,
+            "inbox.html",
+            rows=rows,
+            filters={
+                "topic": topic,
+                "originator": originator,
+                "classification": classification,
+                "precedence": precedence,
+                "since": since,
+                "until": until,
+                "unread": unread,
+            },
+            topics=sorted(arrangement.scope),
+            parties=parties,
+            levels=levels,
+            precedences=[p.value for p in Precedence],
+        )
+
+    @app.get("/ui/products/{product_id}", include_in_schema=False)
+    def product(
+        request: Request,
+        user: Viewer,
+        product_id: Annotated[str, _uuid_path()],
+        version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+    ) -> Response:
+        held = node.read(user, product_id, version)
+        node.mark_read(user, held)
+        view = product_view(held, arrangement, ctx.party, verify_stored(ctx.trust, held.row))
+        reports = node.scrub_reports(held.product)
+        for item in view["attachments"]:
+            item["removed"] = reports.get(item["digest"])
+        versions = [h.product.version for h in node.versions(user, product_id)]
+        deliveries = [
+            delivery_view(d)
+            for d in node.deliveries(user, product_id)
+            if d.version == view["version"]
+        ]
+        returned = None
+        if held.row.state == "draft":
+            returned = next(
+                (why for h, why in node.drafts(user) if h.row.product_id == product_id), None
+            )
+        return ui.render(
+            request,
+            user,
+            "product.html",
+            p=view,
+            versions=versions,
+            deliveries=deliveries,
+            own=held.row.originator == ctx.party,
+            latest=view["version"] == max(versions),
+            returned=returned,
+            originator_term=view["classification"]["originator_term"],
+        )
+
+    def compose_page(
+        request: Request, user: User, mode: str, draft: dict[str, Any] | None, target: str
+    ) -> Response:
+        user.require(Role.ANALYST, Role.RELEASE_OFFICER)
+        return ui.render(
+            request,
+            user,
+            "compose.html",
+            mode=mode,
+            draft=draft,
+            target=target,
+            levels=levels,
+            parties=parties,
+            topics=sorted(arrangement.scope),
+            precedences=[p.value for p in Precedence],
+            reliabilities=[r.value for r in SourceReliability],
+            credibilities=[c.value for c in InformationCredibility],
+            qualifiers=[q.value for q in Qualifier],
+            missile_classes=[m.value for m in MissileClass],
+            max_upload=max(c.max_attachment_bytes for c in arrangement.channels),
+        )
+
+    @app.get("/ui/compose", include_in_schema=False)
+    def compose(request: Request, user: Viewer) -> Response:
+        return compose_page(request, user, "create", None, "/api/v1/products")
+
+    @app.get("/ui/products/{product_id}/amend", include_in_schema=False)
+    def amend(request: Request, user: Viewer, product_id: Annotated[str, _uuid_path()]) -> Response:
+        held = node.read(user, product_id)
+        view = product_view(held, arrangement, ctx.party, None)
+        return compose_page(request, user, "amend", view, f"/api/v1/products/{product_id}/amend")
+
+    @app.get("/ui/products/{product_id}/versions/{version}/edit", include_in_schema=False)
+    def edit(
+        request: Request,
+        user: Viewer,
+        product_id: Annotated[str, _uuid_path()],
+        version: int,
+    ) -> Response:
+        held = node.read(user, product_id, version)
+        view = product_view(held, arrangement, ctx.party, None)
+        return compose_page(
+            request, user, "revise", view, f"/api/v1/products/{product_id}/versions/{version}"
+        )
+
+    @app.get("/ui/releases", include_in_schema=False)
+    def releases(request: Request, user: Viewer) -> Response:
+        user.require(Role.RELEASE_OFFICER)
+        waiting, returned = [], []
+        for held, why in node.drafts(user):
+            view = summary_view(held, arrangement, ctx.party)
+            view.update(
+                author=held.product.author,
+                rel_to=sorted(held.product.markings.rel_to),
+                orcon=held.product.markings.orcon,
+                attachments=len(held.product.attachments),
+            )
+            if why is None:
+                waiting.append(view)
+            else:
+                view["sent_back"] = why
+                returned.append(view)
+        return ui.render(request, user, "releases.html", waiting=waiting, returned=returned)
+
+    @app.get("/ui/consents", include_in_schema=False)
+    def consent_page(request: Request, user: Viewer) -> Response:
+        requests = [request_view(r) for r in node.consent_requests(user)]
+        for item in requests:
+            try:
+                held = node.read(user, item["product_id"], item["version"])
+            except (NotFound, AccessDenied):
+                item["product"] = None  # a request about a product this user may not read
+            else:
+                item["product"] = summary_view(held, arrangement, ctx.party)
+        through = node.let_through(user)
+        rules = []
+        for row in node.consents(user):
+            view = consent_view(row)
+            view["through"] = [
+                delivery_view(d) | {"product_id": d.product_id}
+                for d in through.get(row.consent_id, [])
+            ]
+            rules.append(view)
+        return ui.render(
+            request,
+            user,
+            "consents.html",
+            open_requests=[r for r in requests if r["state"] == "open"],
+            decided=[r for r in requests if r["state"] != "open"][:50],
+            rules=rules,
+            recipients=[p for p in parties if p not in (ctx.party, arrangement.hub)],
+            topics=sorted(arrangement.scope),
+            levels=levels,
+            precedences=[p.value for p in Precedence],
+            is_hub=ctx.is_hub,
+        )
+
+    @app.get("/ui/peers", include_in_schema=False)
+    def peers(request: Request, user: Viewer) -> Response:
+        lanes = [p.value for p in Precedence]
+        return ui.render(request, user, "peers.html", node_state=node_status(rt), lanes=lanes)
+
+    @app.get("/ui/audit", include_in_schema=False)
+    def audit_page(
+        request: Request,
+        user: Viewer,
+        actor: Annotated[str, Query(max_length=100)] = "",
+        action: Annotated[str, Query(max_length=40)] = "",
+        product_id: Annotated[str, Query(max_length=36)] = "",
+        before: Annotated[int | None, Query(ge=1)] = None,
+    ) -> Response:
+        user.require(Role.AUDITOR, Role.ADMIN)
+        with ctx.db.read() as conn:
+            rows = audit.recent(
+                conn,
+                before=before,
+                actor=actor or None,
+                action=action or None,
+                product_id=product_id or None,
+                limit=100,
+            )
+            size = audit.head(conn)[0]
+        return ui.render(
+            request,
+            user,
+            "audit.html",
+            entries=[entry_view(e) for e in rows],
+            size=size,
+            actions=[a.value for a in Action],
+            filters={"actor": actor, "action": action, "product_id": product_id},
+            older=rows[-1].seq if len(rows) == 100 else None,
+            report=None,
+        )
+
+    @app.get("/ui/events", include_in_schema=False)
+    async def events(request: Request, user: Viewer) -> Response:
+        return ui.render(request, user, "events.html")
+
+    @app.get("/ui/events/{event_id}", include_in_schema=False)
+    async def event(
+        request: Request,
+        user: Viewer,
+        event_id: Annotated[str, PathParam(pattern="^[A-Za-z0-9_-]{1,80}$")],
+    ) -> Response:
+        return ui.render(request, user, "event.html", event_id=event_id)
+
+
+def _uuid_path() -> Any:
+    return PathParam(pattern=_UUID)

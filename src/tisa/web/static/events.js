@@ -1,0 +1,121 @@
+/* Events list and event page: rendered from the node's events API, refreshed live when a
+   product arrives (a new report can change the fused figures). */
+(function () {
+  "use strict";
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  }
+  function get(url) {
+    return fetch(url, { credentials: "same-origin" }).then(function (r) {
+      return r.json().then(function (j) { return { status: r.status, body: j }; });
+    });
+  }
+  function when(iso) { return iso ? iso.replace("T", " ").replace(/\.\d+/, "").replace("+00:00", "Z") : "—"; }
+  function fmt(fig) {
+    if (!fig) return "—";
+    if (fig.text) return fig.text;
+    if (fig.lat !== undefined && fig.lat !== null) return fig.lat.toFixed(2) + "°, " + fig.lon.toFixed(2) + "°";
+    return String(fig.value) + (fig.unit ? " " + fig.unit : "");
+  }
+
+  var list = document.querySelector("[data-events-list]");
+  function loadList() {
+    get("/api/v1/events").then(function (res) {
+      var body = list.querySelector("tbody");
+      body.textContent = "";
+      var events = (res.body && res.body.events) || [];
+      if (!events.length) {
+        var tr = el("tr"); tr.appendChild(el("td", { colspan: "6", "class": "empty" }, list.dataset.labelNone));
+        body.appendChild(tr);
+      }
+      events.forEach(function (e) {
+        var tr = el("tr", { "data-event": e.id });
+        tr.appendChild(el("td", {}, when(e.time)));
+        var cell = el("td"); cell.appendChild(el("a", { href: "/ui/events/" + e.id }, e.label)); tr.appendChild(cell);
+        var kind = e.kind === "nuclear-test" ? list.dataset.labelNuclearTest : list.dataset.labelMissileLaunch;
+        tr.appendChild(el("td", {}, kind + (e.count > 1 ? " ×" + e.count : "")));
+        tr.appendChild(el("td", {}, e.parties.join(", ")));
+        tr.appendChild(el("td", {}, String(e.reports)));
+        tr.appendChild(el("td", { "class": e.disagreements ? "warn" : "" }, String(e.disagreements)));
+        body.appendChild(tr);
+      });
+    });
+  }
+  if (list) { loadList(); document.addEventListener("tisa:product", loadList); }
+
+  var page = document.getElementById("event");
+  if (!page) return;
+  var map = null;
+  function label(q) { return page.getAttribute("data-q-" + q) || q; }
+
+  function render(e) {
+    document.getElementById("event-title").textContent = e.label;
+    document.getElementById("event-meta").textContent =
+      when(e.time) + " · " + e.parties.join(", ") + " · " + e.reports.length;
+    var quantities = Object.keys(e.fused);
+    e.reports.forEach(function (r) {
+      Object.keys(r.figures).forEach(function (q) { if (quantities.indexOf(q) < 0) quantities.push(q); });
+    });
+    var table = document.getElementById("figures");
+    var head = table.querySelector("thead"), body = table.querySelector("tbody");
+    head.textContent = ""; body.textContent = "";
+    var hr = el("tr"); hr.appendChild(el("th", { scope: "col" }, page.dataset.labelQuantity));
+    e.reports.forEach(function (r) {
+      var th = el("th", { scope: "col" });
+      th.appendChild(el("a", { href: "/ui/products/" + r.product_id + "?version=" + r.version }, r.originator + " v" + r.version));
+      hr.appendChild(th);
+    });
+    hr.appendChild(el("th", { scope: "col", "class": "fused" }, page.dataset.labelFused));
+    head.appendChild(hr);
+    quantities.forEach(function (q) {
+      var tr = el("tr", { "data-quantity": q });
+      tr.appendChild(el("th", { scope: "row" }, label(q)));
+      e.reports.forEach(function (r) { tr.appendChild(el("td", {}, fmt(r.figures[q]))); });
+      var fused = e.fused[q];
+      var td = el("td", { "class": "fused" }, fmt(fused));
+      if (fused && fused.sources) {
+        td.appendChild(el("div", { "class": "meta" }, page.dataset.labelSources + " " +
+          fused.sources.map(function (s) { return s.originator + " v" + s.version; }).join(", ")));
+      }
+      tr.appendChild(td);
+      body.appendChild(tr);
+    });
+    var flags = document.getElementById("disagreements");
+    flags.textContent = "";
+    e.disagreements.forEach(function (d) {
+      flags.appendChild(el("li", { "class": "warn" }, "⚠ " + label(d.quantity) + ": " + (d.text ||
+        (d.sources.map(function (s) { return s.originator; }).join(" / ") + " " + page.dataset.labelGap + " " + d.gap + " " + d.unit))));
+    });
+    var line = document.getElementById("timeline");
+    line.textContent = "";
+    e.reports.slice().sort(function (a, b) { return (a.received_at || a.created_at) < (b.received_at || b.created_at) ? -1 : 1; })
+      .forEach(function (r) {
+        var li = el("li");
+        li.appendChild(el("span", { "class": "meta" }, when(r.received_at || r.created_at) + " "));
+        li.appendChild(el("a", { href: "/ui/products/" + r.product_id + "?version=" + r.version }, r.originator + " v" + r.version + " — " + r.title));
+        line.appendChild(li);
+      });
+    if (window.tisaMap) {
+      if (!map) {
+        var m = document.getElementById("map");
+        map = window.tisaMap.create(m, { labels: { launch: m.dataset.labelLaunch, impact: m.dataset.labelImpact,
+          site: m.dataset.labelSite, FUSED: m.dataset.labelFused, legendTitle: m.dataset.labelLegend } });
+      }
+      map.update(e);
+    }
+  }
+  function load() {
+    get("/api/v1/events/" + encodeURIComponent(page.dataset.event)).then(function (res) {
+      if (res.status !== 200) {
+        document.getElementById("event-title").textContent = page.dataset.labelMissing;
+        return;
+      }
+      render(res.body);
+    });
+  }
+  load();
+  document.addEventListener("tisa:product", load);
+})();

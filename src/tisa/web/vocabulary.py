@@ -1,0 +1,42 @@
+"""Words the UI shows that come from data, not templates, marked so the catalogs hold them.
+
+Templates translate them where they are shown (`_(state)`); listing them here is what puts
+them in messages.pot when the catalogs are extracted.
+"""
+
+from __future__ import annotations
+
+from tisa.web.i18n import N_
+
+ROLES = (N_("analyst"), N_("release-officer"), N_("admin"), N_("auditor"))
+STATES = (
+    N_("draft"),
+    N_("released"),
+    N_("received"),
+    N_("queued"),
+    N_("sent"),
+    N_("delivered"),
+    N_("held"),
+    N_("denied"),
+    N_("open"),
+    N_("granted"),
+)
+PARTIES = (N_("United States of America"), N_("Republic of Korea"), N_("Japan"))
+ATTACHMENT_KINDS = (N_("photo"), N_("document"), N_("data"))
+# Admiralty grading, in words (the letter and digit stay as they are in every language).
+SOURCE_RELIABILITY = {
+    "A": N_("completely reliable"),
+    "B": N_("usually reliable"),
+    "C": N_("fairly reliable"),
+    "D": N_("not usually reliable"),
+    "E": N_("unreliable"),
+    "F": N_("reliability cannot be judged"),
+}
+INFORMATION_CREDIBILITY = {
+    "1": N_("confirmed by other sources"),
+    "2": N_("probably true"),
+    "3": N_("possibly true"),
+    "4": N_("doubtful"),
+    "5": N_("improbable"),
+    "6": N_("truth cannot be judged"),
+}
