@@ -7,7 +7,7 @@ from factories import ARRANGEMENT_PATH, PARTIES, arrangement
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tisa.arrangement import Arrangement, Channel, is_topic, parse_arrangement
+from tisa.arrangement import Arrangement, Channel, FusionWindows, is_topic, parse_arrangement
 from tisa.errors import ArrangementInvalid, InputInvalid, MarkingInvalid
 from tisa.markings import Classification
 
@@ -402,3 +402,51 @@ def test_level_of_term_for_an_unknown_party_is_input_invalid() -> None:
 )
 def test_is_topic(topic: str, ok: bool) -> None:
     assert is_topic(topic) is ok
+
+
+# --- fusion windows ------------------------------------------------------------------------------
+
+_FUSION_START = TEXT.index("[fusion]")
+_FUSION_END = TEXT.index("\n\n", _FUSION_START)
+_WITHOUT_FUSION = TEXT[:_FUSION_START] + TEXT[_FUSION_END:]
+
+
+def test_shipped_fusion_windows() -> None:
+    f = arrangement().fusion
+    assert (f.launch_window_s, f.launch_distance_km) == (600, 150)
+    assert (f.test_window_s, f.test_distance_km) == (240, 100)
+    assert f.disagreement_sigmas == 2
+
+
+def test_fusion_windows_default_when_the_table_is_absent() -> None:
+    assert "[fusion]" not in _WITHOUT_FUSION
+    assert _parse(_WITHOUT_FUSION).fusion == FusionWindows()
+
+
+def test_fusion_keys_default_one_by_one_and_accept_floats() -> None:
+    text = _WITHOUT_FUSION + "\n[fusion]\ntest_window_s = 120.5\n"
+    f = _parse(text).fusion
+    assert f.test_window_s == 120.5
+    assert f.launch_window_s == FusionWindows().launch_window_s
+
+
+def test_fusion_windows_are_part_of_the_digest() -> None:
+    assert _parse(_edit("launch_window_s = 600", "launch_window_s = 300")).digest != (
+        arrangement().digest
+    )
+
+
+@pytest.mark.parametrize("value", ["0", "-5", '"600"', "true", "nan", "inf"])
+def test_fusion_values_must_be_positive_numbers(value: str) -> None:
+    reason = _invalid(_edit("launch_window_s = 600", f"launch_window_s = {value}"))
+    assert "[fusion]: 'launch_window_s' must be a number > 0" in reason
+
+
+def test_fusion_unknown_key() -> None:
+    reason = _invalid(_edit("launch_window_s = 600", "launch_window_s = 600\nsalvo = 3"))
+    assert "[fusion]: unknown key(s) salvo" in reason
+
+
+def test_fusion_must_be_a_table() -> None:
+    reason = _invalid(_WITHOUT_FUSION.replace("[arrangement]", "fusion = 3\n[arrangement]", 1))
+    assert "[fusion] must be a table" in reason

@@ -6,6 +6,7 @@ Pure: `parse_arrangement` takes TOML text and returns a validated, frozen `Arran
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -64,6 +65,25 @@ class Channel:
 
 
 @dataclass(frozen=True)
+class FusionWindows:
+    """How far apart two reports may be and still describe one event (the `[fusion]` table).
+
+    Launches of one kind within `launch_window_s` seconds of a neighbour and, where both give
+    a launch position, within `launch_distance_km` of it are one event: a salvo of several
+    missiles is one event with a count. Seismic reports at a test site correlate the same way
+    with `test_window_s` and `test_distance_km`; the window is short so that a collapse minutes
+    after a test stays an event of its own. Two figures disagree when they lie further apart
+    than `disagreement_sigmas` times their combined one-sigma uncertainty.
+    """
+
+    launch_window_s: float = 600.0
+    launch_distance_km: float = 150.0
+    test_window_s: float = 240.0
+    test_distance_km: float = 100.0
+    disagreement_sigmas: float = 2.0
+
+
+@dataclass(frozen=True)
 class Arrangement:
     """The agreement every node holds identically."""
 
@@ -76,6 +96,7 @@ class Arrangement:
     terms: Mapping[str, Mapping[Classification, str]]
     digest: str
     source: str
+    fusion: FusionWindows = FusionWindows()
 
     def party(self, code: str) -> Party:
         """The party with this code.
@@ -279,6 +300,7 @@ def _build(data: Mapping[str, Any], source: str) -> Arrangement:
 
     return Arrangement(
         id=_text(head, "id", f"{source}: [arrangement]"),
+        fusion=_fusion(data, source),
         title=_text(head, "title", f"{source}: [arrangement]"),
         hub=hub,
         parties=parties,
@@ -288,6 +310,27 @@ def _build(data: Mapping[str, Any], source: str) -> Arrangement:
         digest=sha256_digest(canonical_json(data)),
         source=source,
     )
+
+
+def _fusion(data: Mapping[str, Any], source: str) -> FusionWindows:
+    """The `[fusion]` table; absent, or any key absent, means the defaults."""
+    table = data.get("fusion")
+    if table is None:
+        return FusionWindows()
+    where = f"{source}: [fusion]"
+    if not isinstance(table, dict):
+        raise ArrangementInvalid(f"{where} must be a table")
+    known = FusionWindows.__dataclass_fields__
+    extra = set(table) - set(known)
+    if extra:
+        raise ArrangementInvalid(f"{where}: unknown key(s) {', '.join(sorted(extra))}")
+    values: dict[str, float] = {}
+    for key, value in table.items():
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not (number and math.isfinite(value) and value > 0):
+            raise ArrangementInvalid(f"{where}: '{key}' must be a number > 0")
+        values[key] = float(value)
+    return FusionWindows(**values)
 
 
 def is_topic(topic: str) -> bool:

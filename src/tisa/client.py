@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -112,3 +113,20 @@ class ApiClient:
     def post(self, path: str, body: Any = None, **kwargs: Any) -> Any:
         """POST `body` as JSON to `path`."""
         return self.call("POST", path, json=body, **kwargs)
+
+    def events(self) -> list[dict[str, Any]]:
+        """The fused events this user may see, newest first (`GET /api/v1/events`).
+
+        Raises:
+            TisaError: the node refused. DeliveryFailed: unreachable.
+        """
+        return list(self.get("/api/v1/events")["events"])
+
+    def event(self, event_id: str) -> dict[str, Any]:
+        """One event: every report's figures, fused figures, disagreements and map points.
+
+        Raises:
+            NotFound: no such event among what the user may read.
+            TisaError: the node refused otherwise. DeliveryFailed: unreachable.
+        """
+        return dict(self.get(f"/api/v1/events/{quote(event_id, safe='')}"))

@@ -1,0 +1,145 @@
+"""Benchmark fusion on generated scenarios with known ground truth (no nodes, no network).
+
+1. Correlation quality: pairwise precision and recall of the events against the truth, and
+   the share of true events recovered exactly, over several seeds.
+2. Fused error: per quantity, the root mean square of (fused − truth) / bound, with the
+   bound sqrt(1 / Σ 1/σᵢ²) of the reports fused (1.0 = at the bound), on unbiased sensors
+   (the target) and on biased ones (what bias costs; no fusion can remove it).
+3. Speed: time to correlate 100,000 observations (best of `--repeat`), and to build the
+   whole picture (correlate + fuse + disagreements) from them.
+
+    python bench/fusion.py                 # 3 seeds × 3,000 events; 100,000 observations
+    python bench/fusion.py --json          # also write bench/results/fusion.json
+
+Targets (issue 5): precision and recall ≥ 0.99; fused error within 10 % of the bound
+(normalised RMS ≤ 1.10); 100 k observations correlated in ≤ 5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from typing import Any
+
+from _common import finish, log, machine
+
+from tisa.arrangement import FusionWindows
+from tisa.fusion import build_events, correlate, current_reports
+from tisa.fusion.scenario import generate, score
+
+WINDOWS = FusionWindows()
+
+
+def quality(seeds: list[int], events: int) -> dict[str, Any]:
+    """Precision, recall and fused error per seed, unbiased and biased."""
+    out: dict[str, Any] = {}
+    for bias in (False, True):
+        runs = []
+        for seed in seeds:
+            scenario = generate(seed, events=events, bias=bias)
+            result = score(scenario, build_events(scenario.holdings, WINDOWS))
+            runs.append(
+                {
+                    "seed": seed,
+                    "observations": scenario.observations,
+                    "true_events": len(scenario.truth),
+                    "precision": round(result.precision, 5),
+                    "recall": round(result.recall, 5),
+                    "exact_events": round(result.exact_events, 5),
+                    "normalised_error": {
+                        k: round(v, 3) for k, v in result.normalised_error.items()
+                    },
+                    "samples": dict(result.samples),
+                }
+            )
+            log(f"seed {seed} bias={bias}: P {result.precision:.4f} R {result.recall:.4f}")
+        quantities = sorted({q for r in runs for q in r["normalised_error"]})
+        out["biased" if bias else "unbiased"] = {
+            "runs": runs,
+            "precision_min": min(r["precision"] for r in runs),
+            "recall_min": min(r["recall"] for r in runs),
+            "normalised_error_mean": {
+                q: round(statistics.fmean(r["normalised_error"][q] for r in runs), 3)
+                for q in quantities
+            },
+        }
+    return out
+
+
+def speed(observations: int, repeat: int) -> dict[str, Any]:
+    """Seconds to correlate `observations` observations, and to build the whole picture."""
+    events = int(observations / 3.0) + 100
+    t0 = time.perf_counter()
+    scenario = generate(99, events=events, bias=True)
+    while scenario.observations < observations:
+        events = int(events * 1.1)
+        scenario = generate(99, events=events, bias=True)
+    generated = time.perf_counter() - t0
+    reports = current_reports(scenario.holdings)[:observations]
+    log(f"{len(reports):,} observations generated in {generated:.1f}s")
+    timings = []
+    groups = ()
+    for _ in range(repeat):
+        started = time.perf_counter()
+        groups = correlate(reversed(reports), WINDOWS)
+        timings.append(time.perf_counter() - started)
+    started = time.perf_counter()
+    picture = build_events(scenario.holdings, WINDOWS)
+    whole = time.perf_counter() - started
+    return {
+        "observations": len(reports),
+        "events": len(groups),
+        "correlate_s_best": round(min(timings), 3),
+        "correlate_s_all": [round(t, 3) for t in timings],
+        "holdings": len(scenario.holdings),
+        "build_events_s": round(whole, 3),
+        "built_events": len(picture),
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    seeds = list(range(1, args.seeds + 1))
+    return {
+        "benchmark": "fusion",
+        "command": args.command,
+        "machine": machine(),
+        "windows": vars(WINDOWS),
+        "events_per_seed": args.events,
+        "quality": quality(seeds, args.events),
+        "speed": speed(args.observations, args.repeat),
+    }
+
+
+def report(r: dict[str, Any]) -> None:
+    print(f"fusion benchmark ({r['command']})")
+    for name in ("unbiased", "biased"):
+        q = r["quality"][name]
+        print(
+            f"  {name:<9} precision ≥ {q['precision_min']:.4f}  recall ≥ {q['recall_min']:.4f}  "
+            f"(over {len(q['runs'])} seeds × {r['events_per_seed']:,} events)"
+        )
+        errors = "  ".join(f"{k} {v:.3f}" for k, v in q["normalised_error_mean"].items())
+        print(f"            fused error / bound (RMS): {errors}")
+    s = r["speed"]
+    print(
+        f"  correlate {s['observations']:,} observations: {s['correlate_s_best']:.2f} s best of "
+        f"{len(s['correlate_s_all'])} ({s['events']:,} events); whole picture from "
+        f"{s['holdings']:,} product versions: {s['build_events_s']:.2f} s"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--events", type=int, default=3000, help="primary events per seed")
+    parser.add_argument("--observations", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--name", default="fusion")
+    return finish(parser.parse_args(), "fusion.py", run, report)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""The fused picture over HTTP: `GET /api/v1/events` and `GET /api/v1/events/{id}`.
+
+`events_router(rt)` is included by the analyst app. The JSON views are written here, in one
+place; the web UI and the map script read exactly this shape:
+
+    GET /api/v1/events       {"events": [{"id", "kind", "time", "count", "parties",
+                               "reports", "disagreements", "label"}]}        newest first
+    GET /api/v1/events/{id}  {"id", "kind", "time", "count", "label", "parties",
+                              "reports": [{"product_id", "version", "originator", "title",
+                                           "created_at", "received_at", "figures": {q: …}}],
+                              "fused": {q: {"value", "sigma", "lower", "upper", "unit", "text",
+                                            "method", "sources": [{…}]}},
+                              "disagreements": [{"quantity", "gap", "unit", "sigmas",
+                                                 "sources": [{…}, {…}], "text"}],
+                              "map": {"points": [{"role", "lat", "lon", "sigma_km",
+                                                  "originator", "fused", "label"}]}}
+
+Times as quantities: value is seconds since the epoch (UTC), text the ISO UTC time and the
+original wording. Places: value is null, and "lat"/"lon" are given. An event none of whose
+reports the user may read is a 404, like an unknown id.
+"""
+
+# No `from __future__ import annotations` here: the routes are defined inside
+# `events_router`, and FastAPI must see their annotations (Signed_in, imported there) as
+# objects, not as names to look up in this module.
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter
+from fastapi import Path as PathParam
+
+from tisa.events import Events
+from tisa.fusion import Event, Figure, Fused, Quantity, Source
+from tisa.fusion.disagreement import Disagreement
+from tisa.wire import iso
+
+if TYPE_CHECKING:
+    from tisa.runtime import Runtime
+
+_ROLES = {
+    Quantity.LAUNCH_POSITION: "launch",
+    Quantity.IMPACT_POSITION: "impact",
+    Quantity.SITE: "site",
+}
+
+
+def source_view(s: Source) -> dict[str, Any]:
+    """{"product_id", "version", "originator"}."""
+    return {"product_id": s.product_id, "version": s.version, "originator": s.originator}
+
+
+def figure_view(f: Figure) -> dict[str, Any]:
+    """One reported figure; places add "lat" and "lon"."""
+    out: dict[str, Any] = {
+        "value": f.value,
+        "qualifier": f.qualifier.value,
+        "sigma": f.stated_sigma,
+        "unit": f.quantity.unit,
+        "text": f.text,
+    }
+    if f.quantity.is_place:
+        out["lat"], out["lon"] = f.lat, f.lon
+    return out
+
+
+def fused_view(f: Fused) -> dict[str, Any]:
+    """One fused figure with its provenance; places add "lat" and "lon"."""
+    out: dict[str, Any] = {
+        "value": f.value,
+        "sigma": f.sigma,
+        "lower": f.lower,
+        "upper": f.upper,
+        "unit": f.quantity.unit,
+        "text": f.text,
+        "method": f.method,
+        "sources": [source_view(s) for s in f.sources],
+    }
+    if f.quantity.is_place:
+        out["lat"], out["lon"] = f.lat, f.lon
+    return out
+
+
+def disagreement_view(d: Disagreement) -> dict[str, Any]:
+    """Two figures that do not fit together, naming both sources."""
+    return {
+        "quantity": d.quantity.value,
+        "gap": d.gap,
+        "unit": d.unit,
+        "sigmas": d.sigmas,
+        "sources": [source_view(s) for s in d.sources],
+        "text": d.text,
+    }
+
+
+def summary_view(e: Event) -> dict[str, Any]:
+    """One line of the events list."""
+    return {
+        "id": e.id,
+        "kind": e.kind.value,
+        "time": iso(e.time),
+        "count": e.count,
+        "parties": list(e.parties),
+        "reports": len(e.reports),
+        "disagreements": len(e.disagreements),
+        "label": e.label,
+    }
+
+
+def _points(e: Event) -> list[dict[str, Any]]:
+    points = []
+    for report, figures in zip(e.reports, e.figures, strict=True):
+        for f in figures:
+            if f.quantity.is_place:
+                role = _ROLES[f.quantity]
+                points.append(
+                    {
+                        "role": role,
+                        "lat": f.lat,
+                        "lon": f.lon,
+                        "sigma_km": f.stated_sigma,
+                        "originator": report.source.originator,
+                        "fused": False,
+                        "label": f"{report.source.originator} {role}: {f.text}",
+                    }
+                )
+    for q, fused in e.fused.items():
+        if q.is_place:
+            role = _ROLES[q]
+            points.append(
+                {
+                    "role": role,
+                    "lat": fused.lat,
+                    "lon": fused.lon,
+                    "sigma_km": fused.sigma,
+                    "originator": "FUSED",
+                    "fused": True,
+                    "label": f"fused {role}: {fused.text}",
+                }
+            )
+    return points
+
+
+def event_view(e: Event) -> dict[str, Any]:
+    """The whole event: every report's figures, the fused figures, disagreements, map."""
+    reports = []
+    for report, figures in zip(e.reports, e.figures, strict=True):
+        reports.append(
+            {
+                **source_view(report.source),
+                "title": report.title,
+                "created_at": iso(report.created_at),
+                "received_at": None if report.received_at is None else iso(report.received_at),
+                "figures": {f.quantity.value: figure_view(f) for f in figures},
+            }
+        )
+    return {
+        "id": e.id,
+        "kind": e.kind.value,
+        "time": iso(e.time),
+        "count": e.count,
+        "label": e.label,
+        "parties": list(e.parties),
+        "reports": reports,
+        "fused": {q.value: fused_view(f) for q, f in e.fused.items()},
+        "disagreements": [disagreement_view(d) for d in e.disagreements],
+        "map": {"points": _points(e)},
+    }
+
+
+def events_router(rt: "Runtime") -> APIRouter:
+    """The events routes of `rt`'s node (the analyst app includes them)."""
+    # Imported here: tisa.api.analyst includes this router, so it imports this module first.
+    from tisa.api.analyst import Signed_in
+
+    router = APIRouter()
+    service = Events(rt.node)
+
+    @router.get("/api/v1/events")
+    def list_events(user: Signed_in) -> dict[str, Any]:
+        return {"events": [summary_view(e) for e in service.events(user)]}
+
+    @router.get("/api/v1/events/{event_id}")
+    def show_event(
+        user: Signed_in, event_id: Annotated[str, PathParam(min_length=1, max_length=100)]
+    ) -> dict[str, Any]:
+        return event_view(service.event(user, event_id))
+
+    return router

@@ -1,0 +1,262 @@
+"""The quantities fusion compares, their units, and the uncertainty assumed when none is given.
+
+Every reported figure becomes a `Figure`: a value in the quantity's unit (times as seconds
+since the epoch, UTC; the original wording with its zone is kept in `text`), a qualifier, the
+stated one-sigma uncertainty if any, and the one-sigma fusion uses.
+
+Default one-sigma uncertainties when a report states none (`default_sigma`):
+
+    quantity          exact               about (and bounds' nominal values)
+    time, impact_time 30 s                90 s      reports give minutes, JMA/USGS seconds
+    positions         5 km                25 km     "Pyongyang area" is tens of km across
+    apogee_km         3 % of the value    10 %      (at least 1 km)
+    range_km          3 %                 10 %      (at least 1 km)
+    flight_time_min   0.5 min             2 min
+    magnitude         0.1                 0.2       agencies differ by 0.1–0.3 routinely
+    yield_kt          20 %                40 %      (at least 0.1 kt) yield from magnitude is rough
+    count             – (fused as the largest count, never averaged)
+
+A relative default is a share of the true value, not of the reported one: fusion applies it
+to the fused value (tisa.fusion.estimates), so a low report does not weigh more for being low.
+
+Bounds ("more than 6,000 km", "at least 1") are not values: fusion uses them as bounds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from tisa.fusion.reports import Report, Source
+from tisa.model import Estimate, Instant, MissileLaunch, Position, Qualifier
+
+
+class Quantity(StrEnum):
+    """What a figure measures; the value is its JSON key."""
+
+    TIME = "time"
+    LAUNCH_POSITION = "launch_position"
+    IMPACT_TIME = "impact_time"
+    IMPACT_POSITION = "impact_position"
+    SITE = "site"
+    COUNT = "count"
+    APOGEE_KM = "apogee_km"
+    RANGE_KM = "range_km"
+    FLIGHT_TIME_MIN = "flight_time_min"
+    MAGNITUDE = "magnitude"
+    YIELD_KT = "yield_kt"
+
+    @property
+    def unit(self) -> str:
+        """'s' for times (seconds since the epoch), 'km' for places (their sigma), …"""
+        return _UNITS[self]
+
+    @property
+    def is_place(self) -> bool:
+        """True for positions: fused in the plane, compared by distance."""
+        return self in (Quantity.LAUNCH_POSITION, Quantity.IMPACT_POSITION, Quantity.SITE)
+
+    @property
+    def is_time(self) -> bool:
+        """True for instants."""
+        return self in (Quantity.TIME, Quantity.IMPACT_TIME)
+
+    @property
+    def label(self) -> str:
+        """Words for people: 'apogee', 'launch position'."""
+        return _LABELS[self]
+
+
+_UNITS = {
+    Quantity.TIME: "s",
+    Quantity.LAUNCH_POSITION: "km",
+    Quantity.IMPACT_TIME: "s",
+    Quantity.IMPACT_POSITION: "km",
+    Quantity.SITE: "km",
+    Quantity.COUNT: "missiles",
+    Quantity.APOGEE_KM: "km",
+    Quantity.RANGE_KM: "km",
+    Quantity.FLIGHT_TIME_MIN: "min",
+    Quantity.MAGNITUDE: "M",
+    Quantity.YIELD_KT: "kt",
+}
+_LABELS = {
+    Quantity.TIME: "time",
+    Quantity.LAUNCH_POSITION: "launch position",
+    Quantity.IMPACT_TIME: "impact time",
+    Quantity.IMPACT_POSITION: "impact position",
+    Quantity.SITE: "site",
+    Quantity.COUNT: "count",
+    Quantity.APOGEE_KM: "apogee",
+    Quantity.RANGE_KM: "range",
+    Quantity.FLIGHT_TIME_MIN: "flight time",
+    Quantity.MAGNITUDE: "magnitude",
+    Quantity.YIELD_KT: "yield",
+}
+
+# (exact, about): absolute in the unit, or relative to the value where marked.
+_ABSOLUTE = {
+    Quantity.TIME: (30.0, 90.0),
+    Quantity.IMPACT_TIME: (30.0, 90.0),
+    Quantity.LAUNCH_POSITION: (5.0, 25.0),
+    Quantity.IMPACT_POSITION: (5.0, 25.0),
+    Quantity.SITE: (5.0, 25.0),
+    Quantity.FLIGHT_TIME_MIN: (0.5, 2.0),
+    Quantity.MAGNITUDE: (0.1, 0.2),
+    Quantity.COUNT: (0.0, 0.0),
+}
+_RELATIVE = {
+    Quantity.APOGEE_KM: (0.03, 0.10, 1.0),
+    Quantity.RANGE_KM: (0.03, 0.10, 1.0),
+    Quantity.YIELD_KT: (0.20, 0.40, 0.1),
+}
+
+_WORDS = {
+    Qualifier.EXACT: "",
+    Qualifier.ABOUT: "about ",
+    Qualifier.AT_LEAST: "at least ",
+    Qualifier.MORE_THAN: "more than ",
+    Qualifier.UP_TO: "up to ",
+    Qualifier.LESS_THAN: "less than ",
+}
+
+
+def relative_default(quantity: Quantity, qualifier: Qualifier) -> float | None:
+    """The fraction of the value a default sigma is (apogee, range, yield), else None."""
+    if quantity not in _RELATIVE:
+        return None
+    e, a, _ = _RELATIVE[quantity]
+    return e if qualifier is Qualifier.EXACT else a
+
+
+def default_sigma(quantity: Quantity, qualifier: Qualifier, value: float = 0.0) -> float:
+    """The one-sigma assumed for a figure that states none (table in the module docstring)."""
+    exact = qualifier is Qualifier.EXACT
+    if quantity in _RELATIVE:
+        e, a, floor = _RELATIVE[quantity]
+        return max(floor, abs(value) * (e if exact else a))
+    e, a = _ABSOLUTE[quantity]
+    return e if exact else a
+
+
+def iso_utc(seconds: float) -> str:
+    """'2022-11-18T01:15:00Z' (whole seconds)."""
+    moment = datetime.fromtimestamp(round(seconds), UTC)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def number(value: float) -> str:
+    """'6,100', '5.7', '69' — up to six significant digits, thousands separated."""
+    return f"{value:,.6g}" if abs(value) < 1e15 else f"{value:.6g}"
+
+
+def format_value(quantity: Quantity, value: float) -> str:
+    """A value with its unit, as people write it: '6,100 km', 'M5.7', '2017-09-03T03:30:01Z'."""
+    if quantity.is_time:
+        return iso_utc(value)
+    if quantity is Quantity.MAGNITUDE:
+        return f"M{number(value)}"
+    if quantity is Quantity.COUNT:
+        return number(value)
+    return f"{number(value)} {quantity.unit}"
+
+
+def format_place(lat: float, lon: float, sigma_km: float | None, description: str = "") -> str:
+    """'39.000°N 125.700°E ±10 km, Pyongyang area'."""
+    text = f"{abs(lat):.3f}°{'N' if lat >= 0 else 'S'} {abs(lon):.3f}°{'E' if lon >= 0 else 'W'}"
+    if sigma_km is not None:
+        text += f" ±{number(sigma_km)} km"
+    return f"{text}, {description}" if description else text
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One reported figure, normalised: the value fusion uses and the words the report used.
+
+    For places `value` is None and `lat`/`lon` are set; `sigma` is then in km.
+    """
+
+    quantity: Quantity
+    source: Source
+    index: int
+    qualifier: Qualifier
+    value: float | None
+    sigma: float
+    stated_sigma: float | None
+    text: str
+    lat: float | None = None
+    lon: float | None = None
+    relative: float | None = None
+
+    @property
+    def is_lower_bound(self) -> bool:
+        """'at least', 'more than'."""
+        return self.qualifier in (Qualifier.AT_LEAST, Qualifier.MORE_THAN)
+
+    @property
+    def is_upper_bound(self) -> bool:
+        """'up to', 'less than'."""
+        return self.qualifier in (Qualifier.UP_TO, Qualifier.LESS_THAN)
+
+
+def _estimate(q: Quantity, e: Estimate, report: Report) -> Figure:
+    sigma = e.sigma if e.sigma is not None else default_sigma(q, e.qualifier, e.value)
+    relative = None if e.sigma is not None else relative_default(q, e.qualifier)
+    text = _WORDS[e.qualifier] + format_value(q, e.value)
+    if e.sigma is not None:
+        text += f" ±{number(e.sigma)}"
+    return Figure(
+        q,
+        report.source,
+        report.index,
+        e.qualifier,
+        e.value,
+        sigma,
+        e.sigma,
+        text,
+        relative=relative,
+    )
+
+
+def _instant(q: Quantity, i: Instant, report: Report) -> Figure:
+    seconds = i.utc.timestamp()
+    sigma = i.sigma_s if i.sigma_s is not None else default_sigma(q, i.qualifier)
+    text = f"{_WORDS[i.qualifier]}{iso_utc(seconds)} (reported as {i.original})"
+    return Figure(q, report.source, report.index, i.qualifier, seconds, sigma, i.sigma_s, text)
+
+
+def _place(q: Quantity, p: Position, report: Report) -> Figure:
+    sigma = p.sigma_km if p.sigma_km is not None else default_sigma(q, Qualifier.ABOUT)
+    text = format_place(p.lat, p.lon, p.sigma_km, p.description)
+    return Figure(
+        q, report.source, report.index, Qualifier.ABOUT, None, sigma, p.sigma_km, text, p.lat, p.lon
+    )
+
+
+def figures_of(report: Report) -> tuple[Figure, ...]:
+    """Every figure one observation gives, in `Quantity` order."""
+    o = report.observation
+    out = [_instant(Quantity.TIME, o.time, report)]
+    if isinstance(o, MissileLaunch):
+        if o.launch_position is not None:
+            out.append(_place(Quantity.LAUNCH_POSITION, o.launch_position, report))
+        if o.impact_time is not None:
+            out.append(_instant(Quantity.IMPACT_TIME, o.impact_time, report))
+        if o.impact_position is not None:
+            out.append(_place(Quantity.IMPACT_POSITION, o.impact_position, report))
+        for q, e in (
+            (Quantity.COUNT, o.count),
+            (Quantity.APOGEE_KM, o.apogee_km),
+            (Quantity.RANGE_KM, o.range_km),
+            (Quantity.FLIGHT_TIME_MIN, o.flight_time_min),
+        ):
+            if e is not None:
+                out.append(_estimate(q, e, report))
+    else:
+        if o.position is not None:
+            out.append(_place(Quantity.SITE, o.position, report))
+        for q, e in ((Quantity.MAGNITUDE, o.magnitude), (Quantity.YIELD_KT, o.yield_kt)):
+            if e is not None:
+                out.append(_estimate(q, e, report))
+    return tuple(out)

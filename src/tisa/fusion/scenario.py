@@ -1,0 +1,565 @@
+"""Generated scenarios with known ground truth, for tests and the fusion benchmark.
+
+`generate(seed, …)` draws, with its own `random.Random(seed)` (same seed, same scenario):
+
+* events an hour or more apart: single launches, salvos (2–4 missiles minutes apart, from one
+  area), nuclear tests — about half of them followed ~8 minutes later by a collapse, a weaker
+  seismic event at the same site that is an event of its own;
+* for each event, a report from each nation whose sensors caught it (KOR, JPN, USA), as a
+  `tisa.model.Product`: its time in the nation's zone (KST/JST +09:00, Hawaii −10:00 for
+  INDOPACOM launches, UTC for USGS, Pyongyang time +08:30 when KOR quotes the North in
+  2015–2018), figures with noise of the sigma the report states (or, unstated, of the default
+  sigma fusion assumes), each nation's sensor bias (`bias=True`), hedged values ("more than",
+  "at least" — always true bounds of the truth), salvos reported as a count or missile by
+  missile, revisions (a first version with coarser figures, amended by a second), and now and
+  then a recalled report.
+
+The truth: every true event, and which true event each current report (product id,
+observation index) describes. `score` compares fused events with the truth.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+
+from tisa.fusion.correlation import EARTH_RADIUS_KM
+from tisa.fusion.picture import Event
+from tisa.fusion.quantities import Quantity, default_sigma
+from tisa.fusion.reports import Holding
+from tisa.markings import (
+    Classification,
+    InformationCredibility,
+    Markings,
+    Precedence,
+    SourceReliability,
+)
+from tisa.model import (
+    Estimate,
+    Instant,
+    MissileClass,
+    MissileLaunch,
+    NuclearTest,
+    Observation,
+    ObservationKind,
+    Position,
+    Product,
+    Qualifier,
+)
+
+KST = timezone(timedelta(hours=9), "KST")
+JST = timezone(timedelta(hours=9), "JST")
+HST = timezone(timedelta(hours=-10), "HST")
+PYONGYANG_TIME = timezone(timedelta(hours=8, minutes=30), "PYT")
+#: Pyongyang kept UTC+8:30 from 15 Aug 2015 to 4 May 2018.
+PYONGYANG_TIME_SPAN = (
+    datetime(2015, 8, 14, 15, 0, tzinfo=UTC),
+    datetime(2018, 5, 4, 15, 0, tzinfo=UTC),
+)
+
+SITES = (
+    (39.20, 125.67, "Sunan, Pyongyang"),
+    (39.66, 124.70, "Tongchang-ri"),
+    (39.15, 127.45, "Wonsan"),
+    (40.03, 128.18, "Sinpo"),
+    (39.70, 125.90, "Kaechon"),
+    (38.40, 126.80, "Sariwon area"),
+)
+TEST_SITE = (41.28, 129.08, "Punggye-ri")
+
+#: Missile classes a launch may be: (range km, apogee km, flight time min) as (low, high).
+_FLIGHTS = {
+    MissileClass.SRBM: ((250, 800), (30, 100), (5, 10)),
+    MissileClass.IRBM: ((600, 1500), (50, 1200), (10, 30)),
+    MissileClass.ICBM: ((900, 1100), (5500, 6700), (65, 75)),
+}
+
+
+@dataclass(frozen=True)
+class Sensor:
+    """How one nation sees events: coverage, noise (one sigma) and bias."""
+
+    originator: str
+    detects: float
+    time_sigma_s: float
+    position_sigma_km: float
+    relative_sigma: float
+    magnitude_sigma: float
+    time_bias_s: float = 0.0
+    relative_bias: float = 0.0
+    magnitude_bias: float = 0.0
+    states_sigma: float = 0.5
+
+
+SENSORS = (
+    Sensor(
+        "KOR", 0.95, 20, 10, 0.08, 0.15, time_bias_s=20, relative_bias=0.04, magnitude_bias=-0.3
+    ),
+    Sensor("JPN", 0.90, 30, 20, 0.06, 0.10, time_bias_s=-15, relative_bias=-0.03),
+    Sensor("USA", 0.70, 15, 8, 0.05, 0.08, magnitude_bias=0.1),
+)
+
+
+@dataclass(frozen=True)
+class TrueEvent:
+    """What really happened."""
+
+    id: str
+    kind: ObservationKind
+    time: datetime
+    lat: float
+    lon: float
+    count: int = 1
+    missile_class: MissileClass = MissileClass.UNKNOWN
+    times: tuple[datetime, ...] = ()
+    apogee_km: float | None = None
+    range_km: float | None = None
+    flight_time_min: float | None = None
+    impact: tuple[float, float] | None = None
+    magnitude: float | None = None
+    yield_kt: float | None = None
+    collapse: bool = False
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Products as a node would hold them, and the truth they describe."""
+
+    seed: int
+    holdings: tuple[Holding, ...]
+    truth: tuple[TrueEvent, ...]
+    membership: Mapping[tuple[str, int], str] = field(repr=False)
+
+    @property
+    def products(self) -> tuple[Product, ...]:
+        """Every product version generated (amended versions included)."""
+        return tuple(h.product for h in self.holdings)
+
+    @property
+    def observations(self) -> int:
+        """How many observations the current reports carry."""
+        return len(self.membership)
+
+
+def destination(lat: float, lon: float, bearing_deg: float, km: float) -> tuple[float, float]:
+    """The point `km` from (lat, lon) along `bearing_deg` on the sphere."""
+    d = km / EARTH_RADIUS_KM
+    p1, l1, b = math.radians(lat), math.radians(lon), math.radians(bearing_deg)
+    p2 = math.asin(math.sin(p1) * math.cos(d) + math.cos(p1) * math.sin(d) * math.cos(b))
+    l2 = l1 + math.atan2(
+        math.sin(b) * math.sin(d) * math.cos(p1), math.cos(d) - math.sin(p1) * math.sin(p2)
+    )
+    return math.degrees(p2), (math.degrees(l2) + 540) % 360 - 180
+
+
+def yield_from_magnitude(mb: float) -> float:
+    """A rough body-wave magnitude to yield relation (kt): mb 6.1 is about 160 kt."""
+    return float(10 ** ((mb - 4.45) / 0.75))
+
+
+class _Draw:
+    """One scenario's random choices (the only state; pure given the seed)."""
+
+    def __init__(self, seed: int, *, bias: bool, hedge_share: float) -> None:
+        self.rng = random.Random(seed)  # noqa: S311 - a reproducible simulation, not secrets
+        self.bias = bias
+        self.hedge_share = hedge_share
+
+    def uuid(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def event(self, number: int, time: datetime, kind: str) -> TrueEvent:
+        rng = self.rng
+        ident = f"true-{number:06d}"
+        if kind == "test":
+            lat, lon = destination(*TEST_SITE[:2], rng.uniform(0, 360), rng.uniform(0, 3))
+            mb = round(rng.uniform(4.3, 6.3), 2)
+            return TrueEvent(
+                ident,
+                ObservationKind.NUCLEAR_TEST,
+                time,
+                lat,
+                lon,
+                times=(time,),
+                magnitude=mb,
+                yield_kt=yield_from_magnitude(mb),
+            )
+        site = rng.choice(SITES)
+        lat, lon = destination(site[0], site[1], rng.uniform(0, 360), rng.uniform(0, 5))
+        cls = rng.choice(list(_FLIGHTS))
+        (r0, r1), (a0, a1), (f0, f1) = _FLIGHTS[cls]
+        count = 1 if kind == "single" else rng.randint(2, 4)
+        times = [time]
+        for _ in range(count - 1):
+            times.append(times[-1] + timedelta(seconds=rng.uniform(30, 240)))
+        range_km = rng.uniform(r0, r1)
+        impact = destination(lat, lon, rng.uniform(70, 110), range_km)
+        return TrueEvent(
+            ident,
+            ObservationKind.MISSILE_LAUNCH,
+            time,
+            lat,
+            lon,
+            count=count,
+            missile_class=cls,
+            times=tuple(times),
+            apogee_km=rng.uniform(a0, a1),
+            range_km=range_km,
+            flight_time_min=rng.uniform(f0, f1),
+            impact=impact,
+        )
+
+    # -- figures -----------------------------------------------------------------------------
+
+    def _stated(self, sensor: Sensor) -> bool:
+        return self.rng.random() < sensor.states_sigma
+
+    def value(
+        self, sensor: Sensor, q: Quantity, truth: float, sigma: float, coarse: float
+    ) -> Estimate:
+        """A reported figure: stated sigma, or the default fusion will assume; maybe a bound."""
+        rng = self.rng
+        if q is not Quantity.MAGNITUDE and rng.random() < self.hedge_share:
+            bound = math.floor(truth * rng.uniform(0.8, 0.95))
+            return Estimate(max(0, bound), Qualifier.MORE_THAN)
+        bias = 0.0
+        if self.bias:
+            bias = (
+                sensor.magnitude_bias if q is Quantity.MAGNITUDE else sensor.relative_bias * truth
+            )
+        if self._stated(sensor):
+            s = sigma * coarse
+            return Estimate(max(0.0, truth + bias + rng.gauss(0, s)), Qualifier.ABOUT, s)
+        qualifier = Qualifier.EXACT if q is Quantity.MAGNITUDE else Qualifier.ABOUT
+        s = default_sigma(q, qualifier, truth)
+        return Estimate(max(0.0, truth + bias + rng.gauss(0, s)), qualifier)
+
+    def instant(
+        self, sensor: Sensor, truth: datetime, zone: timezone, *, seismic: bool = False
+    ) -> Instant:
+        """A reported time; seismic origin times always come to the second with a sigma."""
+        rng = self.rng
+        bias = sensor.time_bias_s if self.bias else 0.0
+        if seismic or self._stated(sensor):
+            s = sensor.time_sigma_s
+            moment = truth + timedelta(seconds=bias + rng.gauss(0, s))
+            moment = moment.replace(microsecond=0)
+            original = moment.astimezone(zone).isoformat()
+            return Instant(moment.astimezone(UTC), _zoned(original, zone), Qualifier.ABOUT, s)
+        s = default_sigma(Quantity.TIME, Qualifier.ABOUT)
+        moment = (truth + timedelta(seconds=bias + rng.gauss(0, s))).replace(microsecond=0)
+        original = moment.astimezone(zone).isoformat()
+        return Instant(moment.astimezone(UTC), _zoned(original, zone), Qualifier.ABOUT)
+
+    def place(self, sensor: Sensor, lat: float, lon: float, what: str) -> Position:
+        rng = self.rng
+        stated = self._stated(sensor)
+        s = sensor.position_sigma_km if stated else default_sigma(Quantity.SITE, Qualifier.ABOUT)
+        north, east = rng.gauss(0, s), rng.gauss(0, s)
+        plat = lat + north / 111.195
+        plon = lon + east / (111.195 * math.cos(math.radians(lat)))
+        return Position(
+            max(-90, min(90, plat)), (plon + 540) % 360 - 180, s if stated else None, what
+        )
+
+    def zone(self, sensor: Sensor, event: TrueEvent) -> timezone:
+        if sensor.originator == "USA":
+            return UTC if event.kind is ObservationKind.NUCLEAR_TEST else HST
+        if sensor.originator == "JPN":
+            return JST
+        start, end = PYONGYANG_TIME_SPAN
+        if start <= event.time < end and self.rng.random() < 0.2:
+            return PYONGYANG_TIME
+        return KST
+
+    def observations(
+        self, sensor: Sensor, event: TrueEvent, coarse: float
+    ) -> tuple[Observation, ...]:
+        zone = self.zone(sensor, event)
+        if event.kind is ObservationKind.NUCLEAR_TEST:
+            assert event.magnitude is not None
+            assert event.yield_kt is not None
+            magnitude = self.value(
+                sensor, Quantity.MAGNITUDE, event.magnitude, sensor.magnitude_sigma, coarse
+            )
+            test_yield = None
+            if not event.collapse:
+                test_yield = self.value(
+                    sensor, Quantity.YIELD_KT, event.yield_kt, 0.3 * event.yield_kt, coarse
+                )
+            return (
+                NuclearTest(
+                    time=self.instant(sensor, event.time, zone, seismic=True),
+                    position=self.place(sensor, event.lat, event.lon, TEST_SITE[2]),
+                    magnitude=magnitude,
+                    yield_kt=test_yield,
+                ),
+            )
+        by_missile = event.count > 1 and self.rng.random() < 0.4
+        times = event.times if by_missile else event.times[:1]
+        out: list[Observation] = []
+        for time in times:
+            out.append(self.launch(sensor, event, time, zone, coarse, by_missile))
+        return tuple(out)
+
+    def launch(
+        self,
+        sensor: Sensor,
+        event: TrueEvent,
+        time: datetime,
+        zone: timezone,
+        coarse: float,
+        by_missile: bool,
+    ) -> MissileLaunch:
+        rng = self.rng
+        assert event.apogee_km is not None
+        assert event.range_km is not None
+        assert event.flight_time_min is not None
+        assert event.impact is not None
+        count = None
+        if not by_missile and (event.count > 1 or rng.random() < 0.5):
+            if event.count > 1 and rng.random() < 0.3:
+                count = Estimate(rng.randint(1, event.count), Qualifier.AT_LEAST)
+            else:
+                count = Estimate(event.count, Qualifier.EXACT)
+        rel = sensor.relative_sigma
+        flight = event.flight_time_min
+        return MissileLaunch(
+            time=self.instant(sensor, time, zone),
+            missile_class=event.missile_class if rng.random() < 0.8 else MissileClass.UNKNOWN,
+            launch_position=self.place(sensor, event.lat, event.lon, "launch area")
+            if rng.random() < 0.8
+            else None,
+            count=count,
+            apogee_km=self.value(
+                sensor, Quantity.APOGEE_KM, event.apogee_km, rel * event.apogee_km, coarse
+            ),
+            range_km=self.value(
+                sensor, Quantity.RANGE_KM, event.range_km, rel * event.range_km, coarse
+            ),
+            flight_time_min=self.value(sensor, Quantity.FLIGHT_TIME_MIN, flight, 1.0, coarse)
+            if sensor.originator == "JPN"
+            else None,
+            impact_position=self.place(sensor, *event.impact, "impact area")
+            if sensor.originator != "KOR"
+            else None,
+        )
+
+
+def _zoned(original: str, zone: timezone) -> str:
+    # isoformat() writes +00:00 for UTC; USGS writes Z.
+    return original.replace("+00:00", "Z") if zone is UTC else original
+
+
+def _product(
+    draw: _Draw,
+    sensor: Sensor,
+    pid: str,
+    version: int,
+    event: TrueEvent,
+    observations: tuple[Observation, ...],
+    created_at: datetime,
+) -> Product:
+    topic = (
+        "dprk.missile.launch"
+        if event.kind is ObservationKind.MISSILE_LAUNCH
+        else "dprk.nuclear.test"
+    )
+    what = "launch" if event.kind is ObservationKind.MISSILE_LAUNCH else "seismic event"
+    return Product(
+        id=pid,
+        version=version,
+        markings=Markings(
+            originator=sensor.originator,
+            classification=Classification.SECRET,
+            rel_to=frozenset({"USA", "KOR", "JPN"}),
+            precedence=Precedence.FLASH,
+        ),
+        topics=frozenset({topic}),
+        title=f"{sensor.originator}: {what} {event.time:%Y-%m-%d %H:%M}Z (v{version})",
+        text="",
+        source_reliability=SourceReliability.B,
+        information_credibility=InformationCredibility.PROBABLY_TRUE,
+        created_at=created_at,
+        author=f"{sensor.originator.lower()}.analyst",
+        observations=observations,
+    )
+
+
+def generate(
+    seed: int,
+    *,
+    events: int = 100,
+    start: datetime = datetime(2016, 1, 1, tzinfo=UTC),
+    salvo_share: float = 0.3,
+    test_share: float = 0.1,
+    collapse_share: float = 0.5,
+    revision_share: float = 0.2,
+    recall_share: float = 0.02,
+    hedge_share: float = 0.1,
+    bias: bool = True,
+) -> Scenario:
+    """A scenario of `events` primary events (collapses come on top), from `seed`."""
+    draw = _Draw(seed, bias=bias, hedge_share=hedge_share)
+    rng = draw.rng
+    truth: list[TrueEvent] = []
+    time = start
+    for n in range(events):
+        time += timedelta(hours=1 + rng.expovariate(1 / 24))
+        roll = rng.random()
+        kind = (
+            "test"
+            if roll < test_share
+            else "salvo"
+            if roll < test_share + salvo_share
+            else "single"
+        )
+        event = draw.event(n, time, kind)
+        truth.append(event)
+        if kind == "test" and rng.random() < collapse_share:
+            assert event.magnitude is not None
+            later = time + timedelta(seconds=rng.uniform(7 * 60, 9 * 60))
+            mb = max(3.5, event.magnitude - rng.uniform(1.0, 1.8))
+            truth.append(
+                TrueEvent(
+                    f"true-{n:06d}c",
+                    ObservationKind.NUCLEAR_TEST,
+                    later,
+                    event.lat,
+                    event.lon,
+                    times=(later,),
+                    magnitude=mb,
+                    yield_kt=0.0,
+                    collapse=True,
+                )
+            )
+    holdings: list[Holding] = []
+    membership: dict[tuple[str, int], str] = {}
+    for event in truth:
+        seen = [s for s in SENSORS if rng.random() < s.detects] or [rng.choice(SENSORS)]
+        for sensor in seen:
+            pid = draw.uuid()
+            created = event.time + timedelta(minutes=rng.uniform(3, 40))
+            if rng.random() < revision_share:
+                first = draw.observations(sensor, event, 2.0)
+                holdings.append(Holding(_product(draw, sensor, pid, 1, event, first, created)))
+                created += timedelta(hours=rng.uniform(1, 6))
+                version = 2
+            else:
+                version = 1
+            final = draw.observations(sensor, event, 1.0)
+            recalled = rng.random() < recall_share
+            product = _product(draw, sensor, pid, version, event, final, created)
+            holdings.append(Holding(product, created + timedelta(seconds=2), recalled))
+            if not recalled:
+                for index in range(len(final)):
+                    membership[(pid, index)] = event.id
+    return Scenario(seed, tuple(holdings), tuple(truth), membership)
+
+
+# -- scoring ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Score:
+    """How fused events compare with the truth.
+
+    precision/recall are pairwise over reports: of the pairs of reports put in one event,
+    the share that describe one true event; of the pairs that describe one true event, the
+    share put in one event. `exact_events` is the share of true events recovered exactly.
+    `normalised_error` is, per quantity, the root mean square of (fused − truth) / bound, with
+    bound = sqrt(1 / Σ 1/σᵢ²) over the values fused, each σᵢ the stated sigma or the default at
+    the true value (the Cramér–Rao bound for independent Gaussian reports): 1.0 means the
+    fused error is the bound.
+    """
+
+    precision: float
+    recall: float
+    exact_events: float
+    normalised_error: Mapping[str, float]
+    samples: Mapping[str, int]
+
+
+def _pairs(n: int) -> int:
+    return n * (n - 1) // 2
+
+
+def _scalar_truth(q: Quantity, event: TrueEvent) -> float | None:
+    values = {
+        Quantity.TIME: event.time.timestamp(),
+        Quantity.APOGEE_KM: event.apogee_km,
+        Quantity.RANGE_KM: event.range_km,
+        Quantity.FLIGHT_TIME_MIN: event.flight_time_min,
+        Quantity.MAGNITUDE: event.magnitude,
+        Quantity.YIELD_KT: event.yield_kt if not event.collapse else None,
+    }
+    return values.get(q)
+
+
+def score(scenario: Scenario, fused: Iterable[Event]) -> Score:
+    """Compare `fused` (built from `scenario.holdings`) with the scenario's truth.
+
+    Fused errors are taken over single-missile events only (a salvo's time and figures mix
+    missiles) and over quantities no bound truncated.
+    """
+    predicted: dict[tuple[str, int], str] = {}
+    events = list(fused)
+    for event in events:
+        for report in event.reports:
+            predicted[(report.source.product_id, report.index)] = event.id
+    keys = [k for k in scenario.membership if k in predicted]
+    joint = Counter((predicted[k], scenario.membership[k]) for k in keys)
+    by_pred = Counter(predicted[k] for k in keys)
+    by_true = Counter(scenario.membership[k] for k in keys)
+    both = sum(_pairs(n) for n in joint.values())
+    pred_pairs = sum(_pairs(n) for n in by_pred.values())
+    true_pairs = sum(_pairs(n) for n in by_true.values())
+    precision = both / pred_pairs if pred_pairs else 1.0
+    recall = both / true_pairs if true_pairs else 1.0
+    members_of_true: dict[str, set[tuple[str, int]]] = {}
+    for k in keys:
+        members_of_true.setdefault(scenario.membership[k], set()).add(k)
+    members_of_pred: dict[str, set[tuple[str, int]]] = {}
+    for k in keys:
+        members_of_pred.setdefault(predicted[k], set()).add(k)
+    exact = sum(
+        1 for t, ms in members_of_true.items() if members_of_pred[predicted[next(iter(ms))]] == ms
+    )
+    exact_share = exact / len(members_of_true) if members_of_true else 1.0
+
+    truth = {t.id: t for t in scenario.truth}
+    squares: dict[str, list[float]] = {}
+    for event in events:
+        ids = {scenario.membership.get((r.source.product_id, r.index)) for r in event.reports}
+        if len(ids) != 1 or None in ids:
+            continue
+        true_event = truth[str(next(iter(ids)))]
+        if true_event.count != 1:
+            continue
+        figures = [f for fs in event.figures for f in fs if not f.qualifier.is_bound]
+        for q, made in event.fused.items():
+            target = _scalar_truth(q, true_event)
+            bounded = made.lower is not None or made.upper is not None
+            if target is None or made.value is None or bounded:
+                continue
+            # The bound at the truth: each report's sigma as the generator drew its noise.
+            sigmas = [
+                f.stated_sigma
+                if f.stated_sigma is not None
+                else default_sigma(q, f.qualifier, target)
+                for f in figures
+                if f.quantity is q
+            ]
+            if not sigmas or min(sigmas) <= 0:
+                continue
+            bound = math.sqrt(1 / math.fsum(1 / (s * s) for s in sigmas))
+            squares.setdefault(q.value, []).append(((made.value - target) / bound) ** 2)
+    rms = {q: math.sqrt(math.fsum(v) / len(v)) for q, v in sorted(squares.items())}
+    return Score(
+        precision, recall, exact_share, rms, {q: len(v) for q, v in sorted(squares.items())}
+    )

@@ -1,0 +1,165 @@
+"""Fused estimates: inverse-variance weighting, default sigmas, bounds, places, times."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from reported import (
+    ABOUT,
+    AT_LEAST,
+    EXACT,
+    MORE_THAN,
+    UP_TO,
+    at,
+    est,
+    events,
+    held,
+    launch,
+    seismic,
+)
+
+from tisa.fusion import Figure, Quantity, Source, default_sigma, fuse
+from tisa.fusion.estimates import inverse_variance, truncated
+from tisa.model import Position, Qualifier
+
+T = "2017-09-03T12:29+09:00"
+
+
+def fig(value: float, qualifier: Qualifier = ABOUT, sigma: float = 1.0, n: int = 0) -> Figure:
+    source = Source(f"{n:08d}-0000-4000-8000-000000000000", 1, ("KOR", "JPN", "USA")[n % 3])
+    return Figure(Quantity.APOGEE_KM, source, 0, qualifier, value, sigma, sigma, f"{value}")
+
+
+def test_inverse_variance_weights_by_precision() -> None:
+    mean, sigma = inverse_variance([(10.0, 1.0), (20.0, 2.0)])
+    assert mean == pytest.approx((10 / 1 + 20 / 4) / (1 + 1 / 4))
+    assert sigma == pytest.approx(math.sqrt(1 / (1 + 1 / 4)))
+
+
+def test_a_zero_sigma_is_exact_and_dominates() -> None:
+    assert inverse_variance([(10.0, 0.0), (20.0, 2.0)]) == (10.0, 0.0)
+
+
+@given(st.lists(st.tuples(st.floats(-1e6, 1e6), st.floats(0.01, 1e3)), min_size=1, max_size=8))
+def test_the_fused_value_lies_within_the_values_and_sigma_below_each(
+    pairs: list[tuple[float, float]],
+) -> None:
+    mean, sigma = inverse_variance(pairs)
+    values = [v for v, _ in pairs]
+    assert min(values) - 1e-6 <= mean <= max(values) + 1e-6
+    assert sigma <= min(s for _, s in pairs) + 1e-12
+
+
+@pytest.mark.parametrize(
+    ("quantity", "value", "exact", "about"),
+    [
+        (Quantity.TIME, 0, 30, 90),
+        (Quantity.LAUNCH_POSITION, 0, 5, 25),
+        (Quantity.APOGEE_KM, 6000, 180, 600),
+        (Quantity.RANGE_KM, 1000, 30, 100),
+        (Quantity.RANGE_KM, 5, 1, 1),  # a floor of 1 km
+        (Quantity.FLIGHT_TIME_MIN, 69, 0.5, 2),
+        (Quantity.MAGNITUDE, 6.1, 0.1, 0.2),
+        (Quantity.YIELD_KT, 100, 20, 40),
+    ],
+)
+def test_default_sigmas_differ_for_exact_and_about(
+    quantity: Quantity, value: float, exact: float, about: float
+) -> None:
+    assert default_sigma(quantity, EXACT, value) == pytest.approx(exact)
+    assert default_sigma(quantity, ABOUT, value) == pytest.approx(about)
+
+
+def test_a_stated_sigma_overrides_the_default() -> None:
+    kor = held("KOR", seismic(T, magnitude=est(5.7, ABOUT, 0.05)))
+    (event,) = events(kor)
+    (magnitude,) = [f for f in event.figures[0] if f.quantity is Quantity.MAGNITUDE]
+    assert magnitude.sigma == 0.05
+    assert magnitude.stated_sigma == 0.05
+    assert magnitude.text == "about M5.7 ±0.05"
+
+
+def test_bounds_are_never_averaged() -> None:
+    fused = fuse([fig(6000, MORE_THAN, 600), fig(6100, MORE_THAN, 610, 1)])
+    assert fused is not None
+    assert (fused.value, fused.lower, fused.upper, fused.method) == (6100, 6100, None, "bound only")
+    assert fused.text == "more than 6,100 km"
+
+
+def test_two_bounds_make_an_interval() -> None:
+    fused = fuse([fig(500, AT_LEAST), fig(700, UP_TO, n=1)])
+    assert fused is not None
+    assert (fused.lower, fused.upper, fused.value) == (500, 700, 600)
+    assert fused.sigma == pytest.approx(200 / math.sqrt(12))
+    assert fused.text == "between 500 km and 700 km"
+
+
+def test_bounds_truncate_the_fused_distribution() -> None:
+    fused = fuse([fig(1000, ABOUT, 100), fig(1050, AT_LEAST, n=1)])
+    assert fused is not None
+    assert fused.value is not None
+    assert fused.sigma is not None
+    assert fused.value > 1050
+    assert fused.sigma < 100
+    assert fused.lower == 1050
+    assert "truncated by bounds" in fused.method
+
+
+def test_contradicting_bounds_do_not_truncate() -> None:
+    fused = fuse([fig(1000, ABOUT, 100), fig(1200, AT_LEAST, n=1), fig(900, UP_TO, n=2)])
+    assert fused is not None
+    assert fused.value == 1000
+    assert (fused.lower, fused.upper) == (None, None)
+    assert "bounds contradict" in fused.method
+
+
+def test_truncated_far_in_a_tail_sits_on_the_bound() -> None:
+    assert truncated(0.0, 1.0, 100.0, None) == (100.0, 0.0)
+    assert truncated(0.0, 1.0, None, -100.0) == (-100.0, 0.0)
+    mean, sigma = truncated(0.0, 1.0, 0.0, None)  # half-normal
+    assert mean == pytest.approx(math.sqrt(2 / math.pi))
+    assert sigma == pytest.approx(math.sqrt(1 - 2 / math.pi))
+
+
+def test_places_fuse_in_the_plane() -> None:
+    a = held("KOR", launch(T, launch_position=Position(39.0, 125.0, 10.0)))
+    b = held("JPN", launch(T, launch_position=Position(39.0, 126.0, 10.0)))
+    (event,) = events(a, b)
+    place = event.fused[Quantity.LAUNCH_POSITION]
+    assert place.value is None
+    assert place.lat == pytest.approx(39.0, abs=0.01)
+    assert place.lon == pytest.approx(125.5, abs=0.01)
+    assert place.sigma == pytest.approx(10 / math.sqrt(2))
+    assert {s.originator for s in place.sources} == {"KOR", "JPN"}
+
+
+def test_times_are_normalised_to_utc_and_keep_the_original() -> None:
+    pyongyang = held("KOR", seismic("2017-09-03T12:00+08:30", magnitude=est(5.7, EXACT)))
+    hawaii = held("USA", seismic("2017-09-02T17:30-10:00", time_qualifier=EXACT))
+    (event,) = events(pyongyang, hawaii)
+    texts = sorted(f.text for fs in event.figures for f in fs if f.quantity is Quantity.TIME)
+    assert texts == [
+        "2017-09-03T03:30:00Z (reported as 2017-09-02T17:30-10:00)",
+        "about 2017-09-03T03:30:00Z (reported as 2017-09-03T12:00+08:30)",
+    ]
+    assert event.time == at("2017-09-03T03:30Z").utc
+
+
+def test_fused_sigma_of_the_time_is_the_inverse_variance_bound() -> None:
+    a = held("KOR", seismic("2017-09-03T12:29+09:00"))
+    b = held("JPN", seismic("2017-09-03T12:31+09:00"))
+    (event,) = events(a, b)
+    fused = event.fused[Quantity.TIME]
+    assert fused.sigma == pytest.approx(90 / math.sqrt(2))
+    assert fused.value == pytest.approx(at("2017-09-03T12:30+09:00").utc.timestamp())
+    assert fused.text.startswith("2017-09-03T03:30:00Z ± 63.6 s")
+
+
+def test_mixed_quantities_are_refused() -> None:
+    other = Figure(Quantity.RANGE_KM, Source("x", 1, "KOR"), 0, ABOUT, 1.0, 1.0, None, "1")
+    with pytest.raises(ValueError, match="one quantity"):
+        fuse([fig(1), other])
+    assert fuse([]) is None
