@@ -161,6 +161,7 @@ def run_demo(
                 echo(f"nodes left running (data in {base}; users in {base / 'users.json'}):")
                 for party, where in nodes.items():
                     echo(f"  {party}: api {where['api']}  federation {where['federation']}")
+                    echo(f"       web UI {where['api']}/ui/ (self-signed certificate: see README)")
         else:
             cluster.stop()
     ok = all(s["ok"] for s in report.steps)
@@ -344,6 +345,27 @@ def _scenario(cluster: Cluster, report: Report, ids: dict[str, str]) -> None:
             f"{theirs['flight_time_min']['value']:.0f} min"
         )
 
+    def fused() -> str:
+        # Each node fuses what it holds: KOR now has both reports of the launch.
+        def both() -> dict[str, Any] | None:
+            listed = kor_analyst.get("/api/v1/events")["events"]
+            match = next((e for e in listed if set(e["parties"]) >= {"KOR", "JPN"}), None)
+            return None if match is None else kor_analyst.get(f"/api/v1/events/{match['id']}")
+
+        event = wait_for(both, "KOR fusing its and JPN's reports into one event")
+        range_km = event["fused"].get("range_km")
+        if range_km is None:
+            raise StepFailed(f"no fused range in event {event['id']}")
+        sources = sorted(f"{s['originator']} v{s['version']}" for s in range_km["sources"])
+        if sources != ["JPN v1", "KOR v1"]:
+            raise StepFailed(f"fused range should come from both reports, not {sources}")
+        apogee = event["fused"].get("apogee_km", {})
+        return (
+            f"one event ({event['label']}) from {len(event['reports'])} reports; fused range "
+            f"{range_km['text']} from {', '.join(sources)}; apogee {apogee.get('text', '—')} "
+            f"(JPN's bound kept as a bound); {len(event['disagreements'])} disagreement(s)"
+        )
+
     def out_of_scope() -> str:
         before = len(kor_analyst.get("/api/v1/products")["products"])
         try:
@@ -473,6 +495,7 @@ def _scenario(cluster: Cluster, report: Report, ids: dict[str, str]) -> None:
     report.step("KOR files an ORCON product: held at USA until KOR consents, then delivered", orcon)
     report.step("USA files a product to both partners", from_usa)
     report.step("JPN files its own report of the same launch, with its own figures", from_jpn)
+    report.step("KOR sees one fused event of the launch, both nations' figures", fused)
     report.step("KOR tries an out-of-scope product", out_of_scope)
     report.step("a forged envelope sent to the hub", forged)
     report.step("KOR tries to reach JPN directly", spoke_to_spoke)

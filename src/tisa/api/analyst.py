@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tisa.accounts import Role, User
 from tisa.api.errors import install
+from tisa.api.events import events_router
 from tisa.api.limits import BodyLimit
 from tisa.api.session import Signed_in
 from tisa.api.status import node_status
@@ -320,6 +321,7 @@ def analyst_app(rt: Runtime) -> FastAPI:
         body = await run_in_threadpool(rt.metrics.render)
         return Response(body, media_type="text/plain; version=0.0.4")
 
+    app.include_router(events_router(rt))
     install_web(app, rt)
     return app
 

@@ -23,7 +23,7 @@ from tisa.store.audit import Action
 if TYPE_CHECKING:
     from tisa.runtime import Runtime
 
-POLL_SECONDS = 0.25
+POLL_SECONDS = 0.1
 KEEPALIVE_SECONDS = 15.0
 QUEUE_LIMIT = 1000
 

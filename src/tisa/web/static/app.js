@@ -100,11 +100,11 @@
       var arrived = msg.action === "product.receive" || msg.action === "product.release";
       if (arrived && msg.precedence === "FLASH" && msg.state !== "draft") alertFlash(msg);
       else if (msg.action === "product.receive") notice(msg);
+      document.dispatchEvent(new CustomEvent("tisa:product", { detail: msg }));
       var part = document.querySelector("[data-live-refresh]");
       if (!part) return;
       var here = part.getAttribute("data-product");
       if (!here || here === msg.id) refresh();
-      document.dispatchEvent(new CustomEvent("tisa:product", { detail: msg }));
     });
     source.addEventListener("consent", function () {
       var part = document.querySelector('[data-live-refresh="consents"]');

@@ -89,6 +89,7 @@
       flags.appendChild(el("li", { "class": "warn" }, "⚠ " + label(d.quantity) + ": " + (d.text ||
         (d.sources.map(function (s) { return s.originator; }).join(" / ") + " " + page.dataset.labelGap + " " + d.gap + " " + d.unit))));
     });
+    if (!e.disagreements.length) flags.appendChild(el("li", { "class": "empty" }, page.dataset.labelAgree));
     var line = document.getElementById("timeline");
     line.textContent = "";
     e.reports.slice().sort(function (a, b) { return (a.received_at || a.created_at) < (b.received_at || b.created_at) ? -1 : 1; })
@@ -101,8 +102,7 @@
     if (window.tisaMap) {
       if (!map) {
         var m = document.getElementById("map");
-        map = window.tisaMap.create(m, { labels: { launch: m.dataset.labelLaunch, impact: m.dataset.labelImpact,
-          site: m.dataset.labelSite, FUSED: m.dataset.labelFused, legendTitle: m.dataset.labelLegend } });
+        map = window.tisaMap.create(m, { labels: JSON.parse(m.dataset.labels || "{}") });
       }
       map.update(e);
     }
