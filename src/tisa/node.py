@@ -97,15 +97,7 @@ class Node:
         """
         user.require(*WRITERS)
         now = self.ctx.clock()
-        product = to_product(
-            draft,
-            id=str(uuid.uuid4()),
-            version=1,
-            originator=self.party,
-            author=user.username,
-            created_at=now,
-            attachments=self._uploads(draft.attachments),
-        )
+        product = self._new_product(user, draft, now)
         self._check_scope(product, now)
         self._check_readable(user, product)
         with self.ctx.db.begin() as conn:
@@ -162,6 +154,23 @@ class Node:
             )
         return product
 
+    def _new_product(self, user: User, draft: DraftIn, now: datetime) -> Product:
+        """Version 1 of a new product of this node, as `user` wrote it.
+
+        Raises:
+            InputInvalid: the content breaks a marking or model rule.
+            NotFound: an attachment that was not uploaded here.
+        """
+        return to_product(
+            draft,
+            id=str(uuid.uuid4()),
+            version=1,
+            originator=self.party,
+            author=user.username,
+            created_at=now,
+            attachments=self._uploads(draft.attachments),
+        )
+
     def check(self, user: User, draft: DraftIn) -> list[str]:
         """Everything that would stop this draft from being stored or released, as the
         analyst should hear it while still writing (nothing is stored).
@@ -172,15 +181,7 @@ class Node:
         user.require(*WRITERS)
         now = self.ctx.clock()
         try:
-            product = to_product(
-                draft,
-                id=str(uuid.uuid4()),
-                version=1,
-                originator=self.party,
-                author=user.username,
-                created_at=now,
-                attachments=self._uploads(draft.attachments),
-            )
+            product = self._new_product(user, draft, now)
         except (InputInvalid, NotFound) as exc:
             return [exc.reason]
         problems = list(decide_access(user.reader, product).texts)

@@ -106,8 +106,16 @@ def test_the_event_has_exactly_the_agreed_shape(harness: Any, api: Any, event_id
         "product_id", "version", "originator", "title", "created_at", "received_at", "figures",
     }  # fmt: skip
     assert set(report["figures"]) == {"time", "site", "magnitude"}
-    assert set(report["figures"]["magnitude"]) == {"value", "qualifier", "sigma", "unit", "text"}
+    assert set(report["figures"]["magnitude"]) == {
+        "value",
+        "qualifier",
+        "sigma",
+        "unit",
+        "text",
+        "original",
+    }
     assert report["figures"]["time"]["text"].endswith(f"(reported as {WHEN})")
+    assert report["figures"]["time"]["original"] == WHEN
     assert report["figures"]["site"]["value"] is None
     assert report["figures"]["site"]["lat"] == 41.28
     fused = e["fused"]["magnitude"]

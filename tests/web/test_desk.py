@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from web_harness import Web, draft
 
 from tisa.store import audit
@@ -150,3 +152,42 @@ def test_audit_page_verifies_the_log(web: Web) -> None:
     # Peers are not running in process: the chain is verified and the peers named unreachable.
     assert "hash chain of" in report.text
     assert "could not be asked" in report.text
+
+
+FORMS = [
+    "/ui/language",
+    "/ui/consents",
+    "/ui/products/00000000-0000-4000-8000-000000000000/versions/1/release",
+    "/ui/products/00000000-0000-4000-8000-000000000000/versions/1/send-back",
+    "/ui/products/00000000-0000-4000-8000-000000000000/versions/1/recall",
+    "/ui/consent-requests/00000000-0000-4000-8000-000000000000/grant",
+    "/ui/consent-requests/00000000-0000-4000-8000-000000000000/deny",
+    "/ui/consents/00000000-0000-4000-8000-000000000000/revoke",
+    "/ui/channels/USA-KOR/suspend",
+    "/ui/channels/KOR-JPN/resume",
+]
+_officer: dict[str, Any] = {}
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    path=st.sampled_from(FORMS),
+    fields=st.dictionaries(
+        st.sampled_from(
+            ["reason", "language", "recipient", "topics", "max_classification", "expires", "back"]
+        ),
+        st.text(max_size=30),
+        max_size=6,
+    ),
+)
+def test_no_form_post_fails_on_any_input(web: Web, path: str, fields: dict[str, str]) -> None:
+    if "client" not in _officer:
+        _officer["client"] = web.signed_in("kor-officer")
+        _officer["csrf"] = web.csrf(_officer["client"])
+    client = _officer["client"]
+    answer = client.post(path, data={**fields, "csrf": _officer["csrf"]})
+    assert answer.status_code in (303, 403, 404, 409, 422), (path, answer.text[-300:])
+    if "language" in fields:  # keep the session's pages in English for the other tests
+        web.rt["KOR"].accounts.set_language("kor-officer", "en")

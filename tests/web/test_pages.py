@@ -18,6 +18,7 @@ PAGES = [
     "/ui/releases",
     "/ui/consents",
     "/ui/events",
+    "/ui/events/ev-0000000000000000",
     "/ui/peers",
     "/ui/audit",
 ]
@@ -54,7 +55,7 @@ def test_each_role_sees_its_pages_and_is_refused_the_rest(web: Web, role: str) -
     client = web.signed_in(f"kor-{role}")
     for page in PAGES:
         answer = client.get(page)
-        if page in ALLOWED[role]:
+        if page in ALLOWED[role] or page.startswith("/ui/events/"):
             assert answer.status_code == 200, (page, answer.text[:500])
             assert answer.headers["content-security-policy"].startswith("default-src 'self'")
         else:
@@ -138,3 +139,45 @@ def test_pages_speak_the_users_language(web: Web) -> None:
     korean = web.signed_in("kor-analyst", "ko").get("/ui/compose")
     assert '<html lang="ko">' in korean.text
     assert "군사Ⅱ급비밀" in korean.text  # classification terms in KOR's scheme
+
+
+def test_product_page_shows_every_kind_of_figure(web: Web) -> None:
+    observations = [
+        {
+            "kind": "nuclear-test",
+            "time": {"original": "2017-09-03T12:29+09:00", "qualifier": "exact", "sigma_s": 2},
+            "position": {"lat": 41.3, "lon": 129.08, "sigma_km": 5, "description": "Kilju"},
+            "magnitude": {"value": 5.7, "qualifier": "about", "sigma": 0.1},
+            "yield_kt": {"value": 50, "qualifier": "at_least"},
+        },
+        {
+            "kind": "missile-launch",
+            "time": {"original": "2024-01-14T14:55+09:00"},
+            "count": {"value": 1, "qualifier": "at_least"},
+            "apogee_km": {"value": 50, "qualifier": "more_than"},
+            "range_km": {"value": 500, "qualifier": "up_to"},
+            "flight_time_min": {"value": 10, "qualifier": "less_than"},
+            "inside_eez": False,
+            "lofted": True,
+        },
+    ]
+    product_id = released(
+        web,
+        title="Test and launch figures",
+        topics=["dprk.nuclear.test", "dprk.missile.launch"],
+        observations=observations,
+    )
+    page = web.signed_in("kor-analyst").get(f"/ui/products/{product_id}")
+    assert page.status_code == 200
+    for text in (
+        "at least 50 kt",
+        "about 5.7 (± 0.1)",
+        "41.30°, 129.08° (± 5 km) — Kilju",
+        "more than 50 km",
+        "up to 500 km",
+        "less than 10 min",
+        "2017-09-03T12:29+09:00 (± 2 s)",
+    ):
+        assert text in page.text, text
+    japanese = web.signed_in("kor-auditor", "ja").get(f"/ui/products/{product_id}")
+    assert "50 km超" in japanese.text

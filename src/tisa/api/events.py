@@ -7,7 +7,8 @@ place; the web UI and the map script read exactly this shape:
                                "reports", "disagreements", "label"}]}        newest first
     GET /api/v1/events/{id}  {"id", "kind", "time", "count", "label", "parties",
                               "reports": [{"product_id", "version", "originator", "title",
-                                           "created_at", "received_at", "figures": {q: …}}],
+                                           "created_at", "received_at", "figures": {q: {"value",
+                                           "qualifier", "sigma", "unit", "text", "original"}}}],
                               "fused": {q: {"value", "sigma", "lower", "upper", "unit", "text",
                                             "method", "sources": [{…}]}},
                               "disagreements": [{"quantity", "gap", "unit", "sigmas",
@@ -57,6 +58,7 @@ def figure_view(f: Figure) -> dict[str, Any]:
         "sigma": f.stated_sigma,
         "unit": f.quantity.unit,
         "text": f.text,
+        "original": f.original,
     }
     if f.quantity.is_place:
         out["lat"], out["lon"] = f.lat, f.lon

@@ -188,6 +188,8 @@ class Figure:
     lat: float | None = None
     lon: float | None = None
     relative: float | None = None
+    # The report's own wording where it has some: a time with its zone, a place's description.
+    original: str | None = None
 
     @property
     def is_lower_bound(self) -> bool:
@@ -223,14 +225,34 @@ def _instant(q: Quantity, i: Instant, report: Report) -> Figure:
     seconds = i.utc.timestamp()
     sigma = i.sigma_s if i.sigma_s is not None else default_sigma(q, i.qualifier)
     text = f"{_WORDS[i.qualifier]}{iso_utc(seconds)} (reported as {i.original})"
-    return Figure(q, report.source, report.index, i.qualifier, seconds, sigma, i.sigma_s, text)
+    return Figure(
+        q,
+        report.source,
+        report.index,
+        i.qualifier,
+        seconds,
+        sigma,
+        i.sigma_s,
+        text,
+        original=i.original,
+    )
 
 
 def _place(q: Quantity, p: Position, report: Report) -> Figure:
     sigma = p.sigma_km if p.sigma_km is not None else default_sigma(q, Qualifier.ABOUT)
     text = format_place(p.lat, p.lon, p.sigma_km, p.description)
     return Figure(
-        q, report.source, report.index, Qualifier.ABOUT, None, sigma, p.sigma_km, text, p.lat, p.lon
+        q,
+        report.source,
+        report.index,
+        Qualifier.ABOUT,
+        None,
+        sigma,
+        p.sigma_km,
+        text,
+        p.lat,
+        p.lon,
+        original=p.description or None,
     )
 
 

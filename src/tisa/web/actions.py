@@ -14,12 +14,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from tisa.accounts import Role
-from tisa.api.views import entry_view
 from tisa.audit_log import verify_log
 from tisa.errors import InputInvalid
-from tisa.store import audit
-from tisa.store.audit import Action
 from tisa.web.auth import signed_form
+from tisa.web.pages import audit_listing
 from tisa.web.render import Pages
 from tisa.wire import ConsentIn, parse
 
@@ -150,17 +148,7 @@ def install(app: FastAPI, rt: Runtime, ui: Pages) -> None:
             return report
 
         report = await run_in_threadpool(check)
-        with ctx.db.read() as conn:
-            rows = audit.recent(conn, limit=100)
-            size = audit.head(conn)[0]
+        filters = {"actor": "", "action": "", "product_id": ""}
         return ui.render(
-            request,
-            user,
-            "audit.html",
-            entries=[entry_view(e) for e in rows],
-            size=size,
-            actions=[a.value for a in Action],
-            filters={"actor": "", "action": "", "product_id": ""},
-            older=rows[-1].seq if len(rows) == 100 else None,
-            report=report,
+            request, user, "audit.html", **audit_listing(rt, filters, None, report=report)
         )

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from tisa.runtime import Runtime
 
 STATIC = Path(__file__).parent / "static"
+AUDIT_PAGE = 100
 _UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 
@@ -265,26 +266,9 @@ def install(app: FastAPI, rt: Runtime, ui: Pages) -> None:
         before: Annotated[int | None, Query(ge=1)] = None,
     ) -> Response:
         user.require(Role.AUDITOR, Role.ADMIN)
-        with ctx.db.read() as conn:
-            rows = audit.recent(
-                conn,
-                before=before,
-                actor=actor or None,
-                action=action or None,
-                product_id=product_id or None,
-                limit=100,
-            )
-            size = audit.head(conn)[0]
+        filters = {"actor": actor, "action": action, "product_id": product_id}
         return ui.render(
-            request,
-            user,
-            "audit.html",
-            entries=[entry_view(e) for e in rows],
-            size=size,
-            actions=[a.value for a in Action],
-            filters={"actor": actor, "action": action, "product_id": product_id},
-            older=rows[-1].seq if len(rows) == 100 else None,
-            report=None,
+            request, user, "audit.html", **audit_listing(rt, filters, before, report=None)
         )
 
     @app.get("/ui/events", include_in_schema=False)
@@ -298,6 +282,30 @@ def install(app: FastAPI, rt: Runtime, ui: Pages) -> None:
         event_id: Annotated[str, PathParam(pattern="^[A-Za-z0-9_-]{1,80}$")],
     ) -> Response:
         return ui.render(request, user, "event.html", event_id=event_id)
+
+
+def audit_listing(
+    rt: Runtime, filters: dict[str, str], before: int | None, report: dict[str, Any] | None
+) -> dict[str, Any]:
+    """What the audit page shows: the newest entries (filtered), the log's size, a report."""
+    with rt.ctx.db.read() as conn:
+        rows = audit.recent(
+            conn,
+            before=before,
+            actor=filters["actor"] or None,
+            action=filters["action"] or None,
+            product_id=filters["product_id"] or None,
+            limit=AUDIT_PAGE,
+        )
+        size = audit.head(conn)[0]
+    return {
+        "entries": [entry_view(e) for e in rows],
+        "size": size,
+        "actions": [a.value for a in Action],
+        "filters": filters,
+        "older": rows[-1].seq if len(rows) == AUDIT_PAGE else None,
+        "report": report,
+    }
 
 
 def _uuid_path() -> Any:

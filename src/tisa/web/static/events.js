@@ -14,11 +14,37 @@
     });
   }
   function when(iso) { return iso ? iso.replace("T", " ").replace(/\.\d+/, "").replace("+00:00", "Z") : "—"; }
+  var hedges = {};
+  var holder = document.getElementById("event");
+  if (holder) hedges = JSON.parse(holder.dataset.hedges || "{}");
+  // Figures are written here, in the reader's language; the original wording of a reported
+  // time is kept beside it.
+  function number(v) { return v.toLocaleString(undefined, { maximumFractionDigits: 2 }); }
   function fmt(fig) {
     if (!fig) return "—";
-    if (fig.text) return fig.text;
-    if (fig.lat !== undefined && fig.lat !== null) return fig.lat.toFixed(2) + "°, " + fig.lon.toFixed(2) + "°";
-    return String(fig.value) + (fig.unit ? " " + fig.unit : "");
+    if (fig.lat !== undefined && fig.lat !== null) {
+      return fig.lat.toFixed(3) + "°, " + fig.lon.toFixed(3) + "°" +
+        (typeof fig.sigma === "number" ? " ± " + number(fig.sigma) + " km" : "") +
+        (fig.original ? " — " + fig.original : "");
+    }
+    if (typeof fig.value !== "number") return fig.text || "—";
+    var unit = fig.unit && fig.unit !== "s" ? " " + fig.unit : "";
+    var text;
+    if (fig.method === "bound only") {
+      if (typeof fig.lower === "number" && typeof fig.upper === "number") {
+        text = number(fig.lower) + "–" + number(fig.upper) + unit;
+      } else if (typeof fig.lower === "number") {
+        text = "≥ " + number(fig.lower) + unit;
+      } else {
+        text = "≤ " + number(fig.upper) + unit;
+      }
+      return text;
+    }
+    text = fig.unit === "s" ? when(new Date(fig.value * 1000).toISOString()) : number(fig.value) + unit;
+    if (fig.qualifier && hedges[fig.qualifier]) text = hedges[fig.qualifier].replace("%(value)s", text);
+    if (typeof fig.sigma === "number") text += " ± " + number(fig.sigma) + (fig.unit === "s" ? " s" : unit);
+    if (fig.original) text += " (" + fig.original + ")";
+    return text;
   }
 
   var list = document.querySelector("[data-events-list]");
