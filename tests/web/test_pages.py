@@ -181,3 +181,23 @@ def test_product_page_shows_every_kind_of_figure(web: Web) -> None:
         assert text in page.text, text
     japanese = web.signed_in("kor-auditor", "ja").get(f"/ui/products/{product_id}")
     assert "50 km超" in japanese.text
+
+
+def test_amend_and_edit_pages_start_from_the_product(web: Web) -> None:
+    product_id = released(web, title="Amend me: first assessment")
+    analyst = web.signed_in("kor-analyst")
+    amend = analyst.get(f"/ui/products/{product_id}/amend")
+    assert amend.status_code == 200
+    assert 'value="Amend me: first assessment"' in amend.text
+    assert f'data-target="/api/v1/products/{product_id}/amend"' in amend.text
+    assert 'value="2023-12-18T08:24+09:00"' in amend.text  # the observation, prefilled
+    amended = web.api_post(
+        analyst, f"/api/v1/products/{product_id}/amend", draft(title="Amend me: revised")
+    )
+    assert amended.status_code == 201
+    assert amended.json()["version"] == 2
+    edit = analyst.get(f"/ui/products/{product_id}/versions/2/edit")
+    assert edit.status_code == 200
+    assert 'data-method="PUT"' in edit.text
+    page = analyst.get(f"/ui/products/{product_id}", params={"version": 1})
+    assert 'href="/ui/products/' + product_id + '?version=2"' in page.text
