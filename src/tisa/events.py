@@ -18,8 +18,6 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from sqlalchemy import func, select
-
 from tisa.accounts import User
 from tisa.errors import NotFound
 from tisa.fusion import Event, Holding, build_events
@@ -27,7 +25,6 @@ from tisa.node import Node
 from tisa.policy import Reader
 from tisa.store import products
 from tisa.store.products import ProductRow
-from tisa.store.tables import products as products_table
 
 #: States whose versions count as reports: released by this node, or received from a peer.
 REPORTED = ("released", "received")
@@ -44,17 +41,8 @@ class Events:
         self._cache: OrderedDict[tuple[Any, Reader], tuple[Event, ...]] = OrderedDict()
 
     def _holdings_key(self) -> tuple[Any, ...]:
-        t = products_table.c
-        query = select(
-            func.count(),
-            func.max(t.created_at),
-            func.max(t.released_at),
-            func.max(t.received_at),
-            func.max(t.recalled_at),
-        ).select_from(products_table)
         with self._node.ctx.db.read() as conn:
-            row = conn.execute(query).one()
-        return tuple(row)
+            return products.holdings_mark(conn)
 
     def _rows(self) -> list[ProductRow]:
         """Every reported version held: the newest of each product, and earlier versions of

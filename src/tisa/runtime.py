@@ -183,8 +183,9 @@ class Runtime:
             self.federation_server_context(),
         )
         paths = self.settings.paths
+        api_app = analyst_app(self)
         api = _Server(
-            analyst_app(self),
+            api_app,
             self.settings.host,
             self.settings.api_port,
             api_context(paths.tls_cert, paths.tls_key),
@@ -201,6 +202,7 @@ class Runtime:
                 ready()
             await asyncio.wait(servers, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            api_app.state.feed.close()  # open pages' live streams end, so the server can stop
             federation.should_exit = True
             api.should_exit = True
             sender_task.cancel()
@@ -227,6 +229,8 @@ class _Server(uvicorn.Server):
                 lifespan="off",
                 server_header=False,
                 ssl_context_factory=lambda _config, _default: context,
+                # A connection still open after this (a slow client) does not hold a stop up.
+                timeout_graceful_shutdown=5,
             )
         )
 

@@ -207,3 +207,17 @@ def receipted(conn: Connection) -> list[DeliveryRow]:
     return [
         DeliveryRow(**{f: getattr(r, f) for f in DeliveryRow.__dataclass_fields__}) for r in rows
     ]
+
+
+def holdings_mark(conn: Connection) -> tuple[Any, ...]:
+    """A cheap mark that changes whenever any version is added, released, received or
+    recalled: the row count and the latest of each of those times."""
+    t = products.c
+    query = select(
+        func.count(),
+        func.max(t.created_at),
+        func.max(t.released_at),
+        func.max(t.received_at),
+        func.max(t.recalled_at),
+    ).select_from(products)
+    return tuple(conn.execute(query).one())

@@ -48,7 +48,7 @@ class Feed:
 
     def __init__(self, rt: Runtime) -> None:
         self._rt = rt
-        self._queues: set[asyncio.Queue[Entry]] = set()
+        self._queues: set[asyncio.Queue[Entry | None]] = set()
         self._task: asyncio.Task[None] | None = None
         self._seq: int | None = None
 
@@ -82,19 +82,20 @@ class Feed:
         """A queue of new entries for one open page, for as long as the page listens."""
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
-        queue: asyncio.Queue[Entry] = asyncio.Queue()
+        queue: asyncio.Queue[Entry | None] = asyncio.Queue()
         self._queues.add(queue)
         try:
             yield queue
         finally:
             self._queues.discard(queue)
 
-    async def close(self) -> None:
-        """Stop polling."""
+    def close(self) -> None:
+        """Stop polling and end every open page's stream (the node is stopping: an open page
+        must not hold the server up; the browser reconnects to the node when it is back)."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for queue in list(self._queues):
+            queue.put_nowait(None)
 
 
 def _event(rt: Runtime, user: User, entry: Entry) -> dict[str, Any] | None:
@@ -139,6 +140,8 @@ async def stream(rt: Runtime, feed: Feed, user: User) -> AsyncIterator[str]:
             except TimeoutError:
                 yield ": keep-alive\n\n"
                 continue
+            if entry is None:
+                return
             message = await asyncio.to_thread(_event, rt, user, entry)
             if message is not None:
                 yield f"event: {message['type']}\ndata: {json.dumps(message)}\n\n"
