@@ -166,7 +166,14 @@ def test_flash_report_with_photo_reaches_the_open_japanese_inbox_live(
     kor.select_option("#precedence", "FLASH")
     kor.select_option("#source_reliability", "B")
     kor.select_option("#information_credibility", "2")
-    kor.select_option("#kind", "missile-launch")
+    # A second observation can be added and removed again.
+    kor.click("#add-observation")
+    assert kor.locator("#observations fieldset.observation").count() == 2
+    kor.locator("#observations fieldset.observation").nth(1).locator(
+        "[data-remove-observation]"
+    ).click()
+    assert kor.locator("#observations fieldset.observation").count() == 1
+    kor.select_option("#observations select[name=kind]", "missile-launch")
     kor.fill("input[name='launch.time.original']", "2023-12-18T08:24+09:00")
     kor.select_option("select[name='launch.missile_class']", "ICBM")
     kor.fill("input[name='launch.launch_position.lat']", "39.03")

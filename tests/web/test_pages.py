@@ -181,6 +181,11 @@ def test_product_page_shows_every_kind_of_figure(web: Web) -> None:
         assert text in page.text, text
     japanese = web.signed_in("kor-auditor", "ja").get(f"/ui/products/{product_id}")
     assert "50 km超" in japanese.text
+    # Amending starts from every observation, not just the first (one more in the template).
+    amend = web.signed_in("kor-analyst").get(f"/ui/products/{product_id}/amend")
+    assert amend.text.count('<fieldset class="observation">') == 3
+    assert 'value="2017-09-03T12:29+09:00"' in amend.text
+    assert 'value="2024-01-14T14:55+09:00"' in amend.text
 
 
 def test_amend_and_edit_pages_start_from_the_product(web: Web) -> None:

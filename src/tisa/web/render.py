@@ -14,7 +14,7 @@ from starlette.responses import HTMLResponse
 from tisa.accounts import LANGUAGES, Role, User
 from tisa.api.session import csrf_token, session_of
 from tisa.web.i18n import all_translations
-from tisa.web.vocabulary import INFORMATION_CREDIBILITY, SOURCE_RELIABILITY
+from tisa.web.vocabulary import INFORMATION_CREDIBILITY, QUALIFIERS, SOURCE_RELIABILITY
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -62,6 +62,7 @@ def _environment(translations: NullTranslations) -> Environment:
     env.filters["when"] = when
     env.globals["source_grades"] = SOURCE_RELIABILITY
     env.globals["info_grades"] = INFORMATION_CREDIBILITY
+    env.globals["qualifier_words"] = QUALIFIERS
     return env
 
 

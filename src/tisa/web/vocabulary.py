@@ -40,3 +40,13 @@ INFORMATION_CREDIBILITY = {
     "5": N_("improbable"),
     "6": N_("truth cannot be judged"),
 }
+
+# How a reported figure is hedged, as the compose form offers it.
+QUALIFIERS = {
+    "exact": N_("exactly"),
+    "about": N_("about"),
+    "at_least": N_("at least"),
+    "more_than": N_("more than"),
+    "up_to": N_("up to"),
+    "less_than": N_("less than"),
+}

@@ -10,37 +10,38 @@
   var ok = document.getElementById("check-ok");
   var uploads = document.getElementById("uploads");
 
-  function field(name) { return form.elements.namedItem(name); }
-  function value(name) { var f = field(name); return f ? f.value.trim() : ""; }
-  function number(name) { var v = value(name); return v === "" ? null : Number(v); }
+  // Field names repeat in each observation's fieldset: every lookup is within a root.
+  function field(name, root) { return (root || form).querySelector('[name="' + name + '"]'); }
+  function value(name, root) { var f = field(name, root); return f ? f.value.trim() : ""; }
+  function number(name, root) { var v = value(name, root); return v === "" ? null : Number(v); }
 
-  function estimate(prefix) {
-    var v = number(prefix + ".value");
+  function estimate(prefix, root) {
+    var v = number(prefix + ".value", root);
     if (v === null) return undefined;
-    var out = { value: v, qualifier: value(prefix + ".qualifier") || "about" };
-    var s = number(prefix + ".sigma");
+    var out = { value: v, qualifier: value(prefix + ".qualifier", root) || "about" };
+    var s = number(prefix + ".sigma", root);
     if (s !== null) out.sigma = s;
     return out;
   }
-  function instant(prefix) {
-    var original = value(prefix + ".original");
+  function instant(prefix, root) {
+    var original = value(prefix + ".original", root);
     if (!original) return undefined;
-    var out = { original: original, qualifier: value(prefix + ".qualifier") || "about" };
-    var s = number(prefix + ".sigma_s");
+    var out = { original: original, qualifier: value(prefix + ".qualifier", root) || "about" };
+    var s = number(prefix + ".sigma_s", root);
     if (s !== null) out.sigma_s = s;
     return out;
   }
-  function position(prefix) {
-    var lat = number(prefix + ".lat"), lon = number(prefix + ".lon");
+  function position(prefix, root) {
+    var lat = number(prefix + ".lat", root), lon = number(prefix + ".lon", root);
     if (lat === null && lon === null) return undefined;
     var out = { lat: lat, lon: lon };
-    var s = number(prefix + ".sigma_km");
+    var s = number(prefix + ".sigma_km", root);
     if (s !== null) out.sigma_km = s;
-    var d = value(prefix + ".description");
+    var d = value(prefix + ".description", root);
     if (d) out.description = d;
     return out;
   }
-  function bool(name) { var v = value(name); return v === "" ? undefined : v === "true"; }
+  function bool(name, root) { var v = value(name, root); return v === "" ? undefined : v === "true"; }
   function checked(name) {
     return Array.prototype.filter.call(form.querySelectorAll('input[name="' + name + '"]'),
       function (i) { return i.checked; }).map(function (i) { return i.value; });
@@ -50,37 +51,43 @@
     return obj;
   }
 
-  function observation() {
-    var kind = value("kind");
+  function observation(root) {
+    var kind = value("kind", root);
     if (kind === "missile-launch") {
       return clean({
-        kind: kind, time: instant("launch.time"), missile_class: value("launch.missile_class"),
-        launch_position: position("launch.launch_position"), count: estimate("launch.count"),
-        apogee_km: estimate("launch.apogee_km"), range_km: estimate("launch.range_km"),
-        flight_time_min: estimate("launch.flight_time_min"),
-        impact_time: instant("launch.impact_time"),
-        impact_position: position("launch.impact_position"),
-        inside_eez: bool("launch.inside_eez"), lofted: bool("launch.lofted")
+        kind: kind, time: instant("launch.time", root),
+        missile_class: value("launch.missile_class", root),
+        launch_position: position("launch.launch_position", root),
+        count: estimate("launch.count", root),
+        apogee_km: estimate("launch.apogee_km", root), range_km: estimate("launch.range_km", root),
+        flight_time_min: estimate("launch.flight_time_min", root),
+        impact_time: instant("launch.impact_time", root),
+        impact_position: position("launch.impact_position", root),
+        inside_eez: bool("launch.inside_eez", root), lofted: bool("launch.lofted", root)
       });
     }
     if (kind === "nuclear-test") {
       return clean({
-        kind: kind, time: instant("test.time"), position: position("test.position"),
-        magnitude: estimate("test.magnitude"), yield_kt: estimate("test.yield_kt")
+        kind: kind, time: instant("test.time", root), position: position("test.position", root),
+        magnitude: estimate("test.magnitude", root), yield_kt: estimate("test.yield_kt", root)
       });
     }
     return null;
   }
+  var list = document.getElementById("observations");
+  function observations() {
+    return Array.prototype.map.call(list.querySelectorAll("fieldset.observation"), observation)
+      .filter(function (o) { return o !== null; });
+  }
 
   function draft() {
-    var obs = observation();
     return {
       title: value("title"), text: field("text").value,
       classification: value("classification"), rel_to: checked("rel_to"),
       orcon: field("orcon").checked, precedence: value("precedence"),
       topics: checked("topics"), source_reliability: value("source_reliability"),
       information_credibility: value("information_credibility"),
-      observations: obs ? [obs] : [],
+      observations: observations(),
       attachments: Array.prototype.map.call(uploads.querySelectorAll("li[data-digest]"),
         function (li) { return li.dataset.digest; })
     };
@@ -120,14 +127,29 @@
   form.addEventListener("input", soon);
   form.addEventListener("change", soon);
 
-  function showKind() {
-    var kind = value("kind");
-    form.querySelectorAll("[data-kind]").forEach(function (div) {
+  // Each observation shows the fields of its kind; observations can be added and removed.
+  function showKind(fieldset) {
+    var kind = value("kind", fieldset);
+    fieldset.querySelectorAll("[data-kind]").forEach(function (div) {
       div.hidden = div.dataset.kind !== kind;
     });
   }
-  field("kind").addEventListener("change", showKind);
-  showKind();
+  list.querySelectorAll("fieldset.observation").forEach(showKind);
+  list.addEventListener("change", function (e) {
+    if (e.target.name === "kind") showKind(e.target.closest("fieldset.observation"));
+  });
+  list.addEventListener("click", function (e) {
+    if (e.target.matches("[data-remove-observation]")) {
+      e.target.closest("fieldset.observation").remove();
+      soon();
+    }
+  });
+  document.getElementById("add-observation").addEventListener("click", function () {
+    var copy = document.getElementById("observation-template").content.firstElementChild.cloneNode(true);
+    list.appendChild(copy);
+    showKind(copy);
+    copy.querySelector('[name="kind"]').focus();
+  });
 
   uploads.addEventListener("click", function (e) {
     if (e.target.matches("[data-remove]")) { e.target.closest("li").remove(); soon(); }
