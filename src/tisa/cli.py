@@ -547,7 +547,7 @@ def events_list(
     password = os.environ.get("TISA_PASSWORD") or typer.prompt("Password", hide_input=True)
     with _signed_in(root, user, password) as client:
         events = client.events()
-    table = Table(title=f"{len(events)} events")
+    table = Table(title=f"{len(events)} event" + ("" if len(events) == 1 else "s"))
     for column in ("time (UTC)", "event", "parties", "reports", "disagreements", "id"):
         table.add_column(column)
     for e in events:
