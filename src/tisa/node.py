@@ -154,6 +154,19 @@ class Node:
             )
         return product
 
+    def _own_draft(self, conn: Connection, product_id: str, version: int) -> ProductRow:
+        """A draft of this node, still unsigned.
+
+        Raises:
+            NotFound: no such draft of this node. Conflict: that version was released.
+        """
+        row = products.get(conn, product_id, version)
+        if row is None or row.originator != self.party:
+            raise NotFound(f"no draft {product_id} v{version} of {self.party}")
+        if row.state != "draft":
+            raise Conflict(f"{product_id} v{version} is already {row.state}")
+        return row
+
     def _new_product(self, user: User, draft: DraftIn, now: datetime) -> Product:
         """Version 1 of a new product of this node, as `user` wrote it.
 
@@ -202,11 +215,7 @@ class Node:
         user.require(*WRITERS)
         now = self.ctx.clock()
         with self.ctx.db.begin() as conn:
-            row = products.get(conn, product_id, version)
-            if row is None or row.originator != self.party:
-                raise NotFound(f"no draft {product_id} v{version} of {self.party}")
-            if row.state != "draft":
-                raise Conflict(f"{product_id} v{version} is {row.state}; amend it instead")
+            row = self._own_draft(conn, product_id, version)
             product = to_product(
                 draft,
                 id=product_id,
@@ -254,11 +263,7 @@ class Node:
         user.require(Role.RELEASE_OFFICER)
         now = self.ctx.clock()
         with self.ctx.db.begin() as conn:
-            row = products.get(conn, product_id, version)
-            if row is None or row.originator != self.party:
-                raise NotFound(f"no draft {product_id} v{version} of {self.party}")
-            if row.state != "draft":
-                raise Conflict(f"{product_id} v{version} is already {row.state}")
+            self._own_draft(conn, product_id, version)
             review.send_back(conn, product_id, version, reason, user.username, now)
             audit.record(
                 conn,
@@ -365,11 +370,7 @@ class Node:
         arrangement = self.ctx.arrangement
         try:
             with self.ctx.db.begin() as conn:
-                row = products.get(conn, product_id, version)
-                if row is None or row.originator != self.party:
-                    raise NotFound(f"no draft {product_id} v{version} of {self.party}")
-                if row.state != "draft":
-                    raise Conflict(f"{product_id} v{version} is already {row.state}")
+                row = self._own_draft(conn, product_id, version)
                 product = routing.stored_product(row)
                 peers, others, reasons = self._release_refusals(conn, product, now)
                 if reasons:

@@ -3,6 +3,7 @@ and showing only what the access rule lets the user see."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from web_harness import Web, draft
 
 from tisa.accounts import Role
+from tisa.store import products
 
 PAGES = [
     "/ui/inbox",
@@ -206,3 +208,39 @@ def test_amend_and_edit_pages_start_from_the_product(web: Web) -> None:
     assert 'data-method="PUT"' in edit.text
     page = analyst.get(f"/ui/products/{product_id}", params={"version": 1})
     assert 'href="/ui/products/' + product_id + '?version=2"' in page.text
+
+
+def test_the_hub_sees_where_a_relayed_product_stands(web: Web) -> None:
+    # A received product with a delivery record at this node (the hub's relay to JPN).
+    product_id = released(web, title="Relayed through the hub")
+    kor = web.rt["KOR"]
+    with kor.ctx.db.begin() as conn:
+        row = products.get(conn, product_id, 1)
+    assert row is not None
+    hub = web.rt["USA"]
+    with hub.ctx.db.begin() as conn:
+        products.insert_product(
+            conn,
+            product_id=product_id,
+            version=1,
+            originator="KOR",
+            classification=2,
+            precedence="FLASH",
+            title=row.body["title"],
+            topics=["dprk.missile.launch"],
+            state="received",
+            body=row.body,
+            manifest=row.manifest,
+            digest=row.digest,
+            author=row.author,
+            created_at=row.created_at,
+            received_from="KOR",
+            received_at=datetime.now(UTC),
+        )
+        products.set_delivery(
+            conn, product_id, 1, "JPN", "held", datetime.now(UTC), detail="no consent from KOR"
+        )
+    page = web.signed_in("usa-analyst").get(f"/ui/products/{product_id}")
+    assert page.status_code == 200
+    assert "SECRET//FGI KOR//REL TO USA, JPN, KOR" in page.text
+    assert "no consent from KOR" in page.text
