@@ -696,11 +696,26 @@ class Node:
         return Held(row, product) if decide_access(user.reader, product).allowed else None
 
     def list_products(
-        self, user: User, *, state: str | None = None, limit: int = 200
+        self,
+        user: User,
+        *,
+        state: str | None = None,
+        originator: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 200,
     ) -> list[Held]:
-        """Products this node holds that `user` may see, newest first (rule 7 applied)."""
+        """Products this node holds that `user` may see, newest first (rule 7 applied),
+        optionally of one originator and created within [since, until)."""
         with self.ctx.db.read() as conn:
-            rows = products.listing(conn, states=[state] if state else None, limit=limit)
+            rows = products.listing(
+                conn,
+                states=[state] if state else None,
+                originator=originator,
+                since=since,
+                before=until,
+                limit=limit,
+            )
         return [held for row in rows if (held := self.visible(user, row)) is not None]
 
     def read(self, user: User, product_id: str, version: int | None = None) -> Held:

@@ -3,7 +3,7 @@ and showing only what the access rule lets the user see."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -244,3 +244,19 @@ def test_the_hub_sees_where_a_relayed_product_stands(web: Web) -> None:
     assert page.status_code == 200
     assert "SECRET//FGI KOR//REL TO USA, JPN, KOR" in page.text
     assert "no consent from KOR" in page.text
+
+
+def test_inbox_narrows_by_originator_and_dates(web: Web) -> None:
+    released(web, title="Dated for the filter check")
+    client = web.signed_in("kor-analyst")
+    assert (
+        "Dated for the filter check" in client.get("/ui/inbox", params={"originator": "KOR"}).text
+    )
+    assert (
+        "Dated for the filter check"
+        not in client.get("/ui/inbox", params={"originator": "JPN"}).text
+    )
+    past = client.get("/ui/inbox", params={"until": "2001-01-01"})
+    assert "Dated for the filter check" not in past.text
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    assert "Dated for the filter check" in client.get("/ui/inbox", params={"since": yesterday}).text

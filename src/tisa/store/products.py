@@ -85,6 +85,7 @@ def listing(
     originator: str | None = None,
     limit: int = 200,
     before: datetime | None = None,
+    since: datetime | None = None,
 ) -> list[ProductRow]:
     """The newest version of each product, newest first."""
     newest = (
@@ -102,6 +103,8 @@ def listing(
         query = query.where(products.c.originator == originator)
     if before is not None:
         query = query.where(products.c.created_at < before)
+    if since is not None:
+        query = query.where(products.c.created_at >= since)
     query = query.order_by(products.c.created_at.desc()).limit(limit)
     return [_row(r) for r in conn.execute(query)]
 

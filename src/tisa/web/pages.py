@@ -6,7 +6,7 @@ and audit entries are the API's; a page only arranges what they return.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 STATIC = Path(__file__).parent / "static"
 AUDIT_PAGE = 100
+INBOX_LIMIT = 1000
 _UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 
@@ -72,7 +73,14 @@ def install(app: FastAPI, rt: Runtime, ui: Pages) -> None:
         unread: Annotated[str, Query(max_length=1)] = "",
     ) -> Response:
         start, stop = _date(since, "since"), _date(until, "until", end=True)
-        held = node.list_products(user, limit=1000)
+        # Originator and dates narrow the query itself, so older products can be found; the
+        # rest is filtered here. A product's creation precedes its arrival, hence `until` only.
+        held = node.list_products(
+            user,
+            originator=originator or None,
+            until=None if stop is None else stop + timedelta(microseconds=1),
+            limit=INBOX_LIMIT,
+        )
         opened = node.opened(user, held)
         rows = []
         for h in held:
