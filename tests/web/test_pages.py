@@ -260,3 +260,16 @@ def test_inbox_narrows_by_originator_and_dates(web: Web) -> None:
     assert "Dated for the filter check" not in past.text
     yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
     assert "Dated for the filter check" in client.get("/ui/inbox", params={"since": yesterday}).text
+
+
+def test_a_report_links_to_the_events_it_is_part_of(web: Web) -> None:
+    product_id = released(web, title="Part of an event")
+    client = web.signed_in("kor-analyst")
+    page = client.get(f"/ui/products/{product_id}").text
+    assert 'id="part-of"' in page
+    event_id = page.split('href="/ui/events/')[1].split('"')[0]
+    event = client.get(f"/api/v1/events/{event_id}").json()
+    assert product_id in [r["product_id"] for r in event["reports"]]
+    # A product without observations is part of no event.
+    plain = released(web, title="No figures", observations=[])
+    assert 'id="part-of"' not in client.get(f"/ui/products/{plain}").text

@@ -29,6 +29,7 @@ from tisa.api.views import (
 from tisa.attachments import uploads
 from tisa.attachments.uploads import workspace
 from tisa.errors import TooLarge
+from tisa.events import Events
 from tisa.relay.provenance import verify_stored
 from tisa.store import audit
 from tisa.web.app import install_web
@@ -321,8 +322,9 @@ def analyst_app(rt: Runtime) -> FastAPI:
         body = await run_in_threadpool(rt.metrics.render)
         return Response(body, media_type="text/plain; version=0.0.4")
 
-    app.include_router(events_router(rt))
-    install_web(app, rt)
+    events = Events(node)
+    app.include_router(events_router(rt, events))
+    install_web(app, rt, events)
     return app
 
 

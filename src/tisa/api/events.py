@@ -169,22 +169,23 @@ def event_view(e: Event) -> dict[str, Any]:
     }
 
 
-def events_router(rt: "Runtime") -> APIRouter:
-    """The events routes of `rt`'s node (the analyst app includes them)."""
+def events_router(rt: "Runtime", service: Events | None = None) -> APIRouter:
+    """The events routes of `rt`'s node (the analyst app includes them, sharing `service`
+    with the web UI so both answer from one cache)."""
     # Imported here: tisa.api.analyst includes this router, so it imports this module first.
     from tisa.api.analyst import Signed_in
 
     router = APIRouter()
-    service = Events(rt.node)
+    events = service if service is not None else Events(rt.node)
 
     @router.get("/api/v1/events")
     def list_events(user: Signed_in) -> dict[str, Any]:
-        return {"events": [summary_view(e) for e in service.events(user)]}
+        return {"events": [summary_view(e) for e in events.events(user)]}
 
     @router.get("/api/v1/events/{event_id}")
     def show_event(
         user: Signed_in, event_id: Annotated[str, PathParam(min_length=1, max_length=100)]
     ) -> dict[str, Any]:
-        return event_view(service.event(user, event_id))
+        return event_view(events.event(user, event_id))
 
     return router

@@ -14,6 +14,7 @@ from tisa.accounts import TOKEN_LIFETIME, User
 from tisa.api.errors import status_of
 from tisa.api.session import COOKIE, session_of
 from tisa.errors import AuthenticationFailed, InputInvalid, PolicyDenied, TisaError
+from tisa.events import Events
 from tisa.web import actions, pages
 from tisa.web.auth import form_of, page_user
 from tisa.web.live import Feed, stream
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 STATIC = pages.STATIC
 
 
-def install_web(app: FastAPI, rt: Runtime) -> None:
+def install_web(app: FastAPI, rt: Runtime, events: Events) -> None:
     """Serve the UI under /ui on `app` (the node's analyst server)."""
     party = rt.ctx.party
     ui = Pages(party, rt.ctx.arrangement.party(party).name)
@@ -107,7 +108,7 @@ def install_web(app: FastAPI, rt: Runtime) -> None:
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
-    pages.install(app, rt, ui)
+    pages.install(app, rt, ui, events)
     actions.install(app, rt, ui)
 
 

@@ -25,6 +25,7 @@ from tisa.api.views import (
     summary_view,
 )
 from tisa.errors import AccessDenied, InputInvalid, NotFound
+from tisa.events import Events
 from tisa.markings import Classification, InformationCredibility, Precedence, SourceReliability
 from tisa.model import MissileClass, Qualifier, topic_matches
 from tisa.relay.provenance import verify_stored
@@ -53,7 +54,7 @@ def _date(value: str | None, name: str, *, end: bool = False) -> datetime | None
     return datetime.combine(day, time.max if end else time.min, tzinfo=UTC)
 
 
-def install(app: FastAPI, rt: Runtime, ui: Pages) -> None:
+def install(app: FastAPI, rt: Runtime, ui: Pages, events: Events) -> None:
     """Add the pages to `app`."""
     node, ctx = rt.node, rt.ctx
     arrangement = ctx.arrangement
@@ -144,6 +145,12 @@ def install(app: FastAPI, rt: Runtime, ui: Pages) -> None:
             for d in node.deliveries(user, product_id)
             if d.version == view["version"]
         ]
+        # The events this report is part of (from the reports this user may read).
+        part_of = [
+            {"id": e.id, "label": e.label, "parties": e.parties, "reports": len(e.reports)}
+            for e in events.events(user)
+            if any(r.source.product_id == product_id for r in e.reports)
+        ]
         returned = None
         if held.row.state == "draft":
             returned = next(
@@ -159,6 +166,7 @@ def install(app: FastAPI, rt: Runtime, ui: Pages) -> None:
             own=held.row.originator == ctx.party,
             latest=view["version"] == max(versions),
             returned=returned,
+            part_of=part_of,
             originator_term=view["classification"]["originator_term"],
         )
 
@@ -280,7 +288,7 @@ def install(app: FastAPI, rt: Runtime, ui: Pages) -> None:
         )
 
     @app.get("/ui/events", include_in_schema=False)
-    async def events(request: Request, user: Viewer) -> Response:
+    async def events_page(request: Request, user: Viewer) -> Response:
         return ui.render(request, user, "events.html")
 
     @app.get("/ui/events/{event_id}", include_in_schema=False)
