@@ -34,9 +34,9 @@
       if (typeof fig.lower === "number" && typeof fig.upper === "number") {
         text = number(fig.lower) + "–" + number(fig.upper) + unit;
       } else if (typeof fig.lower === "number") {
-        text = "≥ " + number(fig.lower) + unit;
+        text = (hedges.at_least || "≥ %(value)s").replace("%(value)s", number(fig.lower) + unit);
       } else {
-        text = "≤ " + number(fig.upper) + unit;
+        text = (hedges.up_to || "≤ %(value)s").replace("%(value)s", number(fig.upper) + unit);
       }
       return text;
     }
