@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import queue
+import ssl
 import tempfile
 import threading
 import time
@@ -75,8 +76,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         start_cluster(cluster, log)
         grant_standing_rule(cluster, args.timeout)
         jpn = cluster.nodes["JPN"].settings
-        import ssl
-
         context = ssl.create_default_context(cadata=jpn.paths.tls_cert.read_text())
         context.check_hostname = False
         with httpx.Client(base_url=jpn.api_url, verify=context) as browser:

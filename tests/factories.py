@@ -19,6 +19,8 @@ Import with `from factories import ...` (tests/ is on sys.path: see tests/confte
 from __future__ import annotations
 
 import functools
+import io
+import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, timezone
 from importlib.resources import files
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hypothesis import strategies as st
+from PIL import ExifTags, Image
 
 from tisa.arrangement import Arrangement, parse_arrangement
 from tisa.markings import (
@@ -453,3 +456,51 @@ def situations(max_consents: int = 6) -> st.SearchStrategy[Situation]:
         suspended=suspensions(),
         now=moments(),
     )
+
+
+# --- what analysts send over the API -----------------------------------------------------
+
+
+def draft(originator: str = "KOR", **fields: Any) -> dict[str, Any]:
+    """A product draft as an analyst writes it (API JSON): a SECRET FLASH launch report to all
+    three parties unless `fields` say otherwise; `observations=[]` leaves the launch figures
+    out. KOR and JPN report the 18 Dec 2023 launch with their own figures (tisa.demo)."""
+    from tisa.demo import JPN_LAUNCH, KOR_LAUNCH
+
+    launches = {"KOR": KOR_LAUNCH, "JPN": JPN_LAUNCH}
+    body: dict[str, Any] = {
+        "title": f"{originator} launch report {uuid.uuid4().hex[:8]}",
+        "text": "Detected and tracked; details follow.",
+        "classification": "SECRET",
+        "rel_to": ["USA", "KOR", "JPN"],
+        "precedence": "FLASH",
+        "topics": ["dprk.missile.launch"],
+        "source_reliability": "B",
+        "information_credibility": "2",
+    }
+    if originator in launches:
+        body["observations"] = [{"kind": "missile-launch", **launches[originator]}]
+    body.update(fields)
+    return body
+
+
+def gps_photo(size: tuple[int, int] = (1600, 1200)) -> bytes:
+    """A JPEG with the metadata a field camera leaves: GPS position, camera make and model."""
+    width, height = size
+    image = Image.linear_gradient("L").resize(size).convert("RGB")
+    image.paste((20, 20, 220), (width // 2, 0, width, height // 2))
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "Canon"
+    exif[ExifTags.Base.Model] = "EOS R5"
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)  # 0x8825
+    gps[ExifTags.GPS.GPSLatitudeRef] = "N"
+    gps[ExifTags.GPS.GPSLatitude] = (38.0, 54.0, 0.0)
+    gps[ExifTags.GPS.GPSLongitudeRef] = "E"
+    gps[ExifTags.GPS.GPSLongitude] = (125.0, 42.0, 0.0)
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=90, exif=exif)
+    data = out.getvalue()
+    with Image.open(io.BytesIO(data)) as check:  # the tests' premise: the metadata is there
+        assert check.getexif()[ExifTags.Base.Make] == "Canon"
+        assert check.getexif().get_ifd(ExifTags.IFD.GPSInfo)
+    return data

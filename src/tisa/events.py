@@ -29,7 +29,6 @@ from tisa.store.products import ProductRow
 #: States whose versions count as reports: released by this node, or received from a peer.
 REPORTED = ("released", "received")
 CACHE_SIZE = 64
-_ALL = 10**9
 
 
 class Events:
@@ -45,20 +44,10 @@ class Events:
             return products.holdings_mark(conn)
 
     def _rows(self) -> list[ProductRow]:
-        """Every reported version held: the newest of each product, and earlier versions of
-        amended products (their history)."""
-        out: list[ProductRow] = []
+        """Every reported version held (fusion takes each product's latest, and keeps the
+        earlier ones as its history), in one query."""
         with self._node.ctx.db.read() as conn:
-            newest = products.listing(conn, limit=_ALL)
-            for row in newest:
-                if row.version == 1:
-                    if row.state in REPORTED:
-                        out.append(row)
-                    continue
-                out.extend(
-                    r for r in products.versions(conn, row.product_id) if r.state in REPORTED
-                )
-        return out
+            return products.in_states(conn, REPORTED)
 
     def _holdings(self, user: User) -> list[Holding]:
         holdings = []

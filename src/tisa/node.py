@@ -275,6 +275,11 @@ class Node:
                 detail={"reason": reason},
             )
 
+    def sent_back(self, product_id: str, version: int) -> SentBack | None:
+        """Why this draft went back to its author, if it did."""
+        with self.ctx.db.read() as conn:
+            return review.sent_back_of(conn, product_id, version)
+
     def drafts(self, user: User) -> list[tuple[Held, SentBack | None]]:
         """This node's drafts the user may see, oldest first, each with why it was sent
         back (None: waiting for a release officer)."""
@@ -695,6 +700,17 @@ class Node:
         product = routing.stored_product(row)
         return Held(row, product) if decide_access(user.reader, product).allowed else None
 
+    def held(self, user: User, product_id: str, version: int | None = None) -> Held | None:
+        """A stored version (the latest by default) if `user` may see it, else None; for
+        summaries and notices, so not audited as a view (opening the product is)."""
+        with self.ctx.db.read() as conn:
+            row = (
+                products.latest(conn, product_id)
+                if version is None
+                else products.get(conn, product_id, version)
+            )
+        return None if row is None else self.visible(user, row)
+
     def list_products(
         self,
         user: User,
@@ -844,9 +860,13 @@ class Node:
         Raises:
             NotFound: not held. AccessDenied: the user may not see it.
         """
-        self.read(user, product_id)
+        return self.deliveries_of(self.read(user, product_id))
+
+    def deliveries_of(self, held: Held) -> list[DeliveryRow]:
+        """Delivery state per party for each version of a product already read (no second
+        read, so one page view is one audited view)."""
         with self.ctx.db.read() as conn:
-            return products.deliveries_of(conn, product_id)
+            return products.deliveries_of(conn, held.row.product_id)
 
     def consents(self, user: User) -> list[ConsentRow]:
         """Consents this node holds (given, or at the hub received)."""

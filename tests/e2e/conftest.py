@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from factories import draft
 
 from tisa.accounts import Accounts, Role
 from tisa.arrangement import Arrangement
@@ -29,7 +30,6 @@ from tisa.client import ApiClient
 from tisa.cluster import Cluster
 from tisa.crypto import jws
 from tisa.crypto.keys import VerifyKey
-from tisa.demo import JPN_LAUNCH, KOR_LAUNCH
 from tisa.errors import NotFound
 from tisa.relay.messages import MessageKind, message
 from tisa.relay.transmission import HEADER, sign_transmission
@@ -43,27 +43,7 @@ from tisa.wire import iso
 T = TypeVar("T")
 WAIT = 60.0
 POLL = 0.03
-LAUNCHES = {"KOR": KOR_LAUNCH, "JPN": JPN_LAUNCH}
 MESSAGES = "/federation/v1/messages"
-
-
-def draft(originator: str = "KOR", **fields: Any) -> dict[str, Any]:
-    """A product draft as an analyst writes it: a SECRET FLASH launch report to all three
-    parties unless `fields` say otherwise; `observations=[]` leaves the launch figures out."""
-    body: dict[str, Any] = {
-        "title": f"{originator} launch report {uuid.uuid4().hex[:8]}",
-        "text": "Detected and tracked; details follow.",
-        "classification": "SECRET",
-        "rel_to": ["USA", "KOR", "JPN"],
-        "precedence": "FLASH",
-        "topics": ["dprk.missile.launch"],
-        "source_reliability": "B",
-        "information_credibility": "2",
-    }
-    if originator in LAUNCHES:
-        body["observations"] = [{"kind": "missile-launch", **LAUNCHES[originator]}]
-    body.update(fields)
-    return body
 
 
 class Net:

@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
+from factories import gps_photo
 from PIL import ExifTags, Image
 from pypdf import PdfWriter
 
@@ -53,28 +54,6 @@ _TAG = 16  # AES-GCM tag after each chunk of a blob file (tisa/blobs.py, format 
 
 def _sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def _photo(size: tuple[int, int] = (1600, 1200)) -> bytes:
-    """A JPEG with the metadata a field camera leaves: GPS position, camera make and model."""
-    width, height = size
-    image = Image.linear_gradient("L").resize(size).convert("RGB")
-    image.paste((20, 20, 220), (width // 2, 0, width, height // 2))
-    exif = Image.Exif()
-    exif[ExifTags.Base.Make] = "Canon"
-    exif[ExifTags.Base.Model] = "EOS R5"
-    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)  # 0x8825
-    gps[ExifTags.GPS.GPSLatitudeRef] = "N"
-    gps[ExifTags.GPS.GPSLatitude] = (38.0, 54.0, 0.0)
-    gps[ExifTags.GPS.GPSLongitudeRef] = "E"
-    gps[ExifTags.GPS.GPSLongitude] = (125.0, 42.0, 0.0)
-    out = io.BytesIO()
-    image.save(out, format="JPEG", quality=90, exif=exif)
-    data = out.getvalue()
-    with Image.open(io.BytesIO(data)) as check:  # the test's premise: the metadata is there
-        assert check.getexif()[ExifTags.Base.Make] == "Canon"
-        assert check.getexif().get_ifd(ExifTags.IFD.GPSInfo)
-    return data
 
 
 def _data_file(path: Path, mb: int) -> str:
@@ -180,7 +159,7 @@ def _kept_state(net: Any, party: str) -> dict[str, Any]:
 
 def test_photo_is_scrubbed_at_kor_and_arrives_clean_and_verified_at_jpn(network):
     net = network
-    original = _photo()
+    original = gps_photo()
     upload = _uploaded(net, "KOR", "launch-site.jpg", original, "image/jpeg")
     digest = upload["digest"]
     # The analyst hears what was removed before anything is signed.
@@ -559,7 +538,7 @@ def test_flash_overtakes_a_bulk_transfer(bulk_network, tmp_path):
 
 def test_recall_withdraws_the_attachment_from_usa_and_jpn(network):
     net = network
-    upload = _uploaded(net, "KOR", "site.jpg", _photo((800, 600)), "image/jpeg")
+    upload = _uploaded(net, "KOR", "site.jpg", gps_photo((800, 600)), "image/jpeg")
     digest = upload["digest"]
     product_id = net.publish("KOR", precedence="IMMEDIATE", attachments=[digest])
     net.wait_held("JPN", product_id)

@@ -6,7 +6,6 @@ On a machine without Chromium or Playwright these tests skip; in CI (CI=true) th
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import time
@@ -15,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import ExifTags, Image
+from factories import gps_photo
 from web_harness import ARTIFACTS
 
 from tisa.client import ApiClient
 from tisa.cluster import Cluster
+from tisa.demo import JPN_LAUNCH
 
 CHROMIUM = "/usr/bin/chromium"
 WAIT_MS = 30_000
@@ -116,23 +116,6 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
             cluster.stop()
 
 
-def gps_photo(path: Path) -> Path:
-    """A JPEG with a GPS position and camera make, as a field camera leaves it."""
-    image = Image.linear_gradient("L").resize((800, 600)).convert("RGB")
-    image.paste((20, 20, 220), (400, 0, 800, 300))
-    exif = Image.Exif()
-    exif[ExifTags.Base.Make] = "Canon"
-    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
-    gps[ExifTags.GPS.GPSLatitudeRef] = "N"
-    gps[ExifTags.GPS.GPSLatitude] = (38.0, 54.0, 0.0)
-    gps[ExifTags.GPS.GPSLongitudeRef] = "E"
-    gps[ExifTags.GPS.GPSLongitude] = (125.0, 42.0, 0.0)
-    out = io.BytesIO()
-    image.save(out, format="JPEG", quality=85, exif=exif)
-    path.write_bytes(out.getvalue())
-    return path
-
-
 def test_flash_report_with_photo_reaches_the_open_japanese_inbox_live(
     desk: Desk, tmp_path: Path
 ) -> None:
@@ -187,7 +170,9 @@ def test_flash_report_with_photo_reaches_the_open_japanese_inbox_live(
     kor.check("input[name=rel_to][value=USA]")
     kor.wait_for_selector("#check-ok:visible")
     # …and the photo is uploaded with progress, scrubbed, and the report shown.
-    kor.set_input_files("#file", str(gps_photo(tmp_path / "launch-site.jpg")))
+    photo = tmp_path / "launch-site.jpg"
+    photo.write_bytes(gps_photo((800, 600)))
+    kor.set_input_files("#file", str(photo))
     kor.wait_for_selector("#uploads li[data-digest] .scrub")
     scrub = kor.inner_text("#uploads li[data-digest] .scrub")
     assert "GPS" in scrub, scrub
@@ -288,14 +273,7 @@ def test_release_officer_grants_a_consent_request_and_the_product_reaches_jpn(
 def test_event_page_fuses_kor_and_jpn_reports_on_an_offline_map(desk: Desk) -> None:
     # Runs after the first test: JPN holds KOR's Hwasong-18 report (standing rule granted).
     # JPN's own report of the same launch, released at JPN, joins it in one event.
-    jpn_launch = {
-        "kind": "missile-launch",
-        "time": {"original": "2023-12-18T08:24+09:00", "qualifier": "about", "sigma_s": 60},
-        "missile_class": "ICBM",
-        "range_km": {"value": 1000, "qualifier": "about", "sigma": 50},
-        "apogee_km": {"value": 6000, "qualifier": "more_than"},
-        "impact_position": {"lat": 42.15, "lon": 136.4, "sigma_km": 20},
-    }
+    jpn_launch = {"kind": "missile-launch", **JPN_LAUNCH}  # MOD's figures (tisa.demo)
     made = desk.api("JPN", "analyst").post(
         "/api/v1/products",
         {

@@ -3,7 +3,8 @@ only about products its user may see."""
 
 from __future__ import annotations
 
-from web_harness import Web, draft
+from factories import draft
+from web_harness import Web
 
 from tisa.accounts import Role
 from tisa.store.audit import Action
@@ -18,7 +19,9 @@ def test_feed_hands_on_each_watched_entry_once_from_where_it_started(web: Web) -
     made = web.api_post(analyst, "/api/v1/products", draft(title="Feed check"))
     product_id = made.json()["id"]
     seen = feed._read()
-    assert [(e.action, e.product_id) for e in seen] == [(Action.CREATE.value, product_id)]
+    assert [(e.action, e.product_id) for e, _ in seen] == [(Action.CREATE.value, product_id)]
+    assert seen[0][1] is not None  # the product, read once for every open page
+    assert seen[0][1].product_id == product_id
     assert feed._read() == []  # nothing twice
     analyst.get(f"/ui/products/{product_id}")  # a view is audited, but not watched
     assert feed._read() == []
@@ -32,7 +35,7 @@ def test_each_page_hears_only_what_its_user_may_read(web: Web) -> None:
     product_id = web.api_post(
         analyst, "/api/v1/products", draft(title="Top secret by the rules", classification="SECRET")
     ).json()["id"]
-    (entry,) = feed._read()
+    (entry,) = feed._read()  # (audit entry, product row)
     reader = rt.accounts.add("kor-live-1", "live-reader-1", Role.ANALYST, "SECRET")
     low = rt.accounts.add("kor-live-2", "live-reader-2", Role.ANALYST, "CONFIDENTIAL")
     nuclear = rt.accounts.add(
@@ -61,7 +64,7 @@ def test_consent_events_go_to_release_officers_only(web: Web) -> None:
         },
     )
     assert answer.status_code == 303
-    (entry,) = [e for e in feed._read() if e.action == Action.CONSENT_GRANT.value]
+    (entry,) = [n for n in feed._read() if n[0].action == Action.CONSENT_GRANT.value]
     users = {
         u: rt.accounts.resolve(web.signed_in(u).cookies["tisa_session"])
         for u in ("kor-officer", "kor-analyst")

@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from factories import draft
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from web_harness import Web, draft
+from web_harness import Web
 
 from tisa.accounts import Role
-from tisa.store import products
+from tisa.store import audit, products
 
 PAGES = [
     "/ui/inbox",
@@ -273,3 +274,22 @@ def test_a_report_links_to_the_events_it_is_part_of(web: Web) -> None:
     # A product without observations is part of no event.
     plain = released(web, title="No figures", observations=[])
     assert 'id="part-of"' not in client.get(f"/ui/products/{plain}").text
+
+
+def test_opening_a_product_is_one_audited_view_and_summaries_none(web: Web) -> None:
+    product_id = released(web, title="Counted views")
+    client = web.signed_in("kor-officer")
+
+    def views() -> int:
+        with web.rt["KOR"].ctx.db.read() as conn:
+            entries = audit.entries(conn, product_id=product_id, action="product.view")
+        return len(entries)
+
+    before = views()
+    assert client.get(f"/ui/products/{product_id}").status_code == 200
+    assert views() == before + 1
+    assert client.get(f"/api/v1/products/{product_id}").status_code == 200
+    assert views() == before + 2
+    for page in ("/ui/inbox", "/ui/consents", "/ui/releases"):
+        assert client.get(page).status_code == 200
+    assert views() == before + 2

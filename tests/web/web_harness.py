@@ -68,28 +68,4 @@ class Web:
         return client.post(path, json=body, headers={"X-CSRF-Token": self.csrf(client)})
 
 
-def draft(**fields: Any) -> dict[str, Any]:
-    """A draft as the compose page sends it: a SECRET FLASH launch report to all three."""
-    body: dict[str, Any] = {
-        "title": "ICBM launch from the Pyongyang area",
-        "text": "Detected at 08:24 KST.",
-        "classification": "SECRET",
-        "rel_to": ["USA", "KOR", "JPN"],
-        "precedence": "FLASH",
-        "topics": ["dprk.missile.launch"],
-        "source_reliability": "B",
-        "information_credibility": "2",
-        "observations": [
-            {
-                "kind": "missile-launch",
-                "time": {"original": "2023-12-18T08:24+09:00", "qualifier": "about"},
-                "missile_class": "ICBM",
-                "range_km": {"value": 1000, "qualifier": "about", "sigma": 50},
-            }
-        ],
-    }
-    body.update(fields)
-    return body
-
-
 ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"

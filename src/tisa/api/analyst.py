@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
-from tisa.accounts import Role, User
+from tisa.accounts import LANGUAGES, Role, User
 from tisa.api.errors import install
 from tisa.api.events import events_router
 from tisa.api.limits import BodyLimit
@@ -21,7 +21,7 @@ from tisa.api.views import (
     consent_view,
     delivery_view,
     entry_view,
-    product_view,
+    product_detail,
     request_view,
     summary_view,
     upload_view,
@@ -30,7 +30,6 @@ from tisa.attachments import uploads
 from tisa.attachments.uploads import workspace
 from tisa.errors import TooLarge
 from tisa.events import Events
-from tisa.relay.provenance import verify_stored
 from tisa.store import audit
 from tisa.web.app import install_web
 from tisa.wire import ConsentIn, DraftIn, Strict
@@ -61,7 +60,7 @@ class Reason(Strict):
 class Language(Strict):
     """A user's language."""
 
-    language: str = Field(pattern="^(en|ko|ja)$")
+    language: str = Field(pattern=f"^({'|'.join(LANGUAGES)})$")
 
 
 def analyst_app(rt: Runtime) -> FastAPI:
@@ -75,17 +74,7 @@ def analyst_app(rt: Runtime) -> FastAPI:
     app.state.accounts = accounts
 
     def full(user: User, product_id: str, version: int | None) -> dict[str, Any]:
-        held = node.read(user, product_id, version)
-        node.mark_read(user, held)
-        provenance = verify_stored(ctx.trust, held.row)
-        view = product_view(held, arrangement, ctx.party, provenance)
-        view["versions"] = [h.product.version for h in node.versions(user, product_id)]
-        view["deliveries"] = [delivery_view(d) for d in node.deliveries(user, product_id)]
-        # At the originating node, what scrubbing removed, for the release officer to read.
-        reports = node.scrub_reports(held.product)
-        for item in view["attachments"]:
-            item["removed"] = reports.get(item["digest"])
-        return view
+        return product_detail(node, user, product_id, version)[1]
 
     @app.post("/api/v1/session")
     async def sign_in(body: SignIn) -> dict[str, Any]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from tisa.accounts import User
 from tisa.arrangement import Arrangement
 from tisa.audit import Entry
-from tisa.node import Held
-from tisa.relay.provenance import Provenance
+from tisa.node import Held, Node
+from tisa.relay.provenance import Provenance, verify_stored
 from tisa.store.attachments import UploadRow
 from tisa.store.consents import ConsentRow, RequestRow
 from tisa.store.products import DeliveryRow
@@ -60,6 +61,28 @@ def product_view(
         "digest": row.digest,
         "provenance": None if provenance is None else provenance.as_dict(),
     }
+
+
+def product_detail(
+    node: Node, user: User, product_id: str, version: int | None
+) -> tuple[Held, dict[str, Any]]:
+    """A product as its page and the API show it: the view, its versions, every version's
+    deliveries, and (at the originating node) what scrubbing removed. Opening it is audited
+    as one view and marks it read.
+
+    Raises:
+        NotFound, AccessDenied: as `Node.read`.
+    """
+    ctx = node.ctx
+    held = node.read(user, product_id, version)
+    node.mark_read(user, held)
+    view = product_view(held, ctx.arrangement, ctx.party, verify_stored(ctx.trust, held.row))
+    view["versions"] = [h.product.version for h in node.versions(user, product_id)]
+    view["deliveries"] = [delivery_view(d) for d in node.deliveries_of(held)]
+    reports = node.scrub_reports(held.product)
+    for item in view["attachments"]:
+        item["removed"] = reports.get(item["digest"])
+    return held, view
 
 
 def summary_view(held: Held, arrangement: Arrangement, reader_party: str) -> dict[str, Any]:

@@ -64,6 +64,12 @@ def latest_version(conn: Connection, product_id: str) -> int | None:
     return None if value is None else int(value)
 
 
+def latest(conn: Connection, product_id: str) -> ProductRow | None:
+    """The highest version held, or None."""
+    number = latest_version(conn, product_id)
+    return None if number is None else get(conn, product_id, number)
+
+
 def insert_product(conn: Connection, **values: Any) -> None:
     """Store a new version."""
     conn.execute(insert(products), values)
@@ -106,6 +112,16 @@ def listing(
     if since is not None:
         query = query.where(products.c.created_at >= since)
     query = query.order_by(products.c.created_at.desc()).limit(limit)
+    return [_row(r) for r in conn.execute(query)]
+
+
+def in_states(conn: Connection, states: Sequence[str]) -> list[ProductRow]:
+    """Every stored version in one of `states`, by product and version."""
+    query = (
+        select(products)
+        .where(products.c.state.in_(list(states)))
+        .order_by(products.c.product_id, products.c.version)
+    )
     return [_row(r) for r in conn.execute(query)]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
 
@@ -42,12 +43,20 @@ def clear(conn: Connection, product_id: str, version: int) -> None:
     )
 
 
+def sent_back_of(conn: Connection, product_id: str, version: int) -> SentBack | None:
+    """Why one draft went back, or None."""
+    r = conn.execute(
+        select(sent_back).where(
+            sent_back.c.product_id == product_id, sent_back.c.version == version
+        )
+    ).first()
+    return None if r is None else _row(r)
+
+
 def all_sent_back(conn: Connection) -> dict[tuple[str, int], SentBack]:
     """Every draft waiting on its author, by (product id, version)."""
-    rows = conn.execute(select(sent_back))
-    return {
-        (r.product_id, int(r.version)): SentBack(
-            r.product_id, int(r.version), r.reason, r.sent_by, r.sent_at
-        )
-        for r in rows
-    }
+    return {(r.product_id, int(r.version)): _row(r) for r in conn.execute(select(sent_back))}
+
+
+def _row(r: Any) -> SentBack:
+    return SentBack(r.product_id, int(r.version), r.reason, r.sent_by, r.sent_at)

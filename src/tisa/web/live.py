@@ -19,6 +19,7 @@ from tisa.accounts import Role, User
 from tisa.audit import Entry
 from tisa.store import audit, products
 from tisa.store.audit import Action
+from tisa.store.products import ProductRow
 
 if TYPE_CHECKING:
     from tisa.runtime import Runtime
@@ -42,17 +43,20 @@ PRODUCT_ACTIONS = frozenset(
 OFFICER_ACTIONS = frozenset({Action.CONSENT_REQUEST, Action.CONSENT_GRANT, Action.CONSENT_DENY})
 WATCHED = sorted(PRODUCT_ACTIONS | OFFICER_ACTIONS)
 
+# A watched entry and the latest stored version of the product it is about.
+Notice = tuple[Entry, "ProductRow | None"]
+
 
 class Feed:
     """One poller of the audit log, fanning entries out to every open page's queue."""
 
     def __init__(self, rt: Runtime) -> None:
         self._rt = rt
-        self._queues: set[asyncio.Queue[Entry | None]] = set()
+        self._queues: set[asyncio.Queue[Notice | None]] = set()
         self._task: asyncio.Task[None] | None = None
         self._seq: int | None = None
 
-    def _read(self) -> list[Entry]:
+    def _read(self) -> list[Notice]:
         with self._rt.ctx.db.read() as conn:
             # The head first: every entry up to it is committed (the head moves in the same
             # transaction as each append), so reading up to it misses nothing, and the next
@@ -63,7 +67,11 @@ class Feed:
                 return []
             found = audit.after(conn, self._seq, WATCHED, upto=size) if size > self._seq else []
             self._seq = size
-            return found
+            # The product each entry is about, read once here for every open page.
+            return [
+                (e, None if e.product_id is None else products.latest(conn, e.product_id))
+                for e in found
+            ]
 
     async def _run(self) -> None:
         while True:
@@ -71,10 +79,10 @@ class Feed:
                 entries = await asyncio.to_thread(self._read)
             except Exception:  # a database hiccup must not end the feed; the next poll retries
                 entries = []
-            for entry in entries:
+            for notice in entries:
                 for queue in list(self._queues):
                     if queue.qsize() < QUEUE_LIMIT:
-                        queue.put_nowait(entry)
+                        queue.put_nowait(notice)
             await asyncio.sleep(POLL_SECONDS)
 
     @contextlib.contextmanager
@@ -82,7 +90,7 @@ class Feed:
         """A queue of new entries for one open page, for as long as the page listens."""
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
-        queue: asyncio.Queue[Entry | None] = asyncio.Queue()
+        queue: asyncio.Queue[Notice | None] = asyncio.Queue()
         self._queues.add(queue)
         try:
             yield queue
@@ -98,20 +106,14 @@ class Feed:
             queue.put_nowait(None)
 
 
-def _event(rt: Runtime, user: User, entry: Entry) -> dict[str, Any] | None:
+def _event(rt: Runtime, user: User, notice: Notice) -> dict[str, Any] | None:
     """The message one entry makes for one user, or None if it is not theirs to see."""
+    entry, row = notice
     if entry.action in OFFICER_ACTIONS:
         if user.role not in (Role.RELEASE_OFFICER, Role.ADMIN):
             return None
         return {"type": "consent", "action": entry.action, "product_id": entry.product_id}
-    if entry.product_id is None:
-        return None
-    with rt.ctx.db.read() as conn:
-        number = products.latest_version(conn, entry.product_id)
-        row = None if number is None else products.get(conn, entry.product_id, number)
-    if row is None:
-        return None
-    held = rt.node.visible(user, row)
+    held = None if row is None else rt.node.visible(user, row)  # the one access rule
     if held is None:
         return None
     product = held.product
@@ -121,7 +123,7 @@ def _event(rt: Runtime, user: User, entry: Entry) -> dict[str, Any] | None:
         "action": entry.action,
         "id": product.id,
         "version": product.version,
-        "state": row.state,
+        "state": held.row.state,
         "precedence": product.precedence.value,
         "originator": product.originator,
         "title": product.title,
@@ -136,12 +138,12 @@ async def stream(rt: Runtime, feed: Feed, user: User) -> AsyncIterator[str]:
     with feed.subscribe() as queue:
         while True:
             try:
-                entry = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+                notice = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
             except TimeoutError:
                 yield ": keep-alive\n\n"
                 continue
-            if entry is None:
+            if notice is None:
                 return
-            message = await asyncio.to_thread(_event, rt, user, entry)
+            message = await asyncio.to_thread(_event, rt, user, notice)
             if message is not None:
                 yield f"event: {message['type']}\ndata: {json.dumps(message)}\n\n"

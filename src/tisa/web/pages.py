@@ -20,15 +20,15 @@ from tisa.api.views import (
     consent_view,
     delivery_view,
     entry_view,
+    product_detail,
     product_view,
     request_view,
     summary_view,
 )
-from tisa.errors import AccessDenied, InputInvalid, NotFound
+from tisa.errors import InputInvalid
 from tisa.events import Events
 from tisa.markings import Classification, InformationCredibility, Precedence, SourceReliability
 from tisa.model import MissileClass, Qualifier, topic_matches
-from tisa.relay.provenance import verify_stored
 from tisa.store import audit
 from tisa.store.audit import Action
 from tisa.web.auth import Viewer
@@ -133,29 +133,18 @@ def install(app: FastAPI, rt: Runtime, ui: Pages, events: Events) -> None:
         product_id: Annotated[str, _uuid_path()],
         version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
     ) -> Response:
-        held = node.read(user, product_id, version)
-        node.mark_read(user, held)
-        view = product_view(held, arrangement, ctx.party, verify_stored(ctx.trust, held.row))
-        reports = node.scrub_reports(held.product)
-        for item in view["attachments"]:
-            item["removed"] = reports.get(item["digest"])
-        versions = [h.product.version for h in node.versions(user, product_id)]
-        deliveries = [
-            delivery_view(d)
-            for d in node.deliveries(user, product_id)
-            if d.version == view["version"]
-        ]
+        held, view = product_detail(node, user, product_id, version)
+        versions = view["versions"]
+        deliveries = [d for d in view["deliveries"] if d["version"] == view["version"]]
         # The events this report is part of (from the reports this user may read).
         part_of = [
             {"id": e.id, "label": e.label, "parties": e.parties, "reports": len(e.reports)}
             for e in events.events(user)
             if any(r.source.product_id == product_id for r in e.reports)
         ]
-        returned = None
-        if held.row.state == "draft":
-            returned = next(
-                (why for h, why in node.drafts(user) if h.row.product_id == product_id), None
-            )
+        returned = (
+            node.sent_back(product_id, held.row.version) if held.row.state == "draft" else None
+        )
         return ui.render(
             request,
             user,
@@ -238,12 +227,9 @@ def install(app: FastAPI, rt: Runtime, ui: Pages, events: Events) -> None:
     def consent_page(request: Request, user: Viewer) -> Response:
         requests = [request_view(r) for r in node.consent_requests(user)]
         for item in requests:
-            try:
-                held = node.read(user, item["product_id"], item["version"])
-            except (NotFound, AccessDenied):
-                item["product"] = None  # a request about a product this user may not read
-            else:
-                item["product"] = summary_view(held, arrangement, ctx.party)
+            # A summary, not an opening of the product: no view is audited for it.
+            shown = node.held(user, item["product_id"], item["version"])
+            item["product"] = None if shown is None else summary_view(shown, arrangement, ctx.party)
         through = node.let_through(user)
         rules = []
         for row in node.consents(user):
