@@ -18,6 +18,7 @@ Import with `from factories import ...` (tests/ is on sys.path: see tests/confte
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 import uuid
@@ -31,6 +32,7 @@ from hypothesis import strategies as st
 from PIL import ExifTags, Image
 
 from tisa.arrangement import Arrangement, parse_arrangement
+from tisa.crypto.keys import SigningKey
 from tisa.markings import (
     Classification,
     InformationCredibility,
@@ -52,6 +54,7 @@ from tisa.model import (
     Qualifier,
 )
 from tisa.policy import Movement, Situation
+from tisa.trust import Trust
 
 # --- constants ------------------------------------------------------------------------------
 
@@ -105,6 +108,22 @@ def arrangement() -> Arrangement:
     return parse_arrangement(
         ARRANGEMENT_PATH.read_text(encoding="utf-8"), source=str(ARRANGEMENT_PATH)
     )
+
+
+@functools.cache
+def signers() -> dict[str, Trust]:
+    """Each party's `Trust` over the shipped arrangement with a fresh signing key pinned for
+    every party (made once per test run): products signed here verify at any of them."""
+    keys = {code: SigningKey.generate() for code in arrangement().parties}
+    base = arrangement()
+    pinned = dataclasses.replace(
+        base,
+        parties={
+            code: dataclasses.replace(party, signing_key=keys[code].public().to_jwk())
+            for code, party in base.parties.items()
+        },
+    )
+    return {code: Trust(pinned, code, key) for code, key in keys.items()}
 
 
 def scope_topics() -> tuple[str, ...]:
@@ -224,12 +243,15 @@ def situation(
     consents: Iterable[HeldConsent | Consent] = (),
     suspended: Iterable[str] = (),
     now: datetime = T0 + timedelta(hours=1),
+    recalled: Iterable[tuple[str, int]] = (),
 ) -> Situation:
-    """The shipped arrangement with these consents (bare ones are unrevoked) and suspensions."""
+    """The shipped arrangement with these consents (bare ones are unrevoked), suspensions and
+    recalled versions."""
     return Situation(
         arrangement=arrangement(),
         consents=tuple(c if isinstance(c, HeldConsent) else HeldConsent(c) for c in consents),
         suspended=frozenset(suspended),
+        recalled=frozenset(recalled),
         now=now,
     )
 

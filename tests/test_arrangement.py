@@ -353,7 +353,7 @@ def test_channel_joins_is_symmetric_and_exact() -> None:
         ("USA", "TOP SECRET", Classification.TOP_SECRET),
         # a common name is understood in every scheme
         ("JPN", "SECRET", Classification.SECRET),
-        ("KOR", "top secret", Classification.TOP_SECRET),
+        ("KOR", "TOP SECRET", Classification.TOP_SECRET),
     ],
 )
 def test_level_of_term(party: str, term: str, level: Classification) -> None:
@@ -361,7 +361,14 @@ def test_level_of_term(party: str, term: str, level: Classification) -> None:
 
 
 @pytest.mark.parametrize(
-    ("party", "term"), [("JPN", "군사Ⅱ급비밀"), ("KOR", "極秘"), ("USA", "秘")]
+    ("party", "term"),
+    [
+        ("JPN", "군사Ⅱ급비밀"),
+        ("KOR", "極秘"),
+        ("USA", "秘"),
+        ("KOR", "top secret"),
+        ("JPN", " 極秘"),
+    ],
 )
 def test_level_of_term_refuses_another_schemes_term(party: str, term: str) -> None:
     with pytest.raises(MarkingInvalid, match="unknown classification"):

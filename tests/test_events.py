@@ -8,18 +8,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from factories import arrangement, product
+from factories import arrangement, product, signers
 
 from tisa.accounts import Role, User
+from tisa.blobs import BlobStore
+from tisa.crypto.jws import payload_digest
 from tisa.errors import NotFound
 from tisa.events import Events
 from tisa.fusion import Quantity
+from tisa.gate import Gate
 from tisa.markings import Classification
 from tisa.model import Estimate, Instant, MissileLaunch, NuclearTest, Product, Qualifier
 from tisa.node import Node
 from tisa.relay.context import NodeContext
 from tisa.store import products
 from tisa.store.database import Database
+from tisa.trust import Signed
 from tisa.wire import manifest_to_wire
 
 T = datetime(2017, 9, 3, 3, 30, tzinfo=UTC)
@@ -67,19 +71,27 @@ def report(
 class Store:
     """A node's real SQLite store with products put in as the node stores them."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, blobs: BlobStore) -> None:
         self.db = db
+        trust = signers()["USA"]
+        clock = lambda: T + timedelta(hours=1)  # noqa: E731
         ctx = NodeContext(
             party="USA",
-            arrangement=arrangement(),
-            trust=None,  # type: ignore[arg-type]  # reading never signs
+            arrangement=trust.arrangement,
+            trust=trust,
+            gate=Gate("USA", trust.arrangement, clock),
             db=db,
-            clock=lambda: T + timedelta(hours=1),
+            blobs=blobs,
+            clock=clock,
             wake=lambda: None,
         )
         self.events = Events(Node(ctx))
 
     def put(self, p: Product, state: str = "received") -> None:
+        """Store `p` as the node would: signed by its originator, released here or received
+        straight from it."""
+        body = manifest_to_wire(p, arrangement().digest)
+        token = signers()[p.originator].sign(Signed.PRODUCT, body)
         with self.db.begin() as conn:
             products.insert_product(
                 conn,
@@ -91,7 +103,9 @@ class Store:
                 title=p.title,
                 topics=sorted(p.topics),
                 state=state,
-                body=manifest_to_wire(p, arrangement().digest),
+                body=body,
+                manifest=token,
+                digest=payload_digest(token),
                 author=p.author,
                 created_at=p.created_at,
                 received_at=None if state != "received" else p.created_at + timedelta(seconds=3),
@@ -108,8 +122,11 @@ class Store:
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     db = Database(f"sqlite:///{tmp_path / 'store.db'}").open()
+    key = tmp_path / "blob.key"
+    BlobStore.create_key(key)
     try:
-        yield Store(db)
+        with BlobStore(tmp_path / "blobs", BlobStore.load_key(key)) as blobs:
+            yield Store(db, blobs)
     finally:
         db.close()
 

@@ -1,7 +1,7 @@
 """Tests for tisa.policy: each rule's words, the combinator, access, and the properties that
 hold for any product, consents, suspensions and hop.
 
-The properties check `decide_movement` against oracles written here from the rules of release
+The properties check `decide(MOVE, ...)` against oracles written here from the rules of release
 in DESIGN.md, each on its own, without calling the rules.
 """
 
@@ -45,7 +45,11 @@ from tisa.errors import PolicyDenied
 from tisa.markings import Classification, Precedence
 from tisa.model import Consent, HeldConsent, Product
 from tisa.policy import (
-    RELEASE_RULES,
+    COMPOSE,
+    FETCH,
+    MOVE,
+    QUEUE,
+    READ,
     AllOf,
     CeilingRule,
     ChannelRule,
@@ -53,14 +57,15 @@ from tisa.policy import (
     Decision,
     Movement,
     NoEchoRule,
+    Opening,
     Reader,
     Reason,
     ReleasabilityRule,
     RuleName,
     ScopeRule,
     Situation,
-    decide_access,
-    decide_movement,
+    SuspensionRule,
+    decide,
 )
 
 HOUR = timedelta(hours=1)
@@ -70,7 +75,11 @@ SCOPE = scope_topics()
 
 
 def _decide(p: Product, sender: str, recipient: str, **where: object) -> Decision:
-    return decide_movement(move(p, sender, recipient), situation(**where))  # type: ignore[arg-type]
+    return decide(MOVE, move(p, sender, recipient), situation(**where))  # type: ignore[arg-type]
+
+
+def _access(reader: Reader, p: Product) -> Decision:
+    return decide(READ, Opening(reader, p, "KOR", recalled=False), situation())
 
 
 def _texts(p: Product, sender: str, recipient: str, **where: object) -> tuple[str, ...]:
@@ -143,7 +152,10 @@ def test_spokes_never_exchange_directly() -> None:
 
 def test_no_channel_to_a_non_party() -> None:
     p = product(rel_to={"USA", "KOR", "CHN"})
-    assert _texts(p, "KOR", "CHN") == ("no channel KOR–CHN: KOR and CHN exchange only via USA",)
+    assert _texts(p, "KOR", "CHN") == (
+        "no channel KOR–CHN: KOR and CHN exchange only via USA",
+        "REL TO names CHN, which is not a party to tisa-2014",
+    )
 
 
 def test_out_of_scope_topics_are_each_named() -> None:
@@ -218,7 +230,10 @@ def test_hub_cannot_relay_what_it_cannot_have_received() -> None:
     p = product(originator="CHN", rel_to={"CHN", "USA", "KOR"})
     c = consent(originator="CHN", recipient="KOR", topics={"*"})
     d = _decide(p, "USA", "KOR", consents=[c])
-    assert d.texts == ("USA cannot have received it from CHN",)
+    assert d.texts == (
+        "REL TO names CHN, which is not a party to tisa-2014",
+        "USA cannot have received it from CHN",
+    )
     assert not d.held
 
 
@@ -294,6 +309,57 @@ def test_originator_needs_no_consent() -> None:
     assert ConsentRule().check(move(product(), "KOR", "USA"), situation()) == ()
 
 
+def test_a_relay_citing_a_consent_rests_on_that_one_only() -> None:
+    cited = consent()
+    other = consent(id=OTHER_PRODUCT_ID)
+    m = Movement(product(), "USA", "JPN", consent_id=cited.id)
+    assert decide(MOVE, m, situation(consents=[cited])).allowed
+    # revoked: refused for good, with the consent named; another consent in force is no help
+    d = decide(MOVE, m, situation(consents=[held(NOW - HOUR), other]))
+    assert d.texts == (f"consent {cited.id} from KOR was revoked",)
+    assert not d.held
+    d = decide(MOVE, m, situation(consents=[other]))
+    assert d.texts == (f"consent {cited.id} from KOR is not held here",)
+    d = decide(MOVE, m, situation(consents=[consent(expires_at=NOW)]))
+    assert d.texts == (f"consent {cited.id} from KOR is not in force",)
+
+
+def test_a_recalled_version_moves_nowhere() -> None:
+    p = product()
+    d = decide(MOVE, move(p, "KOR", "USA"), situation(recalled=[(p.id, p.version)]))
+    assert d.texts == (f"KOR recalled {p.id} v1",)
+    assert [r.rule for r in d.reasons] == [RuleName.RECALLED]
+    assert not d.held
+    assert decide(MOVE, move(p, "KOR", "USA"), situation(recalled=[(p.id, 2)])).allowed
+
+
+def test_queueing_waits_out_a_suspension_moving_does_not() -> None:
+    where = situation(suspended={"USA-KOR"})
+    assert decide(QUEUE, move(product(), "KOR", "USA"), where).allowed
+    assert decide(MOVE, move(product(), "KOR", "USA"), where).held
+    assert SuspensionRule().check(move(product(), "KOR", "USA"), situation()) == ()
+
+
+def test_compose_hears_scope_and_parties_only() -> None:
+    p = product(rel_to={"USA", "KOR", "GBR", "PRK"}, topics={"dprk.missile.launch", "x.y"})
+    assert decide(COMPOSE, move(p, "KOR", "KOR"), situation()).texts == (
+        "topic 'x.y' is outside the arrangement's scope",
+        "REL TO names GBR, which is not a party to tisa-2014",
+        "REL TO names PRK, which is not a party to tisa-2014",
+    )
+
+
+def test_attachments_of_a_recalled_version_are_withdrawn_but_at_its_originator() -> None:
+    reader = _reader()
+    p = product()
+    assert decide(FETCH, Opening(reader, p, "JPN", recalled=False), situation()).allowed
+    d = decide(FETCH, Opening(reader, p, "JPN", recalled=True), situation())
+    assert d.texts == (f"{p.id} v1 was recalled; its attachments are withdrawn",)
+    assert decide(FETCH, Opening(reader, p, "KOR", recalled=True), situation()).allowed
+    # reading the (recalled) product itself is rule 7 alone
+    assert decide(READ, Opening(reader, p, "JPN", recalled=True), situation()).allowed
+
+
 # --- combining rules -----------------------------------------------------------------------------
 
 
@@ -328,7 +394,7 @@ def test_release_rules_are_the_six_rules() -> None:
         )
         for r in rule.check(m, where)
     )
-    assert RELEASE_RULES.check(m, where) == expected
+    assert MOVE.check(m, where) == expected
 
 
 def test_decision_properties() -> None:
@@ -351,19 +417,19 @@ def _reader(clearance: Classification = Classification.SECRET, *ntk: str) -> Rea
 
 
 def test_access_with_clearance_and_need_to_know() -> None:
-    assert decide_access(_reader(), product()).allowed
-    assert decide_access(_reader(Classification.TOP_SECRET), product()).allowed
+    assert _access(_reader(), product()).allowed
+    assert _access(_reader(Classification.TOP_SECRET), product()).allowed
 
 
 def test_access_below_clearance() -> None:
-    d = decide_access(_reader(Classification.CONFIDENTIAL), product())
+    d = _access(_reader(Classification.CONFIDENTIAL), product())
     assert d.texts == ("park's clearance CONFIDENTIAL is below SECRET",)
     assert d.reasons[0].rule is RuleName.CLEARANCE
 
 
 def test_access_without_need_to_know_names_each_topic() -> None:
     p = product(topics={LAUNCH, NUCLEAR_TEST, "dprk.nuclear.site-activity"})
-    d = decide_access(_reader(Classification.SECRET, "dprk.missile.*"), p)
+    d = _access(_reader(Classification.SECRET, "dprk.missile.*"), p)
     assert d.texts == (
         "park has no need-to-know for dprk.nuclear.site-activity, dprk.nuclear.test",
     )
@@ -384,12 +450,12 @@ def test_access_without_need_to_know_names_each_topic() -> None:
 )
 def test_need_to_know_patterns(patterns: tuple[str, ...], allowed: bool) -> None:
     p = product(topics={LAUNCH, NUCLEAR_TEST})
-    assert decide_access(_reader(Classification.TOP_SECRET, *patterns), p).allowed is allowed
+    assert _access(_reader(Classification.TOP_SECRET, *patterns), p).allowed is allowed
 
 
 def test_access_without_any_need_to_know_and_clearance_gives_both_reasons() -> None:
     reader = Reader("sato", "JPN", Classification.CONFIDENTIAL, frozenset())
-    d = decide_access(reader, product())
+    d = _access(reader, product())
     assert [r.rule for r in d.reasons] == [RuleName.CLEARANCE, RuleName.NEED_TO_KNOW]
     assert not d.held
 
@@ -566,7 +632,8 @@ def near_hops(draw: st.DrawFn) -> tuple[Movement, Situation]:
         held_consents_.append(HeldConsent(c, revoked_at))
 
     suspended = draw(suspensions()) if _percent(draw, 25) else frozenset()
-    where = Situation(a, tuple(held_consents_), suspended, now)
+    recalled = frozenset({(p.id, p.version)}) if _percent(draw, 10) else frozenset()
+    where = Situation(a, tuple(held_consents_), suspended, recalled, now)
     return Movement(p, sender, recipient), where
 
 
@@ -582,7 +649,7 @@ MAIN = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCh
 @given(hops())
 def test_an_allowed_hop_satisfies_every_rule(hop: tuple[Movement, Situation]) -> None:
     m, where = hop
-    if not decide_movement(m, where).allowed:
+    if not decide(MOVE, m, where).allowed:
         return
     p, sender, recipient = m.product, m.sender, m.recipient
     pair = _channel_joining(where, sender, recipient)
@@ -591,6 +658,8 @@ def test_an_allowed_hop_satisfies_every_rule(hop: tuple[Movement, Situation]) ->
     assert p.topics, "at least one topic"
     assert _topics_in_scope(where, p), "every topic in scope"
     assert recipient in p.markings.rel_to, "recipient in REL TO"
+    assert p.markings.rel_to <= set(where.arrangement.parties), "REL TO names only parties"
+    assert (p.id, p.version) not in where.recalled, "not recalled"
     assert p.markings.classification <= _ceiling(where, sender, recipient), "within ceiling"
     assert recipient != p.markings.originator, "no echo"
     assert _may_send_as(where, p, sender, recipient), "originator, or hub with consent"
@@ -614,13 +683,15 @@ def test_a_permitted_hop_is_allowed_and_denials_are_explained(
         and not _suspended(where, pair)
         and _topics_in_scope(where, p)
         and recipient in p.markings.rel_to
+        and p.markings.rel_to <= set(where.arrangement.parties)
         and p.markings.classification <= _ceiling(where, sender, recipient)
         and recipient != originator
         and _may_send_as(where, p, sender, recipient)
+        and (p.id, p.version) not in where.recalled
         # a relaying hub must have been able to receive it from the originator
         and (sender == originator or _channel_joining(where, originator, sender) is not None)
     )
-    d = decide_movement(m, where)
+    d = decide(MOVE, m, where)
     assert d.allowed is permitted
     if d.allowed:
         assert d.reasons == ()
@@ -648,7 +719,7 @@ def test_a_hold_clears_when_channels_resume_and_consent_is_given(
         replace(drawn, consents=()),
         replace(drawn, suspended=every_channel),
     ):
-        if not decide_movement(m, where).held:
+        if not decide(MOVE, m, where).held:
             continue
         grants: tuple[HeldConsent, ...] = ()
         if m.sender != m.product.originator:
@@ -662,7 +733,7 @@ def test_a_hold_clears_when_channels_resume_and_consent_is_given(
             )
             grants = (HeldConsent(grant),)
         later = replace(where, suspended=frozenset(), consents=(*where.consents, *grants))
-        assert decide_movement(m, later).allowed
+        assert decide(MOVE, m, later).allowed
 
 
 # --- the whole network -------------------------------------------------------------------------
@@ -677,7 +748,7 @@ def _spread(p: Product, where: Situation) -> tuple[set[str], set[tuple[str, str]
     while frontier:
         sender = frontier.pop()
         for recipient in CODES:
-            if decide_movement(Movement(p, sender, recipient), where).allowed:
+            if decide(MOVE, Movement(p, sender, recipient), where).allowed:
                 hops_taken.add((sender, recipient))
                 if recipient not in holders:
                     holders.add(recipient)
@@ -727,7 +798,11 @@ def test_the_product_reaches_only_rel_to_peers_and_consented_recipients(
 def test_without_consent_a_spokes_product_stops_at_the_hub(p: Product) -> None:
     holders, _ = _spread(p, situation(now=NOW))
     expected = {p.originator}
-    if HUB in p.markings.rel_to and p.classification <= Classification.SECRET:
+    if (
+        HUB in p.markings.rel_to
+        and p.classification <= Classification.SECRET
+        and p.markings.rel_to <= set(PARTIES)
+    ):
         expected.add(HUB)
     assert holders == expected
 
@@ -755,7 +830,7 @@ def test_hop_strategy_reaches_every_kind_of_decision() -> None:
     @given(hops())
     def sample(hop: tuple[Movement, Situation]) -> None:
         m, where = hop
-        d = decide_movement(m, where)
+        d = decide(MOVE, m, where)
         if d.allowed:
             seen.add("direct" if m.sender == m.product.originator else "relay")
         else:

@@ -113,7 +113,7 @@ def test_draft_round_trip() -> None:
 def test_draft_defaults() -> None:
     draft = parse(
         DraftIn,
-        {"title": "t", "classification": "secret", "rel_to": ["KOR"], "topics": ["dprk.a"]},
+        {"title": "t", "classification": "SECRET", "rel_to": ["KOR"], "topics": ["dprk.a"]},
     )
     assert draft.precedence is Precedence.ROUTINE
     assert draft.text == ""

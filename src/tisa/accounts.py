@@ -63,6 +63,12 @@ class User:
             raise AccessDenied(f"{self.username} is {self.role.value}; this needs {wanted}")
 
 
+def operator(party: str) -> User:
+    """The node's operator at its console (the CLI on the node's own machine, with its data
+    directory): an administrator who reads no products."""
+    return User("operator", party, Role.ADMIN, Classification.CONFIDENTIAL, frozenset(), "en")
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 

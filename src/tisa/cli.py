@@ -253,22 +253,14 @@ def channel_resume(root: NodeDir, channel: Annotated[str, typer.Argument()]) -> 
 
 
 def _set_channel(root: Path, channel_id: str, suspended: bool) -> None:
-    from tisa.store import audit, network
-    from tisa.store.database import Database
+    from tisa.accounts import operator
+    from tisa.runtime import Runtime
 
     settings = Settings.load(root)
-    arrangement = load_arrangement(settings.paths.arrangement)
-    channel = arrangement.channel(channel_id)
-    with Database(settings.database_url) as db, db.begin() as conn:
-        network.set_suspended(conn, channel.id, suspended, _now(), "cli")
-        audit.record(
-            conn,
-            audit.Action.CHANNEL_SUSPEND if suspended else audit.Action.CHANNEL_RESUME,
-            at=_now(),
-            actor="cli",
-            party=channel.other(settings.party),
-            detail={"channel": channel.id},
-        )
+    with Runtime(settings) as rt:
+        channel = rt.ctx.arrangement.channel(channel_id)
+        # The same service the API and the UI call, as the node's operator at its console.
+        rt.node.set_channel(operator(settings.party), channel.id, suspended=suspended)
     out.print(
         f"channel {channel.label} {'suspended' if suspended else 'resumed'} at {settings.party}"
     )

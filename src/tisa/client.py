@@ -110,6 +110,14 @@ class ApiClient:
         """GET `path`."""
         return self.call("GET", path, **kwargs)
 
+    def text(self, path: str) -> str:
+        """GET `path` as text (e.g. /metrics), signed in.
+
+        Raises:
+            TisaError: the node refused. DeliveryFailed: unreachable.
+        """
+        return b"".join(self.stream(path)).decode("utf-8")
+
     def post(self, path: str, body: Any = None, **kwargs: Any) -> Any:
         """POST `body` as JSON to `path`."""
         return self.call("POST", path, json=body, **kwargs)

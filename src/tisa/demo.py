@@ -465,7 +465,13 @@ def _scenario(cluster: Cluster, report: Report, ids: dict[str, str]) -> None:
 
             key_jwk = pin.party(signer).signing_key
             assert key_jwk is not None
-            body = jws.verify(d["receipt"], VerifyKey.from_jwk(key_jwk), typ=Signed.RECEIPT.value)
+            key = VerifyKey.from_jwk(key_jwk)
+            body = jws.verify(
+                d["receipt"],
+                key,
+                typ=Signed.RECEIPT.value,
+                kid=f"{signer}:{key.thumbprint()}",
+            )
             if body["product_id"] != pid or body["recipient"] != signer:
                 raise StepFailed(f"receipt from {signer} names something else")
             via = f", via {d['via']}" if d["via"] else ""

@@ -15,6 +15,7 @@
     ├── PeerRefused             a peer presented another arrangement or is not a peer
     ├── ChannelSuspended        the channel is suspended; nothing moves, queues hold
     ├── AuditTampered           the audit log or a checkpoint does not hold together
+    ├── Damaged                 a stored row or file is not whole (altered, corrupt, missing)
     ├── Incomplete              not yet: something a message names (a blob) has not arrived
     └── DeliveryFailed          a peer could not be reached or answered badly
         └── DeliveryRejected    the peer refused for good (policy, signature): do not retry
@@ -100,6 +101,11 @@ class AuditTampered(TisaError):
     def __init__(self, reason: str, *, seq: int | None = None) -> None:
         super().__init__(reason)
         self.seq = seq
+
+
+class Damaged(TisaError):
+    """Something stored is not whole: a row whose signatures no longer hold, a corrupt page,
+    a missing or altered attachment. It is never served as if it were whole."""
 
 
 class Incomplete(TisaError):

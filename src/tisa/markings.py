@@ -31,19 +31,17 @@ class Classification(IntEnum):
 
     @classmethod
     def parse(cls, text: str) -> Classification:
-        """Read 'SECRET', 'TOP SECRET' or 'TOP_SECRET'.
+        """Read 'SECRET', 'TOP SECRET' or 'TOP_SECRET', spelled exactly so: a marking is
+        never guessed from a near miss ('secret', ' SECRET').
 
         Raises:
-            MarkingInvalid: not a common level.
+            MarkingInvalid: not a common level, as written.
         """
-        key = text.strip().upper().replace(" ", "_")
-        try:
-            return cls[key]
-        except KeyError:
-            names = ", ".join(level.label for level in cls)
-            raise MarkingInvalid(
-                f"unknown classification {text!r}; expected one of {names}"
-            ) from None
+        for level in cls:
+            if text in (level.name, level.label):
+                return level
+        names = ", ".join(level.label for level in cls)
+        raise MarkingInvalid(f"unknown classification {text!r}; expected one of {names}")
 
 
 _PORTION = {

@@ -7,6 +7,7 @@ not released.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,17 +21,17 @@ from tisa.attachments import previews
 from tisa.attachments.uploads import workspace
 from tisa.crypto import jws
 from tisa.crypto.jws import payload_digest
-from tisa.errors import AccessDenied, Conflict, InputInvalid, NotFound, PolicyDenied
-from tisa.model import Attachment, AttachmentKind, Product, topic_matches
-from tisa.policy import (
-    Decision,
-    Movement,
-    ScopeRule,
-    Situation,
-    decide_access,
-    decide_movement,
+from tisa.errors import AccessDenied, Conflict, Damaged, InputInvalid, NotFound, PolicyDenied
+from tisa.model import (
+    Attachment,
+    AttachmentKind,
+    Consent,
+    DeliveryState,
+    Product,
+    topic_matches,
 )
-from tisa.relay import routing
+from tisa.policy import COMPOSE, FETCH, QUEUE, READ, AllOf, Movement, Opening
+from tisa.relay import routing, withdrawals
 from tisa.relay.context import NodeContext
 from tisa.relay.messages import (
     ConsentDenial,
@@ -39,6 +40,7 @@ from tisa.relay.messages import (
     Revocation,
     payload,
 )
+from tisa.relay.provenance import Provenance, verify_stored
 from tisa.store import attachments, audit, consents, network, products, reads, review
 from tisa.store.consents import ConsentRow, RequestRow
 from tisa.store.products import DeliveryRow, ProductRow
@@ -55,15 +57,17 @@ from tisa.wire import (
 )
 
 WRITERS = (Role.ANALYST, Role.RELEASE_OFFICER)
-_SCOPE = ScopeRule()
+_log = logging.getLogger("tisa.node")
 
 
 @dataclass(frozen=True)
 class Held:
-    """A product as a user may see it: the stored row and the parsed product."""
+    """A product as a user may see it: the stored row, the product as verified now, and
+    what its signatures prove (None for a draft)."""
 
     row: ProductRow
     product: Product
+    provenance: Provenance | None = None
 
 
 class Node:
@@ -79,13 +83,11 @@ class Node:
 
     # -- composing ---------------------------------------------------------------------------
 
-    def _check_scope(self, product: Product, now: datetime) -> None:
-        """The scope rule, applied at compose time so the analyst hears it at once."""
-        reasons = _SCOPE.check(
-            Movement(product, self.party, self.party),
-            Situation(self.ctx.arrangement, (), frozenset(), now),
-        )
-        Decision(reasons).raise_if_denied()
+    def _check_compose(self, conn: Connection, product: Product) -> None:
+        """What the gate's COMPOSE policy refuses (scope, parties in REL TO), at compose
+        time, so the analyst hears it at once."""
+        move = Movement(product, self.party, self.party)
+        self.ctx.gate.move(conn, COMPOSE, move).raise_if_denied()
 
     def create(self, user: User, draft: DraftIn) -> Product:
         """A new product (version 1) as a draft awaiting release.
@@ -98,9 +100,9 @@ class Node:
         user.require(*WRITERS)
         now = self.ctx.clock()
         product = self._new_product(user, draft, now)
-        self._check_scope(product, now)
         self._check_readable(user, product)
         with self.ctx.db.begin() as conn:
+            self._check_compose(conn, product)
             self._insert_draft(conn, product)
             audit.record(
                 conn,
@@ -141,7 +143,7 @@ class Node:
                 created_at=now,
                 attachments=self._uploads(draft.attachments),
             )
-            self._check_scope(product, now)
+            self._check_compose(conn, product)
             self._check_readable(user, product)
             self._insert_draft(conn, product)
             audit.record(
@@ -197,9 +199,9 @@ class Node:
             product = self._new_product(user, draft, now)
         except (InputInvalid, NotFound) as exc:
             return [exc.reason]
-        problems = list(decide_access(user.reader, product).texts)
+        problems = list(self.ctx.gate.opens(READ, user.reader, product, recalled=False).texts)
         with self.ctx.db.read() as conn:
-            problems.extend(self._release_refusals(conn, product, now)[2])
+            problems.extend(self._release_refusals(conn, product)[2])
         # The scope rule is one of the release rules, so it is already among the refusals.
         return list(dict.fromkeys(problems))
 
@@ -225,7 +227,7 @@ class Node:
                 created_at=row.created_at,
                 attachments=self._uploads(draft.attachments),
             )
-            self._check_scope(product, now)
+            self._check_compose(conn, product)
             self._check_readable(user, product)
             products.update_product(
                 conn,
@@ -292,7 +294,7 @@ class Node:
 
     def _check_readable(self, user: User, product: Product) -> None:
         """An author may not write what they may not read (clearance, need-to-know)."""
-        decision = decide_access(user.reader, product)
+        decision = self.ctx.gate.opens(READ, user.reader, product, recalled=False)
         if not decision.allowed:
             raise AccessDenied("; ".join(decision.texts))
 
@@ -338,11 +340,11 @@ class Node:
     # -- releasing ---------------------------------------------------------------------------
 
     def _release_refusals(
-        self, conn: Connection, product: Product, now: datetime
+        self, conn: Connection, product: Product
     ) -> tuple[list[str], list[str], list[str]]:
-        """The peers a release sends to, the parties it reaches, and every rule's refusal."""
+        """The peers a release sends to, the parties it reaches, and every rule's refusal
+        (the gate's QUEUE policy: a suspended channel holds the queue, it refuses nothing)."""
         arrangement = self.ctx.arrangement
-        where = routing.situation(self.ctx, conn, now)
         # Every party REL TO names that a channel reaches, and always the hub: all that
         # leaves a spoke goes through it, so if REL TO lacks it, the rule says so.
         peers = [
@@ -353,10 +355,11 @@ class Node:
         others = sorted(product.markings.rel_to - {self.party})
         if not others:
             return peers, others, ["REL TO names no other party; there is no one to release to"]
-        reasons: list[str] = []
-        for peer in peers:
-            reasons.extend(decide_movement(Movement(product, self.party, peer), where).texts)
-        return peers, others, reasons
+        moves = [Movement(product, self.party, peer) for peer in peers]
+        reasons = [
+            text for decision in self.ctx.gate.moves(conn, QUEUE, moves) for text in decision.texts
+        ]
+        return peers, others, list(dict.fromkeys(reasons))
 
     def release(self, user: User, product_id: str, version: int) -> dict[str, str]:
         """Sign a draft and queue it for every channel peer its REL TO names.
@@ -377,7 +380,7 @@ class Node:
             with self.ctx.db.begin() as conn:
                 row = self._own_draft(conn, product_id, version)
                 product = routing.stored_product(row)
-                peers, others, reasons = self._release_refusals(conn, product, now)
+                peers, others, reasons = self._release_refusals(conn, product)
                 if reasons:
                     raise PolicyDenied(tuple(reasons))
                 token = self.ctx.trust.sign(Signed.PRODUCT, row.body)
@@ -403,7 +406,7 @@ class Node:
                             product_id,
                             version,
                             party,
-                            "queued",
+                            DeliveryState.QUEUED,
                             now,
                             detail=f"via {arrangement.hub}",
                             via=arrangement.hub,
@@ -435,10 +438,13 @@ class Node:
         return outcome
 
     def recall(self, user: User, product_id: str, version: int, reason: str) -> None:
-        """Withdraw a released version of this node's product from every holder.
+        """Withdraw a released version of this node's product from every holder: what is
+        still queued of it is cancelled, and the recall goes to every peer it may have
+        reached.
 
         Raises:
             AccessDenied: not a release officer.
+            InputInvalid: no reason given.
             NotFound: no such released version of this node.
             Conflict: already recalled.
         """
@@ -452,66 +458,56 @@ class Node:
                 raise NotFound(f"no released {product_id} v{version} of {self.party}")
             if row.recalled_at is not None:
                 raise Conflict(f"{product_id} v{version} is already recalled")
-            token = self.ctx.trust.sign(
-                Signed.RECALL,
-                payload(
-                    Recall(
-                        type="recall",
-                        product_id=product_id,
-                        version=version,
-                        originator=self.party,
-                        reason=reason,
-                        recalled_at=now,
-                    )
-                ),
-            )
-            products.update_product(
-                conn, product_id, version, recalled_at=now, recall=token, recall_reason=reason
-            )
-            lane = routing.stored_product(row).precedence.lane
-            peers = self.ctx.arrangement.peers_of(self.party)
-            for holder in products.holders(conn, product_id, version):
-                if holder in peers:
-                    routing.queue_message(
-                        conn,
-                        holder,
-                        MessageKind.RECALL,
-                        token,
-                        lane=lane,
-                        now=now,
-                        product_id=product_id,
-                        version=version,
-                    )
-            audit.record(
-                conn,
-                audit.Action.RECALL,
-                at=now,
-                actor=user.username,
+            recall = Recall(
+                type="recall",
                 product_id=product_id,
                 version=version,
-                detail={"reason": reason},
+                originator=self.party,
+                reason=reason,
+                recalled_at=now,
             )
+            token = self.ctx.trust.sign(Signed.RECALL, payload(recall))
+            withdrawals.recall(self.ctx, conn, recall, token, heard_from=None)
         self.ctx.wake()
 
     # -- consent -----------------------------------------------------------------------------
 
-    def grant_consent(self, user: User, terms: ConsentIn) -> dict[str, Any]:
-        """Sign a consent (a standing rule or one product) and send it to the hub.
+    def _check_terms(self, conn: Connection, grant: Consent) -> None:
+        """A consent this node may give: for topics in scope, for its own products only, and
+        never above the ceiling of the channel the relay would cross.
 
         Raises:
-            AccessDenied: not a release officer.
-            InputInvalid: bad terms, or this node is the hub (it needs no consent).
+            InputInvalid: terms this node may not grant.
+            NotFound: a product this node does not hold.
         """
-        user.require(Role.RELEASE_OFFICER)
-        hub = self.ctx.arrangement.hub
+        arrangement = self.ctx.arrangement
+        for pattern in grant.topics:
+            if not any(topic_matches(pattern, topic) for topic in arrangement.scope):
+                raise InputInvalid(f"topic {pattern!r} matches nothing in the arrangement's scope")
+        channel = arrangement.channel_between(grant.hub, grant.recipient)
+        level = grant.max_classification
+        if level is not None and channel is not None and level > channel.ceiling:
+            raise InputInvalid(
+                f"a standing rule up to {level.label} is above the {channel.label} "
+                f"channel's ceiling {channel.ceiling.label}"
+            )
+        if grant.product_id is not None:
+            row = products.latest(conn, grant.product_id)
+            if row is None:
+                raise NotFound(f"no product {grant.product_id}")
+            if row.originator != self.party:
+                raise InputInvalid(
+                    f"{grant.product_id} is {row.originator}'s; only its originator consents"
+                )
+
+    def _grant(self, conn: Connection, user: User, terms: ConsentIn) -> dict[str, Any]:
+        """Sign a consent and queue it for the hub, in the caller's transaction."""
+        arrangement = self.ctx.arrangement
+        hub = arrangement.hub
         if self.party == hub:
             raise InputInvalid(f"{hub} is the hub; consent is what spokes give the hub")
-        if terms.recipient not in self.ctx.arrangement.parties:
+        if terms.recipient not in arrangement.parties:
             raise InputInvalid(f"recipient {terms.recipient} is not a party")
-        scope = self.ctx.arrangement.scope
-        for pattern in terms.topics:
-            if not any(topic_matches(pattern, topic) for topic in scope):
-                raise InputInvalid(f"topic {pattern!r} matches nothing in the arrangement's scope")
         now = self.ctx.clock()
         data = terms.model_dump()
         token_terms = parse(
@@ -526,52 +522,58 @@ class Node:
             },
         )
         grant = token_terms.consent()
+        self._check_terms(conn, grant)
         body = consent_to_wire(grant)
         token = self.ctx.trust.sign(Signed.CONSENT, body)
+        consents.add(
+            conn,
+            consents.ConsentRow(
+                consent_id=grant.id,
+                originator=self.party,
+                recipient=grant.recipient,
+                product_id=grant.product_id,
+                token=token,
+                terms=body,
+                issued_at=grant.issued_at,
+                expires_at=grant.expires_at,
+                revoked_at=None,
+                revocation=None,
+                created_by=user.username,
+            ),
+        )
+        routing.queue_message(
+            conn, hub, MessageKind.CONSENT, token, lane=0, now=now, product_id=grant.product_id
+        )
+        audit.record(
+            conn,
+            audit.Action.CONSENT_GRANT,
+            at=now,
+            actor=user.username,
+            party=grant.recipient,
+            product_id=grant.product_id,
+            detail={"consent": grant.id, "terms": body},
+        )
+        return body
+
+    def grant_consent(self, user: User, terms: ConsentIn) -> dict[str, Any]:
+        """Sign a consent (a standing rule or one of this node's products) and send it to
+        the hub.
+
+        Raises:
+            AccessDenied: not a release officer.
+            InputInvalid: terms this node may not grant (see `_check_terms`), or that break
+                a consent rule.
+            NotFound: a product this node does not hold.
+        """
+        user.require(Role.RELEASE_OFFICER)
         with self.ctx.db.begin() as conn:
-            if grant.product_id is not None:
-                row = products.latest_version(conn, grant.product_id)
-                if row is None:
-                    raise NotFound(f"no product {grant.product_id}")
-            consents.add(
-                conn,
-                consents.ConsentRow(
-                    consent_id=grant.id,
-                    originator=self.party,
-                    recipient=grant.recipient,
-                    product_id=grant.product_id,
-                    token=token,
-                    terms=body,
-                    issued_at=grant.issued_at,
-                    expires_at=grant.expires_at,
-                    revoked_at=None,
-                    revocation=None,
-                    created_by=user.username,
-                ),
-            )
-            routing.queue_message(
-                conn,
-                hub,
-                MessageKind.CONSENT,
-                token,
-                lane=0,
-                now=now,
-                product_id=grant.product_id,
-            )
-            audit.record(
-                conn,
-                audit.Action.CONSENT_GRANT,
-                at=now,
-                actor=user.username,
-                party=grant.recipient,
-                product_id=grant.product_id,
-                detail={"consent": grant.id, "terms": body},
-            )
+            body = self._grant(conn, user, terms)
         self.ctx.wake()
         return body
 
     def revoke_consent(self, user: User, consent_id: str) -> None:
-        """Revoke a consent this node gave; later relays under it stop.
+        """Revoke a consent this node gave; the hub cancels what is queued under it and
+        tells the recipient, which then refuses any relay citing it.
 
         Raises:
             AccessDenied: not a release officer.
@@ -586,40 +588,23 @@ class Node:
                 raise NotFound(f"no consent {consent_id} of {self.party}")
             if row.revoked_at is not None:
                 raise Conflict(f"consent {consent_id} is already revoked")
-            token = self.ctx.trust.sign(
-                Signed.REVOCATION,
-                payload(
-                    Revocation(
-                        type="consent-revocation",
-                        consent_id=consent_id,
-                        originator=self.party,
-                        revoked_at=now,
-                    )
-                ),
+            revocation = Revocation(
+                type="consent-revocation",
+                consent_id=consent_id,
+                originator=self.party,
+                revoked_at=now,
             )
-            consents.revoke(conn, consent_id, now, token)
-            routing.queue_message(
-                conn,
-                self.ctx.arrangement.hub,
-                MessageKind.REVOCATION,
-                token,
-                lane=0,
-                now=now,
-            )
-            audit.record(
-                conn,
-                audit.Action.CONSENT_REVOKE,
-                at=now,
-                actor=user.username,
-                party=row.recipient,
-                detail={"consent": consent_id},
+            token = self.ctx.trust.sign(Signed.REVOCATION, payload(revocation))
+            withdrawals.revocation(
+                self.ctx, conn, revocation, token, recipient=row.recipient, heard_from=None
             )
         self.ctx.wake()
 
     def answer_request(
         self, user: User, request_id: str, *, grant: bool, reason: str = ""
     ) -> dict[str, Any]:
-        """Grant (a consent for that product and recipient) or deny the hub's request.
+        """Grant (a consent for that product and recipient) or deny the hub's request, in
+        one transaction.
 
         Raises:
             AccessDenied: not a release officer.
@@ -628,28 +613,42 @@ class Node:
             InputInvalid: a denial without a reason.
         """
         user.require(Role.RELEASE_OFFICER)
-        with self.ctx.db.read() as conn:
-            request = consents.get_request(conn, request_id)
-        if request is None or request.originator != self.party:
-            raise NotFound(f"no consent request {request_id}")
-        if request.state != "open":
-            raise Conflict(f"consent request {request_id} is already {request.state}")
-        now = self.ctx.clock()
-        if grant:
-            body = self.grant_consent(
-                user, ConsentIn(recipient=request.recipient, product_id=request.product_id)
-            )
-            with self.ctx.db.begin() as conn:
-                consents.decide_request(conn, request_id, "granted", now, user.username, None)
-            return {"request": request_id, "state": "granted", "consent": body}
-        if not reason.strip():
+        if not grant and not reason.strip():
             raise InputInvalid("say why consent is denied")
+        now = self.ctx.clock()
+        with self.ctx.db.begin() as conn:
+            request = consents.get_request(conn, request_id)
+            if request is None or request.originator != self.party:
+                raise NotFound(f"no consent request {request_id}")
+            if request.state != "open":
+                raise Conflict(f"consent request {request_id} is already {request.state}")
+            if grant:
+                body = self._grant(
+                    conn,
+                    user,
+                    ConsentIn(recipient=request.recipient, product_id=request.product_id),
+                )
+                consents.decide_request(conn, request_id, "granted", now, user.username, None)
+                answer: dict[str, Any] = {
+                    "request": request_id,
+                    "state": "granted",
+                    "consent": body,
+                }
+            else:
+                self._deny(conn, user, request, reason, now)
+                answer = {"request": request_id, "state": "denied"}
+        self.ctx.wake()
+        return answer
+
+    def _deny(
+        self, conn: Connection, user: User, request: RequestRow, reason: str, now: datetime
+    ) -> None:
         token = self.ctx.trust.sign(
             Signed.CONSENT_DENIAL,
             payload(
                 ConsentDenial(
                     type="consent-denial",
-                    request_id=request_id,
+                    request_id=request.request_id,
                     product_id=request.product_id,
                     version=request.version,
                     originator=self.party,
@@ -659,46 +658,71 @@ class Node:
                 )
             ),
         )
-        with self.ctx.db.begin() as conn:
-            consents.decide_request(conn, request_id, "denied", now, user.username, reason)
-            products.set_delivery(
-                conn,
-                request.product_id,
-                request.version,
-                request.recipient,
-                "denied",
-                now,
-                detail=f"consent denied: {reason}",
-            )
-            routing.queue_message(
-                conn,
-                self.ctx.arrangement.hub,
-                MessageKind.CONSENT_DENIAL,
-                token,
-                lane=0,
-                now=now,
-                product_id=request.product_id,
-                version=request.version,
-            )
-            audit.record(
-                conn,
-                audit.Action.CONSENT_DENY,
-                at=now,
-                actor=user.username,
-                party=request.recipient,
-                product_id=request.product_id,
-                version=request.version,
-                detail={"reason": reason},
-            )
-        self.ctx.wake()
-        return {"request": request_id, "state": "denied"}
+        consents.decide_request(conn, request.request_id, "denied", now, user.username, reason)
+        products.set_delivery(
+            conn,
+            request.product_id,
+            request.version,
+            request.recipient,
+            DeliveryState.DENIED,
+            now,
+            detail=f"consent denied: {reason}",
+        )
+        routing.queue_message(
+            conn,
+            self.ctx.arrangement.hub,
+            MessageKind.CONSENT_DENIAL,
+            token,
+            lane=0,
+            now=now,
+            product_id=request.product_id,
+            version=request.version,
+        )
+        audit.record(
+            conn,
+            audit.Action.CONSENT_DENY,
+            at=now,
+            actor=user.username,
+            party=request.recipient,
+            product_id=request.product_id,
+            version=request.version,
+            detail={"reason": reason},
+        )
 
     # -- reading -----------------------------------------------------------------------------
 
+    def _verified(self, row: ProductRow) -> tuple[Product, Provenance | None]:
+        """The product of a stored row, its signatures verified again now (drafts are
+        unsigned and only parsed).
+
+        Raises:
+            Damaged: the row no longer holds together (see `verify_stored`).
+        """
+        if row.manifest is None:
+            return routing.stored_product(row), None
+        verified = verify_stored(self.ctx.trust, row, here=self.party, blobs=self.ctx.blobs)
+        return verified.product, verified.provenance
+
+    def _open(self, user: User, row: ProductRow, policy: AllOf[Opening]) -> Held | None:
+        """The stored version if the gate lets `user` open it under `policy`, else None.
+
+        Raises:
+            Damaged: the row no longer holds together.
+        """
+        product, provenance = self._verified(row)
+        decision = self.ctx.gate.opens(
+            policy, user.reader, product, recalled=row.recalled_at is not None
+        )
+        return Held(row, product, provenance) if decision.allowed else None
+
     def visible(self, user: User, row: ProductRow) -> Held | None:
-        """The stored version if `user` may see it (rule 7), else None; not audited as a view."""
-        product = routing.stored_product(row)
-        return Held(row, product) if decide_access(user.reader, product).allowed else None
+        """The stored version if `user` may see it (the gate's READ policy), else None; a row
+        that no longer holds together is left out and logged. Not audited as a view."""
+        try:
+            return self._open(user, row, READ)
+        except Damaged as exc:
+            _log.error("not shown: %s", exc.reason)
+            return None
 
     def held(self, user: User, product_id: str, version: int | None = None) -> Held | None:
         """A stored version (the latest by default) if `user` may see it, else None; for
@@ -721,8 +745,8 @@ class Node:
         until: datetime | None = None,
         limit: int = 200,
     ) -> list[Held]:
-        """Products this node holds that `user` may see, newest first (rule 7 applied),
-        optionally of one originator and created within [since, until)."""
+        """Products this node holds that `user` may see, newest first (the gate's READ
+        policy), optionally of one originator and created within [since, until)."""
         with self.ctx.db.read() as conn:
             rows = products.listing(
                 conn,
@@ -734,12 +758,21 @@ class Node:
             )
         return [held for row in rows if (held := self.visible(user, row)) is not None]
 
-    def read(self, user: User, product_id: str, version: int | None = None) -> Held:
-        """One product version (the latest by default), if `user` may see it.
+    def read(
+        self,
+        user: User,
+        product_id: str,
+        version: int | None = None,
+        *,
+        policy: AllOf[Opening] = READ,
+    ) -> Held:
+        """Open one product version (the latest by default), if the gate lets `user` open it
+        under `policy`; every attempt is audited as a view. A version the user may not see
+        is not found, exactly as one that does not exist.
 
         Raises:
-            NotFound: not held.
-            AccessDenied: held, but clearance or need-to-know forbid it (with the reasons).
+            NotFound: not held, or the user may not open it.
+            Damaged: held, but it no longer holds together.
         """
         now = self.ctx.clock()
         with self.ctx.db.begin() as conn:
@@ -747,8 +780,10 @@ class Node:
             row = None if number is None else products.get(conn, product_id, number)
             if row is None:
                 raise NotFound(f"no product {product_id}" + (f" v{version}" if version else ""))
-            product = routing.stored_product(row)
-            decision = decide_access(user.reader, product)
+            product, provenance = self._verified(row)
+            decision = self.ctx.gate.opens(
+                policy, user.reader, product, recalled=row.recalled_at is not None
+            )
             audit.record(
                 conn,
                 audit.Action.VIEW,
@@ -759,8 +794,8 @@ class Node:
                 detail={"allowed": decision.allowed, "reasons": list(decision.texts)},
             )
         if not decision.allowed:
-            raise AccessDenied("; ".join(decision.texts))
-        return Held(row, product)
+            raise NotFound(f"no product {product_id}" + (f" v{version}" if version else ""))
+        return Held(row, product, provenance)
 
     def mark_read(self, user: User, held: Held) -> None:
         """Note that the user opened this version (the inbox shows it as read)."""
@@ -775,22 +810,27 @@ class Node:
             )
 
     def _attachment(self, user: User, product_id: str, version: int, digest: str) -> Attachment:
-        held = self.read(user, product_id, version)
+        """An attachment the gate's FETCH policy lets the user open (rule 7, and not withdrawn
+        by a recall).
+
+        Raises:
+            NotFound: no such product, version or attachment, the user may not see it, or
+                it was recalled.
+            Damaged: the product no longer holds together, or the blob is missing.
+        """
+        held = self.read(user, product_id, version, policy=FETCH)
         match = next((a for a in held.product.attachments if a.digest == digest), None)
         if match is None:
             raise NotFound(f"{product_id} v{version} has no attachment {digest}")
-        if held.row.recalled_at is not None and held.row.originator != self.party:
-            raise NotFound(f"{product_id} v{version} was recalled; its attachments are withdrawn")
-        if self.ctx.blobs is None or not self.ctx.blobs.has(digest):
-            raise NotFound(f"attachment {match.name} is not held here")
         return match
 
     def attachment(self, user: User, product_id: str, version: int, digest: str) -> Attachment:
-        """An attachment the user may download (rule 7 applied); the download is audited.
+        """An attachment the user may download; the download is audited.
 
         Raises:
-            NotFound: no such product, version or attachment, or it was recalled.
-            AccessDenied: the user may not see the product.
+            NotFound: no such product, version or attachment, the user may not see it, or
+                it was recalled.
+            Damaged: the product no longer holds together, or the blob is missing.
         """
         match = self._attachment(user, product_id, version, digest)
         with self.ctx.db.begin() as conn:
@@ -817,7 +857,6 @@ class Node:
         if match.kind is not AttachmentKind.PHOTO:
             raise NotFound(f"{match.name} is not a photo; it has no preview")
         blobs = self.ctx.blobs
-        assert blobs is not None
         with self.ctx.db.read() as conn:
             known = attachments.preview_of(conn, product_id, version, digest)
         if known is not None and blobs.has(known):
@@ -846,27 +885,30 @@ class Node:
         """Every version held that `user` may see, oldest first.
 
         Raises:
-            NotFound: not held.
+            NotFound: no version held that the user may see.
         """
         with self.ctx.db.read() as conn:
             rows = products.versions(conn, product_id)
-        if not rows:
+        found = [held for row in rows if (held := self.visible(user, row)) is not None]
+        if not found:
             raise NotFound(f"no product {product_id}")
-        return [held for row in rows if (held := self.visible(user, row)) is not None]
+        return found
 
     def deliveries(self, user: User, product_id: str) -> list[DeliveryRow]:
         """Delivery state per party for each version the user may see.
 
         Raises:
-            NotFound: not held. AccessDenied: the user may not see it.
+            NotFound: not held, or the user may not see it.
         """
-        return self.deliveries_of(self.read(user, product_id))
+        return self.deliveries_of(user, self.read(user, product_id))
 
-    def deliveries_of(self, held: Held) -> list[DeliveryRow]:
-        """Delivery state per party for each version of a product already read (no second
-        read, so one page view is one audited view)."""
+    def deliveries_of(self, user: User, held: Held) -> list[DeliveryRow]:
+        """Delivery state per party for each version of a product already read that the
+        user may see (no second audited view: one page view is one view)."""
+        seen = {h.row.version for h in self.versions(user, held.row.product_id)}
         with self.ctx.db.read() as conn:
-            return products.deliveries_of(conn, held.row.product_id)
+            rows = products.deliveries_of(conn, held.row.product_id)
+        return [d for d in rows if d.version in seen]
 
     def consents(self, user: User) -> list[ConsentRow]:
         """Consents this node holds (given, or at the hub received)."""

@@ -1,8 +1,18 @@
-"""The rules of release, as pure decisions with reasons.
+"""The rules of release and of access, as pure decisions with reasons.
 
-Each rule is a small object with one method and lives here once; every path that moves or
-shows a product (API, relay, receive, CLI) asks `decide_movement` or `decide_access`. Rules are
-combined with `AllOf`; an empty combination denies, so a misconfigured policy fails closed.
+Each rule is a small object with one method and lives here once. Rules are combined into
+policies with `AllOf`; an empty combination denies, so a misconfigured policy fails closed.
+`decide(policy, question, where)` is the one call that answers: the policy is a required
+argument, so no path can ask without naming which rules apply. The gate (`tisa.gate`) builds
+`where` from the state of the moment and is the only caller outside tests.
+
+Policies:
+    COMPOSE  what an analyst hears while writing (scope, parties in REL TO)
+    QUEUE    putting a hop in the outbox (a release, a relay): rules 1–6, but a suspended
+             channel does not stop the queueing, only the moving
+    MOVE     one hop of one product as it moves: a sender leasing it, a recipient storing it
+    READ     opening a product: clearance and need-to-know (rule 7)
+    FETCH    opening an attachment or preview: rule 7, and not withdrawn by a recall
 """
 
 from __future__ import annotations
@@ -11,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from tisa.arrangement import Arrangement, Channel
 from tisa.errors import PolicyDenied
@@ -25,13 +35,16 @@ class RuleName(StrEnum):
     CHANNEL = "channel"
     SUSPENDED = "suspended"
     SCOPE = "scope"
+    PARTIES = "parties"
     RELEASABILITY = "releasability"
     CEILING = "ceiling"
     SIZE = "size"
     NO_ECHO = "no-echo"
     CONSENT = "consent"
+    RECALLED = "recalled"
     CLEARANCE = "clearance"
     NEED_TO_KNOW = "need-to-know"
+    WITHDRAWN = "withdrawn"
     EMPTY = "empty-policy"
 
 
@@ -65,55 +78,99 @@ class Decision:
         """The reasons, as people read them."""
         return tuple(r.text for r in self.reasons)
 
+    @property
+    def rules(self) -> tuple[str, ...]:
+        """The names of the rules that objected."""
+        return tuple(r.rule.value for r in self.reasons)
+
     def raise_if_denied(self) -> None:
         """Raises:
         PolicyDenied: with every reason, if any rule objected.
         """
         if self.reasons:
-            raise PolicyDenied(self.texts, tuple(r.rule.value for r in self.reasons))
+            raise PolicyDenied(self.texts, self.rules)
 
 
 @dataclass(frozen=True)
 class Movement:
-    """One hop of one product: `sender` hands it to `recipient` now."""
+    """One hop of one product: `sender` hands it to `recipient` now. `consent_id` is the
+    consent a relay cites (its attestation names it); None when nothing is cited yet."""
 
     product: Product
     sender: str
     recipient: str
+    consent_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Reader:
+    """A user at a node: clearance in common levels, need-to-know as topic patterns."""
+
+    username: str
+    party: str
+    clearance: Classification
+    need_to_know: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Opening:
+    """`reader` opens one stored version of a product at node `here`."""
+
+    reader: Reader
+    product: Product
+    here: str
+    recalled: bool
 
 
 @dataclass(frozen=True)
 class Situation:
-    """What the rules consult besides the movement: the arrangement, consents, channel state."""
+    """What the rules consult besides the question, as the deciding node holds it now:
+    the arrangement, the consents (with revocations), the channels suspended at this node,
+    and which of the versions in question are recalled. Every field is required, so a
+    caller cannot leave a part of the state out by accident."""
 
     arrangement: Arrangement
     consents: Sequence[HeldConsent]
     suspended: frozenset[str]
+    recalled: frozenset[tuple[str, int]]
     now: datetime
 
 
-class MovementRule(Protocol):
-    """A rule of release for one hop."""
+Q = TypeVar("Q", Movement, Opening)
+Q_contra = TypeVar("Q_contra", Movement, Opening, contravariant=True)
 
-    def check(self, move: Movement, where: Situation) -> tuple[Reason, ...]:
+
+class Rule(Protocol[Q_contra]):
+    """One rule: its objections to a question, given the situation."""
+
+    def check(self, question: Q_contra, where: Situation) -> tuple[Reason, ...]:
         """The rule's objections; empty when it has none."""
         ...
 
 
 class ChannelRule:
-    """Rule 1: a node sends only along a channel, and not while it is suspended."""
+    """Rule 1: a node sends only along a channel."""
+
+    def check(self, move: Movement, where: Situation) -> tuple[Reason, ...]:
+        if where.arrangement.channel_between(move.sender, move.recipient) is not None:
+            return ()
+        hub = where.arrangement.hub
+        return (
+            Reason(
+                RuleName.CHANNEL,
+                f"no channel {move.sender}–{move.recipient}: "
+                f"{move.sender} and {move.recipient} exchange only via {hub}",
+            ),
+        )
+
+
+class SuspensionRule:
+    """Rule 1b: nothing moves over a channel while it is suspended (a hold: queues wait)."""
 
     def check(self, move: Movement, where: Situation) -> tuple[Reason, ...]:
         channel = where.arrangement.channel_between(move.sender, move.recipient)
         if channel is None:
-            hub = where.arrangement.hub
-            return (
-                Reason(
-                    RuleName.CHANNEL,
-                    f"no channel {move.sender}–{move.recipient}: "
-                    f"{move.sender} and {move.recipient} exchange only via {hub}",
-                ),
-            )
+            return ()
         # Either spelling of the channel ("USA-KOR" or "KOR-USA") suspends it.
         if channel.id in where.suspended or "-".join(reversed(channel.parties)) in where.suspended:
             return (Reason(RuleName.SUSPENDED, f"channel {channel.label} is suspended", hold=True),)
@@ -131,6 +188,21 @@ class ScopeRule:
         return tuple(
             Reason(RuleName.SCOPE, f"topic {t!r} is outside the arrangement's scope")
             for t in outside
+        )
+
+
+class PartiesRule:
+    """REL TO names only parties of the arrangement: a product marked for a nation outside it
+    can be released to no one, since no one could honour the marking."""
+
+    def check(self, move: Movement, where: Situation) -> tuple[Reason, ...]:
+        outside = sorted(move.product.markings.rel_to - set(where.arrangement.parties))
+        return tuple(
+            Reason(
+                RuleName.PARTIES,
+                f"REL TO names {code}, which is not a party to {where.arrangement.id}",
+            )
+            for code in outside
         )
 
 
@@ -206,10 +278,13 @@ class NoEchoRule:
 
 
 def find_consent(move: Movement, where: Situation) -> HeldConsent | None:
-    """The consent in force that lets the hub make this relay, or None."""
+    """The consent in force that lets the hub make this relay, or None. A relay that cites a
+    consent may rest on that one only."""
     originator = move.product.originator
     for held in where.consents:
         consent = held.consent
+        if move.consent_id is not None and consent.id != move.consent_id:
+            continue
         if (
             consent.originator == originator
             and consent.hub == move.sender
@@ -222,7 +297,12 @@ def find_consent(move: Movement, where: Situation) -> HeldConsent | None:
 
 
 class ConsentRule:
-    """Rule 5: a relay needs the originator's consent, in force, covering product and recipient."""
+    """Rule 5: a relay needs the originator's consent, in force, covering product and recipient.
+
+    Without one the hub holds the product and asks (a hold). A relay already made under a
+    consent that is no longer in force (revoked, expired) is refused outright: its signed
+    attestation names that consent, so it cannot go on under another.
+    """
 
     def check(self, move: Movement, where: Situation) -> tuple[Reason, ...]:
         originator = move.product.originator
@@ -230,72 +310,136 @@ class ConsentRule:
             return ()
         if move.recipient == originator or move.sender != where.arrangement.hub:
             return ()  # no consent could make this hop lawful; the no-echo rule says why
+        if move.consent_id is None:
+            return (
+                Reason(
+                    RuleName.CONSENT,
+                    f"no consent from {originator} for {move.recipient}",
+                    hold=True,
+                ),
+            )
+        cited = next((h for h in where.consents if h.consent.id == move.consent_id), None)
+        if cited is None:
+            text = f"consent {move.consent_id} from {originator} is not held here"
+        elif cited.revoked_at is not None and where.now >= cited.revoked_at:
+            text = f"consent {move.consent_id} from {originator} was revoked"
+        elif not cited.consent.in_force(where.now, None):
+            text = f"consent {move.consent_id} from {originator} is not in force"
+        else:
+            text = (
+                f"consent {move.consent_id} from {originator} does not cover this product "
+                f"for {move.recipient}"
+            )
+        return (Reason(RuleName.CONSENT, text),)
+
+
+class RecallRule:
+    """A recalled version moves no further, wherever it is: its originator withdrew it."""
+
+    def check(self, move: Movement, where: Situation) -> tuple[Reason, ...]:
+        product = move.product
+        if (product.id, product.version) not in where.recalled:
+            return ()
         return (
             Reason(
-                RuleName.CONSENT,
-                f"no consent from {originator} for {move.recipient}",
-                hold=True,
+                RuleName.RECALLED,
+                f"{product.originator} recalled {product.id} v{product.version}",
             ),
         )
 
 
-class AllOf:
+class ClearanceRule:
+    """Rule 7a: the reader's clearance is at or above the product's classification."""
+
+    def check(self, opening: Opening, where: Situation) -> tuple[Reason, ...]:
+        reader, level = opening.reader, opening.product.classification
+        if level <= reader.clearance:
+            return ()
+        return (
+            Reason(
+                RuleName.CLEARANCE,
+                f"{reader.username}'s clearance {reader.clearance.label} is below {level.label}",
+            ),
+        )
+
+
+class NeedToKnowRule:
+    """Rule 7b: the reader has need-to-know for every topic of the product."""
+
+    def check(self, opening: Opening, where: Situation) -> tuple[Reason, ...]:
+        reader = opening.reader
+        lacking = sorted(
+            t
+            for t in opening.product.topics
+            if not any(topic_matches(p, t) for p in reader.need_to_know)
+        )
+        if not lacking:
+            return ()
+        return (
+            Reason(
+                RuleName.NEED_TO_KNOW,
+                f"{reader.username} has no need-to-know for {', '.join(lacking)}",
+            ),
+        )
+
+
+class WithdrawnRule:
+    """A recalled version's attachments are withdrawn everywhere but at its originator."""
+
+    def check(self, opening: Opening, where: Situation) -> tuple[Reason, ...]:
+        product = opening.product
+        if not opening.recalled or opening.here == product.originator:
+            return ()
+        return (
+            Reason(
+                RuleName.WITHDRAWN,
+                f"{product.id} v{product.version} was recalled; its attachments are withdrawn",
+            ),
+        )
+
+
+class AllOf(Generic[Q]):
     """Every rule must pass. With no rules it denies: a policy that checks nothing fails closed."""
 
-    def __init__(self, *rules: MovementRule) -> None:
-        self._rules = rules
+    def __init__(self, *rules: Rule[Q]) -> None:
+        self._rules: tuple[Rule[Q], ...] = rules
 
-    def check(self, move: Movement, where: Situation) -> tuple[Reason, ...]:
+    def check(self, question: Q, where: Situation) -> tuple[Reason, ...]:
+        """Every rule's objections, in the order the rules were given."""
         if not self._rules:
             return (Reason(RuleName.EMPTY, "no rules of release are configured"),)
-        return tuple(reason for rule in self._rules for reason in rule.check(move, where))
+        return tuple(reason for rule in self._rules for reason in rule.check(question, where))
 
 
-RELEASE_RULES = AllOf(
+COMPOSE: AllOf[Movement] = AllOf(ScopeRule(), PartiesRule())
+# Queueing (a release, a relay) may wait out a suspension: the queue holds, the sender waits.
+QUEUE: AllOf[Movement] = AllOf(
     ChannelRule(),
     ScopeRule(),
+    PartiesRule(),
     ReleasabilityRule(),
     CeilingRule(),
     AttachmentSizeRule(),
     NoEchoRule(),
     ConsentRule(),
+    RecallRule(),
 )
+MOVE: AllOf[Movement] = AllOf(
+    ChannelRule(),
+    SuspensionRule(),
+    ScopeRule(),
+    PartiesRule(),
+    ReleasabilityRule(),
+    CeilingRule(),
+    AttachmentSizeRule(),
+    NoEchoRule(),
+    ConsentRule(),
+    RecallRule(),
+)
+READ: AllOf[Opening] = AllOf(ClearanceRule(), NeedToKnowRule())
+FETCH: AllOf[Opening] = AllOf(ClearanceRule(), NeedToKnowRule(), WithdrawnRule())
 
 
-def decide_movement(move: Movement, where: Situation) -> Decision:
-    """May `move.sender` hand `move.product` to `move.recipient` now? Rules 1–6."""
-    return Decision(RELEASE_RULES.check(move, where))
-
-
-@dataclass(frozen=True)
-class Reader:
-    """A user at a node: clearance in common levels, need-to-know as topic patterns."""
-
-    username: str
-    party: str
-    clearance: Classification
-    need_to_know: frozenset[str]
-
-
-def decide_access(reader: Reader, product: Product) -> Decision:
-    """Rule 7: may `reader` see `product`? Clearance and need-to-know for every topic."""
-    reasons: list[Reason] = []
-    if product.classification > reader.clearance:
-        reasons.append(
-            Reason(
-                RuleName.CLEARANCE,
-                f"{reader.username}'s clearance {reader.clearance.label} is below "
-                f"{product.classification.label}",
-            )
-        )
-    lacking = sorted(
-        t for t in product.topics if not any(topic_matches(p, t) for p in reader.need_to_know)
-    )
-    if lacking:
-        reasons.append(
-            Reason(
-                RuleName.NEED_TO_KNOW,
-                f"{reader.username} has no need-to-know for {', '.join(lacking)}",
-            )
-        )
-    return Decision(tuple(reasons))
+def decide(policy: AllOf[Q], question: Q, where: Situation) -> Decision:
+    """The one decision: does `policy` let `question` pass in situation `where`?"""
+    return Decision(policy.check(question, where))

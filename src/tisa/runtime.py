@@ -19,6 +19,7 @@ from tisa.audit_log import AuditLog
 from tisa.blobs import BlobStore
 from tisa.crypto.keys import SigningKey
 from tisa.errors import ConfigInvalid
+from tisa.gate import Gate
 from tisa.metrics import Metrics
 from tisa.node import Node
 from tisa.relay.context import NodeContext
@@ -84,11 +85,12 @@ class Runtime:
             party=self.settings.party,
             arrangement=arrangement,
             trust=trust,
+            gate=Gate(self.settings.party, arrangement, self.clock),
             db=self._db,
+            blobs=self.blobs,
             clock=self.clock,
             wake=self._wake,
             count_denial=lambda rule: self.metrics.denials.labels(rule).inc(),
-            blobs=self.blobs,
         )
         self.node = Node(self._ctx)
         self.audit = AuditLog(self._ctx)

@@ -6,6 +6,9 @@ Every signed thing tisa sends has its own JWS `typ`, so a signature made for one
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
@@ -14,6 +17,9 @@ from tisa.arrangement import Arrangement
 from tisa.crypto import jws
 from tisa.crypto.keys import SigningKey, VerifyKey
 from tisa.errors import ConfigInvalid, SignatureInvalid
+
+# Tokens remembered as verified (a few hundred KB of digests).
+_REMEMBERED = 8192
 
 
 class Signed(StrEnum):
@@ -43,6 +49,8 @@ class Trust:
         self.arrangement = arrangement
         self.party = party
         self._key = key
+        self._verified: OrderedDict[tuple[Signed, str, bytes], None] = OrderedDict()
+        self._lock = threading.Lock()
         self._pins: dict[str, VerifyKey] = {}
         for code, entry in arrangement.parties.items():
             if entry.signing_key is None:
@@ -76,7 +84,12 @@ class Trust:
         return jws.sign(payload, self._key, kid=self.kid(self.party), typ=kind.value)
 
     def verify(self, kind: Signed, token: str, *, signer: str) -> dict[str, Any]:
-        """The payload of `token` if `signer`'s pinned key signed it as `kind`.
+        """The payload of `token` if `signer`'s pinned key signed it as `kind` (its kid
+        naming that key).
+
+        Stored tokens are verified again on every read; a token that verified before is
+        remembered by its SHA-256 (with kind and signer), so a re-read costs one hash and one
+        parse. Any changed byte is a different token and is verified in full.
 
         Raises:
             SignatureInvalid: malformed, another kind, another key, or `signer` is no party.
@@ -84,10 +97,22 @@ class Trust:
         pin = self._pins.get(signer)
         if pin is None:
             raise SignatureInvalid(f"{signer!r} is not a party; nothing of it can verify")
+        seen = (kind, signer, hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest())
+        with self._lock:
+            known = seen in self._verified
+            if known:
+                self._verified.move_to_end(seen)
+        if known:
+            return jws.peek(token).payload
         try:
-            return jws.verify(token, pin, typ=kind.value)
+            payload = jws.verify(token, pin, typ=kind.value, kid=self.kid(signer))
         except SignatureInvalid as exc:
             raise SignatureInvalid(f"{kind.name.lower()} from {signer}: {exc.reason}") from exc
+        with self._lock:
+            self._verified[seen] = None
+            while len(self._verified) > _REMEMBERED:
+                self._verified.popitem(last=False)
+        return payload
 
     def claimed(self, token: str, field: str) -> str:
         """The party a token claims in `field`, unverified, to choose the key to verify with.

@@ -194,9 +194,16 @@ def test_every_endpoint_refuses_missing_or_bad_tokens(
             assert response.headers.get("www-authenticate") == "Bearer", case
 
 
-def test_health_and_metrics_need_no_token(usa: Any) -> None:
+def test_health_needs_no_token_metrics_and_status_need_an_admin(harness: Any, usa: Any) -> None:
     assert usa.get("/healthz").json() == {"status": "ok", "party": "USA"}
-    assert usa.get("/metrics").status_code == 200
+    refused(usa.get("/metrics"), 401, "AuthenticationFailed", "sign in first")
+    for path in ("/metrics", "/api/v1/status"):
+        refused(usa.get(path, headers=harness.auth("usa-analyst")), 403, "AccessDenied", "admin")
+    metrics = usa.get("/metrics", headers=harness.auth("usa-admin"))
+    assert metrics.status_code == 200
+    assert metrics.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert "tisa_messages_sent" in metrics.text
+    assert usa.get("/api/v1/status", headers=harness.auth("usa-admin")).status_code == 200
 
 
 def test_unknown_paths_and_methods_answer_json_errors(harness: Any, usa: Any) -> None:

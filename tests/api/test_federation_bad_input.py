@@ -566,8 +566,8 @@ def test_an_envelope_passed_on_by_a_spoke_is_rejected(harness: Any) -> None:
     with h.unchanged():
         rejected(
             h.deliver("JPN", "USA", h.batch(h.message("envelope", token))),
-            "PolicyDenied",
-            "without a relay attestation",
+            "SignatureInvalid",
+            "came from JPN without USA's relay attestation",
         )
 
 
@@ -619,7 +619,7 @@ def test_a_relay_without_attestation_or_consent_is_rejected(harness: Any) -> Non
         with h.unchanged():
             rejected(
                 h.deliver("USA", "JPN", h.batch(stripped)),
-                "PolicyDenied",
+                "SignatureInvalid",
                 "relay attestation and the originator's consent",
             )
 
@@ -631,7 +631,7 @@ def test_a_relay_attested_for_another_recipient_is_rejected(harness: Any) -> Non
     attestation = h.attestation(body, token, consent_id, recipient="KOR")
     msg = h.message("envelope", token, attestation=attestation, consent=consent)
     with h.unchanged():
-        rejected(h.deliver("USA", "JPN", h.batch(msg)), "InputInvalid", "another party")
+        rejected(h.deliver("USA", "JPN", h.batch(msg)), "SignatureInvalid", "another party")
 
 
 def test_a_relay_attesting_another_manifest_is_rejected(harness: Any) -> None:
@@ -642,7 +642,7 @@ def test_a_relay_attesting_another_manifest_is_rejected(harness: Any) -> None:
     attestation = h.attestation(body, other, consent_id)  # the digest of another manifest
     msg = h.message("envelope", token, attestation=attestation, consent=consent)
     with h.unchanged():
-        rejected(h.deliver("USA", "JPN", h.batch(msg)), "InputInvalid", "another product")
+        rejected(h.deliver("USA", "JPN", h.batch(msg)), "SignatureInvalid", "another product")
 
 
 def test_a_relay_with_a_consent_other_than_the_attested_one_is_rejected(harness: Any) -> None:
@@ -652,7 +652,7 @@ def test_a_relay_with_a_consent_other_than_the_attested_one_is_rejected(harness:
     attestation = h.attestation(body, token, str(uuid.uuid4()))
     msg = h.message("envelope", token, attestation=attestation, consent=consent)
     with h.unchanged():
-        rejected(h.deliver("USA", "JPN", h.batch(msg)), "InputInvalid", "not the one attested")
+        rejected(h.deliver("USA", "JPN", h.batch(msg)), "SignatureInvalid", "not the one attested")
 
 
 def test_a_relay_with_a_consent_forged_by_the_hub_is_rejected(harness: Any) -> None:
@@ -774,7 +774,26 @@ def test_a_consent_request_from_a_spoke_is_rejected(harness: Any) -> None:
         rejected(h.deliver("JPN", "USA", raw), "InputInvalid", "only the hub")
 
 
-def test_a_revocation_of_an_unknown_consent_is_rejected(harness: Any) -> None:
+def test_a_revocation_of_an_unknown_consent_is_kept_once(harness: Any) -> None:
+    """A revocation may overtake what it revokes (or name a consent this node never held):
+    it is kept, so a relay citing that consent is refused later."""
+    h = harness
+    revocation = h.sign(
+        "KOR",
+        Signed.REVOCATION,
+        {
+            "type": "consent-revocation",
+            "consent_id": str(uuid.uuid4()),
+            "originator": "KOR",
+            "revoked_at": iso(utc_now()),
+        },
+    )
+    batch = h.batch(h.message("revocation", revocation))
+    assert outcomes(h.deliver("KOR", "USA", batch)) == ["stored"]
+    assert outcomes(h.deliver("KOR", "USA", batch)) == ["duplicate"]
+
+
+def test_a_revocation_passed_on_by_a_spoke_is_rejected(harness: Any) -> None:
     h = harness
     revocation = h.sign(
         "KOR",
@@ -788,9 +807,9 @@ def test_a_revocation_of_an_unknown_consent_is_rejected(harness: Any) -> None:
     )
     with h.unchanged():
         rejected(
-            h.deliver("KOR", "USA", h.batch(h.message("revocation", revocation))),
-            "NotFound",
-            "no consent",
+            h.deliver("JPN", "USA", h.batch(h.message("revocation", revocation))),
+            "InputInvalid",
+            "may not pass on KOR's revocation",
         )
 
 

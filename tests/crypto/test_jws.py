@@ -38,7 +38,7 @@ def _header(**changes: Any) -> dict[str, Any]:
 
 def test_round_trip() -> None:
     token = _token()
-    assert jws.verify(token, KEY.public(), typ=TYP) == PAYLOAD
+    assert jws.verify(token, KEY.public(), typ=TYP, kid="k1") == PAYLOAD
 
 
 def test_header_and_payload_bytes_are_canonical() -> None:
@@ -72,14 +72,22 @@ def test_tampered_payload_rejected() -> None:
     header_b64, _, signature_b64 = _token().split(".")
     other = b64url_encode(b'{"id":"product--2","n":3,"tags":["a","b"],"text":"h\xc3\xa9llo"}')
     with pytest.raises(SignatureInvalid, match="does not verify"):
-        jws.verify(f"{header_b64}.{other}.{signature_b64}", KEY.public(), typ=TYP)
+        jws.verify(f"{header_b64}.{other}.{signature_b64}", KEY.public(), typ=TYP, kid="k1")
 
 
 def test_tampered_header_rejected() -> None:
     _, payload_b64, signature_b64 = _token().split(".")
     header = b64url_encode(json.dumps(_header(kid="k2")).encode())
     with pytest.raises(SignatureInvalid, match="does not verify"):
-        jws.verify(f"{header}.{payload_b64}.{signature_b64}", KEY.public(), typ=TYP)
+        jws.verify(f"{header}.{payload_b64}.{signature_b64}", KEY.public(), typ=TYP, kid="k2")
+
+
+def test_kid_must_name_the_key_that_verifies() -> None:
+    # Signed by KEY, correctly, but labelled as another key's: refused before the signature.
+    token = jws.sign(PAYLOAD, KEY, kid="JPN:other-thumbprint", typ=TYP)
+    with pytest.raises(SignatureInvalid, match="JWS kid is 'JPN:other-thumbprint', not the"):
+        jws.verify(token, KEY.public(), typ=TYP, kid="k1")
+    assert jws.verify(token, KEY.public(), typ=TYP, kid="JPN:other-thumbprint") == PAYLOAD
 
 
 def test_tampered_signature_rejected() -> None:
@@ -88,7 +96,7 @@ def test_tampered_signature_rejected() -> None:
     signature[0] ^= 1
     token = f"{header_b64}.{payload_b64}.{b64url_encode(bytes(signature))}"
     with pytest.raises(SignatureInvalid, match="does not verify"):
-        jws.verify(token, KEY.public(), typ=TYP)
+        jws.verify(token, KEY.public(), typ=TYP, kid="k1")
 
 
 def test_non_canonical_signature_encoding_rejected() -> None:
@@ -99,41 +107,41 @@ def test_non_canonical_signature_encoding_rejected() -> None:
     last = alphabet[alphabet.index(signature_b64[-1]) ^ 1]
     token = f"{header_b64}.{payload_b64}.{signature_b64[:-1]}{last}"
     with pytest.raises(SignatureInvalid, match="malformed"):
-        jws.verify(token, KEY.public(), typ=TYP)
+        jws.verify(token, KEY.public(), typ=TYP, kid="k1")
 
 
 def test_wrong_key_rejected_with_its_thumbprint() -> None:
     other = SigningKey.generate().public()
     with pytest.raises(SignatureInvalid, match=f"against key {other.thumbprint()}"):
-        jws.verify(_token(), other, typ=TYP)
+        jws.verify(_token(), other, typ=TYP, kid="k1")
 
 
 def test_wrong_typ_rejected() -> None:
     with pytest.raises(
         SignatureInvalid, match=re.escape(f"JWS typ is '{TYP}', expected 'consent'")
     ):
-        jws.verify(_token(), KEY.public(), typ="consent")
+        jws.verify(_token(), KEY.public(), typ="consent", kid="k1")
 
 
 def test_alg_none_rejected() -> None:
     header = b64url_encode(json.dumps(_header(alg="none")).encode())
     payload = _token().split(".")[1]
     with pytest.raises(SignatureInvalid, match="alg is 'none'"):
-        jws.verify(f"{header}.{payload}.", KEY.public(), typ=TYP)
+        jws.verify(f"{header}.{payload}.", KEY.public(), typ=TYP, kid="k1")
 
 
 @pytest.mark.parametrize("alg", ["HS256", "RS256", "ES256", "Ed25519", "eddsa", "EdDSA "])
 def test_other_algs_rejected_even_if_signed(alg: str) -> None:
     token = _forge(_header(alg=alg), b'{"a":1}')
     with pytest.raises(SignatureInvalid, match="alg is"):
-        jws.verify(token, KEY.public(), typ=TYP)
+        jws.verify(token, KEY.public(), typ=TYP, kid="k1")
 
 
 @pytest.mark.parametrize("extra", [{"crit": ["b64"]}, {"b64": False}, {"jwk": {}}])
 def test_unknown_header_members_rejected(extra: dict[str, Any]) -> None:
     token = _forge(_header(**extra), b'{"a":1}')
     with pytest.raises(SignatureInvalid, match="unsupported members"):
-        jws.verify(token, KEY.public(), typ=TYP)
+        jws.verify(token, KEY.public(), typ=TYP, kid="k1")
 
 
 @pytest.mark.parametrize(
@@ -155,12 +163,12 @@ def test_non_canonical_payload_rejected_even_if_signed(payload: bytes) -> None:
     token = _forge(_header(), payload)
     jws.peek(token)  # well-formed: only verify insists on canonical bytes
     with pytest.raises(SignatureInvalid, match="not canonical"):
-        jws.verify(token, KEY.public(), typ=TYP)
+        jws.verify(token, KEY.public(), typ=TYP, kid="k1")
 
 
 def test_canonical_forged_payload_accepted() -> None:
     # The control for the test above: same path, canonical bytes, verifies.
-    assert jws.verify(_forge(_header(), b'{"a":1}'), KEY.public(), typ=TYP) == {"a": 1}
+    assert jws.verify(_forge(_header(), b'{"a":1}'), KEY.public(), typ=TYP, kid="k1") == {"a": 1}
 
 
 def _b64(data: bytes) -> str:
@@ -194,14 +202,14 @@ def test_malformed_tokens(token: str, words: str) -> None:
     with pytest.raises(SignatureInvalid, match=f"malformed JWS: .*{words}"):
         jws.peek(token)
     with pytest.raises(SignatureInvalid, match="malformed JWS"):
-        jws.verify(token, KEY.public(), typ=TYP)
+        jws.verify(token, KEY.public(), typ=TYP, kid="k1")
 
 
 def test_deeply_nested_payload_is_malformed_not_a_crash() -> None:
     header = b64url_encode(json.dumps(_header()).encode())
     payload = b64url_encode(b'{"a":' + b"[" * 200_000 + b"]" * 200_000 + b"}")
     with pytest.raises(SignatureInvalid):
-        jws.verify(f"{header}.{payload}.", KEY.public(), typ=TYP)
+        jws.verify(f"{header}.{payload}.", KEY.public(), typ=TYP, kid="k1")
 
 
 def test_huge_integer_literal_is_refused_not_a_crash() -> None:
@@ -210,7 +218,7 @@ def test_huge_integer_literal_is_refused_not_a_crash() -> None:
     for digits in (400, 5000):
         token = _forge(_header(), b'{"a":' + b"9" * digits + b"}")
         with pytest.raises(SignatureInvalid, match="not canonical"):
-            jws.verify(token, KEY.public(), typ=TYP)
+            jws.verify(token, KEY.public(), typ=TYP, kid="k1")
 
 
 def test_integral_double_beyond_safe_range_round_trips() -> None:
@@ -220,7 +228,7 @@ def test_integral_double_beyond_safe_range_round_trips() -> None:
     assert b64url_decode(token.split(".")[1]) == (
         b'{"big":9007199254740992,"bigger":100000000000000000000,"neg":-1152921504606847000}'
     )
-    assert jws.verify(token, KEY.public(), typ=TYP) == {
+    assert jws.verify(token, KEY.public(), typ=TYP, kid="k1") == {
         "big": 2.0**53,
         "bigger": 1e20,
         "neg": -(2.0**60),
@@ -230,7 +238,7 @@ def test_integral_double_beyond_safe_range_round_trips() -> None:
 def _check_only_signature_invalid(token: str) -> None:
     for call in (
         lambda: jws.peek(token),
-        lambda: jws.verify(token, KEY.public(), typ=TYP),
+        lambda: jws.verify(token, KEY.public(), typ=TYP, kid="k1"),
         lambda: jws.payload_digest(token),
     ):
         with contextlib.suppress(SignatureInvalid):
@@ -280,7 +288,7 @@ def test_mutated_tokens_never_verify_and_raise_only_signature_invalid(
         return
     _check_only_signature_invalid(mutated)
     with pytest.raises(SignatureInvalid):
-        jws.verify(mutated, KEY.public(), typ=TYP)
+        jws.verify(mutated, KEY.public(), typ=TYP, kid="k1")
 
 
 @given(
@@ -304,4 +312,4 @@ def test_any_json_payload_round_trips(payload: dict[str, Any]) -> None:
         token = jws.sign(payload, KEY, kid="k1", typ=TYP)
     except InputInvalid:
         return  # lone surrogates in text cannot be canonical JSON
-    assert jws.verify(token, KEY.public(), typ=TYP) == json.loads(json.dumps(payload))
+    assert jws.verify(token, KEY.public(), typ=TYP, kid="k1") == json.loads(json.dumps(payload))

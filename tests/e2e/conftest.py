@@ -194,7 +194,10 @@ class Net:
         pinned = self.arrangement.party(signer).signing_key
         assert pinned is not None
         body: dict[str, Any] = jws.verify(
-            delivery["receipt"], VerifyKey.from_jwk(pinned), typ=Signed.RECEIPT.value
+            delivery["receipt"],
+            VerifyKey.from_jwk(pinned),
+            typ=Signed.RECEIPT.value,
+            kid=self.kid(signer),
         )
         assert body["product_id"] == product_id
         assert body["version"] == version
@@ -210,7 +213,9 @@ class Net:
         """A token's payload, verified against `signer`'s key as the arrangement pins it."""
         pinned = self.arrangement.party(signer).signing_key
         assert pinned is not None
-        return jws.verify(token, VerifyKey.from_jwk(pinned), typ=kind.value)  # type: ignore[no-any-return]
+        return jws.verify(  # type: ignore[no-any-return]
+            token, VerifyKey.from_jwk(pinned), typ=kind.value, kid=self.kid(signer)
+        )
 
     def audit(self, party: str, **params: str) -> list[dict[str, Any]]:
         """`party`'s audit entries, as its auditor reads them."""

@@ -20,7 +20,7 @@ CRASH_WAIT = 150.0  # leases held by the killed hub expire after 30 s (store/out
 
 
 def _held_count(net, party):
-    return net(party).get("/api/v1/status")["products_held"]
+    return net(party, "admin").get("/api/v1/status")["products_held"]
 
 
 def _listing(net, party):
@@ -92,7 +92,7 @@ def test_hub_killed_mid_flow_every_product_lands_exactly_once(make_network):
 
 def _stored_envelopes(net, party):
     """How many envelopes `party`'s node took as new (a duplicate is counted apart)."""
-    text = net(party)._http.get("/metrics").text
+    text = net(party, "admin").text("/metrics")
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == "tisa_messages_received_total" and sample.labels == {

@@ -50,14 +50,14 @@ def _envelope(net, rt, **fields):
 
 
 def _metrics(client):
-    """The node's /metrics (API port, no sign-in): its text, and {(name, labels): value}."""
-    response = client._http.get("/metrics")
-    response.raise_for_status()
+    """The node's /metrics (API port, an admin signed in): its text, and
+    {(name, labels): value}."""
+    text = client.text("/metrics")
     samples = {}
-    for family in text_string_to_metric_families(response.text):
+    for family in text_string_to_metric_families(text):
         for sample in family.samples:
             samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
-    return response.text, samples
+    return text, samples
 
 
 def _at(name, **labels):
@@ -314,7 +314,7 @@ def test_metrics_expose_queues_sends_denials_and_latency(network):
     assert after[_at("tisa_messages_sent_total", peer="JPN", kind="envelope", outcome="sent")] >= 1
     assert after[_at("tisa_delivery_latency_seconds_count", peer="JPN", lane="FLASH")] >= 1
     assert _at("tisa_delivery_latency_seconds_bucket", peer="JPN", lane="FLASH", le="+Inf") in after
-    _, at_kor = _metrics(net("KOR"))
+    _, at_kor = _metrics(net("KOR", "admin"))
     assert at_kor[_at("tisa_messages_sent_total", peer="USA", kind="envelope", outcome="sent")] >= 1
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import uuid
@@ -10,9 +11,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import insert, text
 from sqlalchemy.exc import IntegrityError
 
+from tisa.model import DeliveryState
 from tisa.store import consents, products
 from tisa.store.consents import ConsentRow, RequestRow
 from tisa.store.database import Database
@@ -130,9 +134,9 @@ def delivery(db: Database, party: str = "JPN", version: int = 1) -> products.Del
     return rows[0]
 
 
-def set_state(db: Database, state: str, at: datetime, party: str = "JPN", **extra: Any) -> None:
+def set_state(db: Database, state: str, at: datetime, party: str = "JPN", **extra: Any) -> bool:
     with db.begin() as conn:
-        products.set_delivery(conn, PID, 1, party, state, at, **extra)
+        return products.set_delivery(conn, PID, 1, party, DeliveryState(state), at, **extra)
 
 
 def test_delivery_states_advance(db: Database) -> None:
@@ -191,12 +195,40 @@ def test_deliveries_are_per_version_and_party(db: Database) -> None:
     set_state(db, "delivered", T0, party="USA")
     set_state(db, "queued", T0, party="JPN")
     with db.begin() as conn:
-        products.set_delivery(conn, PID, 2, "USA", "queued", T0)
+        products.set_delivery(conn, PID, 2, "USA", DeliveryState.QUEUED, T0)
     with db.read() as conn:
         everything = [(d.version, d.party, d.state) for d in products.deliveries_of(conn, PID)]
         first = [(d.version, d.party) for d in products.deliveries_of(conn, PID, 1)]
     assert everything == [(1, "JPN", "queued"), (1, "USA", "delivered"), (2, "USA", "queued")]
     assert first == [(1, "JPN"), (1, "USA")]
+
+
+_VERSIONS = itertools.count(100)
+
+
+@given(st.lists(st.sampled_from(DeliveryState), min_size=1, max_size=6))
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_delivery_states_only_move_forward(db: Database, steps: list[DeliveryState]) -> None:
+    """Whatever order the news arrives in, a state moves only as `DeliveryState.before`
+    allows, and a refused move changes nothing."""
+    version = next(_VERSIONS)  # a fresh version per example: the database outlives them
+    add_product(db, version=version)
+    current: DeliveryState | None = None
+    for n, step in enumerate(steps):
+        with db.begin() as conn:
+            moved = products.set_delivery(
+                conn, PID, version, "JPN", step, T0 + timedelta(seconds=n), detail=str(n)
+            )
+        allowed = current is None or current in step.before()
+        assert moved is allowed
+        if allowed:
+            current = step
+        row = delivery(db, version=version)
+        assert row.state == current
+        if not allowed:
+            assert row.detail != str(n)
 
 
 def test_holders_are_the_parties_a_version_went_or_is_going_to(db: Database) -> None:

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["MAX_BODY", "Signed_in", "analyst_app"]
 
 MAX_BODY = 1024 * 1024  # a product's text is at most 100,000 characters
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _DIGEST = r"^sha256:[0-9a-f]{64}$"
 _UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
@@ -285,6 +286,8 @@ def analyst_app(rt: Runtime) -> FastAPI:
 
     @app.get("/api/v1/status")
     def status(user: Signed_in) -> dict[str, Any]:
+        # Dead letters name products and refusals: for those who run and audit the node.
+        user.require(Role.ADMIN, Role.AUDITOR)
         return node_status(rt)
 
     @app.get("/api/v1/audit")
@@ -307,9 +310,12 @@ def analyst_app(rt: Runtime) -> FastAPI:
         return RedirectResponse("/ui/inbox", status_code=303)
 
     @app.get("/metrics")
-    async def metrics() -> Response:
+    async def metrics(user: Signed_in) -> Response:
+        # Counts per peer and kind describe the traffic: administrators only here (a
+        # scraper on the node's own machine uses the localhost-only metrics port).
+        user.require(Role.ADMIN)
         body = await run_in_threadpool(rt.metrics.render)
-        return Response(body, media_type="text/plain; version=0.0.4")
+        return Response(body, media_type=METRICS_TYPE)
 
     events = Events(node)
     app.include_router(events_router(rt, events))

@@ -8,7 +8,7 @@ from tisa.accounts import User
 from tisa.arrangement import Arrangement
 from tisa.audit import Entry
 from tisa.node import Held, Node
-from tisa.relay.provenance import Provenance, verify_stored
+from tisa.relay.provenance import Provenance
 from tisa.store.attachments import UploadRow
 from tisa.store.consents import ConsentRow, RequestRow
 from tisa.store.products import DeliveryRow
@@ -76,9 +76,9 @@ def product_detail(
     ctx = node.ctx
     held = node.read(user, product_id, version)
     node.mark_read(user, held)
-    view = product_view(held, ctx.arrangement, ctx.party, verify_stored(ctx.trust, held.row))
+    view = product_view(held, ctx.arrangement, ctx.party, held.provenance)
     view["versions"] = [h.product.version for h in node.versions(user, product_id)]
-    view["deliveries"] = [delivery_view(d) for d in node.deliveries_of(held)]
+    view["deliveries"] = [delivery_view(d) for d in node.deliveries_of(user, held)]
     reports = node.scrub_reports(held.product)
     for item in view["attachments"]:
         item["removed"] = reports.get(item["digest"])

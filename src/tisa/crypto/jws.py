@@ -1,8 +1,9 @@
 """JWS compact serialisation (RFC 7515) with Ed25519 ("EdDSA", RFC 8037), done by hand.
 
-We do not use joserfc here: 1.6 refuses "EdDSA" unless allowed explicitly and then warns
-(RFC 9864 deprecates the name), and the compact form is small enough to own outright,
-which lets us verify exactly the received bytes and map every failure to one error.
+No JWS library is used: joserfc 1.6 refuses "EdDSA" unless allowed explicitly and then warns
+(RFC 9864 deprecates the name), and the compact form is small enough to own outright, which
+lets us verify exactly the received bytes and map every failure to one error. The
+signature itself is `cryptography`'s Ed25519.
 
 Every failure, for any input, is `SignatureInvalid`; nothing else escapes `peek` or `verify`.
 """
@@ -124,8 +125,8 @@ def peek(token: str) -> Unverified:
     return Unverified(header=parts.header, payload=parts.payload)
 
 
-def verify(token: str, key: VerifyKey, *, typ: str) -> dict[str, Any]:
-    """Verify `token` against the pinned `key` and return its payload.
+def verify(token: str, key: VerifyKey, *, typ: str, kid: str) -> dict[str, Any]:
+    """Verify `token` against the pinned `key`, whose key id is `kid`, and return its payload.
 
     The signature is checked over exactly the received segments, and the payload returned
     is parsed from exactly the bytes that were signed. The payload bytes must also be
@@ -134,8 +135,8 @@ def verify(token: str, key: VerifyKey, *, typ: str) -> dict[str, Any]:
     Raises:
         SignatureInvalid: the token is malformed (see `peek`), alg is not "EdDSA", the
             header carries members other than alg, kid and typ (e.g. "crit", "b64"), typ
-            differs from `typ`, the signature does not verify against `key`, or the payload
-            is not canonical JSON.
+            differs from `typ`, kid does not name `key` (differs from `kid`), the signature
+            does not verify against `key`, or the payload is not canonical JSON.
     """
     parts = _parse(token)
     alg = parts.header["alg"]
@@ -148,6 +149,10 @@ def verify(token: str, key: VerifyKey, *, typ: str) -> dict[str, Any]:
         raise SignatureInvalid(f"JWS header has unsupported members {extra}")
     if parts.header["typ"] != typ:
         raise SignatureInvalid(f"JWS typ is {parts.header['typ']!r}, expected {typ!r}")
+    if parts.header["kid"] != kid:
+        # The kid says which key signed; a token naming another key is not this key's,
+        # even if the bytes happen to verify (a relabelled or confused signer).
+        raise SignatureInvalid(f"JWS kid is {parts.header['kid']!r}, not the pinned {kid!r}")
     key.verify_raw(parts.signature, parts.signing_input)
     try:
         canonical = canonical_json(parts.payload)

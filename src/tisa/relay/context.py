@@ -8,22 +8,24 @@ from datetime import datetime
 
 from tisa.arrangement import Arrangement
 from tisa.blobs import BlobStore
+from tisa.gate import Gate
 from tisa.store.database import Database
 from tisa.trust import Trust
 
 
 @dataclass(frozen=True)
 class NodeContext:
-    """One node's identity, trust, store and clock; `wake` nudges the outbox sender."""
+    """One node's identity, trust, gate, store, blobs and clock; `wake` nudges the sender."""
 
     party: str
     arrangement: Arrangement
     trust: Trust
+    gate: Gate
     db: Database
+    blobs: BlobStore
     clock: Callable[[], datetime]
     wake: Callable[[], None]
     count_denial: Callable[[str], None] = lambda _rule: None
-    blobs: BlobStore | None = None
 
     @property
     def is_hub(self) -> bool:

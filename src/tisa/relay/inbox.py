@@ -13,13 +13,12 @@ from typing import Literal
 from sqlalchemy import Connection
 
 from tisa.crypto.jws import payload_digest
-from tisa.errors import Conflict, Incomplete, NotFound, PolicyDenied, TisaError
-from tisa.model import HeldConsent
-from tisa.policy import Movement, Situation, decide_movement
-from tisa.relay import routing
+from tisa.errors import ChannelSuspended, Conflict, NotFound, TisaError
+from tisa.model import DeliveryState
+from tisa.policy import MOVE, Movement
+from tisa.relay import routing, withdrawals
 from tisa.relay.context import NodeContext
 from tisa.relay.messages import (
-    Attestation,
     ConsentDenial,
     ConsentRequest,
     Message,
@@ -30,9 +29,11 @@ from tisa.relay.messages import (
     payload,
     require,
 )
+from tisa.relay.provenance import Attachments, Envelope, verify_envelope
 from tisa.store import attachments, audit, consents, products
+from tisa.store.database import savepoint
 from tisa.trust import Signed
-from tisa.wire import ConsentToken, ManifestIn, iso, parse
+from tisa.wire import ConsentToken, iso, parse
 
 Outcome = Literal["stored", "duplicate"]
 
@@ -67,7 +68,7 @@ def receive_many(
     with ctx.db.begin() as conn:
         for msg in msgs:
             try:
-                with conn.begin_nested():
+                with savepoint(conn):
                     results.append(_HANDLERS[msg.kind](ctx, conn, sender, msg))
             except TisaError as exc:
                 audit.record(
@@ -98,53 +99,32 @@ def _digest_or_none(token: str) -> str | None:
 
 def _envelope(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> Outcome:
     now = ctx.clock()
-    originator = ctx.trust.claimed(msg.token, "originator")
-    body = ctx.trust.verify(Signed.PRODUCT, msg.token, signer=originator)
-    manifest = parse(ManifestIn, body)
-    require(manifest.originator == originator, "manifest originator differs from its signer")
+    verified = verify_envelope(
+        ctx.trust,
+        Envelope(msg.token, msg.attestation, msg.consent),
+        sender=sender,
+        recipient=ctx.party,
+        blobs=ctx.blobs,
+        # The sender puts blobs first; until they are whole, the envelope waits (Incomplete).
+        attachments=Attachments.HELD,
+    )
     require(
-        manifest.arrangement == ctx.arrangement.digest,
-        f"manifest was made under arrangement {manifest.arrangement}, not {ctx.arrangement.digest}",
+        verified.arrangement == ctx.arrangement.digest,
+        f"manifest was made under arrangement {verified.arrangement}, not {ctx.arrangement.digest}",
     )
-    product = manifest.product()
-    digest = payload_digest(msg.token)
-
-    held: list[HeldConsent] = []
-    consent_id: str | None = None
-    if sender != originator:
-        # A relay: the hub's attestation and the originator's consent must both verify.
-        if msg.attestation is None or msg.consent is None:
-            raise PolicyDenied(
-                (f"relayed by {sender} without a relay attestation and the originator's consent",)
-            )
-        attestation = parse(
-            Attestation, ctx.trust.verify(Signed.ATTESTATION, msg.attestation, signer=sender)
-        )
-        require(
-            (attestation.product_id, attestation.version, attestation.digest)
-            == (product.id, product.version, digest),
-            "relay attestation names another product version",
-        )
-        require(attestation.recipient == ctx.party, "relay attestation is for another party")
-        require(attestation.hub == sender, "relay attestation is not the sender's")
-        grant = parse(
-            ConsentToken, ctx.trust.verify(Signed.CONSENT, msg.consent, signer=originator)
-        ).consent()
-        require(grant.id == attestation.consent_id, "attached consent is not the one attested")
-        held = [HeldConsent(grant)]
-        consent_id = grant.id
-
-    decision = decide_movement(
-        Movement(product, sender, ctx.party),
-        Situation(ctx.arrangement, held, frozenset(), now),
+    product, digest = verified.product, verified.digest
+    originator = product.originator
+    consent_id = verified.provenance.consent_id
+    decision = ctx.gate.move(
+        conn,
+        MOVE,
+        Movement(product, sender, ctx.party, consent_id),
+        presented=() if verified.consent is None else (verified.consent,),
     )
+    if decision.held:
+        # A suspension here: the sender keeps it and tries again once the channel is up.
+        raise ChannelSuspended("; ".join(decision.texts))
     decision.raise_if_denied()
-
-    if ctx.blobs is not None:
-        missing = [a.name for a in product.attachments if not ctx.blobs.has(a.digest)]
-        if missing:
-            # The sender puts blobs first; until they are whole, the envelope waits.
-            raise Incomplete(f"attachments not yet received: {', '.join(missing)}")
 
     existing = products.get(conn, product.id, product.version)
     if existing is not None:
@@ -162,7 +142,7 @@ def _envelope(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> 
         title=product.title,
         topics=sorted(product.topics),
         state="received",
-        body=body,
+        body=verified.body,
         manifest=msg.token,
         digest=digest,
         attestation=msg.attestation,
@@ -237,7 +217,7 @@ def _receipt(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> O
         row.product_id,
         row.version,
         recipient,
-        "delivered",
+        DeliveryState.DELIVERED,
         now,
         detail=f"received {iso(receipt.received_at)}",
         via=receipt.via,
@@ -260,7 +240,7 @@ def _receipt(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> O
             row.originator,
             MessageKind.RECEIPT,
             msg.token,
-            lane=routing.stored_product(row).precedence.lane,
+            lane=routing.lane_of(row),
             now=now,
             product_id=row.product_id,
             version=row.version,
@@ -274,6 +254,13 @@ def _consent(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> O
     grant = parse(ConsentToken, terms).consent()
     require(grant.originator == sender, "a consent comes from its originator only")
     require(grant.hub == ctx.party, f"consent is for hub {grant.hub}, not {ctx.party}")
+    if grant.product_id is not None:
+        named = products.latest(conn, grant.product_id)
+        require(
+            named is None or named.originator == grant.originator,
+            f"{grant.originator} may consent only for its own products, "
+            f"not {grant.product_id} of {named.originator if named else '?'}",
+        )
     fresh = consents.add(
         conn,
         consents.ConsentRow(
@@ -306,25 +293,23 @@ def _consent(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> O
 
 
 def _revocation(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> Outcome:
-    now = ctx.clock()
-    revocation = parse(Revocation, ctx.trust.verify(Signed.REVOCATION, msg.token, signer=sender))
-    require(revocation.originator == sender, "only the originator revokes its consent")
-    row = consents.get(conn, revocation.consent_id)
-    if row is None:
-        raise NotFound(f"no consent {revocation.consent_id} to revoke")
-    require(row.originator == sender, "the consent is another party's")
-    if row.revoked_at is not None:
-        return "duplicate"
-    consents.revoke(conn, row.consent_id, revocation.revoked_at, msg.token)
-    audit.record(
-        conn,
-        audit.Action.CONSENT_REVOKE,
-        at=now,
-        actor=sender,
-        party=row.recipient,
-        detail={"consent": row.consent_id},
+    originator = ctx.trust.claimed(msg.token, "originator")
+    revocation = parse(
+        Revocation, ctx.trust.verify(Signed.REVOCATION, msg.token, signer=originator)
     )
-    return "stored"
+    require(revocation.originator == originator, "only the originator revokes its consent")
+    # From the originator to the hub, and from the hub to the recipient the consent named.
+    require(
+        sender in (originator, ctx.arrangement.hub),
+        f"{sender} may not pass on {originator}'s revocation",
+    )
+    held = consents.get(conn, revocation.consent_id)
+    if held is not None:
+        require(held.originator == originator, "the consent is another party's")
+    applied = withdrawals.revocation(
+        ctx, conn, revocation, msg.token, recipient=None, heard_from=sender
+    )
+    return "stored" if applied else "duplicate"
 
 
 def _consent_request(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> Outcome:
@@ -359,7 +344,7 @@ def _consent_request(ctx: NodeContext, conn: Connection, sender: str, msg: Messa
         request.product_id,
         request.version,
         request.recipient,
-        "held",
+        DeliveryState.HELD,
         now,
         detail=f"held at {sender}: awaiting this node's consent",
         via=sender,
@@ -393,7 +378,7 @@ def _consent_denial(ctx: NodeContext, conn: Connection, sender: str, msg: Messag
         request.product_id,
         request.version,
         request.recipient,
-        "denied",
+        DeliveryState.DENIED,
         now,
         detail=f"{sender} denied consent: {denial.reason}",
     )
@@ -411,68 +396,20 @@ def _consent_denial(ctx: NodeContext, conn: Connection, sender: str, msg: Messag
 
 
 def _recall(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> Outcome:
-    now = ctx.clock()
     originator = ctx.trust.claimed(msg.token, "originator")
     recall = parse(Recall, ctx.trust.verify(Signed.RECALL, msg.token, signer=originator))
+    require(recall.originator == originator, "a recall comes from the product's originator")
     require(
         sender in (originator, ctx.arrangement.hub),
         f"{sender} may not pass on {originator}'s recall",
     )
     row = products.get(conn, recall.product_id, recall.version)
-    if row is None:
-        raise NotFound(f"recall of {recall.product_id} v{recall.version}, which is not held")
-    require(row.originator == originator, "recall is not from the product's originator")
-    if row.recalled_at is not None:
-        return "duplicate"
-    products.update_product(
-        conn,
-        row.product_id,
-        row.version,
-        recalled_at=recall.recalled_at,
-        recall=msg.token,
-        recall_reason=recall.reason,
-    )
-    withdraw_blobs(ctx, conn, row.product_id, row.version)
-    audit.record(
-        conn,
-        audit.Action.RECALL,
-        at=now,
-        actor=originator,
-        party=originator,
-        product_id=row.product_id,
-        version=row.version,
-        detail={"reason": recall.reason, "from": sender},
-    )
-    if ctx.is_hub and originator != ctx.party:
-        lane = routing.stored_product(row).precedence.lane
-        for holder in products.holders(conn, row.product_id, row.version):
-            if holder in (originator, ctx.party) or holder not in ctx.arrangement.peers_of(
-                ctx.party
-            ):
-                continue
-            routing.queue_message(
-                conn,
-                holder,
-                MessageKind.RECALL,
-                msg.token,
-                lane=lane,
-                now=now,
-                product_id=row.product_id,
-                version=row.version,
-            )
-    return "stored"
-
-
-def withdraw_blobs(ctx: NodeContext, conn: Connection, product_id: str, version: int) -> None:
-    """A recalled version's attachments leave this node's store, unless another version that
-    is not recalled still names them."""
-    if ctx.blobs is None:
-        return
-    for named in attachments.named_by(conn, product_id, version):
-        if attachments.live_users_of(conn, named["digest"]) == 0:
-            ctx.blobs.delete(named["digest"])
-            if named["preview"]:
-                ctx.blobs.delete(named["preview"])
+    if row is not None:
+        require(row.originator == originator, "recall is not from the product's originator")
+    # A recall of a version not held is kept too: an envelope that arrives after it (it
+    # crossed the recall, or was cancelled too late) is refused.
+    applied = withdrawals.recall(ctx, conn, recall, msg.token, heard_from=sender)
+    return "stored" if applied else "duplicate"
 
 
 _Handler = Callable[[NodeContext, Connection, str, Message], Outcome]

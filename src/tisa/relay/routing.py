@@ -1,8 +1,9 @@
 """Where a product goes next, decided by the rules of release, and queued in the outbox.
 
 Used by the originator when its release officer releases, and by the hub when a product
-arrives (relay) or a consent arrives (held products go on). Routing ignores channel
-suspension on purpose: a suspended channel holds its queue, the sender waits.
+arrives (relay) or a consent arrives (held products go on). Queueing asks the gate with the
+QUEUE policy, which lets a suspended channel's queue fill: the sender asks again (MOVE) when
+it takes each message, and waits out the suspension.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from tisa.model import HeldConsent, Product
-from tisa.policy import Decision, Movement, Situation, decide_movement, find_consent
+from tisa.markings import Precedence
+from tisa.model import DeliveryState, Product
+from tisa.policy import QUEUE, Decision, Movement
 from tisa.relay.context import NodeContext
 from tisa.relay.messages import (
     Attestation,
@@ -24,26 +26,18 @@ from tisa.relay.messages import (
 )
 from tisa.store import audit, consents, outbox, products
 from tisa.trust import Signed
-from tisa.wire import ConsentToken, ManifestIn, parse
+from tisa.wire import ManifestIn, parse
 
 
 def stored_product(row: products.ProductRow) -> Product:
-    """The domain product of a stored row (its body is the manifest form)."""
+    """The domain product of a stored row (its body is the manifest form), for drafts and
+    for rows already verified; an opening verifies through `tisa.relay.provenance`."""
     return parse(ManifestIn, row.body).product()
 
 
-def held_consents(conn: Connection) -> list[HeldConsent]:
-    """Every consent this node holds, with revocation times."""
-    out = []
-    for row in consents.for_originator(conn):
-        consent = parse(ConsentToken, row.terms).consent()
-        out.append(HeldConsent(consent, row.revoked_at))
-    return out
-
-
-def situation(ctx: NodeContext, conn: Connection, now: datetime) -> Situation:
-    """What the rules consult, as this node holds it now."""
-    return Situation(ctx.arrangement, held_consents(conn), frozenset(), now)
+def lane_of(row: products.ProductRow) -> int:
+    """The outbox lane of a stored version (its precedence's)."""
+    return Precedence(row.precedence).lane
 
 
 def queue_message(
@@ -56,9 +50,11 @@ def queue_message(
     now: datetime,
     product_id: str | None = None,
     version: int | None = None,
+    consent_id: str | None = None,
     **extra: str | None,
 ) -> None:
-    """Put one signed message in the outbox for `peer`, in `lane` (0 is served first)."""
+    """Put one signed message in the outbox for `peer`, in `lane` (0 is served first);
+    `consent_id` names the consent a relayed envelope cites."""
     outbox.enqueue(
         conn,
         peer=peer,
@@ -68,6 +64,7 @@ def queue_message(
         now=now,
         product_id=product_id,
         version=version,
+        consent_id=consent_id,
     )
 
 
@@ -81,6 +78,7 @@ def queue_envelope(
     *,
     attestation: str | None = None,
     consent: str | None = None,
+    consent_id: str | None = None,
 ) -> None:
     """Put a product's envelope in the outbox for `recipient`, in its precedence lane."""
     queue_message(
@@ -94,8 +92,9 @@ def queue_envelope(
         now=now,
         product_id=product.id,
         version=product.version,
+        consent_id=consent_id,
     )
-    products.set_delivery(conn, product.id, product.version, recipient, "queued", now)
+    products.set_delivery(conn, product.id, product.version, recipient, DeliveryState.QUEUED, now)
 
 
 def record_denial(
@@ -114,7 +113,7 @@ def record_denial(
         product.id,
         product.version,
         recipient,
-        "denied",
+        DeliveryState.DENIED,
         now,
         detail="; ".join(decision.texts),
     )
@@ -140,19 +139,19 @@ def relay(
 ) -> None:
     """At the hub: pass a spoke's product on to every other party its REL TO names, if the
     originator consents; otherwise hold it and ask the originator."""
-    where = situation(ctx, conn, now)
-    for recipient in ctx.arrangement.peers_of(ctx.party):
-        if recipient == product.originator or recipient not in product.markings.rel_to:
-            continue
-        state = {
-            d.party: d.state for d in products.deliveries_of(conn, product.id, product.version)
-        }.get(recipient)
-        if state in ("queued", "sent", "delivered", "denied"):
-            continue
-        move = Movement(product, ctx.party, recipient)
-        decision = decide_movement(move, where)
+    recipients = [
+        r
+        for r in ctx.arrangement.peers_of(ctx.party)
+        if r != product.originator and r in product.markings.rel_to
+    ]
+    done = (DeliveryState.QUEUED, DeliveryState.SENT, DeliveryState.DELIVERED)
+    states = {d.party: d.state for d in products.deliveries_of(conn, product.id, product.version)}
+    recipients = [r for r in recipients if states.get(r) not in [s.value for s in done]]
+    moves = [Movement(product, ctx.party, r) for r in recipients]
+    for move, decision in zip(moves, ctx.gate.moves(conn, QUEUE, moves), strict=True):
+        recipient = move.recipient
         if decision.allowed:
-            held = find_consent(move, where)
+            held = ctx.gate.consent_for(conn, move)
             assert held is not None  # the consent rule passed, so one covers this relay
             row = consents.get(conn, held.consent.id)
             assert row is not None
@@ -181,6 +180,7 @@ def relay(
                 now,
                 attestation=attestation,
                 consent=row.token,
+                consent_id=held.consent.id,
             )
             for request in consents.open_requests_for(conn, product.id, recipient):
                 consents.decide_request(
@@ -198,7 +198,7 @@ def relay(
             )
         elif decision.held:
             hold(ctx, conn, product, recipient, decision, now)
-        else:
+        elif states.get(recipient) != DeliveryState.DENIED.value:
             record_denial(ctx, conn, product, recipient, decision, now)
 
 
@@ -249,7 +249,7 @@ def hold(
         product.id,
         product.version,
         recipient,
-        "held",
+        DeliveryState.HELD,
         now,
         detail="; ".join(decision.texts),
     )

@@ -13,22 +13,25 @@ import contextlib
 import json
 import random
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from sqlalchemy import Connection
 
 from tisa.blobs import BlobStore
 from tisa.crypto import jws
 from tisa.errors import DeliveryFailed, DeliveryRejected, TisaError
 from tisa.markings import Precedence
+from tisa.model import DeliveryState, Product
+from tisa.policy import MOVE, Decision, Movement
 from tisa.relay.blob_transfer import ensure_at_peer
 from tisa.relay.context import NodeContext
-from tisa.relay.messages import AuditExchange
+from tisa.relay.messages import AuditExchange, MessageKind
 from tisa.relay.transmission import HEADER, sign_transmission
 from tisa.store import audit, network, outbox, products
 from tisa.store.outbox import OutboxEntry
-from tisa.wire import parse
+from tisa.wire import ManifestIn, parse
 
 if TYPE_CHECKING:
     from tisa.audit_log import AuditLog
@@ -131,12 +134,74 @@ class Sender:
             due = outbox.next_due(conn, peer, (lane,), now=now)
         if due is not None and due <= now:
             with self._ctx.db.begin() as conn:
-                batch = outbox.lease(conn, peer=peer, lanes=(lane,), now=now, limit=BATCH)
-            if batch:
+                leased = outbox.lease(conn, peer=peer, lanes=(lane,), now=now, limit=BATCH)
+                batch = self._admit(conn, peer, leased)
+            if leased:
                 return batch, 0.0
         if due is None:
             return [], IDLE_POLL
         return [], max(0.0, min(IDLE_POLL, (due - now).total_seconds()))
+
+    def _admit(self, conn: Connection, peer: str, leased: list[OutboxEntry]) -> list[OutboxEntry]:
+        """Ask the gate again, now, about every envelope just leased: what the rules refuse
+        at this moment (recalled, consent revoked, ...) is cancelled with its reasons and
+        never sent; what waits out a suspension goes back to the queue untouched."""
+        envelopes = [e for e in leased if e.kind == MessageKind.ENVELOPE.value]
+        if not envelopes:
+            return leased
+        moves = [Movement(_product(e), self._ctx.party, peer, e.consent_id) for e in envelopes]
+        decisions = dict(
+            zip(
+                (e.id for e in envelopes),
+                self._ctx.gate.moves(conn, MOVE, moves),
+                strict=True,
+            )
+        )
+        admitted: list[OutboxEntry] = []
+        now = self._ctx.clock()
+        for entry in leased:
+            decision = decisions.get(entry.id)
+            if decision is None or decision.allowed:
+                admitted.append(entry)
+            elif decision.held:
+                outbox.release_lease(conn, entry.id)
+            else:
+                self._cancel(conn, peer, entry, decision, now)
+        return admitted
+
+    def _cancel(
+        self,
+        conn: Connection,
+        peer: str,
+        entry: OutboxEntry,
+        decision: Decision,
+        now: datetime,
+    ) -> None:
+        why = "; ".join(decision.texts)
+        outbox.cancel(conn, [entry.id], why)
+        for rule in decision.rules:
+            self._ctx.count_denial(rule)
+        assert entry.product_id is not None
+        assert entry.version is not None
+        products.set_delivery(
+            conn,
+            entry.product_id,
+            entry.version,
+            peer,
+            DeliveryState.CANCELLED,
+            now,
+            detail=f"not sent: {why}",
+        )
+        audit.record(
+            conn,
+            audit.Action.CANCEL,
+            at=now,
+            actor=self._ctx.party,
+            party=peer,
+            product_id=entry.product_id,
+            version=entry.version,
+            detail={"reasons": list(decision.texts), "rules": list(decision.rules)},
+        )
 
     async def _lane(self, peer: str, lane: int) -> None:
         while True:
@@ -273,7 +338,12 @@ class Sender:
                     outbox.mark_sent(conn, entry.id, now)
                     if entry.kind == "envelope" and entry.product_id and entry.version:
                         products.set_delivery(
-                            conn, entry.product_id, entry.version, peer, "sent", now
+                            conn,
+                            entry.product_id,
+                            entry.version,
+                            peer,
+                            DeliveryState.SENT,
+                            now,
                         )
                     outcome = "sent"
                 elif status == "rejected" and result.get("permanent"):
@@ -284,7 +354,7 @@ class Sender:
                             entry.product_id,
                             entry.version,
                             peer,
-                            "denied",
+                            DeliveryState.DENIED,
                             now,
                             detail=f"refused by {peer}: {reason}",
                         )
@@ -305,6 +375,12 @@ class Sender:
                     outcome = "retry"
                 if self._observe:
                     self._observe(peer, entry, outcome, elapsed)
+
+
+def _product(entry: OutboxEntry) -> Product:
+    """The product an outgoing envelope carries (our own outbox: signed by us or verified
+    when it arrived, so its payload is read, not verified again)."""
+    return parse(ManifestIn, jws.peek(entry.message["token"]).payload).product()
 
 
 def _attachments(entry: OutboxEntry) -> list[tuple[str, int]]:

@@ -39,6 +39,7 @@ class Action(StrEnum):
     SIGN_IN = "sign-in"
     SIGN_IN_FAILED = "sign-in.failed"
     DEAD_LETTER = "delivery.dead"
+    CANCEL = "delivery.cancel"
     CHECKPOINT = "audit.checkpoint"
     PEER_CHECKPOINT = "audit.peer-checkpoint"
     INCONSISTENT = "audit.inconsistent"

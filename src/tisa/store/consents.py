@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from tisa.store.tables import consent_requests, consents
+from tisa.store.rows import insert_new
+from tisa.store.tables import consent_requests, consents, revocations
 
 
 @dataclass(frozen=True)
@@ -142,3 +143,33 @@ def decide_request(
         .where(consent_requests.c.request_id == request_id)
         .values(state=state, decided_at=at, decided_by=by, reason=reason)
     )
+
+
+@dataclass(frozen=True)
+class RevocationRow:
+    """A revocation this node made or heard of, signed by the consent's originator."""
+
+    consent_id: str
+    originator: str
+    recipient: str | None
+    revoked_at: datetime
+    token: str
+
+
+def record_revocation(conn: Connection, row: RevocationRow, now: datetime) -> bool:
+    """Keep a revocation (also of a consent never held here); False if already kept."""
+    return insert_new(conn, revocations, {**row.__dict__, "stored_at": now})
+
+
+def revoked(conn: Connection, consent_ids: list[str]) -> dict[str, datetime]:
+    """When each of these consents stopped being in force here: the revocation's own time,
+    or when this node learned of it if that was earlier (a revocation held is in force from
+    the moment it is held, whatever the originator's clock said)."""
+    if not consent_ids:
+        return {}
+    rows = conn.execute(
+        select(revocations.c.consent_id, revocations.c.revoked_at, revocations.c.stored_at).where(
+            revocations.c.consent_id.in_(sorted(set(consent_ids)))
+        )
+    )
+    return {r.consent_id: min(r.revoked_at, r.stored_at) for r in rows}

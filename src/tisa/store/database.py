@@ -5,7 +5,8 @@ SQLite (WAL) by default, PostgreSQL by URL; the same tables and migrations on bo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from typing import Any
@@ -16,6 +17,9 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import SQLAlchemyError
 
 from tisa.errors import ConfigInvalid
+
+_AFTER_COMMIT = "tisa_after_commit"
+_log = logging.getLogger("tisa.store")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -97,17 +101,55 @@ class Database:
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        """A write transaction: committed on success, rolled back on any exception."""
+        """A write transaction: committed on success, rolled back on any exception. What
+        `after_commit` registered runs once the commit has succeeded, never before."""
+        later: list[Callable[[], None]] = []
         with self.engine.connect() as conn:
             conn.execution_options(tisa_write=True)
-            with conn.begin():
-                yield conn
+            conn.info[_AFTER_COMMIT] = later
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                conn.info.pop(_AFTER_COMMIT, None)
+        for action in later:
+            try:
+                action()
+            except Exception:
+                # The transaction stands; what was left behind is logged for the operator.
+                _log.exception("an action after a committed transaction failed")
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection for reads."""
         with self.engine.connect() as conn:
             yield conn
+
+
+def after_commit(conn: Connection, action: Callable[[], None]) -> None:
+    """Run `action` once the transaction `conn` is in has committed (removing files that the
+    committed rows no longer name: a rollback must find them still there).
+
+    Raises:
+        ConfigInvalid: `conn` is not in a transaction opened by `Database.begin`.
+    """
+    later = conn.info.get(_AFTER_COMMIT)
+    if later is None:
+        raise ConfigInvalid("after_commit needs a transaction opened by Database.begin")
+    later.append(action)
+
+
+@contextmanager
+def savepoint(conn: Connection) -> Iterator[Connection]:
+    """A savepoint whose `after_commit` actions are dropped if it rolls back."""
+    later: list[Callable[[], None]] = conn.info.get(_AFTER_COMMIT, [])
+    mark = len(later)
+    try:
+        with conn.begin_nested():
+            yield conn
+    except BaseException:
+        del later[mark:]
+        raise
 
 
 def upgrade(engine: Engine) -> None:

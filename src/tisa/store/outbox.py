@@ -7,12 +7,14 @@ database); a lease that outlives a crashed sender simply expires and the entry i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, or_, select, update
 
+from tisa.model import OutboxState
 from tisa.store.tables import outbox
 
 LEASE = timedelta(seconds=30)
@@ -31,6 +33,7 @@ class OutboxEntry:
     version: int | None
     attempts: int
     created_at: datetime
+    consent_id: str | None = None
 
 
 def enqueue(
@@ -43,8 +46,9 @@ def enqueue(
     now: datetime,
     product_id: str | None = None,
     version: int | None = None,
+    consent_id: str | None = None,
 ) -> None:
-    """Queue a message for a peer."""
+    """Queue a message for a peer (`consent_id`: the consent a relayed envelope cites)."""
     conn.execute(
         insert(outbox),
         {
@@ -54,7 +58,8 @@ def enqueue(
             "message": message,
             "product_id": product_id,
             "version": version,
-            "state": "pending",
+            "consent_id": consent_id,
+            "state": OutboxState.PENDING.value,
             "attempts": 0,
             "created_at": now,
             "next_attempt_at": now,
@@ -70,7 +75,7 @@ def lease(
         select(outbox.c.id)
         .where(
             outbox.c.peer == peer,
-            outbox.c.state == "pending",
+            outbox.c.state == OutboxState.PENDING.value,
             outbox.c.lane.in_(lanes),
             outbox.c.next_attempt_at <= now,
             or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
@@ -86,37 +91,57 @@ def lease(
     rows = conn.execute(
         select(outbox).where(outbox.c.id.in_(ids)).order_by(outbox.c.lane, outbox.c.id)
     )
-    return [
-        OutboxEntry(
-            r.id,
-            r.peer,
-            r.lane,
-            r.kind,
-            r.message,
-            r.product_id,
-            r.version,
-            r.attempts,
-            r.created_at,
-        )
-        for r in rows
-    ]
+    return [_entry(r) for r in rows]
 
 
-def mark_sent(conn: Connection, entry_id: int, now: datetime) -> None:
-    """The peer took it."""
-    conn.execute(
-        update(outbox)
-        .where(outbox.c.id == entry_id)
-        .values(state="sent", sent_at=now, lease_until=None, attempts=outbox.c.attempts + 1)
+def _entry(r: Any) -> OutboxEntry:
+    return OutboxEntry(
+        r.id,
+        r.peer,
+        r.lane,
+        r.kind,
+        r.message,
+        r.product_id,
+        r.version,
+        r.attempts,
+        r.created_at,
+        r.consent_id,
     )
 
 
-def mark_dead(conn: Connection, entry_id: int, reason: str) -> None:
+# Only a pending entry moves on: a message cancelled while it was in flight stays cancelled.
+_PENDING = outbox.c.state == OutboxState.PENDING.value
+
+
+def mark_sent(conn: Connection, entry_id: int, now: datetime) -> bool:
+    """The peer took it; False if it was no longer pending."""
+    return bool(
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == entry_id, _PENDING)
+            .values(
+                state=OutboxState.SENT.value,
+                sent_at=now,
+                lease_until=None,
+                attempts=outbox.c.attempts + 1,
+            )
+        ).rowcount
+    )
+
+
+def mark_dead(conn: Connection, entry_id: int, reason: str) -> bool:
     """The peer refused it for good: keep it with the reason, never retry."""
-    conn.execute(
-        update(outbox)
-        .where(outbox.c.id == entry_id)
-        .values(state="dead", last_error=reason, lease_until=None, attempts=outbox.c.attempts + 1)
+    return bool(
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == entry_id, _PENDING)
+            .values(
+                state=OutboxState.DEAD.value,
+                last_error=reason,
+                lease_until=None,
+                attempts=outbox.c.attempts + 1,
+            )
+        ).rowcount
     )
 
 
@@ -124,7 +149,7 @@ def retry_later(conn: Connection, entry_id: int, reason: str, at: datetime) -> N
     """A transient failure: try again at `at`."""
     conn.execute(
         update(outbox)
-        .where(outbox.c.id == entry_id)
+        .where(outbox.c.id == entry_id, _PENDING)
         .values(
             last_error=reason,
             next_attempt_at=at,
@@ -134,20 +159,56 @@ def retry_later(conn: Connection, entry_id: int, reason: str, at: datetime) -> N
     )
 
 
+def cancel(conn: Connection, entry_ids: Sequence[int], reason: str) -> None:
+    """Withdraw pending entries before they move (the rules now refuse them)."""
+    if entry_ids:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(list(entry_ids)), _PENDING)
+            .values(state=OutboxState.CANCELLED.value, last_error=reason, lease_until=None)
+        )
+
+
+def cancel_pending(
+    conn: Connection,
+    *,
+    now: datetime,
+    reason: str,
+    product: tuple[str, int] | None = None,
+    consent_id: str | None = None,
+) -> list[OutboxEntry]:
+    """Cancel the envelopes still waiting for one product version or citing one consent,
+    and return them. One a sender holds right now (leased) is in flight: it is left to that
+    sender, which asks the gate again before it next moves it."""
+    query = select(outbox).where(
+        _PENDING,
+        outbox.c.kind == "envelope",
+        or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
+    )
+    if product is not None:
+        query = query.where(outbox.c.product_id == product[0], outbox.c.version == product[1])
+    if consent_id is not None:
+        query = query.where(outbox.c.consent_id == consent_id)
+    found = [_entry(r) for r in conn.execute(query.with_for_update())]
+    cancel(conn, [e.id for e in found], reason)
+    return found
+
+
+def release_lease(conn: Connection, entry_id: int) -> None:
+    """Give one leased entry back untouched (it waits out a suspension)."""
+    conn.execute(update(outbox).where(outbox.c.id == entry_id, _PENDING).values(lease_until=None))
+
+
 def release_leases(conn: Connection, peer: str) -> None:
     """Give back leased entries (after a batch failed as a whole)."""
-    conn.execute(
-        update(outbox)
-        .where(outbox.c.peer == peer, outbox.c.state == "pending")
-        .values(lease_until=None)
-    )
+    conn.execute(update(outbox).where(outbox.c.peer == peer, _PENDING).values(lease_until=None))
 
 
 def depth(conn: Connection) -> dict[tuple[str, int], int]:
     """Pending entries per (peer, lane)."""
     rows = conn.execute(
         select(outbox.c.peer, outbox.c.lane, func.count())
-        .where(outbox.c.state == "pending")
+        .where(_PENDING)
         .group_by(outbox.c.peer, outbox.c.lane)
     )
     return {(r[0], int(r[1])): int(r[2]) for r in rows}
@@ -161,7 +222,7 @@ def next_due(
     value = conn.execute(
         select(func.min(outbox.c.next_attempt_at)).where(
             outbox.c.peer == peer,
-            outbox.c.state == "pending",
+            _PENDING,
             outbox.c.lane.in_(lanes),
             or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
         )
@@ -183,7 +244,7 @@ def dead_letters(conn: Connection, limit: int = 100) -> list[dict[str, Any]]:
             outbox.c.version,
             outbox.c.last_error,
         )
-        .where(outbox.c.state == "dead")
+        .where(outbox.c.state == OutboxState.DEAD.value)
         .order_by(outbox.c.id.desc())
         .limit(limit)
     )

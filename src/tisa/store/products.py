@@ -9,7 +9,9 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from tisa.store.tables import deliveries, products
+from tisa.model import DeliveryState
+from tisa.store.rows import insert_new
+from tisa.store.tables import deliveries, products, recalls
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,8 @@ class ProductRow:
     product_id: str
     version: int
     originator: str
+    classification: int
+    precedence: str
     state: str
     body: dict[str, Any]
     manifest: str | None
@@ -154,41 +158,42 @@ def set_delivery(
     product_id: str,
     version: int,
     party: str,
-    state: str,
+    state: DeliveryState,
     now: datetime,
     *,
     detail: str = "",
     via: str | None = None,
     receipt: str | None = None,
     delivered_at: datetime | None = None,
-) -> None:
-    """Record where a version stands for a party; a delivered state is never walked back."""
+) -> bool:
+    """Move where a version stands for a party, forward only (`DeliveryState.before`).
+
+    The condition is part of the UPDATE, so two writers racing (a receipt arriving while the
+    sender records "sent", on PostgreSQL) cannot walk a state back. Returns False, changing
+    nothing, when the current state forbids the move.
+    """
     key = (
         (deliveries.c.product_id == product_id)
         & (deliveries.c.version == version)
         & (deliveries.c.party == party)
     )
-    current = conn.execute(select(deliveries.c.state).where(key)).scalar()
-    values: dict[str, Any] = {"state": state, "detail": detail, "updated_at": now}
+    values: dict[str, Any] = {"state": state.value, "detail": detail, "updated_at": now}
     if via is not None:
         values["via"] = via
     if receipt is not None:
         values["receipt"] = receipt
     if delivered_at is not None:
         values["delivered_at"] = delivered_at
-    if current is None:
-        conn.execute(
-            insert(deliveries),
-            {
-                "product_id": product_id,
-                "version": version,
-                "party": party,
-                "queued_at": now,
-                **values,
-            },
-        )
-    elif current != "delivered" or state == "delivered":
-        conn.execute(update(deliveries).where(key).values(**values))
+    forward = update(deliveries).where(
+        key, deliveries.c.state.in_([s.value for s in state.before()])
+    )
+    if conn.execute(forward.values(**values)).rowcount:
+        return True
+    first = {"product_id": product_id, "version": version, "party": party, "queued_at": now}
+    if insert_new(conn, deliveries, {**first, **values}):
+        return True
+    # Another writer made the row first; move it on if its state allows.
+    return bool(conn.execute(forward.values(**values)).rowcount)
 
 
 def deliveries_of(
@@ -210,7 +215,9 @@ def holders(conn: Connection, product_id: str, version: int) -> list[str]:
         select(deliveries.c.party).where(
             deliveries.c.product_id == product_id,
             deliveries.c.version == version,
-            deliveries.c.state.in_(("sent", "delivered", "queued")),
+            deliveries.c.state.in_(
+                [DeliveryState.SENT, DeliveryState.DELIVERED, DeliveryState.QUEUED]
+            ),
         )
     )
     return [r.party for r in rows]
@@ -240,3 +247,33 @@ def holdings_mark(conn: Connection) -> tuple[Any, ...]:
         func.max(t.recalled_at),
     ).select_from(products)
     return tuple(conn.execute(query).one())
+
+
+@dataclass(frozen=True)
+class RecallRow:
+    """A recall this node made or heard of, signed by the originator."""
+
+    product_id: str
+    version: int
+    originator: str
+    recalled_at: datetime
+    reason: str
+    token: str
+
+
+def record_recall(conn: Connection, row: RecallRow, now: datetime) -> bool:
+    """Keep a recall (also of a version not held: an envelope arriving later is refused);
+    False if it was already kept."""
+    return insert_new(conn, recalls, {**row.__dict__, "stored_at": now})
+
+
+def recalled_among(conn: Connection, keys: Sequence[tuple[str, int]]) -> frozenset[tuple[str, int]]:
+    """Which of these (product, version) pairs are recalled."""
+    ids = sorted({product_id for product_id, _ in keys})
+    if not ids:
+        return frozenset()
+    rows = conn.execute(
+        select(recalls.c.product_id, recalls.c.version).where(recalls.c.product_id.in_(ids))
+    )
+    wanted = set(keys)
+    return frozenset((r.product_id, r.version) for r in rows if (r.product_id, r.version) in wanted)

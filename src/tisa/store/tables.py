@@ -108,15 +108,19 @@ outbox = Table(
     Column("message", JSON, nullable=False),
     Column("product_id", String(_ID)),
     Column("version", Integer),
-    # pending, sent, dead
-    Column("state", String(8), nullable=False),
+    # pending, sent, dead, cancelled
+    Column("state", String(10), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     _when("created_at", nullable=False),
     _when("next_attempt_at", nullable=False),
     _when("lease_until"),
     _when("sent_at"),
     Column("last_error", Text),
+    # The consent a queued relay cites, so its revocation finds what to cancel.
+    Column("consent_id", String(_ID)),
     Index("ix_outbox_due", "peer", "state", "lane", "next_attempt_at"),
+    Index("ix_outbox_product", "product_id", "version"),
+    Index("ix_outbox_consent", "consent_id"),
 )
 
 consents = Table(
@@ -151,6 +155,33 @@ consent_requests = Table(
     Column("decided_by", String(100)),
     Column("reason", Text),
     UniqueConstraint("product_id", "version", "recipient", name="uq_consent_request_target"),
+)
+
+# Every revocation this node made or heard of, even of a consent it never held: a recipient
+# refuses a relay that cites a revoked consent.
+revocations = Table(
+    "revocations",
+    metadata,
+    Column("consent_id", String(_ID), primary_key=True),
+    Column("originator", String(_PARTY), nullable=False),
+    Column("recipient", String(_PARTY)),
+    _when("revoked_at", nullable=False),
+    Column("token", Text, nullable=False),
+    _when("stored_at", nullable=False),
+)
+
+# Every recall this node made or heard of, even of a version it does not (yet) hold: an
+# envelope that arrives after its recall is refused.
+recalls = Table(
+    "recalls",
+    metadata,
+    Column("product_id", String(_ID), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("originator", String(_PARTY), nullable=False),
+    _when("recalled_at", nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("token", Text, nullable=False),
+    _when("stored_at", nullable=False),
 )
 
 users = Table(

@@ -255,6 +255,7 @@ def install(app: FastAPI, rt: Runtime, ui: Pages, events: Events) -> None:
 
     @app.get("/ui/peers", include_in_schema=False)
     def peers(request: Request, user: Viewer) -> Response:
+        user.require(Role.ADMIN, Role.AUDITOR)
         lanes = [p.value for p in Precedence]
         return ui.render(request, user, "peers.html", node_state=node_status(rt), lanes=lanes)
 
