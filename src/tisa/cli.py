@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
@@ -175,6 +176,11 @@ def serve(
     """Run one node: federation (mutual TLS), analyst API, and the outbox sender."""
     from tisa.runtime import Runtime
 
+    # tisa's warnings (a refused TLS handshake) go to stderr, the node's log, each on one
+    # line with its time and logger.
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     settings = Settings.load(root, database=database)
     with Runtime(settings) as runtime:
 

@@ -129,16 +129,34 @@ class Runtime:
         return out
 
     def federation_server_context(self) -> ssl.SSLContext:
-        """Mutual TLS that admits only this node's channel peers (a spoke: only the hub)."""
+        """Mutual TLS that admits only this node's channel peers (a spoke: only the hub),
+        each by its exact pinned certificate; refusals are logged and counted."""
         paths = self.settings.paths
         peers = list(self.ctx.arrangement.peers_of(self.settings.party))
         write_trust_bundle(paths.trust_bundle, self.peer_certs(peers))
-        return server_context(paths.tls_cert, paths.tls_key, self.peer_certs(peers))
+        return server_context(
+            paths.tls_cert,
+            paths.tls_key,
+            self.peer_certs(peers),
+            on_refused=self.metrics.count_tls_refusal,
+        )
 
     def client_context_for(self, peer: str) -> ssl.SSLContext:
-        """Client TLS to `peer`: presents our certificate, trusts only the peer's pinned one."""
+        """Client TLS to `peer`: presents our certificate, accepts only the peer's exact
+        pinned one; refusals are logged and counted."""
         paths = self.settings.paths
-        return client_context(paths.tls_cert, paths.tls_key, self.peer_certs([peer]))
+        return client_context(
+            paths.tls_cert,
+            paths.tls_key,
+            self.peer_certs([peer]),
+            on_refused=self.metrics.count_tls_refusal,
+        )
+
+    def api_server_context(self) -> ssl.SSLContext:
+        """The analyst API's TLS (AEAD suites only, no client certificate); refusals are
+        logged and counted."""
+        paths = self.settings.paths
+        return api_context(paths.tls_cert, paths.tls_key, on_refused=self.metrics.count_tls_refusal)
 
     def peer_client(self, peer: str) -> httpx.AsyncClient:
         """An HTTP client to one peer, presenting our certificate and pinning the peer's."""
@@ -182,13 +200,12 @@ class Runtime:
             self.settings.federation_port,
             self.federation_server_context(),
         )
-        paths = self.settings.paths
         api_app = analyst_app(self)
         api = _Server(
             api_app,
             self.settings.host,
             self.settings.api_port,
-            api_context(paths.tls_cert, paths.tls_key),
+            self.api_server_context(),
         )
         sender_task = asyncio.create_task(self._sender.run())
         checkpoint_task = asyncio.create_task(self._checkpoints())

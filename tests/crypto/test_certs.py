@@ -34,11 +34,8 @@ def test_identity_fields() -> None:
 
     basic = cert.extensions.get_extension_for_class(x509.BasicConstraints)
     assert basic.critical
-    assert basic.value.ca
-    assert basic.value.path_length == 0
-    usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
-    assert usage.digital_signature
-    assert usage.key_cert_sign
+    assert basic.value.ca is False
+    assert basic.value.path_length is None
     eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert set(eku) == {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}
 
@@ -47,6 +44,17 @@ def test_identity_fields() -> None:
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     assert isinstance(key.curve, ec.SECP256R1)
     assert key.public_key() == cert.public_key()
+
+
+def test_identity_is_a_leaf_that_signs_no_certificate() -> None:
+    # Were it a CA, whoever holds the node's TLS key could mint certificates chaining to it.
+    _, cert_pem = make_tls_identity("KOR", now=NOW)
+    usage = load_cert(cert_pem).extensions.get_extension_for_class(x509.KeyUsage)
+    assert usage.critical
+    assert usage.value.digital_signature
+    assert not usage.value.key_cert_sign
+    assert not usage.value.crl_sign
+    assert not usage.value.key_encipherment
 
 
 def test_default_hosts_and_lifetime() -> None:
