@@ -1,4 +1,4 @@
-"""Tests for tisa.runtime's TLS: refusals counted.
+"""Tests for tisa.runtime's TLS: the node's own certificate at start, and refusals counted.
 
 Nodes are opened with `Runtime(settings).open()` (no servers, no sender); the handshakes are
 real, over 127.0.0.1.
@@ -7,6 +7,8 @@ real, over 127.0.0.1.
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import socket
 import ssl
 import threading
@@ -14,9 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from factories import legacy_tls_identity
 from prometheus_client.parser import text_string_to_metric_families
 
 from tisa.crypto.certs import make_tls_identity
+from tisa.errors import ConfigInvalid
 from tisa.runtime import Runtime
 from tisa.settings import (
     NodePaths,
@@ -24,6 +28,7 @@ from tisa.settings import (
     default_arrangement_text,
     init_node,
     pin_arrangement,
+    rotate_tls,
 )
 
 NOW = datetime.now(UTC)
@@ -31,13 +36,19 @@ TIMEOUT = 10.0
 PARTIES = ("USA", "KOR", "JPN")
 
 
-def _network(base: Path) -> dict[str, Path]:
-    """Three node directories with the arrangement pinned at each; their roots."""
+def _network(base: Path, *, legacy: tuple[str, ...] = ()) -> dict[str, Path]:
+    """Three node directories with the arrangement pinned at each; the parties in `legacy`
+    have CA certificates, as tisa made them before leaf identities. Their roots."""
     roots = {party: base / party.lower() for party in PARTIES}
-    cards = [
-        init_node(root, party, host="127.0.0.1", federation_port=1, api_port=2, now=NOW)
-        for party, root in roots.items()
-    ]
+    cards = []
+    for party, root in roots.items():
+        card = init_node(root, party, host="127.0.0.1", federation_port=1, api_port=2, now=NOW)
+        if party in legacy:
+            key_pem, cert_pem = legacy_tls_identity(party)
+            NodePaths(root).tls_key.write_bytes(key_pem)
+            NodePaths(root).tls_cert.write_bytes(cert_pem)
+            card["tls_certificate"] = cert_pem.decode()
+        cards.append(card)
     _pin(roots, cards)
     return roots
 
@@ -50,6 +61,41 @@ def _pin(roots: dict[str, Path], cards: list[dict[str, object]]) -> None:
 
 def _open(root: Path) -> Runtime:
     return Runtime(Settings.load(root, env={}))
+
+
+def test_a_node_with_a_ca_certificate_starts_and_warns_naming_the_fix(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    roots = _network(tmp_path, legacy=("KOR",))
+    with _open(roots["KOR"]) as rt, caplog.at_level(logging.WARNING, logger="tisa.runtime"):
+        rt.federation_server_context()
+    [warning] = [r for r in caplog.records if r.name == "tisa.runtime"]
+    assert warning.levelno == logging.WARNING
+    assert f"tisa init --rotate-tls --dir {roots['KOR']}" in warning.getMessage()
+
+
+def test_a_node_with_a_leaf_certificate_starts_without_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    roots = _network(tmp_path, legacy=("KOR",))
+    with _open(roots["USA"]) as rt, caplog.at_level(logging.WARNING):
+        rt.federation_server_context()
+        rt.client_context_for("KOR")
+    assert caplog.records == []
+
+
+def test_a_rotated_node_starts_once_the_arrangement_pins_its_new_certificate(
+    tmp_path: Path,
+) -> None:
+    roots = _network(tmp_path, legacy=("KOR",))
+    card = rotate_tls(roots["KOR"], now=NOW)
+    with pytest.raises(ConfigInvalid, match="is not the certificate"), _open(roots["KOR"]):
+        pass
+    cards = [json.loads(NodePaths(root).card.read_text()) for root in roots.values()]
+    assert card in cards
+    _pin(roots, cards)
+    with _open(roots["KOR"]) as rt:
+        assert rt.ctx.arrangement.party("KOR").tls_certificate == card["tls_certificate"]
 
 
 def _impostor_server(directory: Path) -> tuple[socket.socket, threading.Thread]:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ import uvicorn
 from tisa.accounts import Accounts
 from tisa.audit_log import AuditLog
 from tisa.blobs import BlobStore
+from tisa.crypto.certs import is_ca
 from tisa.crypto.keys import SigningKey
 from tisa.errors import ConfigInvalid
 from tisa.metrics import Metrics
@@ -30,6 +32,8 @@ from tisa.tls import api_context, client_context, server_context, write_trust_bu
 from tisa.trust import Trust
 
 CHECKPOINT_EVERY = 5.0
+
+_log = logging.getLogger("tisa.runtime")
 
 
 def utc_now() -> datetime:
@@ -130,8 +134,19 @@ class Runtime:
 
     def federation_server_context(self) -> ssl.SSLContext:
         """Mutual TLS that admits only this node's channel peers (a spoke: only the hub),
-        each by its exact pinned certificate; refusals are logged and counted."""
+        each by its exact pinned certificate; refusals are logged and counted.
+
+        Called as the node starts serving, so it also warns if our own certificate is still
+        a CA (made before leaf-only identities): pinning holds, but it should be rotated.
+        """
         paths = self.settings.paths
+        if is_ca(paths.tls_cert.read_bytes()):
+            _log.warning(
+                "%s is a CA certificate, as tisa made them before leaf-only identities; "
+                "replace it: `tisa init --rotate-tls --dir %s`, then re-pin the arrangement",
+                paths.tls_cert,
+                paths.root,
+            )
         peers = list(self.ctx.arrangement.peers_of(self.settings.party))
         write_trust_bundle(paths.trust_bundle, self.peer_certs(peers))
         return server_context(

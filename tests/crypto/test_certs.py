@@ -11,8 +11,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from factories import legacy_tls_identity
 
-from tisa.crypto.certs import fingerprint, load_cert, make_tls_identity
+from tisa.crypto.certs import fingerprint, is_ca, load_cert, make_tls_identity
 from tisa.errors import ConfigInvalid
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -55,6 +56,14 @@ def test_identity_is_a_leaf_that_signs_no_certificate() -> None:
     assert not usage.value.key_cert_sign
     assert not usage.value.crl_sign
     assert not usage.value.key_encipherment
+    assert not is_ca(cert_pem)
+
+
+def test_is_ca_finds_certificates_made_before_leaf_identities() -> None:
+    _, legacy = legacy_tls_identity("KOR")
+    assert is_ca(legacy)
+    with pytest.raises(ConfigInvalid):
+        is_ca(b"garbage")
 
 
 def test_default_hosts_and_lifetime() -> None:

@@ -2,7 +2,9 @@
 
 Each node's certificate is a self-signed leaf: CA:FALSE and no keyCertSign, so it can sign
 nothing but handshakes. A peer loads it as its only trust anchor (OpenSSL accepts a self-signed
-leaf there) and then requires the exact certificate (see `tisa.tls`).
+leaf there) and then requires the exact certificate (see `tisa.tls`). Nodes made before leaf
+certificates had a CA limited to itself; `is_ca` finds them, `tisa init --rotate-tls` replaces
+them.
 """
 
 from __future__ import annotations
@@ -137,3 +139,24 @@ def fingerprint(cert_pem: bytes) -> str:
     """
     der = load_cert(cert_pem).public_bytes(serialization.Encoding.DER)
     return "sha256:" + hashlib.sha256(der).hexdigest()
+
+
+def is_ca(cert_pem: bytes) -> bool:
+    """Whether the certificate may sign others (BasicConstraints CA:TRUE or keyCertSign),
+    as node certificates made before leaf-only identities were.
+
+    Raises:
+        ConfigInvalid: `cert_pem` holds no parseable PEM certificate.
+    """
+    cert = load_cert(cert_pem)
+    try:
+        basic = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+        ca = basic.ca
+    except x509.ExtensionNotFound:
+        ca = False
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+        signs_certs = usage.key_cert_sign
+    except x509.ExtensionNotFound:
+        signs_certs = False
+    return ca or signs_certs
