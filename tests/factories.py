@@ -13,6 +13,11 @@ Strategies draw objects across the whole space, valid and in-scope or not, so pr
 non-parties, out-of-scope topics, ORCON, expired and revoked consents and suspended channels:
 `products()`, `consents()`, `held_consents()`, `movements()`, `suspensions()`, `situations()`.
 
+TLS certificates for attacks and migrations: `legacy_tls_identity(party)` (a node certificate
+as tisa made them before leaf-only identities: a CA limited to itself) and
+`minted_tls_identity(issuer_key_pem, issuer_cert_pem, party)` (a certificate for another name
+and key, signed with a node's TLS key).
+
 Import with `from factories import ...` (tests/ is on sys.path: see tests/conftest.py).
 """
 
@@ -21,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import io
+import ipaddress
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, timezone
@@ -28,6 +34,10 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from hypothesis import strategies as st
 from PIL import ExifTags, Image
 
@@ -526,3 +536,94 @@ def gps_photo(size: tuple[int, int] = (1600, 1200)) -> bytes:
         assert check.getexif()[ExifTags.Base.Make] == "Canon"
         assert check.getexif().get_ifd(ExifTags.IFD.GPSInfo)
     return data
+
+
+# --- TLS certificates ---------------------------------------------------------------------
+
+
+def _tls_name(party: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, f"tisa node {party}"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, party),
+        ]
+    )
+
+
+def _tls_certificate(
+    party: str,
+    *,
+    ca: bool,
+    signer: ec.EllipticCurvePrivateKey | None = None,
+    issuer: x509.Name | None = None,
+) -> tuple[bytes, bytes]:
+    """A node-like TLS certificate (SAN localhost and 127.0.0.1, server and client use) for a
+    fresh P-256 key; self-signed unless `signer` (a private key) and `issuer` (a Name) are given.
+    Returns (key_pem, cert_pem)."""
+    now = datetime.now(UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    signer = signer or key
+    usage = dict.fromkeys(
+        (
+            "content_commitment",
+            "key_encipherment",
+            "data_encipherment",
+            "key_agreement",
+            "crl_sign",
+            "encipher_only",
+            "decipher_only",
+        ),
+        False,
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_tls_name(party))
+        .issuer_name(issuer or _tls_name(party))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), critical=True)
+        .add_extension(
+            x509.KeyUsage(digital_signature=True, key_cert_sign=ca, **usage), critical=True
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), critical=False
+        )
+        .sign(signer, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return key_pem, cert.public_bytes(serialization.Encoding.PEM)
+
+
+def legacy_tls_identity(party: str) -> tuple[bytes, bytes]:
+    """A node's (key_pem, cert_pem) as tisa made them before leaf-only identities: self-signed,
+    CA:TRUE with path length 0 and keyCertSign (what nodes set up then still have)."""
+    return _tls_certificate(party, ca=True)
+
+
+def minted_tls_identity(
+    issuer_key_pem: bytes, issuer_cert_pem: bytes, party: str
+) -> tuple[bytes, bytes]:
+    """A (key_pem, cert_pem) for `party`'s name and a fresh key, issued in the name of the
+    certificate `issuer_cert_pem` and signed with its key `issuer_key_pem`: what whoever holds
+    a node's TLS key can make."""
+    issuer_key = serialization.load_pem_private_key(issuer_key_pem, password=None)
+    assert isinstance(issuer_key, ec.EllipticCurvePrivateKey)
+    issuer = x509.load_pem_x509_certificate(issuer_cert_pem).subject
+    return _tls_certificate(party, ca=False, signer=issuer_key, issuer=issuer)

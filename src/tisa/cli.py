@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
@@ -34,6 +35,7 @@ from tisa.settings import (
     init_node,
     load_arrangement,
     pin_arrangement,
+    rotate_tls,
     set_peer,
 )
 
@@ -70,14 +72,31 @@ def _now() -> datetime:
 
 @app.command()
 def init(
-    party: Annotated[str, typer.Option(help="This node's party code, e.g. KOR.")],
     root: NodeDir,
+    party: Annotated[
+        str | None, typer.Option(help="This node's party code, e.g. KOR (a new node).")
+    ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     federation_port: Annotated[int, typer.Option(help="Port for peers (mutual TLS).")] = 8443,
     api_port: Annotated[int, typer.Option(help="Port for users' API.")] = 8444,
     database: Annotated[str | None, typer.Option(help="Database URL (default SQLite).")] = None,
+    rotate_tls: Annotated[
+        bool,
+        typer.Option(
+            "--rotate-tls",
+            help="Give the existing node in --dir a new TLS key and certificate (its "
+            "signing key, config and data stay) and rewrite its card.",
+        ),
+    ] = False,
 ) -> None:
     """Create a node: its own signing key, TLS key and certificate, config, and public card."""
+    if rotate_tls:
+        if party is not None:
+            raise typer.BadParameter("--rotate-tls keeps the node's party; give only --dir")
+        _rotate_tls(root)
+        return
+    if party is None:
+        raise typer.BadParameter("--party is required to create a node")
     card = init_node(
         root,
         party.upper(),
@@ -89,6 +108,29 @@ def init(
     )
     out.print(f"node {card['party']} created in {root}")
     out.print(f"its public card (for `tisa arrangement pin`): {root / 'card.json'}")
+
+
+def _rotate_tls(root: Path) -> None:
+    from tisa.crypto.certs import fingerprint
+
+    card = rotate_tls(root, now=_now())
+    cert = str(card["tls_certificate"]).encode("ascii")
+    lines = [
+        f"node {card['party']}: a new TLS key and certificate in {root / 'keys'}",
+        f"  fingerprint {fingerprint(cert)}",
+        "  the old pair is kept beside it as *.replaced-<time>",
+        f"  its public card, rewritten: {root / 'card.json'}",
+        # The arrangement's digest covers every pinned certificate, and nodes refuse messages
+        # made under another digest: so the queues are emptied and every node switches at once.
+        "Next:",
+        "  1. once every node's queues are empty (`tisa status`), stop every node",
+        "  2. tisa arrangement pin <every party's card.json> -o arrangement.toml"
+        " (with the same --base, if any)",
+        "  3. copy arrangement.toml into every node's directory",
+        "  4. start every node (`tisa serve`)",
+    ]
+    for line in lines:
+        out.print(line, soft_wrap=True, markup=False, highlight=False)
 
 
 @arrangement_app.command("pin")
@@ -175,6 +217,11 @@ def serve(
     """Run one node: federation (mutual TLS), analyst API, and the outbox sender."""
     from tisa.runtime import Runtime
 
+    # tisa's warnings (a refused TLS handshake, a certificate to rotate) go to stderr, the
+    # node's log, each on one line with its time and logger.
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     settings = Settings.load(root, database=database)
     with Runtime(settings) as runtime:
 

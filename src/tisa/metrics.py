@@ -11,6 +11,7 @@ from prometheus_client.registry import Collector
 from tisa.markings import Precedence
 from tisa.store import outbox
 from tisa.store.database import Database
+from tisa.tls import Port, Refusal
 
 _LANE_NAMES = {p.lane: p.value for p in Precedence}
 
@@ -61,7 +62,21 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
             registry=self.registry,
         )
+        self.tls_refused = Counter(
+            "tisa_tls_handshakes_refused",
+            "TLS handshakes refused, by port (federation, api, or client to a peer) and reason",
+            ["port", "reason"],
+            registry=self.registry,
+        )
+        for port in Port:
+            for reason in Refusal:
+                # Every series from the start: a dashboard sees 0, not "no data".
+                self.tls_refused.labels(port.value, reason.value)
         self.registry.register(_QueueCollector(db))
+
+    def count_tls_refusal(self, port: Port, reason: Refusal) -> None:
+        """Count one refused TLS handshake (the `tisa.tls.OnRefused` a node's contexts get)."""
+        self.tls_refused.labels(port.value, reason.value).inc()
 
     def lane_name(self, lane: int) -> str:
         """'FLASH' for lane 0, and so on."""

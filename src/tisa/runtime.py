@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ import uvicorn
 from tisa.accounts import Accounts
 from tisa.audit_log import AuditLog
 from tisa.blobs import BlobStore
+from tisa.crypto.certs import is_ca
 from tisa.crypto.keys import SigningKey
 from tisa.errors import ConfigInvalid
 from tisa.gate import Gate
@@ -31,6 +33,8 @@ from tisa.tls import api_context, client_context, server_context, write_trust_bu
 from tisa.trust import Trust
 
 CHECKPOINT_EVERY = 5.0
+
+_log = logging.getLogger("tisa.runtime")
 
 
 def utc_now() -> datetime:
@@ -131,16 +135,45 @@ class Runtime:
         return out
 
     def federation_server_context(self) -> ssl.SSLContext:
-        """Mutual TLS that admits only this node's channel peers (a spoke: only the hub)."""
+        """Mutual TLS that admits only this node's channel peers (a spoke: only the hub),
+        each by its exact pinned certificate; refusals are logged and counted.
+
+        Called as the node starts serving, so it also warns if our own certificate is still
+        a CA (made before leaf-only identities): pinning holds, but it should be rotated.
+        """
         paths = self.settings.paths
+        if is_ca(paths.tls_cert.read_bytes()):
+            _log.warning(
+                "%s is a CA certificate, as tisa made them before leaf-only identities; "
+                "replace it: `tisa init --rotate-tls --dir %s`, then re-pin the arrangement",
+                paths.tls_cert,
+                paths.root,
+            )
         peers = list(self.ctx.arrangement.peers_of(self.settings.party))
         write_trust_bundle(paths.trust_bundle, self.peer_certs(peers))
-        return server_context(paths.tls_cert, paths.tls_key, self.peer_certs(peers))
+        return server_context(
+            paths.tls_cert,
+            paths.tls_key,
+            self.peer_certs(peers),
+            on_refused=self.metrics.count_tls_refusal,
+        )
 
     def client_context_for(self, peer: str) -> ssl.SSLContext:
-        """Client TLS to `peer`: presents our certificate, trusts only the peer's pinned one."""
+        """Client TLS to `peer`: presents our certificate, accepts only the peer's exact
+        pinned one; refusals are logged and counted."""
         paths = self.settings.paths
-        return client_context(paths.tls_cert, paths.tls_key, self.peer_certs([peer]))
+        return client_context(
+            paths.tls_cert,
+            paths.tls_key,
+            self.peer_certs([peer]),
+            on_refused=self.metrics.count_tls_refusal,
+        )
+
+    def api_server_context(self) -> ssl.SSLContext:
+        """The analyst API's TLS (AEAD suites only, no client certificate); refusals are
+        logged and counted."""
+        paths = self.settings.paths
+        return api_context(paths.tls_cert, paths.tls_key, on_refused=self.metrics.count_tls_refusal)
 
     def peer_client(self, peer: str) -> httpx.AsyncClient:
         """An HTTP client to one peer, presenting our certificate and pinning the peer's."""
@@ -184,13 +217,12 @@ class Runtime:
             self.settings.federation_port,
             self.federation_server_context(),
         )
-        paths = self.settings.paths
         api_app = analyst_app(self)
         api = _Server(
             api_app,
             self.settings.host,
             self.settings.api_port,
-            api_context(paths.tls_cert, paths.tls_key),
+            self.api_server_context(),
         )
         sender_task = asyncio.create_task(self._sender.run())
         checkpoint_task = asyncio.create_task(self._checkpoints())

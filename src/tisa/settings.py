@@ -11,7 +11,7 @@ import os
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -186,8 +186,7 @@ def init_node(
     signing = SigningKey.generate()
     key_pem, cert_pem = make_tls_identity(party, ("localhost", host), now=now)
     _write_secret(paths.signing_key, signing.to_pem())
-    _write_secret(paths.tls_key, key_pem)
-    paths.tls_cert.write_bytes(cert_pem)
+    _write_tls_identity(paths, key_pem, cert_pem)
     BlobStore.create_key(paths.blob_key)
     config: dict[str, Any] = {
         "party": party,
@@ -199,6 +198,47 @@ def init_node(
     if database:
         config["database"] = database
     paths.config.write_text(tomli_w.dumps(config), encoding="utf-8")
+    return _write_card(paths, party, signing, cert_pem)
+
+
+def rotate_tls(root: Path, *, now: datetime) -> dict[str, Any]:
+    """Give an existing node a new TLS key and (leaf) certificate, for the hosts its config
+    names, and rewrite its public card; its signing key, config and data stay. The previous
+    key and certificate are kept beside the new ones, renamed with `now`. Returns the card.
+
+    The node then starts only once the arrangement pins the new certificate (every party
+    re-pins it: `tisa arrangement pin`).
+
+    Raises:
+        ConfigInvalid: no node here, its config or signing key cannot be read, or no
+            certificate can be made (a naive `now`, an unusable host).
+        OSError: a key or certificate file cannot be renamed or written.
+    """
+    settings = Settings.load(root, env={})
+    paths = settings.paths
+    try:
+        signing = SigningKey.from_pem(paths.signing_key.read_bytes())
+    except OSError as exc:
+        raise ConfigInvalid(f"{paths.signing_key}: {exc.strerror}") from exc
+    # Made before anything is moved: a bad `now` or host leaves the node as it was.
+    key_pem, cert_pem = make_tls_identity(settings.party, ("localhost", settings.host), now=now)
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    for current in (paths.tls_key, paths.tls_cert):
+        if current.exists():
+            current.rename(current.with_name(f"{current.name}.replaced-{stamp}"))
+    _write_tls_identity(paths, key_pem, cert_pem)
+    return _write_card(paths, settings.party, signing, cert_pem)
+
+
+def _write_tls_identity(paths: NodePaths, key_pem: bytes, cert_pem: bytes) -> None:
+    _write_secret(paths.tls_key, key_pem)
+    paths.tls_cert.write_bytes(cert_pem)
+
+
+def _write_card(
+    paths: NodePaths, party: str, signing: SigningKey, cert_pem: bytes
+) -> dict[str, Any]:
+    """Write the node's public card (what the other parties pin); the card."""
     card = {
         "party": party,
         "signing_key": signing.public().to_jwk(),

@@ -11,8 +11,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from factories import legacy_tls_identity
 
-from tisa.crypto.certs import fingerprint, load_cert, make_tls_identity
+from tisa.crypto.certs import fingerprint, is_ca, load_cert, make_tls_identity
 from tisa.errors import ConfigInvalid
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -34,11 +35,8 @@ def test_identity_fields() -> None:
 
     basic = cert.extensions.get_extension_for_class(x509.BasicConstraints)
     assert basic.critical
-    assert basic.value.ca
-    assert basic.value.path_length == 0
-    usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
-    assert usage.digital_signature
-    assert usage.key_cert_sign
+    assert basic.value.ca is False
+    assert basic.value.path_length is None
     eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert set(eku) == {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}
 
@@ -47,6 +45,25 @@ def test_identity_fields() -> None:
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     assert isinstance(key.curve, ec.SECP256R1)
     assert key.public_key() == cert.public_key()
+
+
+def test_identity_is_a_leaf_that_signs_no_certificate() -> None:
+    # Were it a CA, whoever holds the node's TLS key could mint certificates chaining to it.
+    _, cert_pem = make_tls_identity("KOR", now=NOW)
+    usage = load_cert(cert_pem).extensions.get_extension_for_class(x509.KeyUsage)
+    assert usage.critical
+    assert usage.value.digital_signature
+    assert not usage.value.key_cert_sign
+    assert not usage.value.crl_sign
+    assert not usage.value.key_encipherment
+    assert not is_ca(cert_pem)
+
+
+def test_is_ca_finds_certificates_made_before_leaf_identities() -> None:
+    _, legacy = legacy_tls_identity("KOR")
+    assert is_ca(legacy)
+    with pytest.raises(ConfigInvalid):
+        is_ca(b"garbage")
 
 
 def test_default_hosts_and_lifetime() -> None:

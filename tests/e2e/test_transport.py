@@ -5,11 +5,14 @@ would send them."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 from collections import Counter
 from datetime import UTC, datetime
 
 import httpx
 import pytest
+from factories import minted_tls_identity
 from prometheus_client.parser import text_string_to_metric_families
 
 from tisa.crypto import jws
@@ -90,12 +93,72 @@ def test_unpinned_self_signed_client_is_refused_by_the_hub(network, tmp_path):
     (tmp_path / "key.pem").write_bytes(key_pem)
     (tmp_path / "cert.pem").write_bytes(cert_pem)
     usa = net.cluster.nodes["USA"]
-    context = client_context(tmp_path / "cert.pem", tmp_path / "key.pem", [usa.cert_pem])
+    context = client_context(
+        tmp_path / "cert.pem", tmp_path / "key.pem", [usa.cert_pem], on_refused=_ignore
+    )
     with (
         httpx.Client(base_url=usa.settings.federation_url, verify=context, timeout=10) as http,
         pytest.raises(REFUSED_AT_HANDSHAKE),
     ):
         http.get("/healthz")
+
+
+def _ignore(port, reason):
+    """An `on_refused` for clients whose refusals the test does not count."""
+
+
+def _tls_refusals(net, party):
+    """`party`'s refused handshakes {(port, reason): count}, from its /metrics read as its
+    admin (the bearer token is sent whether or not the endpoint asks for it)."""
+    admin = net(party, "admin")
+    response = admin._http.get("/metrics", headers={"Authorization": f"Bearer {admin.token}"})
+    response.raise_for_status()
+    return {
+        (sample.labels["port"], sample.labels["reason"]): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+        if sample.name == "tisa_tls_handshakes_refused_total"
+    }
+
+
+def test_certificate_minted_with_a_nodes_tls_key_is_refused_logged_and_counted(network, tmp_path):
+    net = network
+    kor, usa = net.cluster.nodes["KOR"], net.cluster.nodes["USA"]
+    # What whoever holds KOR's TLS key can make: a certificate for another name and key.
+    key_pem, cert_pem = minted_tls_identity(
+        kor.settings.paths.tls_key.read_bytes(), kor.cert_pem, "JPN"
+    )
+    (tmp_path / "key.pem").write_bytes(key_pem)
+    (tmp_path / "cert.pem").write_bytes(cert_pem)
+    context = client_context(
+        tmp_path / "cert.pem", tmp_path / "key.pem", [usa.cert_pem], on_refused=_ignore
+    )
+    before = _tls_refusals(net, "USA")
+    raw = socket.create_connection(("127.0.0.1", usa.settings.federation_port), timeout=10)
+    client_port = raw.getsockname()[1]
+    with context.wrap_socket(raw, server_hostname="127.0.0.1") as conn:
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        # No answer: the hub refused before reading the request (an alert, a reset or EOF).
+        with contextlib.suppress(OSError):
+            assert conn.recv(1024) == b""
+    after = _tls_refusals(net, "USA")
+    assert after[("federation", "untrusted")] == before[("federation", "untrusted")] + 1
+    assert {k: v for k, v in after.items() if k != ("federation", "untrusted")} == {
+        k: v for k, v in before.items() if k != ("federation", "untrusted")
+    }
+    line = net.wait_for(
+        lambda: next(
+            (
+                line
+                for line in usa.log.read_text(encoding="utf-8").splitlines()
+                if f"peer=127.0.0.1:{client_port} " in line
+            ),
+            None,
+        ),
+        "the hub logging the refused handshake",
+    )
+    assert "WARNING tisa.tls: TLS handshake refused: port=federation" in line
+    assert "reason=untrusted" in line
 
 
 # -- transmission headers --------------------------------------------------------------------

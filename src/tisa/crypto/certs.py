@@ -1,7 +1,10 @@
 """Self-signed TLS identities for nodes, pinned peer to peer.
 
-Each node's certificate is its own trust anchor: a peer loads it as the only CA, so the
-certificate must satisfy OpenSSL both as a (self-signed) CA and as the TLS leaf.
+Each node's certificate is a self-signed leaf: CA:FALSE and no keyCertSign, so it can sign
+nothing but handshakes. A peer loads it as its only trust anchor (OpenSSL accepts a self-signed
+leaf there) and then requires the exact certificate (see `tisa.tls`). Nodes made before leaf
+certificates had a CA limited to itself; `is_ca` finds them, `tisa init --rotate-tls` replaces
+them.
 """
 
 from __future__ import annotations
@@ -49,8 +52,8 @@ def make_tls_identity(
 
     Returns ``(key_pem, cert_pem)``: an ECDSA P-256 key as unencrypted PKCS#8 PEM and a
     certificate with CN "tisa node <party>", O <party>, the `hosts` as SAN DNS names or IP
-    addresses, valid from shortly before `now` for `days` days. It is a CA limited to
-    itself (path length 0) and a server and client leaf, for pinned mutual TLS.
+    addresses, valid from shortly before `now` for `days` days. It is a leaf (CA:FALSE, key
+    usage digitalSignature only) for TLS servers and clients, for pinned mutual TLS.
 
     Raises:
         ConfigInvalid: `party` is empty, `hosts` is empty or holds something that is neither
@@ -80,7 +83,8 @@ def make_tls_identity(
         .not_valid_before(now - _BACKDATE)
         .not_valid_after(now + timedelta(days=days))
         .add_extension(san, critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        # A leaf: were it a CA, whoever holds this key could mint certificates that chain to it.
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
                 digital_signature=True,
@@ -88,7 +92,7 @@ def make_tls_identity(
                 key_encipherment=False,
                 data_encipherment=False,
                 key_agreement=False,
-                key_cert_sign=True,
+                key_cert_sign=False,
                 crl_sign=False,
                 encipher_only=False,
                 decipher_only=False,
@@ -101,8 +105,8 @@ def make_tls_identity(
             ),
             critical=False,
         )
-        # OpenSSL's strict chain checks (VERIFY_X509_STRICT, default in Python 3.13)
-        # want key identifiers on CA certificates.
+        # OpenSSL's strict checks (VERIFY_X509_STRICT, default in Python 3.13) want key
+        # identifiers on a certificate that is its own trust anchor.
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
         .sign(key, hashes.SHA256())
@@ -135,3 +139,24 @@ def fingerprint(cert_pem: bytes) -> str:
     """
     der = load_cert(cert_pem).public_bytes(serialization.Encoding.DER)
     return "sha256:" + hashlib.sha256(der).hexdigest()
+
+
+def is_ca(cert_pem: bytes) -> bool:
+    """Whether the certificate may sign others (BasicConstraints CA:TRUE or keyCertSign),
+    as node certificates made before leaf-only identities were.
+
+    Raises:
+        ConfigInvalid: `cert_pem` holds no parseable PEM certificate.
+    """
+    cert = load_cert(cert_pem)
+    try:
+        basic = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+        ca = basic.ca
+    except x509.ExtensionNotFound:
+        ca = False
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+        signs_certs = usage.key_cert_sign
+    except x509.ExtensionNotFound:
+        signs_certs = False
+    return ca or signs_certs
