@@ -155,7 +155,8 @@ class Cluster:
     # -- processes ---------------------------------------------------------------------------
 
     def start(self, *parties: str) -> None:
-        """Start node processes (all by default) and wait until each answers /healthz.
+        """Start node processes (all by default) and wait until each is live (answers
+        /healthz/live on its API port; readiness may take a few seconds more).
 
         Raises:
             ConfigInvalid: a node did not come up in time (its log is named).
@@ -184,7 +185,7 @@ class Cluster:
                         f"see {handle.log}"
                     )
                 try:
-                    client._http.get("/healthz").raise_for_status()
+                    client._http.get("/healthz/live").raise_for_status()
                 except httpx.HTTPError:
                     time.sleep(0.1)
                     continue

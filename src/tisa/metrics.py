@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -11,6 +11,7 @@ from prometheus_client.registry import Collector
 from tisa.markings import Precedence
 from tisa.store import outbox
 from tisa.store.database import Database
+from tisa.supervisor import TaskHealth, TaskState
 from tisa.tls import Port, Refusal
 
 _LANE_NAMES = {p.lane: p.value for p in Precedence}
@@ -29,6 +30,21 @@ class _QueueCollector(Collector):
         with self._db.read() as conn:
             for (peer, lane), count in sorted(outbox.depth(conn).items()):
                 gauge.add_metric([peer, _LANE_NAMES.get(lane, str(lane))], count)
+        yield gauge
+
+
+class _TaskCollector(Collector):
+    """Whether each supervised task is running, read at scrape time."""
+
+    def __init__(self, tasks: Callable[[], list[TaskHealth]]) -> None:
+        self._tasks = tasks
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily(
+            "tisa_task_up", "1 while a background task runs, 0 while it restarts", labels=["task"]
+        )
+        for task in self._tasks():
+            gauge.add_metric([task.name], 1.0 if task.state is TaskState.RUNNING else 0.0)
         yield gauge
 
 
@@ -72,7 +88,29 @@ class Metrics:
             for reason in Refusal:
                 # Every series from the start: a dashboard sees 0, not "no data".
                 self.tls_refused.labels(port.value, reason.value)
+        self.task_restarts = Counter(
+            "tisa_task_restarts",
+            "Background tasks that ended and were started again, by task",
+            ["task"],
+            registry=self.registry,
+        )
+        self.sender_faults = Counter(
+            "tisa_sender_faults",
+            "Failures a sender lane waited out with no message to blame, by peer and error",
+            ["peer", "error"],
+            registry=self.registry,
+        )
+        self.disk_full = Counter(
+            "tisa_disk_full",
+            "Writes refused for want of disk (attachments over the reserve, or a full disk)",
+            ["what"],
+            registry=self.registry,
+        )
         self.registry.register(_QueueCollector(db))
+
+    def watch_tasks(self, tasks: Callable[[], list[TaskHealth]]) -> None:
+        """Report each supervised task as up (1) or not (0) at scrape time."""
+        self.registry.register(_TaskCollector(tasks))
 
     def count_tls_refusal(self, port: Port, reason: Refusal) -> None:
         """Count one refused TLS handshake (the `tisa.tls.OnRefused` a node's contexts get)."""

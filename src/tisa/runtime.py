@@ -22,6 +22,7 @@ from tisa.crypto.certs import is_ca
 from tisa.crypto.keys import SigningKey
 from tisa.errors import ConfigInvalid
 from tisa.gate import Gate
+from tisa.health import Health
 from tisa.metrics import Metrics
 from tisa.node import Node
 from tisa.relay.context import NodeContext
@@ -29,6 +30,7 @@ from tisa.relay.sender import Sender
 from tisa.settings import Settings, load_arrangement
 from tisa.store.database import Database
 from tisa.store.outbox import OutboxEntry
+from tisa.supervisor import Supervisor
 from tisa.tls import api_context, client_context, server_context, write_trust_bundle
 from tisa.trust import Trust
 
@@ -97,6 +99,19 @@ class Runtime:
             count_denial=lambda rule: self.metrics.denials.labels(rule).inc(),
         )
         self.node = Node(self._ctx)
+        self.supervisor = Supervisor(
+            self.clock, on_crash=lambda name: self.metrics.task_restarts.labels(name).inc()
+        )
+        self.metrics.watch_tasks(self.supervisor.health)
+        self.health = Health(
+            party=self.settings.party,
+            arrangement=arrangement,
+            db=self._db,
+            data_dir=paths.root,
+            reserve_bytes=self.settings.disk_reserve_mb * 2**20,
+            supervisor=self.supervisor,
+            clock=self.clock,
+        )
         self.audit = AuditLog(self._ctx)
         self.accounts = Accounts(self._db, arrangement, self.settings.party, self.clock)
         return self
@@ -196,20 +211,32 @@ class Runtime:
             self.metrics.latency.labels(peer, self.metrics.lane_name(entry.lane)).observe(waited)
 
     async def _checkpoints(self) -> None:
-        """Sign a checkpoint whenever the log has grown, every CHECKPOINT_EVERY seconds."""
+        """Sign a checkpoint whenever the log has grown, every CHECKPOINT_EVERY seconds. A
+        failure ends this task for the supervisor to log, count and restart: a node that
+        stops sealing its log says so (`/healthz` checkpoint and tasks checks)."""
         while True:
-            await asyncio.sleep(CHECKPOINT_EVERY)
             await asyncio.to_thread(self.audit.checkpoint)
+            await asyncio.sleep(CHECKPOINT_EVERY)
+
+    def _on_fault(self, peer: str, error: str) -> None:
+        self.metrics.sender_faults.labels(peer, error).inc()
 
     async def serve(self, *, ready: Callable[[], None] | None = None) -> None:
-        """Run the federation server, the analyst API server and the sender until stopped."""
+        """Run the federation server, the analyst API server (and the localhost metrics
+        server, if configured) and every background task, supervised, until stopped."""
         from tisa.api.analyst import analyst_app
         from tisa.api.federation import federation_app
+        from tisa.api.probes import metrics_app
 
         peers = list(self.ctx.arrangement.peers_of(self.settings.party))
         clients = {peer: self.peer_client(peer) for peer in peers}
         self._sender = Sender(
-            self.ctx, clients, observe=self._on_sent, audit_log=self.audit, blobs=self.blobs
+            self.ctx,
+            clients,
+            observe=self._on_sent,
+            audit_log=self.audit,
+            blobs=self.blobs,
+            on_fault=self._on_fault,
         )
         federation = _Server(
             federation_app(self),
@@ -224,24 +251,33 @@ class Runtime:
             self.settings.api_port,
             self.api_server_context(),
         )
-        sender_task = asyncio.create_task(self._sender.run())
-        checkpoint_task = asyncio.create_task(self._checkpoints())
-        servers = [asyncio.create_task(federation.serve()), asyncio.create_task(api.serve())]
+        listening = [federation, api]
+        if self.settings.metrics_port is not None:
+            # Plain HTTP, loopback only: a scraper on this machine, nothing from outside.
+            listening.append(
+                _Server(metrics_app(self), "127.0.0.1", self.settings.metrics_port, None)
+            )
+        supervisor = self.supervisor
+        servers = [asyncio.create_task(server.serve()) for server in listening]
         try:
-            while not (federation.started and api.started):
+            await self._sender.prepare()
+            for name, body in self._sender.lanes():
+                supervisor.start(name, body)
+            supervisor.start("checkpoints", self._checkpoints)
+            supervisor.start("live feed", api_app.state.feed.run)
+            while not all(server.started for server in listening):
                 if any(task.done() for task in servers):
                     break
                 await asyncio.sleep(0.02)
-            if ready is not None and federation.started and api.started:
+            if ready is not None and all(server.started for server in listening):
                 ready()
             await asyncio.wait(servers, return_when=asyncio.FIRST_COMPLETED)
         finally:
             api_app.state.feed.close()  # open pages' live streams end, so the server can stop
-            federation.should_exit = True
-            api.should_exit = True
-            sender_task.cancel()
-            checkpoint_task.cancel()
-            await asyncio.gather(sender_task, checkpoint_task, *servers, return_exceptions=True)
+            for server in listening:
+                server.should_exit = True
+            await supervisor.stop()
+            await asyncio.gather(*servers, return_exceptions=True)
             for client in clients.values():
                 await client.aclose()
         for task in servers:
@@ -252,7 +288,10 @@ class Runtime:
 class _Server(uvicorn.Server):
     """One uvicorn server with our own TLS context (pinned peers, TLS 1.3 for federation)."""
 
-    def __init__(self, app: Any, host: str, port: int, context: ssl.SSLContext) -> None:
+    def __init__(self, app: Any, host: str, port: int, context: ssl.SSLContext | None) -> None:
+        tls: dict[str, Any] = (
+            {} if context is None else {"ssl_context_factory": lambda _c, _d: context}
+        )
         super().__init__(
             uvicorn.Config(
                 app,
@@ -262,9 +301,9 @@ class _Server(uvicorn.Server):
                 access_log=False,
                 lifespan="off",
                 server_header=False,
-                ssl_context_factory=lambda _config, _default: context,
                 # A connection still open after this (a slow client) does not hold a stop up.
                 timeout_graceful_shutdown=5,
+                **tls,
             )
         )
 

@@ -24,6 +24,8 @@ from tisa.crypto.certs import make_tls_identity
 from tisa.crypto.keys import SigningKey
 from tisa.errors import ArrangementInvalid, ConfigInvalid
 
+DISK_RESERVE_MB = 256
+
 NODE_FILE = "node.toml"
 ARRANGEMENT_FILE = "arrangement.toml"
 CARD_FILE = "card.json"
@@ -108,6 +110,10 @@ class Settings:
     api_port: int
     database_url: str
     peers: Mapping[str, str] = field(default_factory=dict)
+    # Plain-HTTP /metrics on 127.0.0.1 only, for a scraper on the node's own machine.
+    metrics_port: int | None = None
+    # Free disk kept for the store: attachments may not take it, envelopes (FLASH) still fit.
+    disk_reserve_mb: int = DISK_RESERVE_MB
 
     @classmethod
     def load(cls, root: Path, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -149,6 +155,8 @@ class Settings:
                 api_port=int(pick("api_port")),
                 database_url=str(pick("database") or paths.sqlite_url()),
                 peers=dict(peers),
+                metrics_port=_port_or_none(pick("metrics_port")),
+                disk_reserve_mb=int(pick("disk_reserve_mb", DISK_RESERVE_MB)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigInvalid(f"{paths.config}: missing or malformed {exc}") from exc
@@ -160,6 +168,15 @@ class Settings:
     @property
     def api_url(self) -> str:
         return f"https://{self.host}:{self.api_port}"
+
+
+def _port_or_none(value: Any) -> int | None:
+    if value in (None, "", 0, "0"):
+        return None
+    port = int(value)
+    if not 0 < port < 65536:
+        raise ValueError(f"metrics_port {port} is not a TCP port")
+    return port
 
 
 def init_node(

@@ -195,7 +195,10 @@ def test_every_endpoint_refuses_missing_or_bad_tokens(
 
 
 def test_health_needs_no_token_metrics_and_status_need_an_admin(harness: Any, usa: Any) -> None:
-    assert usa.get("/healthz").json() == {"status": "ok", "party": "USA"}
+    assert usa.get("/healthz/live").json() == {"status": "ok", "party": "USA"}
+    ready = usa.get("/healthz/ready").json()
+    assert ready["checks"]["tasks"] == {"ok": True, "detail": "no background tasks (not serving)"}
+    assert ready["checks"]["database"]["ok"]
     refused(usa.get("/metrics"), 401, "AuthenticationFailed", "sign in first")
     for path in ("/metrics", "/api/v1/status"):
         refused(usa.get(path, headers=harness.auth("usa-analyst")), 403, "AccessDenied", "admin")

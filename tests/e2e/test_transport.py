@@ -78,7 +78,7 @@ def test_spoke_to_spoke_is_refused_at_the_tls_handshake(network, spoke, other):
         # Control: the same identity is welcome at the hub.
         hub = net.cluster.nodes["USA"].settings.federation_url
         with httpx.Client(base_url=hub, verify=rt.client_context_for("USA"), timeout=10) as http:
-            assert http.get("/healthz").json() == {"status": "ok", "party": "USA"}
+            assert http.get("/healthz/live").json() == {"status": "ok", "party": "USA"}
         url = net.cluster.nodes[other].settings.federation_url
         with (
             httpx.Client(base_url=url, verify=rt.client_context_for(other), timeout=10) as http,
@@ -381,10 +381,22 @@ def test_metrics_expose_queues_sends_denials_and_latency(network):
     assert at_kor[_at("tisa_messages_sent_total", peer="USA", kind="envelope", outcome="sent")] >= 1
 
 
+CHECKS = {"database", "tasks", "disk", "checkpoint", "peers"}
+
+
 @pytest.mark.parametrize("party", ["USA", "KOR", "JPN"])
 def test_healthz_answers_on_both_ports(network, party):
     net = network
-    assert net(party)._http.get("/healthz").json() == {"status": "ok", "party": party}
+    assert net(party)._http.get("/healthz/live").json() == {"status": "ok", "party": party}
+    ready = net(party)._http.get("/healthz/ready")
+    report = ready.json()
+    assert (report["party"], set(report["checks"])) == (party, CHECKS)
+    assert ready.status_code == (200 if report["status"] == "ok" else 503)
+    for name in ("database", "tasks", "disk"):
+        assert report["checks"][name]["ok"], report
+    # Every sender lane, the checkpointer and the live feed run under the supervisor.
+    lanes = 4 * (2 if party == "USA" else 1)
+    assert report["checks"]["tasks"]["detail"] == f"{lanes + 2} running"
     peer = "KOR" if party == "USA" else "USA"
     url = net.cluster.nodes[party].settings.federation_url
     with (
@@ -392,5 +404,4 @@ def test_healthz_answers_on_both_ports(network, party):
         httpx.Client(base_url=url, verify=rt.client_context_for(party), timeout=10) as http,
     ):
         answer = http.get("/healthz")
-    assert answer.status_code == 200
-    assert answer.json() == {"status": "ok", "party": party}
+    assert answer.json()["checks"].keys() == CHECKS

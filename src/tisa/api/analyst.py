@@ -15,6 +15,7 @@ from tisa.accounts import LANGUAGES, Role, User
 from tisa.api.errors import install
 from tisa.api.events import events_router
 from tisa.api.limits import BodyLimit
+from tisa.api.probes import METRICS_TYPE, install_probes
 from tisa.api.session import Signed_in
 from tisa.api.status import node_status
 from tisa.api.views import (
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 __all__ = ["MAX_BODY", "Signed_in", "analyst_app"]
 
 MAX_BODY = 1024 * 1024  # a product's text is at most 100,000 characters
-METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _DIGEST = r"^sha256:[0-9a-f]{64}$"
 _UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
@@ -301,9 +301,7 @@ def analyst_app(rt: Runtime) -> FastAPI:
             rows = audit.entries(conn, product_id=product_id, action=action)
         return {"entries": [entry_view(e) for e in rows]}
 
-    @app.get("/healthz")
-    async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "party": ctx.party}
+    install_probes(app, ctx.party, rt.health)
 
     @app.get("/", include_in_schema=False)
     async def root() -> Response:

@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from tisa import __version__
 from tisa.api.errors import PERMANENT, install
 from tisa.api.limits import BodyTooLarge, read_body
+from tisa.api.probes import install_probes
 from tisa.blobs import Partial
 from tisa.errors import ChannelSuspended, Conflict, InputInvalid, TisaError
 from tisa.policy import oversize
@@ -252,8 +253,6 @@ def federation_app(rt: Runtime) -> FastAPI:
             await run_in_threadpool(partial.close)
         return JSONResponse({"digest": digest, "complete": True})
 
-    @app.get("/healthz")
-    async def healthz() -> Response:
-        return JSONResponse({"status": "ok", "party": ctx.party})
+    install_probes(app, ctx.party, rt.health)
 
     return app

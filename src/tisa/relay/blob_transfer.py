@@ -14,7 +14,7 @@ from datetime import datetime
 import httpx
 
 from tisa.blobs import BlobStore
-from tisa.errors import DeliveryFailed, DeliveryRejected
+from tisa.errors import DeliveryFailed, DeliveryRejected, NotFound
 from tisa.relay.transmission import HEADER, blob_subject, sign_transmission
 from tisa.trust import Trust
 
@@ -48,9 +48,13 @@ async def ensure_at_peer(
     """Make sure `peer` holds the blob; returns True if bytes were sent.
 
     Raises:
-        DeliveryFailed: the peer could not be reached or the transfer was cut (retry later).
+        DeliveryFailed: the peer could not be reached, answered nonsense, or the transfer was
+            cut (retry later).
         DeliveryRejected: the peer refused the blob for good (e.g. over the size limit).
+        NotFound: this node no longer holds the blob.
     """
+    if not await asyncio.to_thread(store.has, digest):
+        raise NotFound(f"blob {digest} is not held here (withdrawn or lost)")
     try:
         asked = await client.get(
             f"{BLOBS_PATH}/{digest}",
@@ -59,9 +63,13 @@ async def ensure_at_peer(
         if asked.status_code != 200:
             raise DeliveryFailed(f"blob status from {peer}: HTTP {asked.status_code}")
         held = asked.json()
-        if held.get("complete"):
+        if not isinstance(held, dict):
+            raise DeliveryFailed(f"blob status from {peer} is not a JSON object")
+        if held.get("complete") is True:
             return False
-        offset = int(held.get("offset", 0))
+        offset = held.get("offset") or 0
+        if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= size:
+            raise DeliveryFailed(f"blob status from {peer} names offset {offset!r}")
         header = sign_transmission(trust, peer, blob_subject(digest, offset, size), clock())
         sent = await client.put(
             f"{BLOBS_PATH}/{digest}",
@@ -78,6 +86,14 @@ async def ensure_at_peer(
         raise DeliveryRejected(
             f"{peer} refused blob {digest}: HTTP {sent.status_code} {sent.text[:200]}"
         )
-    if sent.status_code != 200 or not sent.json().get("complete"):
+    try:
+        answer = sent.json()
+    except ValueError:
+        answer = None
+    if (
+        sent.status_code != 200
+        or not isinstance(answer, dict)
+        or answer.get("complete") is not True
+    ):
         raise DeliveryFailed(f"blob {digest[:19]}… to {peer} not complete: HTTP {sent.status_code}")
     return True

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
+import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -37,11 +39,15 @@ if TYPE_CHECKING:
     from tisa.audit_log import AuditLog
 
 BATCH = 64
+URGENT_FIRST = 0.05
 EXCHANGE_EVERY = 2.0
 BACKOFF_BASE = 0.25
 BACKOFF_CAP = 30.0
 IDLE_POLL = 1.0
 MESSAGES_PATH = "/federation/v1/messages"
+
+
+_log = logging.getLogger("tisa.sender")
 
 
 def backoff(attempts: int, rng: random.Random) -> float:
@@ -65,6 +71,7 @@ class Sender:
         rng: random.Random | None = None,
         audit_log: AuditLog | None = None,
         blobs: BlobStore | None = None,
+        on_fault: Callable[[str, str], None] | None = None,
     ) -> None:
         self._ctx = ctx
         self._blobs = blobs
@@ -76,6 +83,9 @@ class Sender:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
         self._events: dict[tuple[str, int], asyncio.Event] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._on_fault = on_fault
+        # Peers whose last delivery failed; the first success resets their backoffs.
+        self._failing: set[str] = set()
 
     def wake(self) -> None:
         """Tell every task there may be new work; safe from any thread."""
@@ -85,25 +95,30 @@ class Sender:
         for event in self._events.values():
             loop.call_soon_threadsafe(event.set)
 
-    async def run(self) -> None:
-        """Deliver until cancelled."""
+    async def prepare(self) -> None:
+        """Get ready to deliver, in the event loop the lanes will run in."""
         self._loop = asyncio.get_running_loop()
+        for peer in self._clients:
+            for precedence in Precedence:
+                self._events[(peer, precedence.lane)] = asyncio.Event()
         # Leases held by a sender that died (kill -9, power loss) would delay those messages
         # until they expired; take them back now. A second copy is harmless: receiving is
         # idempotent.
         await asyncio.to_thread(self._release_leases)
-        tasks = []
-        for peer in self._clients:
-            for precedence in Precedence:
-                key = (peer, precedence.lane)
-                self._events[key] = asyncio.Event()
-                tasks.append(asyncio.create_task(self._lane(peer, precedence.lane)))
-        try:
-            await asyncio.gather(*tasks)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def lanes(self) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
+        """One task per (peer, lane), named for the supervisor: `sender JPN/FLASH`."""
+        return [
+            (f"sender {peer}/{p.value}", functools.partial(self._lane, peer, p.lane))
+            for peer in self._clients
+            for p in Precedence
+        ]
+
+    async def run(self) -> None:
+        """Deliver until cancelled, every lane in this task (tests; a node supervises each
+        lane as a task of its own)."""
+        await self.prepare()
+        await asyncio.gather(*(body() for _, body in self.lanes()))
 
     def _release_leases(self) -> None:
         with self._ctx.db.begin() as conn:
@@ -126,21 +141,25 @@ class Sender:
     def _turn(self, peer: str, lane: int) -> tuple[list[OutboxEntry], float]:
         """One look at the lane, in one worker-thread hop: a batch to send, or how long to
         wait. The write lock is taken only when a plain read shows work is due, so a wake that
-        finds nothing costs the other writers nothing."""
+        finds nothing costs the other writers nothing. While a more urgent lane to the same
+        peer has messages due, this one waits: after an outage FLASH goes first."""
         if self._suspended(peer):
             return [], IDLE_POLL
         now = self._ctx.clock()
         with self._ctx.db.read() as conn:
-            due = outbox.next_due(conn, peer, (lane,), now=now)
-        if due is not None and due <= now:
+            due = outbox.due_by_lane(conn, peer, upto=lane, now=now)
+        if any(when <= now for urgent, when in due.items() if urgent < lane):
+            return [], URGENT_FIRST
+        mine = due.get(lane)
+        if mine is not None and mine <= now:
             with self._ctx.db.begin() as conn:
                 leased = outbox.lease(conn, peer=peer, lanes=(lane,), now=now, limit=BATCH)
                 batch = self._admit(conn, peer, leased)
             if leased:
                 return batch, 0.0
-        if due is None:
+        if mine is None:
             return [], IDLE_POLL
-        return [], max(0.0, min(IDLE_POLL, (due - now).total_seconds()))
+        return [], max(0.0, min(IDLE_POLL, (mine - now).total_seconds()))
 
     def _admit(self, conn: Connection, peer: str, leased: list[OutboxEntry]) -> list[OutboxEntry]:
         """Ask the gate again, now, about every envelope just leased: what the rules refuse
@@ -204,16 +223,38 @@ class Sender:
         )
 
     async def _lane(self, peer: str, lane: int) -> None:
+        """Deliver one (peer, lane) until cancelled. A failure with no message to blame (the
+        store refusing, the disk full) makes the lane wait and try again; it never ends it."""
+        faults = 0
         while True:
-            batch, wait = await asyncio.to_thread(self._turn, peer, lane)
-            if not batch:
-                await self._wait(peer, lane, wait)
-                continue
-            await self._deliver(peer, batch)
+            try:
+                batch, wait = await asyncio.to_thread(self._turn, peer, lane)
+                if batch:
+                    await self._deliver(peer, batch)
+                else:
+                    await self._wait(peer, lane, wait)
+                faults = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                faults += 1
+                pause = backoff(faults, self._rng)
+                _log.warning(
+                    "sender %s lane %s: %s: %s; trying again in %.1f s",
+                    peer,
+                    lane,
+                    type(exc).__name__,
+                    exc,
+                    pause,
+                )
+                if self._on_fault is not None:
+                    self._on_fault(peer, type(exc).__name__)
+                await self._wait(peer, lane, pause)
 
     async def _send_blobs(self, peer: str, batch: list[OutboxEntry]) -> list[OutboxEntry] | None:
         """Put every blob the batch's envelopes name at the peer first, so an envelope never
-        arrives before its bytes. Returns the entries ready to send, or None to retry later."""
+        arrives before its bytes. Returns the entries ready to send, or None to retry later.
+        One entry whose blobs cannot go is that entry's failure, never the batch's."""
         if self._blobs is None:
             return batch
         ready: list[OutboxEntry] = []
@@ -230,15 +271,28 @@ class Sender:
                         self._ctx.clock,
                     )
             except DeliveryRejected as exc:
-                refusal = {"status": "rejected", "permanent": True, "reason": exc.reason}
-                await asyncio.to_thread(self._record, peer, [entry], [refusal], 0.0)
+                await self._dead(peer, entry, exc.reason)
                 continue
             except DeliveryFailed as exc:
                 rest = [e for e in batch if e not in ready]
                 await asyncio.to_thread(self._retry_all, peer, rest, exc.reason)
                 return ready or None
+            except TisaError as exc:
+                # This node cannot produce the bytes (withdrawn, damaged): sending the
+                # envelope without them would only be refused, so it stops here, with why.
+                await self._dead(peer, entry, f"attachment not sendable: {exc.reason}")
+                continue
+            except Exception as exc:
+                await asyncio.to_thread(
+                    self._retry_all, peer, [entry], f"{type(exc).__name__}: {exc}"
+                )
+                continue
             ready.append(entry)
         return ready
+
+    async def _dead(self, peer: str, entry: OutboxEntry, reason: str) -> None:
+        refusal = {"status": "rejected", "permanent": True, "reason": reason}
+        await asyncio.to_thread(self._record, peer, [entry], [refusal], 0.0)
 
     async def _deliver(self, peer: str, batch: list[OutboxEntry]) -> None:
         ready = await self._send_blobs(peer, batch)
@@ -269,6 +323,10 @@ class Sender:
             await asyncio.to_thread(self._retry_all, peer, batch, f"{type(exc).__name__}: {exc}")
             return
         elapsed = asyncio.get_running_loop().time() - started
+        if response.status_code == 200 and peer in self._failing:
+            # The peer is back: what waited out its absence goes now, most urgent lane first.
+            self._failing.discard(peer)
+            await asyncio.to_thread(self._hurry, peer)
         if response.status_code != 200:
             reason = f"HTTP {response.status_code}: {_detail(response)}"
             if response.status_code in (400, 413, 422):
@@ -306,7 +364,13 @@ class Sender:
             return
         self._peer_holds[peer] = said.holding
 
+    def _hurry(self, peer: str) -> None:
+        with self._ctx.db.begin() as conn:
+            outbox.hurry(conn, peer, self._ctx.clock())
+        self.wake()
+
     def _retry_all(self, peer: str, batch: list[OutboxEntry], reason: str) -> None:
+        self._failing.add(peer)
         now = self._ctx.clock()
         with self._ctx.db.begin() as conn:
             for entry in batch:

@@ -151,6 +151,12 @@ def head(conn: Connection) -> tuple[int, str]:
     return (0, GENESIS) if r is None else (int(r.size), str(r.head))
 
 
+def entry_time(conn: Connection, seq: int) -> datetime | None:
+    """When entry `seq` was appended, or None if there is no such entry."""
+    value = conn.execute(select(audit_entries.c.at).where(audit_entries.c.seq == seq)).scalar()
+    return value if isinstance(value, datetime) else None
+
+
 def entry_hashes(conn: Connection, upto: int) -> list[bytes]:
     """The entry hashes 1..upto, as bytes (the Merkle tree's leaves)."""
     rows = conn.execute(

@@ -233,6 +233,35 @@ def next_due(
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def due_by_lane(conn: Connection, peer: str, *, upto: int, now: datetime) -> dict[int, datetime]:
+    """For each lane up to `upto` (0 the most urgent), when its earliest pending entry for
+    `peer` that no sender holds falls due (a plain read, no lock)."""
+    rows = conn.execute(
+        select(outbox.c.lane, func.min(outbox.c.next_attempt_at))
+        .where(
+            outbox.c.peer == peer,
+            _PENDING,
+            outbox.c.lane <= upto,
+            or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
+        )
+        .group_by(outbox.c.lane)
+    )
+    found: dict[int, datetime] = {}
+    for lane, when in rows:
+        assert isinstance(when, datetime)
+        found[int(lane)] = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return found
+
+
+def hurry(conn: Connection, peer: str, now: datetime) -> None:
+    """Make every pending entry for `peer` due now (the peer is back: backoffs reset)."""
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.peer == peer, _PENDING, outbox.c.next_attempt_at > now)
+        .values(next_attempt_at=now)
+    )
+
+
 def dead_letters(conn: Connection, limit: int = 100) -> list[dict[str, Any]]:
     """Entries refused for good, newest first, with their reasons."""
     rows = conn.execute(

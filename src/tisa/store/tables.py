@@ -313,3 +313,27 @@ sent_back = Table(
     Column("sent_by", String(100), nullable=False),
     _when("sent_at", nullable=False),
 )
+
+
+# One row, rewritten by every readiness check: proof that the store takes writes.
+health_probe = Table(
+    "health_probe",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    _when("at", nullable=False),
+)
+
+# The first answer to each request a user sent with an Idempotency-Key, so a retry (after a
+# lost answer) gets that answer instead of doing the work twice. `request` is a digest of the
+# method, path and body: the same key with another request is refused.
+idempotency = Table(
+    "idempotency",
+    metadata,
+    Column("username", String(100), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("request", String(64), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("body", Text, nullable=False),
+    _when("created_at", nullable=False),
+    Index("ix_idempotency_created_at", "created_at"),
+)

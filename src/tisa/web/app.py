@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import contextlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import quote, urlsplit
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Header, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tisa.accounts import TOKEN_LIFETIME, User
 from tisa.api.errors import status_of
@@ -17,7 +21,7 @@ from tisa.errors import AuthenticationFailed, InputInvalid, PolicyDenied, TisaEr
 from tisa.events import Events
 from tisa.web import actions, pages
 from tisa.web.auth import form_of, page_user
-from tisa.web.live import Feed, stream
+from tisa.web.live import Feed, head, stream
 from tisa.web.render import Pages
 
 if TYPE_CHECKING:
@@ -34,6 +38,7 @@ def install_web(app: FastAPI, rt: Runtime, events: Events) -> None:
     app.state.pages = ui
     app.state.feed = feed
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(LiveCursor, head=lambda: head(rt))
 
     def error_page(request: Request, exc: TisaError) -> Response:
         if isinstance(exc, AuthenticationFailed) and request.method == "GET":
@@ -100,16 +105,47 @@ def install_web(app: FastAPI, rt: Runtime, events: Events) -> None:
         return response
 
     @app.get("/ui/live", include_in_schema=False)
-    async def live(request: Request) -> StreamingResponse:
+    async def live(
+        request: Request,
+        after: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+        last_event_id: Annotated[str | None, Header(max_length=20)] = None,
+    ) -> StreamingResponse:
         user = await page_user(request)
+        if last_event_id is not None:
+            # A reconnecting browser: resume after the last event it heard.
+            if not last_event_id.isdigit():
+                raise InputInvalid("Last-Event-ID must be the number of the last event heard")
+            after = int(last_event_id)
         return StreamingResponse(
-            stream(rt, feed, user),
+            stream(rt, feed, user, after),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
     pages.install(app, rt, ui, events)
     actions.install(app, rt, ui)
+
+
+class LiveCursor:
+    """ASGI middleware: note the audit log's head before a UI page reads its data, so the
+    page's live stream starts exactly there (see `tisa.web.live`)."""
+
+    def __init__(self, app: ASGIApp, head: Callable[[], int]) -> None:
+        self.app = app
+        self.head = head
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if (
+            scope.get("method") == "GET"
+            and path.startswith("/ui/")
+            and not path.startswith(("/ui/static/", "/ui/live"))
+        ):
+            # If the store cannot say, the page itself will say what is wrong; its stream
+            # then starts from now.
+            with contextlib.suppress(SQLAlchemyError):
+                scope.setdefault("state", {})["live_after"] = await run_in_threadpool(self.head)
+        await self.app(scope, receive, send)
 
 
 def _safe_next(request: Request, given: str | None = None) -> str:

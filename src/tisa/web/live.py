@@ -5,6 +5,11 @@ sequence number, so the log is already the node's change feed: one poller per no
 the entries after the last it saw and hands them to every open page, and each page's stream
 passes on only what its user may see (the same access rule as every read). Reading the log
 rather than an in-process signal also works when several workers share one database.
+
+Each event carries its audit sequence number as its SSE id, and every page is rendered with
+the log's head at that moment: its stream starts from there (`?after=`), and a browser that
+reconnects resumes from the last id it saw (`Last-Event-ID`), so nothing that happened
+between rendering the page and hearing the stream is lost, and nothing is heard twice.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection
 
 from tisa.accounts import Role, User
 from tisa.audit import Entry
@@ -27,6 +34,7 @@ if TYPE_CHECKING:
 POLL_SECONDS = 0.1
 KEEPALIVE_SECONDS = 15.0
 QUEUE_LIMIT = 1000
+BACKLOG_LIMIT = 1000
 
 PRODUCT_ACTIONS = frozenset(
     {
@@ -54,6 +62,7 @@ class Feed:
         self._rt = rt
         self._queues: set[asyncio.Queue[Notice | None]] = set()
         self._task: asyncio.Task[None] | None = None
+        self._supervised = False
         self._seq: int | None = None
 
     def _read(self) -> list[Notice]:
@@ -67,18 +76,15 @@ class Feed:
                 return []
             found = audit.after(conn, self._seq, WATCHED, upto=size) if size > self._seq else []
             self._seq = size
-            # The product each entry is about, read once here for every open page.
-            return [
-                (e, None if e.product_id is None else products.latest(conn, e.product_id))
-                for e in found
-            ]
+            return _notices(conn, found)
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """Poll the log until cancelled (a supervised task of the running node). A failed
+        read is not fatal: the supervisor restarts the poller, which carries on from where
+        it stood."""
+        self._supervised = True
         while True:
-            try:
-                entries = await asyncio.to_thread(self._read)
-            except Exception:  # a database hiccup must not end the feed; the next poll retries
-                entries = []
+            entries = await asyncio.to_thread(self._read)
             for notice in entries:
                 for queue in list(self._queues):
                     if queue.qsize() < QUEUE_LIMIT:
@@ -88,8 +94,9 @@ class Feed:
     @contextlib.contextmanager
     def subscribe(self) -> Any:
         """A queue of new entries for one open page, for as long as the page listens."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        if not self._supervised and (self._task is None or self._task.done()):
+            # Not under a node's supervisor (an app served on its own): poll from here.
+            self._task = asyncio.get_running_loop().create_task(self.run())
         queue: asyncio.Queue[Notice | None] = asyncio.Queue()
         self._queues.add(queue)
         try:
@@ -104,6 +111,28 @@ class Feed:
             self._task.cancel()
         for queue in list(self._queues):
             queue.put_nowait(None)
+
+
+def _notices(conn: Connection, found: list[Entry]) -> list[Notice]:
+    # The product each entry is about, read once here for every open page.
+    return [
+        (e, None if e.product_id is None else products.latest(conn, e.product_id)) for e in found
+    ]
+
+
+def backlog(rt: Runtime, after: int) -> list[Notice]:
+    """The watched entries after `after` up to the log's head now (at most the newest
+    BACKLOG_LIMIT), for a page that resumes its stream from there."""
+    with rt.ctx.db.read() as conn:
+        size = audit.head(conn)[0]
+        start = max(after, size - BACKLOG_LIMIT)
+        return _notices(conn, audit.after(conn, start, WATCHED, upto=size) if size > start else [])
+
+
+def head(rt: Runtime) -> int:
+    """The log's head now: where the stream of a page rendered now starts."""
+    with rt.ctx.db.read() as conn:
+        return audit.head(conn)[0]
 
 
 def _event(rt: Runtime, user: User, notice: Notice) -> dict[str, Any] | None:
@@ -132,18 +161,30 @@ def _event(rt: Runtime, user: User, notice: Notice) -> dict[str, Any] | None:
     }
 
 
-async def stream(rt: Runtime, feed: Feed, user: User) -> AsyncIterator[str]:
-    """The text/event-stream body for one open page."""
+async def stream(rt: Runtime, feed: Feed, user: User, after: int | None) -> AsyncIterator[str]:
+    """The text/event-stream body for one open page: what happened after `after` (the page's
+    render, or the last event the browser saw), then everything new, each once."""
     yield "retry: 1000\n\n"
     with feed.subscribe() as queue:
+        # Subscribed first, then the backlog: an entry the poller hands out meanwhile is in
+        # the queue, one it handed out before is in the backlog; the id removes the overlap.
+        last = after if after is not None else await asyncio.to_thread(head, rt)
+        pending = await asyncio.to_thread(backlog, rt, last) if after is not None else []
         while True:
-            try:
-                notice = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
-            except TimeoutError:
-                yield ": keep-alive\n\n"
-                continue
+            if pending:
+                notice: Notice | None = pending.pop(0)
+            else:
+                try:
+                    notice = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
             if notice is None:
                 return
+            seq = notice[0].seq
+            if seq <= last:
+                continue
+            last = seq
             message = await asyncio.to_thread(_event, rt, user, notice)
             if message is not None:
-                yield f"event: {message['type']}\ndata: {json.dumps(message)}\n\n"
+                yield f"id: {seq}\nevent: {message['type']}\ndata: {json.dumps(message)}\n\n"

@@ -115,6 +115,8 @@ class Pages:
             nav=nav,
             path=request.url.path,
             csrf=csrf_token(session) if session and user else "",
+            # Where this page's live stream starts: the log's head before its data was read.
+            live_after=getattr(request.state, "live_after", ""),
             **context,
         )
         return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)

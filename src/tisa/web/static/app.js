@@ -94,7 +94,10 @@
   }
 
   if (body.dataset.signedIn === "yes" && window.EventSource) {
-    var source = new EventSource("/ui/live");
+    // From where this page's data stands: nothing between render and stream is lost; on a
+    // reconnect the browser sends the last id it saw (Last-Event-ID) and resumes there.
+    var after = body.dataset.liveAfter;
+    var source = new EventSource(after ? "/ui/live?after=" + encodeURIComponent(after) : "/ui/live");
     source.addEventListener("product", function (e) {
       var msg = JSON.parse(e.data);
       var arrived = msg.action === "product.receive" || msg.action === "product.release";

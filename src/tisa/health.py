@@ -1,0 +1,172 @@
+"""What `/healthz` says: whether this node can do its job now, and if not, what is wrong.
+
+Liveness (`/healthz/live`) is the process answering at all. Readiness (`/healthz/ready`, and
+`/healthz`) asks, each time: is the database reachable and writable, is every background
+task running, is the audit log sealed by a fresh checkpoint, is there free disk above the
+reserve, and has every peer over an open channel been heard from lately. The answer names
+each check; nothing in it names a product (it is unauthenticated, for orchestrators).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from tisa.arrangement import Arrangement
+from tisa.store import audit, health, network
+from tisa.store.database import Database
+from tisa.supervisor import Supervisor, TaskState
+
+# An audit entry older than this that no checkpoint of ours covers means checkpoints stopped.
+CHECKPOINT_STALE = timedelta(seconds=30)
+# A peer over an open channel not heard from for this long is unreachable.
+PEER_STALE = timedelta(seconds=120)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check's outcome."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class Report:
+    """Every check, and whether all passed."""
+
+    party: str
+    checks: tuple[Check, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when every check passed."""
+        return all(c.ok for c in self.checks)
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON form: status, party, and each check with what it found."""
+        return {
+            "status": "ok" if self.ok else "failing",
+            "party": self.party,
+            "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in self.checks},
+        }
+
+
+class Health:
+    """Runs the readiness checks of one node. Constructing it does no I/O."""
+
+    def __init__(
+        self,
+        *,
+        party: str,
+        arrangement: Arrangement,
+        db: Database,
+        data_dir: Path,
+        reserve_bytes: int,
+        supervisor: Supervisor,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._party = party
+        self._arrangement = arrangement
+        self._db = db
+        self._data_dir = data_dir
+        self._reserve = reserve_bytes
+        self._supervisor = supervisor
+        self._clock = clock
+        self._started = clock()
+
+    def ready(self) -> Report:
+        """Every check, run now."""
+        now = self._clock()
+        checks = [self._database(now)]
+        checks.append(self._tasks())
+        checks.append(self._disk())
+        try:
+            checks.append(self._checkpoint(now))
+            checks.append(self._peers(now))
+        except SQLAlchemyError as exc:
+            checks.append(Check("store reads", False, f"cannot read: {type(exc).__name__}"))
+        return Report(self._party, tuple(checks))
+
+    def _database(self, now: datetime) -> Check:
+        try:
+            with self._db.begin() as conn:
+                health.probe(conn, now)
+        except SQLAlchemyError as exc:
+            reason = "disk full" if is_disk_full(exc) else type(exc).__name__
+            return Check("database", False, f"not reachable or not writable: {reason}")
+        return Check("database", True, f"{self._db.dialect}, writable")
+
+    def _tasks(self) -> Check:
+        tasks = self._supervisor.health()
+        if not tasks:
+            return Check("tasks", True, "no background tasks (not serving)")
+        down = [t for t in tasks if t.state is not TaskState.RUNNING]
+        if not down:
+            return Check("tasks", True, f"{len(tasks)} running")
+        words = [
+            f"{t.name} {t.state.value} after {(t.last_error or '?').split(':')[0]}" for t in down
+        ]
+        return Check("tasks", False, "; ".join(words))
+
+    def _disk(self) -> Check:
+        try:
+            free = shutil.disk_usage(self._data_dir).free
+        except OSError as exc:
+            return Check("disk", False, f"cannot measure free space: {exc.strerror}")
+        detail = f"{free // 2**20:,} MiB free, reserve {self._reserve // 2**20:,} MiB"
+        return Check("disk", free >= self._reserve, detail)
+
+    def _checkpoint(self, now: datetime) -> Check:
+        with self._db.read() as conn:
+            size, _ = audit.head(conn)
+            latest = audit.latest_checkpoint(conn, self._party)
+            sealed = 0 if latest is None else latest.size
+            oldest = audit.entry_time(conn, sealed + 1) if size > sealed else None
+        if oldest is None or now - oldest < CHECKPOINT_STALE:
+            return Check("checkpoint", True, f"log of {size} entries, {sealed} sealed")
+        return Check(
+            "checkpoint",
+            False,
+            f"{size - sealed} entries unsealed since {oldest.isoformat(timespec='seconds')}",
+        )
+
+    def _peers(self, now: datetime) -> Check:
+        with self._db.read() as conn:
+            suspended = network.suspended(conn)
+            states = network.peer_states(conn)
+        silent = []
+        for channel in self._arrangement.channels:
+            if self._party not in channel.parties or channel.id in suspended:
+                continue
+            peer = channel.other(self._party)
+            last = states.get(peer, {}).get("last_contact")
+            heard = max(last, self._started) if last is not None else self._started
+            if now - heard > PEER_STALE:
+                silent.append(f"{peer} (last heard {_when(last)})")
+        if silent:
+            return Check("peers", False, "unreachable: " + ", ".join(silent))
+        return Check("peers", True, "every open channel heard from")
+
+
+def _when(moment: datetime | None) -> str:
+    return "never" if moment is None else moment.isoformat(timespec="seconds")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether a store or file error means the disk (or database) is full."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno == 28:  # ENOSPC
+            return True
+        text = str(seen).lower()
+        if "disk is full" in text or "no space left" in text or "disk full" in text:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
