@@ -389,18 +389,29 @@ def audit_export(
     root: NodeDir,
     output: Annotated[Path, typer.Option("--output", "-o", help="JSON Lines file.")],
 ) -> None:
-    """Write every entry, with its chain hashes, as JSON Lines."""
+    """Write every entry, with its chain hashes, as JSON Lines (rows that cannot be read as
+    entries are named on stderr, and the command exits 1)."""
     from tisa.api.views import entry_view
+    from tisa.audit import Damaged
     from tisa.store import audit
     from tisa.store.database import Database
 
     settings = Settings.load(root)
     count = 0
+    damaged: list[Damaged] = []
     with Database(settings.database_url) as db, db.read() as conn, output.open("w") as handle:
         for entry in audit.stream(conn):
+            if isinstance(entry, Damaged):
+                damaged.append(entry)
+                continue
             handle.write(json.dumps(entry_view(entry), ensure_ascii=False) + "\n")
             count += 1
     out.print(f"{count} entries written to {output}")
+    for damage in damaged:
+        last = "end" if damage.last is None else damage.last
+        err.print(f"[red]✗[/red] entries {damage.first}–{last} not written: {damage.reason}")
+    if damaged:
+        raise typer.Exit(1)
 
 
 @audit_app.command("prove")
