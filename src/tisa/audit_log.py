@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
@@ -37,6 +38,9 @@ T = TypeVar("T")
 
 # Problems `verify_log` lists one by one; the rest are counted.
 LISTED = 100
+# What a peer says it holds is written at most this often (unless it changed), so exchanges
+# do not take the write lock each time.
+HOLDING_NOTE_EVERY = timedelta(seconds=1)
 
 
 def read_checkpoint(trust: Trust, token: str, issuer: str) -> CheckpointBody:
@@ -68,6 +72,8 @@ class AuditLog:
     def __init__(self, ctx: NodeContext) -> None:
         self._ctx = ctx
         self._tree = _Tree()
+        self._alarmed: set[tuple[str, str]] = set()
+        self._noted: dict[str, tuple[int, datetime]] = {}
 
     def _leaves(self, upto: int) -> list[bytes]:
         with self._ctx.db.read() as conn:
@@ -140,6 +146,45 @@ class AuditLog:
             )
         return tree.builder.root().hex()
 
+    def alarm(self, peer: str, problem: str, **detail: Any) -> None:
+        """Record that `peer`'s checkpoints do not hold together, once per problem in this
+        process: heartbeats repeat the same exchange every few seconds, and the log must not
+        grow by the same alarm each time."""
+        key = (peer, problem)
+        if key in self._alarmed:
+            return
+        ctx = self._ctx
+        with ctx.db.begin() as conn:
+            self._record_alarm(conn, peer, problem, detail)
+        self._alarmed.add(key)
+
+    def _record_alarm(
+        self, conn: Connection, peer: str, problem: str, detail: dict[str, Any]
+    ) -> None:
+        ctx = self._ctx
+        audit.record(
+            conn,
+            Action.INCONSISTENT,
+            at=ctx.clock(),
+            actor=ctx.party,
+            party=peer,
+            detail={"problem": problem, **detail},
+        )
+
+    def held_by(self, peer: str) -> int:
+        """The size of this node's checkpoint `peer` last said it holds (0: none known)."""
+        with self._ctx.db.read() as conn:
+            held = audit.holdings(conn).get(peer)
+        return 0 if held is None else held.size
+
+    def _note_holding(self, peer: str, size: int, now: datetime) -> None:
+        noted = self._noted.get(peer)
+        if noted is not None and noted[0] == size and now - noted[1] < HOLDING_NOTE_EVERY:
+            return
+        with self._ctx.db.begin() as conn:
+            audit.set_holding(conn, peer, size, now)
+        self._noted[peer] = (size, now)
+
     # -- exchange ----------------------------------------------------------------------------
 
     def speak(self, peer: str, peer_holds: int) -> AuditExchange:
@@ -163,18 +208,20 @@ class AuditLog:
         return AuditExchange(checkpoint=ours.token, proof_from=start, proof=proof, holding=holding)
 
     def hear(self, peer: str, said: AuditExchange) -> None:
-        """Keep `peer`'s checkpoint if it is consistent with the one held; record an alarm if
-        it cannot be (the peer's history changed).
+        """Note how much of our log `peer` says it holds; keep its checkpoint if it is
+        consistent with the one held; record an alarm if it cannot be (the peer's history
+        changed).
 
         Raises:
             SignatureInvalid: the checkpoint is not the peer's.
             InputInvalid: malformed.
         """
+        ctx = self._ctx
+        now = ctx.clock()
+        self._note_holding(peer, said.holding, now)
         if said.checkpoint is None:
             return
-        ctx = self._ctx
         body = read_checkpoint(ctx.trust, said.checkpoint, peer)
-        now = ctx.clock()
         with ctx.db.begin() as conn:
             held = audit.latest_checkpoint(conn, peer)
             problem: str | None = None
@@ -201,29 +248,17 @@ class AuditLog:
                             f"log of size {held.size} it signed: {exc}"
                         )
             if problem is not None:
-                audit.record(
-                    conn,
-                    Action.INCONSISTENT,
-                    at=now,
-                    actor=ctx.party,
-                    party=peer,
-                    detail={
-                        "problem": problem,
-                        "held": held.token if held else None,
-                        "presented": said.checkpoint,
-                    },
-                )
+                if (peer, problem) not in self._alarmed:
+                    detail = {"held": held.token if held else None, "presented": said.checkpoint}
+                    self._record_alarm(conn, peer, problem, detail)
+                    self._alarmed.add((peer, problem))
                 return
-            row = CheckpointRow(peer, body.size, body.root, said.checkpoint, body.at)
-            if audit.add_checkpoint(conn, row, now):
-                audit.record(
-                    conn,
-                    Action.PEER_CHECKPOINT,
-                    at=now,
-                    actor=peer,
-                    party=peer,
-                    detail={"size": body.size, "root": body.root},
-                )
+            # Kept in the append-only checkpoints table, not as an audit entry: an entry would
+            # grow this log, its next checkpoint would grow the peer's, and two quiet nodes
+            # exchanging heartbeats would seal each other's logs forever.
+            audit.add_checkpoint(
+                conn, CheckpointRow(peer, body.size, body.root, said.checkpoint, body.at), now
+            )
 
 
 def verify_log(db: Database, trust: Trust, witnessed: dict[str, list[str]]) -> dict[str, Any]:

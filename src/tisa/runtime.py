@@ -22,6 +22,7 @@ from tisa.errors import ConfigInvalid
 from tisa.metrics import Metrics
 from tisa.node import Node
 from tisa.relay.context import NodeContext
+from tisa.relay.heartbeat import Heartbeat
 from tisa.relay.sender import Sender
 from tisa.settings import Settings, load_arrangement
 from tisa.store.database import Database
@@ -192,6 +193,7 @@ class Runtime:
         )
         sender_task = asyncio.create_task(self._sender.run())
         checkpoint_task = asyncio.create_task(self._checkpoints())
+        heartbeat_task = asyncio.create_task(Heartbeat(self.ctx, clients, self.audit).run())
         servers = [asyncio.create_task(federation.serve()), asyncio.create_task(api.serve())]
         try:
             while not (federation.started and api.started):
@@ -207,7 +209,10 @@ class Runtime:
             api.should_exit = True
             sender_task.cancel()
             checkpoint_task.cancel()
-            await asyncio.gather(sender_task, checkpoint_task, *servers, return_exceptions=True)
+            heartbeat_task.cancel()
+            await asyncio.gather(
+                sender_task, checkpoint_task, heartbeat_task, *servers, return_exceptions=True
+            )
             for client in clients.values():
                 await client.aclose()
         for task in servers:

@@ -15,7 +15,7 @@ from sqlalchemy.types import NullType
 
 from tisa.audit import GENESIS, Damaged, Entry, chain_hash, content, well_formed
 from tisa.errors import AuditTampered
-from tisa.store.tables import audit_entries, audit_head, checkpoints
+from tisa.store.tables import audit_entries, audit_head, checkpoints, peer_holdings
 
 
 class Action(StrEnum):
@@ -44,7 +44,7 @@ class Action(StrEnum):
     SIGN_IN_FAILED = "sign-in.failed"
     DEAD_LETTER = "delivery.dead"
     CHECKPOINT = "audit.checkpoint"
-    PEER_CHECKPOINT = "audit.peer-checkpoint"
+    PEER_CHECKPOINT = "audit.peer-checkpoint"  # older logs; now kept in `checkpoints` only
     INCONSISTENT = "audit.inconsistent"
     CONFIG = "config.change"
     USER_ADD = "user.add"
@@ -447,3 +447,28 @@ def latest_checkpoint(conn: Connection, issuer: str) -> CheckpointRow | None:
         .limit(1)
     ).first()
     return None if r is None else CheckpointRow(r.issuer, r.size, r.root, r.token, r.at)
+
+
+@dataclass(frozen=True)
+class Holding:
+    """The largest checkpoint of this node's that `peer` last said it holds, and when."""
+
+    peer: str
+    size: int
+    reported_at: datetime
+
+
+def set_holding(conn: Connection, peer: str, size: int, now: datetime) -> None:
+    """Keep what `peer` says it holds of this node's checkpoints (its latest word wins)."""
+    values = {"size": size, "reported_at": now}
+    changed = conn.execute(
+        update(peer_holdings).where(peer_holdings.c.peer == peer).values(**values)
+    ).rowcount
+    if not changed:
+        conn.execute(insert(peer_holdings).values(peer=peer, **values))
+
+
+def holdings(conn: Connection) -> dict[str, Holding]:
+    """What each peer last said it holds of this node's checkpoints."""
+    rows = conn.execute(select(peer_holdings))
+    return {r.peer: Holding(r.peer, r.size, r.reported_at) for r in rows}
