@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -89,3 +89,24 @@ def test_audit_verify_names_malformed_rows_instead_of_crashing(tmp_path: Path) -
     )
     assert exported.exit_code == 1
     assert isinstance(exported.exception, SystemExit), exported.exception
+
+
+def test_status_shows_what_peers_hold_and_warns_of_an_unwitnessed_tail(tmp_path: Path) -> None:
+    from tisa.settings import Settings
+    from tisa.store import audit
+    from tisa.store.database import Database
+
+    cluster = Cluster(tmp_path / "net")
+    cluster.create()
+    root = cluster.nodes["KOR"].root
+    _grow_log(root, 2, datetime.now(UTC) - timedelta(minutes=5))
+    sealed = runner.invoke(app, ["audit", "checkpoint", "--dir", str(root)])
+    assert "checkpoint: size 2" in sealed.output
+    _grow_log(root, 3, datetime.now(UTC) - timedelta(minutes=5))
+    with Database(Settings.load(root, env={}).database_url) as db, db.begin() as conn:
+        audit.set_holding(conn, "USA", 2, datetime.now(UTC) - timedelta(minutes=4))
+    result = runner.invoke(app, ["status", "--dir", str(root)])
+    assert result.exit_code == 0, result.output
+    assert "USA holds our checkpoint of 2 entries (at " in result.output
+    assert "audit log not witnessed: 3 audit entries (from entry 3" in result.output
+    assert "for longer than 30 s" in " ".join(result.output.split())

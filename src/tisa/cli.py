@@ -199,7 +199,9 @@ def serve(
 
 @app.command()
 def status(root: NodeDir) -> None:
-    """Show a node's channels, peers, last contact, queues and dead letters."""
+    """Show a node's channels, peers, last contact, queues and dead letters, what each peer
+    holds of the audit log, and a warning when its tail has gone unwitnessed too long."""
+    from tisa.audit_log import coverage
     from tisa.store import audit, network, outbox
     from tisa.store.database import Database
 
@@ -211,6 +213,7 @@ def status(root: NodeDir) -> None:
         depth = outbox.depth(conn)
         dead = outbox.dead_letters(conn, limit=10)
         alarms = audit.entries(conn, action=audit.Action.INCONSISTENT.value, limit=10)
+        witnessed = coverage(conn, settings.party, _now())
     table = Table(title=f"tisa {settings.party} — {arrangement.id}")
     for column in ("channel", "state", "last contact", "last error", "FLASH", "IMM", "PRI", "ROU"):
         table.add_column(column)
@@ -228,6 +231,22 @@ def status(root: NodeDir) -> None:
             *(str(depth.get((peer, lane), 0)) for lane in range(4)),
         )
     out.print(table)
+    for peer in arrangement.peers_of(settings.party):
+        held = witnessed.holdings.get(peer)
+        out.print(
+            f"{peer} holds no checkpoint of this node's audit log yet"
+            if held is None
+            else f"{peer} holds our checkpoint of {held.size} entries "
+            f"(at {held.reported_at.isoformat(timespec='seconds')})"
+        )
+    warning = witnessed.warning()
+    if warning is not None:
+        out.print(f"[red]audit log not witnessed:[/red] {warning}")
+    elif witnessed.unwitnessed:
+        out.print(
+            f"[dim]{witnessed.unwitnessed} newest audit entries not yet in a checkpoint a peer "
+            "holds (normal for a few seconds)[/dim]"
+        )
     for alarm in alarms:
         out.print(
             f"[red]audit alarm[/red] {alarm.at.isoformat(timespec='seconds')} {alarm.party}: "

@@ -396,3 +396,49 @@ def test_an_unlinked_entry_is_not_sealed(pair: Pair) -> None:
     with pytest.raises(AuditTampered, match="entry 31 does not link") as caught:
         kor.audit.checkpoint()
     assert caught.value.seq == 31
+
+
+# -- what peers hold --------------------------------------------------------------------------
+
+
+def test_status_shows_what_each_peer_holds_and_warns_of_a_tail_left_unwitnessed(
+    pair: Pair,
+) -> None:
+    kor, usa = pair.kor, pair.usa
+    kor.audit.hear("USA", usa.audit.speak("KOR", 0))  # USA tells KOR it holds 30
+    status = node_status(kor)
+    usa_channel = next(c for c in status["channels"] if c["peer"] == "USA")
+    assert usa_channel["holds_our_checkpoint"]["size"] == 30
+    assert status["audit_witness"]["unwitnessed"] == 0
+    assert status["audit_witness"]["warning"] is None
+
+    now = datetime.now(UTC)
+    with kor.ctx.db.begin() as conn:
+        audit.record(conn, Action.VIEW, at=now - timedelta(minutes=2), actor="unseen")
+    stale = node_status(kor)["audit_witness"]
+    assert stale["unwitnessed"] == 1
+    assert "1 audit entries (from entry 31" in stale["warning"]
+    assert "not yet witnessed by any peer, for longer than 30 s" in stale["warning"]
+
+    # USA takes the checkpoint over 31; an entry seconds old is the heartbeat's normal lag.
+    kor.audit.checkpoint()
+    usa.audit.hear("KOR", kor.audit.speak("USA", 30))
+    kor.audit.hear("USA", usa.audit.speak("KOR", 30))
+    with kor.ctx.db.begin() as conn:
+        audit.record(conn, Action.VIEW, at=now, actor="fresh")
+    fresh = node_status(kor)["audit_witness"]
+    assert (fresh["covered"], fresh["unwitnessed"]) == (31, 1)
+    assert fresh["warning"] is None
+
+
+def test_status_warns_when_a_peer_holds_more_than_the_log_has(pair: Pair) -> None:
+    kor, usa = pair.kor, pair.usa
+    kor.audit.hear("USA", usa.audit.speak("KOR", 0))  # USA tells KOR it holds 30
+    with kor.ctx.db.read() as conn:
+        rows = audit.entries(conn, limit=100)
+    _sql(kor, "DELETE FROM audit_entries WHERE seq > 25")
+    with kor.ctx.db.engine.begin() as conn:
+        conn.execute(update(audit_head).values(size=25, head=rows[24].entry_hash))
+    warning = node_status(kor)["audit_witness"]["warning"]
+    assert "USA (30)" in warning
+    assert "entries were removed" in warning

@@ -472,3 +472,10 @@ def holdings(conn: Connection) -> dict[str, Holding]:
     """What each peer last said it holds of this node's checkpoints."""
     rows = conn.execute(select(peer_holdings))
     return {r.peer: Holding(r.peer, r.size, r.reported_at) for r in rows}
+
+
+def entry_time(conn: Connection, seq: int) -> datetime | None:
+    """When entry `seq` was appended; None if there is no such entry or it cannot be read."""
+    for entry in stream(conn, after=seq - 1, upto=seq, batch=1):
+        return entry.at if isinstance(entry, Entry) else None
+    return None
