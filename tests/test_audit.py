@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tisa.audit import GENESIS, Entry, chain_hash, content, walk
+from tisa.audit import GENESIS, Damaged, Entry, chain_hash, content, examine, walk
 from tisa.crypto import merkle
 from tisa.errors import AuditTampered
 
@@ -149,3 +149,90 @@ def test_truncating_the_tail_leaves_a_valid_but_shorter_chain() -> None:
     tests); the chain alone cannot see a missing tail."""
     entries = chain(10)
     assert walk(entries[:7]).size == 7
+
+
+# -- damage: every problem named, the walk goes on ---------------------------------------------
+
+
+@settings(max_examples=100)
+@given(sizes, st.data())
+def test_every_edited_entry_is_named_and_no_other(n: int, data: st.DataObject) -> None:
+    entries = chain(n)
+    edited = data.draw(st.sets(st.integers(min_value=0, max_value=n - 1), min_size=1))
+    for i in edited:
+        entries[i] = replace(entries[i], actor="someone-else")
+    check = examine(entries)
+    assert [p.first for p in check.problems] == sorted(i + 1 for i in edited)
+    assert check.size == n
+    # The stored hashes are intact, so the Merkle tree over them is whole.
+    assert check.intact == n
+
+
+def test_a_missing_run_is_one_problem_and_the_entries_after_it_are_checked() -> None:
+    entries = chain(20)
+    entries[15] = replace(entries[15], detail={"edited": True})
+    del entries[4:7]
+    check = examine(entries, roots_at=[4, 20])
+    assert [(p.first, p.last) for p in check.problems] == [(5, 7), (16, 16)]
+    assert "audit entries 5–7 are missing" in check.problems[0].reason
+    assert check.size == 20
+    # Roots need every leaf: known up to the gap, not after it.
+    assert check.intact == 4
+    assert set(check.roots) == {4}
+
+
+def test_a_damaged_stretch_is_named_and_the_walk_goes_on_past_it() -> None:
+    entries = chain(30)
+    items: list[Entry | Damaged] = [
+        *entries[:9],
+        Damaged(10, 14, "DatabaseError: database disk image is malformed"),
+        *entries[14:],
+    ]
+    check = examine(items, roots_at=[9, 30])
+    assert len(check.problems) == 1
+    problem = check.problems[0]
+    assert (problem.first, problem.last) == (10, 14)
+    assert "audit entries 10–14 cannot be read" in problem.reason
+    assert "malformed" in problem.reason
+    assert (check.size, check.head) == (30, entries[-1].entry_hash)
+    assert set(check.roots) == {9}
+    with pytest.raises(AuditTampered) as caught:
+        walk(items)
+    assert caught.value.seq == 10
+
+
+def test_damage_to_the_end_leaves_the_head_unknown() -> None:
+    entries = chain(10)
+    check = examine([*entries[:6], Damaged(7, None, "unreadable")])
+    assert [(p.first, p.last) for p in check.problems] == [(7, None)]
+    assert "from 7 on" in check.problems[0].reason
+    assert check.head is None
+
+
+@pytest.mark.parametrize(
+    "detail",
+    [{"x": float("nan")}, {"x": float("inf")}, {"big": 2**60}],
+    ids=["nan", "infinity", "integer-beyond-2**53"],
+)
+def test_a_detail_canonical_json_cannot_carry_is_named_not_raised(
+    detail: dict[str, object],
+) -> None:
+    """What JSON text in a tampered row can hold (NaN, 1e400, huge integers) is never hashed
+    by `record`: the entry was altered, and the walk says which."""
+    entries = chain(8)
+    entries[3] = replace(entries[3], detail=detail)
+    check = examine(entries)
+    assert [p.first for p in check.problems] == [4]
+    assert "cannot be hashed" in check.problems[0].reason
+    with pytest.raises(AuditTampered) as caught:
+        walk(entries)
+    assert caught.value.seq == 4
+
+
+def test_a_malformed_stored_hash_is_named_and_ends_the_intact_prefix() -> None:
+    entries = chain(10)
+    entries[5] = replace(entries[5], entry_hash="not a hash")
+    check = examine(entries)
+    # Entry 6 no longer matches its (garbled) hash, and entry 7 no longer links to it.
+    assert [p.first for p in check.problems] == [6, 7]
+    assert check.intact == 5

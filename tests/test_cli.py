@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -71,3 +72,69 @@ def test_init_needs_a_party_unless_it_rotates(tmp_path: Path) -> None:
     both = runner.invoke(app, ["init", "--rotate-tls", "--party", "KOR", "--dir", str(tmp_path)])
     assert both.exit_code == 2
     assert not (tmp_path / "kor").exists()
+
+
+def _tamper(root: Path, *statements: str) -> None:
+    """Change a node's audit table behind the application's back (its guard dropped)."""
+    from sqlalchemy import text
+
+    from tisa.settings import Settings
+    from tisa.store.database import Database
+
+    with Database(Settings.load(root, env={}).database_url) as db, db.engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER IF EXISTS audit_entries_no_update"))
+        for statement in statements:
+            conn.execute(text(statement))
+
+
+def _grow_log(root: Path, count: int, at: datetime) -> None:
+    from tisa.settings import Settings
+    from tisa.store import audit
+    from tisa.store.database import Database
+
+    with Database(Settings.load(root, env={}).database_url) as db, db.begin() as conn:
+        for i in range(count):
+            audit.record(conn, audit.Action.VIEW, at=at, actor=f"u{i}", detail={"i": i})
+
+
+def test_audit_verify_names_malformed_rows_instead_of_crashing(tmp_path: Path) -> None:
+    cluster = Cluster(tmp_path / "net")
+    cluster.create()
+    root = cluster.nodes["KOR"].root
+    _grow_log(root, 6, datetime.now(UTC))
+    _tamper(
+        root,
+        "UPDATE audit_entries SET detail = '{\"i\": ' WHERE seq = 2",
+        "UPDATE audit_entries SET detail = '{\"i\": NaN}' WHERE seq = 4",
+    )
+    result = runner.invoke(app, ["audit", "verify", "--dir", str(root)])
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert "✗ audit entry 2 cannot be read: its detail is malformed" in result.output
+    assert "✗ audit entry 4 was altered: its content cannot be hashed" in result.output
+    exported = runner.invoke(
+        app, ["audit", "export", "--dir", str(root), "-o", str(tmp_path / "log.jsonl")]
+    )
+    assert exported.exit_code == 1
+    assert isinstance(exported.exception, SystemExit), exported.exception
+
+
+def test_status_shows_what_peers_hold_and_warns_of_an_unwitnessed_tail(tmp_path: Path) -> None:
+    from tisa.settings import Settings
+    from tisa.store import audit
+    from tisa.store.database import Database
+
+    cluster = Cluster(tmp_path / "net")
+    cluster.create()
+    root = cluster.nodes["KOR"].root
+    _grow_log(root, 2, datetime.now(UTC) - timedelta(minutes=5))
+    sealed = runner.invoke(app, ["audit", "checkpoint", "--dir", str(root)])
+    assert "checkpoint: size 2" in sealed.output
+    _grow_log(root, 3, datetime.now(UTC) - timedelta(minutes=5))
+    with Database(Settings.load(root, env={}).database_url) as db, db.begin() as conn:
+        audit.set_holding(conn, "USA", 2, datetime.now(UTC) - timedelta(minutes=4))
+    result = runner.invoke(app, ["status", "--dir", str(root)])
+    assert result.exit_code == 0, result.output
+    assert "USA holds our checkpoint of 2 entries (at " in result.output
+    assert "audit log not witnessed: 3 audit entries (from entry 3" in result.output
+    assert "for longer than 30 s" in " ".join(result.output.split())

@@ -246,7 +246,9 @@ def serve(
 
 @app.command()
 def status(root: NodeDir) -> None:
-    """Show a node's channels, peers, last contact, queues and dead letters."""
+    """Show a node's channels, peers, last contact, queues and dead letters, what each peer
+    holds of the audit log, and a warning when its tail has gone unwitnessed too long."""
+    from tisa.audit_log import coverage
     from tisa.store import audit, network, outbox
     from tisa.store.database import Database
 
@@ -258,6 +260,7 @@ def status(root: NodeDir) -> None:
         depth = outbox.depth(conn)
         dead = outbox.dead_letters(conn, limit=10)
         alarms = audit.entries(conn, action=audit.Action.INCONSISTENT.value, limit=10)
+        witnessed = coverage(conn, settings.party, _now())
     table = Table(title=f"tisa {settings.party} — {arrangement.id}")
     for column in ("channel", "state", "last contact", "last error", "FLASH", "IMM", "PRI", "ROU"):
         table.add_column(column)
@@ -275,6 +278,22 @@ def status(root: NodeDir) -> None:
             *(str(depth.get((peer, lane), 0)) for lane in range(4)),
         )
     out.print(table)
+    for peer in arrangement.peers_of(settings.party):
+        held = witnessed.holdings.get(peer)
+        out.print(
+            f"{peer} holds no checkpoint of this node's audit log yet"
+            if held is None
+            else f"{peer} holds our checkpoint of {held.size} entries "
+            f"(at {held.reported_at.isoformat(timespec='seconds')})"
+        )
+    warning = witnessed.warning()
+    if warning is not None:
+        out.print(f"[red]audit log not witnessed:[/red] {warning}")
+    elif witnessed.unwitnessed:
+        out.print(
+            f"[dim]{witnessed.unwitnessed} newest audit entries not yet in a checkpoint a peer "
+            "holds (normal for a few seconds)[/dim]"
+        )
     for alarm in alarms:
         out.print(
             f"[red]audit alarm[/red] {alarm.at.isoformat(timespec='seconds')} {alarm.party}: "
@@ -428,18 +447,29 @@ def audit_export(
     root: NodeDir,
     output: Annotated[Path, typer.Option("--output", "-o", help="JSON Lines file.")],
 ) -> None:
-    """Write every entry, with its chain hashes, as JSON Lines."""
+    """Write every entry, with its chain hashes, as JSON Lines (rows that cannot be read as
+    entries are named on stderr, and the command exits 1)."""
     from tisa.api.views import entry_view
+    from tisa.audit import Damaged
     from tisa.store import audit
     from tisa.store.database import Database
 
     settings = Settings.load(root)
     count = 0
+    damaged: list[Damaged] = []
     with Database(settings.database_url) as db, db.read() as conn, output.open("w") as handle:
         for entry in audit.stream(conn):
+            if isinstance(entry, Damaged):
+                damaged.append(entry)
+                continue
             handle.write(json.dumps(entry_view(entry), ensure_ascii=False) + "\n")
             count += 1
     out.print(f"{count} entries written to {output}")
+    for damage in damaged:
+        last = "end" if damage.last is None else damage.last
+        err.print(f"[red]✗[/red] entries {damage.first}–{last} not written: {damage.reason}")
+    if damaged:
+        raise typer.Exit(1)
 
 
 @audit_app.command("prove")

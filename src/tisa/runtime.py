@@ -26,6 +26,7 @@ from tisa.health import Health
 from tisa.metrics import Metrics
 from tisa.node import Node
 from tisa.relay.context import NodeContext
+from tisa.relay.heartbeat import Heartbeat
 from tisa.relay.sender import Sender
 from tisa.settings import Settings, load_arrangement
 from tisa.store.database import Database
@@ -264,6 +265,7 @@ class Runtime:
             for name, body in self._sender.lanes():
                 supervisor.start(name, body)
             supervisor.start("checkpoints", self._checkpoints)
+            supervisor.start("heartbeat", Heartbeat(self.ctx, clients, self.audit).run)
             supervisor.start("live feed", api_app.state.feed.run)
             while not all(server.started for server in listening):
                 if any(task.done() for task in servers):

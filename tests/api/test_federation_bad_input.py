@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,16 +26,17 @@ from tisa.api.federation import MAX_BODY, federation_app
 from tisa.crypto import jws
 from tisa.crypto.canonical import sha256_digest
 from tisa.crypto.keys import SigningKey
-from tisa.relay.messages import MessageKind, Receipt, payload
+from tisa.relay.messages import AuditExchange, MessageKind, Receipt, payload
 from tisa.relay.transmission import HEADER, blob_subject
 from tisa.runtime import Runtime
-from tisa.store import products
+from tisa.store import audit, products
 from tisa.trust import Signed
 from tisa.wire import iso
 
 MESSAGES = "/federation/v1/messages"
 HELLO = "/federation/v1/hello"
 HELD = "/federation/v1/audit/held"
+EXCHANGE = "/federation/v1/audit/exchange"
 NO_BLOB = "sha256:" + "0" * 64
 
 
@@ -876,6 +878,49 @@ def test_a_bad_audit_checkpoint_never_blocks_delivery(harness: Any, said: Any) -
     response = h.deliver("KOR", "USA", {**h.batch(h.message("envelope", token)), "audit": said(h)})
     assert outcomes(response) == ["stored"]
     assert h.counts("USA")["products"] == before["products"] + 1
+
+
+def test_an_audit_exchange_alone_is_answered_with_the_hubs_checkpoint(harness: Any) -> None:
+    """The heartbeat's endpoint: checkpoints, no messages."""
+    h = harness
+    ours = h.rt["USA"].audit.checkpoint()
+    response = h.deliver("KOR", "USA", {"holding": 0}, path=EXCHANGE)
+    assert response.status_code == 200, response.text
+    answer = AuditExchange.model_validate(response.json())
+    assert ours is not None
+    assert answer.checkpoint == h.rt["USA"].audit.checkpoint().token  # type: ignore[union-attr]
+    # USA now knows what KOR says it holds of USA's log.
+    with h.rt["USA"].ctx.db.read() as conn:
+        assert audit.holdings(conn)["KOR"].size == 0
+
+
+def test_the_audit_exchange_refuses_bad_headers_bodies_and_shapes(harness: Any) -> None:
+    h = harness
+    client = h.federation("USA")
+    with h.unchanged():
+        refused(
+            client.post(EXCHANGE, content=b"{}"), 422, "SignatureInvalid", "no Tisa-Transmission"
+        )
+        refused(h.deliver("KOR", "USA", b"{not json", path=EXCHANGE), 422, "InputInvalid", "JSON")
+        refused(h.deliver("KOR", "USA", {"holding": -1}, path=EXCHANGE), 422, "InputInvalid")
+        refused(h.deliver("KOR", "USA", {"messages": []}, path=EXCHANGE), 422, "InputInvalid")
+        refused(h.deliver("KOR", "JPN", {}, path=EXCHANGE), 409, "PeerRefused", "channel")
+        big = b" " * (64 * 1024 + 1)
+        refused(h.deliver("KOR", "USA", big, path=EXCHANGE), 413, "BodyTooLarge")
+
+
+def test_a_bad_checkpoint_over_the_exchange_is_on_record_once(harness: Any) -> None:
+    """Heartbeats repeat the same exchange every few seconds: one alarm, not one per beat."""
+    h = harness
+    said = {"checkpoint": _checkpoint(h, "JPN")}
+    for _ in range(3):
+        response = h.deliver("KOR", "USA", said, path=EXCHANGE)
+        assert response.status_code == 200, response.text
+    with h.rt["USA"].ctx.db.read() as conn:
+        found = audit.entries(conn, action=audit.Action.INCONSISTENT.value, limit=10_000)
+    problems = Counter(e.detail["problem"] for e in found if e.party == "KOR")
+    assert problems, "the bad checkpoint is on record"
+    assert max(problems.values()) == 1, problems
 
 
 # -- blobs ---------------------------------------------------------------------------------------

@@ -1,11 +1,14 @@
 """Tampering with a node's audit log in the database, behind the application's back.
 
 Each kind of tampering is caught by `verify_log`; rewriting the tail with a fresh valid chain
-is caught through the checkpoint a peer holds. Runs on SQLite and PostgreSQL.
+is caught through the checkpoint a peer holds. Rows no entry can be read from (malformed
+columns, a damaged database page) are named too, never raised. Runs on SQLite and PostgreSQL
+(the damaged page and text that is not JSON on SQLite only: PostgreSQL refuses to store them).
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,9 +18,10 @@ import pytest
 from sqlalchemy import insert, text, update
 
 from tisa.api.status import node_status
-from tisa.audit import chain_hash, content
+from tisa.audit import GENESIS, Damaged, Entry, chain_hash, content
 from tisa.audit_log import verify_log
 from tisa.cluster import Cluster
+from tisa.errors import AuditTampered
 from tisa.runtime import Runtime
 from tisa.store import audit
 from tisa.store.audit import Action
@@ -219,3 +223,224 @@ def test_a_peer_refuses_a_checkpoint_that_contradicts_the_one_it_holds(pair: Pai
     assert shown[0]["peer"] == "KOR"
     assert still is not None
     assert still.size == held.size
+
+
+# -- rows that cannot be read as entries ------------------------------------------------------
+
+
+def _problems(report: dict[str, object]) -> str:
+    problems = report["problems"]
+    assert isinstance(problems, list)
+    return "\n".join(problems)
+
+
+def test_malformed_rows_are_each_named_and_the_walk_goes_on(pair: Pair) -> None:
+    statements = [
+        "UPDATE audit_entries SET detail = '[1, 2]' WHERE seq = 9",
+        # Valid JSON, but a number canonical JSON cannot carry (1e400 reads as infinity).
+        """UPDATE audit_entries SET detail = '{"i": 1e400}' WHERE seq = 13""",
+        "UPDATE audit_entries SET actor = 'mallory' WHERE seq = 21",
+    ]
+    named = [9, 13, 21]
+    if pair.kor.ctx.db.dialect == "sqlite":
+        statements += [
+            "UPDATE audit_entries SET detail = '{\"i\": 5' WHERE seq = 5",
+            """UPDATE audit_entries SET detail = '{"i": NaN}' WHERE seq = 7""",
+            "UPDATE audit_entries SET at = 'yesterday-ish' WHERE seq = 17",
+        ]
+        named += [5, 7, 17]
+    _sql(pair.kor, *statements)
+    report = pair.verify()
+    assert not report["ok"]
+    assert report["first_bad_entry"] == min(named)
+    problems = _problems(report)
+    for seq in named:
+        assert f"audit entry {seq} " in problems, problems
+    assert len(report["problems"]) == len(named), problems  # type: ignore[arg-type]
+    # The hashes of every row were still read: the peer's checkpoint over all 30 holds.
+    assert "checkpoint 30 held by USA" in report["checked"]  # type: ignore[operator]
+
+
+@pytest.fixture
+def loose(pair: Pair) -> Pair:
+    """KOR's audit table rebuilt without its types and NOT NULL constraints (SQLite), as an
+    insider with the database file could."""
+    assert pair.kor.ctx.db.dialect == "sqlite", "PostgreSQL keeps its column types"
+    columns = "seq, at, actor, action, party, product_id, version, detail, prev_hash, entry_hash"
+    _sql(
+        pair.kor,
+        "CREATE TABLE audit_copy AS SELECT * FROM audit_entries",
+        "DROP TABLE audit_entries",
+        f"CREATE TABLE audit_entries (seq INTEGER PRIMARY KEY, {columns.split(', ', 1)[1]})",
+        f"INSERT INTO audit_entries ({columns}) SELECT {columns} FROM audit_copy",  # noqa: S608 - our own column names
+        "DROP TABLE audit_copy",
+    )
+    return pair
+
+
+@pytest.mark.parametrize("pair", ["sqlite"], indirect=True)  # a SQLite file's pages
+def test_null_and_wrongly_typed_columns_are_named(loose: Pair) -> None:
+    _sql(
+        loose.kor,
+        "UPDATE audit_entries SET actor = NULL WHERE seq = 3",
+        "UPDATE audit_entries SET detail = NULL WHERE seq = 6",
+        "UPDATE audit_entries SET version = 'seven' WHERE seq = 8",
+        "UPDATE audit_entries SET prev_hash = 42 WHERE seq = 11",
+        "UPDATE audit_entries SET entry_hash = X'00ff' WHERE seq = 14",
+        "UPDATE audit_entries SET at = 12 WHERE seq = 19",
+    )
+    report = loose.verify()
+    assert not report["ok"]
+    problems = _problems(report)
+    for seq in (3, 6, 8, 11, 14, 19):
+        assert f"audit entry {seq} " in problems, problems
+    # Entry 14's hash is unreadable: the checkpoint over all 30 cannot be checked, not "passed".
+    assert "cannot be checked" in problems
+
+
+@pytest.mark.parametrize("pair", ["sqlite"], indirect=True)  # a SQLite file's pages
+def test_export_names_rows_it_cannot_write(loose: Pair) -> None:
+    _sql(loose.kor, "UPDATE audit_entries SET detail = 'garbage' WHERE seq = 4")
+    with loose.kor.ctx.db.read() as conn:
+        read = list(audit.stream(conn))
+    assert len(read) == 30
+    damaged = [item for item in read if isinstance(item, Damaged)]
+    assert [(d.first, d.last) for d in damaged] == [(4, 4)]
+    assert "detail is malformed" in damaged[0].reason
+    assert all(isinstance(item, Entry) for item in read if item not in damaged)
+
+
+def _zero_pages_holding(rt: Runtime, *seqs: int) -> None:
+    """Overwrite, with zeros, the database pages that hold the hashes of entries `seqs` (the
+    node's database closed and its WAL folded in first), as a failing disk would."""
+    with rt.ctx.db.read() as conn:
+        digests = [e.entry_hash for e in audit.entries(conn, limit=10_000) if e.seq in seqs]
+    path = Path(rt.ctx.db.url.removeprefix("sqlite:///"))
+    rt.ctx.db.close()
+    with sqlite3.connect(path) as raw:
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = raw.execute("PRAGMA page_size").fetchone()[0]
+    data = bytearray(path.read_bytes())
+    for digest in digests:
+        page = data.index(digest.encode()) // page_size
+        assert data[page * page_size] == 0x0D, "the hash should sit in a leaf page of a table"
+        data[page * page_size : (page + 1) * page_size] = bytes(page_size)
+    path.write_bytes(bytes(data))
+    rt.ctx.db.open()
+
+
+@pytest.fixture
+def damaged(pair: Pair) -> Pair:
+    """KOR's log grown to 400 entries, then one page of its audit table overwritten."""
+    assert pair.kor.ctx.db.dialect == "sqlite", "a page of the SQLite file is overwritten"
+    now = datetime.now(UTC)
+    with pair.kor.ctx.db.begin() as conn:
+        for i in range(30, 400):
+            audit.record(conn, Action.VIEW, at=now, actor=f"u{i}", detail={"i": i, "pad": "x" * 80})
+    pair.kor.audit.checkpoint()
+    pair.usa.audit.hear("KOR", pair.kor.audit.speak("USA", 30))
+    _zero_pages_holding(pair.kor, 200)
+    return pair
+
+
+@pytest.mark.parametrize("pair", ["sqlite"], indirect=True)  # a SQLite file's pages
+def test_a_corrupted_page_is_named_as_a_range_and_the_rest_is_read(damaged: Pair) -> None:
+    report = damaged.verify()
+    assert not report["ok"]
+    unreadable = [p for p in report["problems"] if "cannot be read" in p]  # type: ignore[union-attr]
+    assert len(unreadable) == 1, report["problems"]
+    assert "malformed" in unreadable[0]
+    first = report["first_bad_entry"]
+    assert isinstance(first, int)
+    assert 30 < first <= 201
+    assert unreadable[0].startswith(f"audit entries {first}–")
+    last = int(unreadable[0].split("–")[1].split()[0])
+    assert 200 <= last < 400
+    # Everything after the page was read: the chain reaches the end, and its head matches.
+    assert report["size"] == 400
+    assert "the checkpoint of size 400 held by USA cannot be checked" in _problems(report)
+    assert not any("head" in p for p in report["problems"])  # type: ignore[union-attr]
+    # The checkpoints before the page still hold; those after it cannot be checked.
+    assert "checkpoint 30 held by USA" in report["checked"]  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("pair", ["sqlite"], indirect=True)  # a SQLite file's pages
+def test_a_corrupted_page_stops_checkpoints_with_an_error_naming_it(damaged: Pair) -> None:
+    kor = damaged.kor
+    # The node goes on appending (the damaged page is not the last)...
+    with kor.ctx.db.begin() as conn:
+        audit.record(conn, Action.VIEW, at=datetime.now(UTC), actor="later")
+    # ... but a fresh process cannot seal the log, and says why instead of failing quietly.
+    kor.audit._tree = type(kor.audit._tree)()
+    with pytest.raises(AuditTampered, match="cannot be read") as caught:
+        kor.audit.checkpoint()
+    assert caught.value.seq is not None
+    assert 30 < caught.value.seq <= 201
+
+
+def test_a_checkpoint_is_refused_over_a_log_cut_short(pair: Pair) -> None:
+    kor = pair.kor
+    with kor.ctx.db.read() as conn:
+        rows = audit.entries(conn, limit=100)
+    _sql(kor, "DELETE FROM audit_entries WHERE seq > 25")
+    with kor.ctx.db.engine.begin() as conn:
+        conn.execute(update(audit_head).values(size=25, head=rows[24].entry_hash))
+        audit.record(conn, Action.VIEW, at=datetime.now(UTC), actor="later")
+    with pytest.raises(AuditTampered, match="removed"):
+        kor.audit.checkpoint()
+
+
+def test_an_unlinked_entry_is_not_sealed(pair: Pair) -> None:
+    kor = pair.kor
+    with kor.ctx.db.begin() as conn:
+        audit.record(conn, Action.VIEW, at=datetime.now(UTC), actor="later")
+    _sql(kor, f"UPDATE audit_entries SET prev_hash = '{GENESIS}' WHERE seq = 31")  # noqa: S608 - a constant
+    with pytest.raises(AuditTampered, match="entry 31 does not link") as caught:
+        kor.audit.checkpoint()
+    assert caught.value.seq == 31
+
+
+# -- what peers hold --------------------------------------------------------------------------
+
+
+def test_status_shows_what_each_peer_holds_and_warns_of_a_tail_left_unwitnessed(
+    pair: Pair,
+) -> None:
+    kor, usa = pair.kor, pair.usa
+    kor.audit.hear("USA", usa.audit.speak("KOR", 0))  # USA tells KOR it holds 30
+    status = node_status(kor)
+    usa_channel = next(c for c in status["channels"] if c["peer"] == "USA")
+    assert usa_channel["holds_our_checkpoint"]["size"] == 30
+    assert status["audit_witness"]["unwitnessed"] == 0
+    assert status["audit_witness"]["warning"] is None
+
+    now = datetime.now(UTC)
+    with kor.ctx.db.begin() as conn:
+        audit.record(conn, Action.VIEW, at=now - timedelta(minutes=2), actor="unseen")
+    stale = node_status(kor)["audit_witness"]
+    assert stale["unwitnessed"] == 1
+    assert "1 audit entries (from entry 31" in stale["warning"]
+    assert "not yet witnessed by any peer, for longer than 30 s" in stale["warning"]
+
+    # USA takes the checkpoint over 31; an entry seconds old is the heartbeat's normal lag.
+    kor.audit.checkpoint()
+    usa.audit.hear("KOR", kor.audit.speak("USA", 30))
+    kor.audit.hear("USA", usa.audit.speak("KOR", 30))
+    with kor.ctx.db.begin() as conn:
+        audit.record(conn, Action.VIEW, at=now, actor="fresh")
+    fresh = node_status(kor)["audit_witness"]
+    assert (fresh["covered"], fresh["unwitnessed"]) == (31, 1)
+    assert fresh["warning"] is None
+
+
+def test_status_warns_when_a_peer_holds_more_than_the_log_has(pair: Pair) -> None:
+    kor, usa = pair.kor, pair.usa
+    kor.audit.hear("USA", usa.audit.speak("KOR", 0))  # USA tells KOR it holds 30
+    with kor.ctx.db.read() as conn:
+        rows = audit.entries(conn, limit=100)
+    _sql(kor, "DELETE FROM audit_entries WHERE seq > 25")
+    with kor.ctx.db.engine.begin() as conn:
+        conn.execute(update(audit_head).values(size=25, head=rows[24].entry_hash))
+    warning = node_status(kor)["audit_witness"]["warning"]
+    assert "USA (30)" in warning
+    assert "entries were removed" in warning

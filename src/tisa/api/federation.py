@@ -174,17 +174,22 @@ def federation_app(rt: Runtime) -> FastAPI:
         try:
             rt.audit.hear(sender, said)
         except (TisaError, SQLAlchemyError) as exc:
-            # A bad checkpoint never blocks delivery; it is on record for the auditor.
-            with ctx.db.begin() as conn:
-                audit.record(
-                    conn,
-                    audit.Action.INCONSISTENT,
-                    at=ctx.clock(),
-                    actor=ctx.party,
-                    party=sender,
-                    detail={"problem": getattr(exc, "reason", type(exc).__name__)},
-                )
+            # A bad checkpoint never blocks delivery; it is on record for the auditor (once:
+            # heartbeats bring the same one every few seconds).
+            rt.audit.alarm(sender, getattr(exc, "reason", type(exc).__name__))
         return rt.audit.speak(sender, said.holding).model_dump()
+
+    @app.post("/federation/v1/audit/exchange")
+    async def audit_exchange(request: Request) -> JSONResponse:
+        """Checkpoints only, with no messages: the heartbeat of a quiet channel."""
+        body = await read_body(request, 64 * 1024)
+        sender = await run_in_threadpool(_sender, request, body)
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            raise InputInvalid("body is not JSON") from exc
+        said = parse(AuditExchange, data)
+        return JSONResponse(await run_in_threadpool(_exchange, sender, said))
 
     @app.post("/federation/v1/audit/held")
     async def held_checkpoints(request: Request) -> JSONResponse:

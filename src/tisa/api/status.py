@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from tisa.audit_log import coverage
 from tisa.markings import Precedence
 from tisa.store import audit, network, outbox, products
+from tisa.store.audit import Holding
 from tisa.wire import iso
 
 if TYPE_CHECKING:
@@ -13,7 +15,9 @@ if TYPE_CHECKING:
 
 
 def node_status(rt: Runtime) -> dict[str, Any]:
-    """Channels (suspended or up), per-peer last contact and errors, queue depth per lane."""
+    """Channels (suspended or up), per-peer last contact and errors, queue depth per lane, how
+    much of the audit log each peer holds a checkpoint over, and a warning when the log's
+    tail has gone unwitnessed too long."""
     ctx = rt.ctx
     with ctx.db.read() as conn:
         suspended = network.suspended(conn)
@@ -22,6 +26,7 @@ def node_status(rt: Runtime) -> dict[str, Any]:
         dead = outbox.dead_letters(conn, limit=20)
         held = products.count(conn)
         alarms = audit.entries(conn, action=audit.Action.INCONSISTENT.value, limit=20)
+        witnessed = coverage(conn, ctx.party, ctx.clock())
     channels = []
     for channel in ctx.arrangement.channels:
         if ctx.party not in channel.parties:
@@ -38,6 +43,7 @@ def node_status(rt: Runtime) -> dict[str, Any]:
                 "last_error": state.get("last_error"),
                 "last_error_at": _when(state.get("last_error_at")),
                 "queue": {p.value: depth.get((peer, p.lane), 0) for p in Precedence},
+                "holds_our_checkpoint": _holding(witnessed.holdings.get(peer)),
             }
         )
     return {
@@ -51,7 +57,19 @@ def node_status(rt: Runtime) -> dict[str, Any]:
         "audit_alarms": [
             {"at": iso(e.at), "peer": e.party, "problem": e.detail.get("problem")} for e in alarms
         ],
+        # Entries no peer holds a checkpoint over could be cut off unseen.
+        "audit_witness": {
+            "size": witnessed.size,
+            "covered": witnessed.covered,
+            "unwitnessed": witnessed.unwitnessed,
+            "unwitnessed_since": _when(witnessed.since),
+            "warning": witnessed.warning(),
+        },
     }
+
+
+def _holding(held: Holding | None) -> dict[str, Any] | None:
+    return None if held is None else {"size": held.size, "reported_at": iso(held.reported_at)}
 
 
 def _when(value: Any) -> str | None:

@@ -264,6 +264,16 @@ checkpoints = Table(
     _when("stored_at", nullable=False),
 )
 
+# What each peer last said it holds of this node's checkpoints (the largest size), and when:
+# the part of the log a peer could hold against a truncation.
+peer_holdings = Table(
+    "peer_holdings",
+    metadata,
+    Column("peer", String(_PARTY), primary_key=True),
+    Column("size", Integer, nullable=False),
+    _when("reported_at", nullable=False),
+)
+
 
 # Files uploaded at this node: the scrubbed blob a manifest may name, and the original,
 # which never leaves the node.
