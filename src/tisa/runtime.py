@@ -265,7 +265,8 @@ class Runtime:
             for name, body in self._sender.lanes():
                 supervisor.start(name, body)
             supervisor.start("checkpoints", self._checkpoints)
-            supervisor.start("heartbeat", Heartbeat(self.ctx, clients, self.audit).run)
+            heartbeat = Heartbeat(self.ctx, clients, self.audit, on_contact=self._sender.recovered)
+            supervisor.start("heartbeat", heartbeat.run)
             supervisor.start("live feed", api_app.state.feed.run)
             while not all(server.started for server in listening):
                 if any(task.done() for task in servers):

@@ -263,6 +263,10 @@ class Net:
             f"{originator} receiving the hub's consent request for {product_id}",
         )
 
+    def add_user(self, party: str, role_name: str, role: Role, clearance: str) -> None:
+        """Another user at `party`, signing in as `net(party, role_name)`."""
+        add_user(self.cluster, party, role_name, role, clearance)
+
     # -- federation, by hand ----------------------------------------------------------------
 
     @contextmanager
@@ -355,6 +359,14 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
             net.rules[(originator, recipient)] = net.standing_rule(
                 originator, recipient, ["dprk.missile.*"]
             )
+        yield net
+
+
+@pytest.fixture(scope="module")
+def private_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
+    """A network of one test module's own, without standing rules: for tests that suspend
+    channels, revoke rules and alter stores, and leave each other alone."""
+    with running(tmp_path_factory.mktemp("private-net")) as net:
         yield net
 
 

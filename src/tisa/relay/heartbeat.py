@@ -18,7 +18,7 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import httpx
@@ -55,6 +55,7 @@ class Heartbeat:
         *,
         every: float = BEAT_EVERY,
         rng: random.Random | None = None,
+        on_contact: Callable[[str], None] = lambda _peer: None,
     ) -> None:
         self._ctx = ctx
         self._clients = clients
@@ -65,6 +66,7 @@ class Heartbeat:
         self._resume_at: dict[str, float] = {}
         self._failing: dict[str, str] = {}
         self._seal_error: str | None = None
+        self._on_contact = on_contact
 
     async def run(self) -> None:
         """Beat until cancelled."""
@@ -124,6 +126,8 @@ class Heartbeat:
                 self._failed(peer, f"the store failed: {failed}")
             return
         self._refused.pop(peer, None)
+        # The peer answers: whatever waited out its absence may go (the sender decides).
+        self._on_contact(peer)
         if self._failing.pop(peer, None) is not None:
             log.warning("audit heartbeat with %s: exchanging again", peer)
 

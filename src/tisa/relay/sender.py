@@ -148,8 +148,12 @@ class Sender:
         now = self._ctx.clock()
         with self._ctx.db.read() as conn:
             due = outbox.due_by_lane(conn, peer, upto=lane, now=now)
-        if any(when <= now for urgent, when in due.items() if urgent < lane):
-            return [], URGENT_FIRST
+        # While the peer is failing, any message waiting in a more urgent lane (due or in
+        # its backoff) goes before this lane tries: when the peer answers again, FLASH is
+        # what reaches it first.
+        failing = peer in self._failing
+        if any(failing or when <= now for urgent, when in due.items() if urgent < lane):
+            return [], URGENT_FIRST if not failing else IDLE_POLL
         mine = due.get(lane)
         if mine is not None and mine <= now:
             with self._ctx.db.begin() as conn:
@@ -363,6 +367,20 @@ class Sender:
                 )
             return
         self._peer_holds[peer] = said.holding
+
+    def recovered(self, peer: str) -> None:
+        """`peer` answered (the audit heartbeat reached it): if its deliveries were failing,
+        every backoff for it resets now, most urgent lane first. Safe from any thread."""
+        if peer not in self._failing or self._loop is None:
+            return
+        self._failing.discard(peer)
+        self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._recover(peer)))
+
+    async def _recover(self, peer: str) -> None:
+        try:
+            await asyncio.to_thread(self._hurry, peer)
+        except Exception as exc:  # the lanes retry by themselves; this only speeds them up
+            _log.warning("sender %s: could not reset backoffs: %s", peer, exc)
 
     def _hurry(self, peer: str) -> None:
         with self._ctx.db.begin() as conn:
