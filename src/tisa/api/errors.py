@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from tisa.errors import (
     AccessDenied,
@@ -64,6 +65,16 @@ def body_of(exc: TisaError) -> dict[str, object]:
     return body
 
 
+def _methods_of(request: Request) -> list[str]:
+    """Every method some route of the app takes at the request's path."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
+
+
 def install(app: FastAPI) -> None:
     """Map tisa errors, validation errors and HTTP errors to JSON for `app`."""
 
@@ -85,12 +96,17 @@ def install(app: FastAPI) -> None:
             {"error": "InputInvalid", "detail": f"{where}: {first.get('msg')}"}, status_code=422
         )
 
-    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route that matched the path; a path
+            # with routes for several methods takes all of them.
+            headers["Allow"] = ", ".join(_methods_of(request))
         return JSONResponse(
             {"error": "HTTPError", "detail": exc.detail},
             status_code=exc.status_code,
-            headers=exc.headers,
+            headers=headers or None,
         )
 
     app.add_exception_handler(TisaError, tisa_error)
