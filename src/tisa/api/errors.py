@@ -1,10 +1,18 @@
-"""The one place where tisa's errors become HTTP responses."""
+"""The one place where tisa's errors become HTTP responses.
+
+Every error answer has one shape, `ErrorBody`: `{"error": <kind>, "detail": <reason>}`, plus
+`"reasons"` for a policy denial. The kind is the tisa error's class name, `InputInvalid` for a
+request that does not parse, `BodyTooLarge` for an oversize body, or `HTTPError` for what the
+framework refuses (no such path, a method the path does not take, a body that is not even
+text: 400).
+"""
 
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -47,6 +55,21 @@ PERMANENT: tuple[type[TisaError], ...] = (
     Conflict,
     NotFound,
 )
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer (the OpenAPI document names it for each status)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: str = Field(
+        description="The kind of error: a tisa error (NotFound, PolicyDenied...), InputInvalid "
+        "for a request that does not parse, BodyTooLarge, or HTTPError from the framework."
+    )
+    detail: str = Field(description="What is wrong, for a person to read.")
+    reasons: list[str] = Field(
+        default_factory=list, description="PolicyDenied only: each refusing rule's reason."
+    )
 
 
 def status_of(exc: TisaError) -> int:
