@@ -208,6 +208,35 @@ def test_bad_qualifier_is_named_with_its_path() -> None:
     assert caught.value.reason.startswith("observations.0.missile-launch.apogee_km.qualifier: ")
 
 
+@pytest.mark.parametrize(
+    ("changes", "where"),
+    [
+        ({"orcon": 0}, "orcon: "),
+        ({"orcon": "true"}, "orcon: "),
+        ({"observations": [{"lofted": 1}]}, "observations.0.missile-launch.lofted: "),
+        ({"observations": [{"apogee_km": {"value": "6000"}}]}, ".apogee_km.value: "),
+        ({"observations": [{"apogee_km": {"value": True}}]}, ".apogee_km.value: "),
+        ({"observations": [{"launch_position": {"lat": "39", "lon": 125}}]}, ".lat: "),
+    ],
+    ids=["orcon-0", "orcon-text", "lofted-1", "value-text", "value-true", "lat-text"],
+)
+def test_a_boolean_or_number_must_be_one_in_json(changes: dict[str, Any], where: str) -> None:
+    # What the OpenAPI document promises: a JSON boolean or number, not something lax
+    # validation would convert to one.
+    data = _manifest(**changes)
+    if "observations" in changes:
+        data = _observation(**changes["observations"][0])
+    with pytest.raises(InputInvalid) as caught:
+        parse(ManifestIn, data)
+    assert where in caught.value.reason, caught.value.reason
+
+
+def test_an_integer_is_a_number() -> None:
+    parse(
+        ManifestIn, _observation(apogee_km={"value": 6000}, launch_position={"lat": 39, "lon": 125})
+    )
+
+
 def test_negative_apogee_is_refused_naming_the_figure() -> None:
     manifest = parse(ManifestIn, _observation(apogee_km={"value": -5}))
     with pytest.raises(InputInvalid, match=r"apogee_km -5\.0 must not be negative"):

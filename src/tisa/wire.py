@@ -44,6 +44,11 @@ from tisa.model import (
 
 M = TypeVar("M", bound=BaseModel)
 
+# JSON has booleans and numbers of its own: 0 or "true" is not a boolean and true is not a
+# number, though pydantic's lax mode would convert them (an int is still a number).
+Flag = Annotated[bool, Field(strict=True)]
+Number = Annotated[float, Field(strict=True)]
+
 
 def _has_nul(value: Any) -> bool:
     if isinstance(value, str):
@@ -70,9 +75,9 @@ class Strict(BaseModel):
 class EstimateIn(Strict):
     """A reported figure: `{"value": 6000, "qualifier": "more_than"}`."""
 
-    value: float
+    value: Number
     qualifier: Qualifier = Qualifier.ABOUT
-    sigma: float | None = None
+    sigma: Number | None = None
 
     def to_domain(self) -> Estimate:
         return Estimate(self.value, self.qualifier, self.sigma)
@@ -83,7 +88,7 @@ class InstantIn(Strict):
 
     original: str = Field(min_length=10, max_length=64)
     qualifier: Qualifier = Qualifier.ABOUT
-    sigma_s: float | None = None
+    sigma_s: Number | None = None
 
     @field_validator("original")
     @classmethod
@@ -105,9 +110,9 @@ class InstantIn(Strict):
 class PositionIn(Strict):
     """A place in degrees with an uncertainty in km."""
 
-    lat: float
-    lon: float
-    sigma_km: float | None = None
+    lat: Number
+    lon: Number
+    sigma_km: Number | None = None
     description: str = Field(default="", max_length=300)
 
     def to_domain(self) -> Position:
@@ -127,8 +132,8 @@ class MissileLaunchIn(Strict):
     flight_time_min: EstimateIn | None = None
     impact_time: InstantIn | None = None
     impact_position: PositionIn | None = None
-    inside_eez: bool | None = None
-    lofted: bool | None = None
+    inside_eez: Flag | None = None
+    lofted: Flag | None = None
 
     def to_domain(self) -> MissileLaunch:
         return MissileLaunch(
@@ -191,7 +196,7 @@ class DraftIn(Strict):
     text: str = Field(default="", max_length=100_000)
     classification: str
     rel_to: list[str] = Field(min_length=1, max_length=16)
-    orcon: bool = False
+    orcon: Flag = False
     precedence: Precedence = Precedence.ROUTINE
     topics: list[str] = Field(min_length=1, max_length=16)
     source_reliability: SourceReliability = SourceReliability.F

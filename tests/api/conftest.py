@@ -254,10 +254,9 @@ class Harness:
 # -- fixtures ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
-    """The shared three-node harness (created once per session: users cost argon2 time)."""
-    base: Path = tmp_path_factory.mktemp("api-cluster")
+@contextmanager
+def opened_harness(base: Path) -> Iterator[Harness]:
+    """A harness over a new three-node cluster in `base`, closed afterwards."""
     cluster = Cluster(base / "cluster")
     cluster.create()
     h = Harness(cluster)
@@ -265,3 +264,18 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
         yield h
     finally:
         h.close()
+
+
+@pytest.fixture(scope="session")
+def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    """The shared three-node harness (created once per session: users cost argon2 time)."""
+    with opened_harness(tmp_path_factory.mktemp("api-cluster")) as h:
+        yield h
+
+
+@pytest.fixture(scope="module")
+def own_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    """A three-node harness for the requesting module alone: for tests that change what the
+    shared one must keep (suspended channels, a user's language, products made at random)."""
+    with opened_harness(tmp_path_factory.mktemp("api-own-cluster")) as h:
+        yield h

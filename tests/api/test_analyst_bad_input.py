@@ -214,6 +214,24 @@ def test_unknown_paths_and_methods_answer_json_errors(harness: Any, usa: Any) ->
     refused(usa.put("/api/v1/products", json=DRAFT), 405, "HTTPError", "method not allowed")
 
 
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/api/v1/products", "GET, POST"),
+        ("/api/v1/session", "DELETE, POST"),
+        ("/api/v1/consents", "GET, POST"),
+        ("/api/v1/me", "GET"),
+    ],
+)
+def test_a_wrong_method_is_told_every_method_the_path_takes(
+    harness: Any, usa: Any, path: str, allowed: str
+) -> None:
+    # Each method is a route of its own; the answer names them all, not the first route's.
+    response = usa.request("PATCH", path, headers=harness.auth("usa-analyst"))
+    refused(response, 405, "HTTPError", "method not allowed")
+    assert response.headers["allow"] == allowed
+
+
 # -- sign-in -------------------------------------------------------------------------------------
 
 BAD_SIGN_INS: dict[str, tuple[bytes, tuple[str, ...]]] = {

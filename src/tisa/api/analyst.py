@@ -15,6 +15,7 @@ from tisa.accounts import LANGUAGES, Role, User
 from tisa.api.errors import install
 from tisa.api.events import events_router
 from tisa.api.limits import BodyLimit
+from tisa.api.openapi import analyst_operations, describe
 from tisa.api.probes import METRICS_TYPE, install_probes
 from tisa.api.session import Signed_in
 from tisa.api.status import node_status
@@ -68,6 +69,7 @@ def analyst_app(rt: Runtime) -> FastAPI:
     """The app users (and the CLI, and later the web UI) talk to."""
     app = FastAPI(title="tisa analyst API", version="1")
     install(app)
+    describe(app, analyst_operations(rt.ctx.arrangement, rt.ctx.party))
     app.add_middleware(BodyLimit, limit=MAX_BODY, streamed=("/api/v1/uploads",))
     node, accounts, ctx = rt.node, rt.accounts, rt.ctx
     arrangement = ctx.arrangement

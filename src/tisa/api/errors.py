@@ -1,11 +1,20 @@
-"""The one place where tisa's errors become HTTP responses."""
+"""The one place where tisa's errors become HTTP responses.
+
+Every error answer has one shape, `ErrorBody`: `{"error": <kind>, "detail": <reason>}`, plus
+`"reasons"` for a policy denial. The kind is the tisa error's class name, `InputInvalid` for a
+request that does not parse, `BodyTooLarge` for an oversize body, or `HTTPError` for what the
+framework refuses (no such path, a method the path does not take, a body that is not even
+text: 400).
+"""
 
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from tisa.errors import (
     AccessDenied,
@@ -48,6 +57,21 @@ PERMANENT: tuple[type[TisaError], ...] = (
 )
 
 
+class ErrorBody(BaseModel):
+    """The body of every error answer (the OpenAPI document names it for each status)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: str = Field(
+        description="The kind of error: a tisa error (NotFound, PolicyDenied...), InputInvalid "
+        "for a request that does not parse, BodyTooLarge, or HTTPError from the framework."
+    )
+    detail: str = Field(description="What is wrong, for a person to read.")
+    reasons: list[str] = Field(
+        default_factory=list, description="PolicyDenied only: each refusing rule's reason."
+    )
+
+
 def status_of(exc: TisaError) -> int:
     """The HTTP status for a tisa error."""
     for kind, status in STATUS:
@@ -62,6 +86,16 @@ def body_of(exc: TisaError) -> dict[str, object]:
     if isinstance(exc, PolicyDenied):
         body["reasons"] = list(exc.reasons)
     return body
+
+
+def _methods_of(request: Request) -> list[str]:
+    """Every method some route of the app takes at the request's path."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
 
 
 def install(app: FastAPI) -> None:
@@ -85,12 +119,17 @@ def install(app: FastAPI) -> None:
             {"error": "InputInvalid", "detail": f"{where}: {first.get('msg')}"}, status_code=422
         )
 
-    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route that matched the path; a path
+            # with routes for several methods takes all of them.
+            headers["Allow"] = ", ".join(_methods_of(request))
         return JSONResponse(
             {"error": "HTTPError", "detail": exc.detail},
             status_code=exc.status_code,
-            headers=exc.headers,
+            headers=headers or None,
         )
 
     app.add_exception_handler(TisaError, tisa_error)

@@ -7,10 +7,11 @@ The localhost-only metrics server serves `/metrics` without sign-in.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from tisa.health import Health
@@ -21,6 +22,28 @@ if TYPE_CHECKING:
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
+class CheckBody(BaseModel):
+    """One readiness check: whether it passed and what it found."""
+
+    ok: bool
+    detail: str
+
+
+class Readiness(BaseModel):
+    """Every readiness check; `status` is "failing" (and the answer 503) if any failed."""
+
+    status: Literal["ok", "failing"]
+    party: str
+    checks: dict[str, CheckBody]
+
+
+class Liveness(BaseModel):
+    """The process answers."""
+
+    status: Literal["ok"]
+    party: str
+
+
 def install_probes(app: FastAPI, party: str, health: Health) -> None:
     """Serve /healthz, /healthz/live and /healthz/ready on `app`."""
 
@@ -28,11 +51,19 @@ def install_probes(app: FastAPI, party: str, health: Health) -> None:
         report = await run_in_threadpool(health.ready)
         return JSONResponse(report.as_dict(), status_code=200 if report.ok else 503)
 
-    async def live() -> dict[str, Any]:
-        return {"status": "ok", "party": party}
+    async def live() -> Liveness:
+        return Liveness(status="ok", party=party)
 
-    app.add_api_route("/healthz", ready, methods=["GET"], summary="Readiness: every check")
-    app.add_api_route("/healthz/ready", ready, methods=["GET"], summary="Readiness")
+    failing = {503: {"model": Readiness, "description": "A check failed; each says why."}}
+    for path in ("/healthz", "/healthz/ready"):
+        app.add_api_route(
+            path,
+            ready,
+            methods=["GET"],
+            summary="Readiness: the store, the tasks, checkpoints, disk, peers",
+            response_model=Readiness,
+            responses=failing,  # type: ignore[arg-type]
+        )
     app.add_api_route("/healthz/live", live, methods=["GET"], summary="Liveness")
 
 

@@ -11,7 +11,8 @@ import hashlib
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from tisa.accounts import Accounts, User
@@ -21,6 +22,20 @@ COOKIE = "tisa_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# The two ways in, as OpenAPI security schemes (either will do); neither refuses by itself, so
+# a request with neither gets tisa's own 401 below.
+BEARER = HTTPBearer(
+    scheme_name="bearer",
+    description="The token `POST /api/v1/session` gives.",
+    auto_error=False,
+)
+SESSION_COOKIE = APIKeyCookie(
+    name=COOKIE,
+    scheme_name="session",
+    description=f"A browser's session; a request that changes anything also sends {CSRF_HEADER}.",
+    auto_error=False,
+)
 
 
 def csrf_token(session: str) -> str:
@@ -42,7 +57,9 @@ def session_of(request: Request) -> str | None:
 
 
 async def current_user(
-    request: Request, authorization: Annotated[str | None, Header()] = None
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+    session: Annotated[str | None, Depends(SESSION_COOKIE)],
 ) -> User:
     """The signed-in user of a request (bearer token, or cookie plus CSRF for changes).
 
@@ -51,10 +68,9 @@ async def current_user(
         AccessDenied: a cookie-authenticated change without the CSRF token.
     """
     accounts: Accounts = request.app.state.accounts
-    if authorization and authorization.startswith("Bearer "):
-        return await run_in_threadpool(accounts.resolve, authorization.removeprefix("Bearer "))
-    session = session_of(request)
-    if session is None:
+    if bearer is not None:
+        return await run_in_threadpool(accounts.resolve, bearer.credentials)
+    if not session:
         raise AuthenticationFailed("sign in first: send Authorization: Bearer <token>")
     if request.method not in SAFE_METHODS:
         check_csrf(session, request.headers.get(CSRF_HEADER))
