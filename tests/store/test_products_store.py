@@ -420,3 +420,44 @@ def _wait_for_a_lock_wait(db: Database, timeout: float = 20.0) -> None:
             return
         time.sleep(0.02)
     pytest.fail("the second transaction never waited on the first")
+
+
+@pytest.mark.postgres
+def test_a_receipt_racing_a_late_sent_is_never_walked_back(pg_databases: Any) -> None:
+    """On PostgreSQL (where writers do not take turns as on SQLite) the sender records "sent"
+    while the receipt handler records "delivered", each in its own transaction, at the same
+    moment, many times over: every one ends "delivered" (the two used to interleave a read
+    and a write and walk it back)."""
+    with Database(pg_databases.new()) as db:
+        _race(db)
+
+
+def _race(db: Database) -> None:
+    versions = range(300, 360)
+    for version in versions:
+        add_product(db, version=version)
+        with db.begin() as conn:
+            products.set_delivery(conn, PID, version, "JPN", DeliveryState.QUEUED, T0)
+
+    def record(version: int, state: DeliveryState, start: threading.Barrier) -> None:
+        with db.begin() as conn:
+            start.wait()
+            products.set_delivery(conn, PID, version, "JPN", state, T0, receipt="r")
+
+    for version in versions:
+        start = threading.Barrier(2)
+        racers = [
+            threading.Thread(target=record, args=(version, state, start))
+            for state in (DeliveryState.SENT, DeliveryState.DELIVERED)
+        ]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join(timeout=30)
+    with db.read() as conn:
+        states = {
+            d.version: d.state
+            for d in products.deliveries_of(conn, PID)
+            if d.version in versions and d.party == "JPN"
+        }
+    assert states == dict.fromkeys(versions, "delivered")

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from tisa.accounts import LANGUAGES, Role, User
 from tisa.api.errors import install
 from tisa.api.events import events_router
+from tisa.api.idempotency import Idempotency
 from tisa.api.limits import BodyLimit
 from tisa.api.openapi import analyst_operations, describe
 from tisa.api.probes import METRICS_TYPE, install_probes
@@ -70,6 +71,14 @@ def analyst_app(rt: Runtime) -> FastAPI:
     app = FastAPI(title="tisa analyst API", version="1")
     install(app)
     describe(app, analyst_operations(rt.ctx.arrangement, rt.ctx.party))
+    # Inside the body limit: an oversize body is refused before it is read for its key.
+    app.add_middleware(
+        Idempotency,
+        routes=lambda: app.router.routes,
+        db=rt.ctx.db,
+        accounts=rt.accounts,
+        clock=rt.clock,
+    )
     app.add_middleware(BodyLimit, limit=MAX_BODY, streamed=("/api/v1/uploads",))
     node, accounts, ctx = rt.node, rt.accounts, rt.ctx
     arrangement = ctx.arrangement
