@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import shutil
 import socket
 import ssl
 import threading
@@ -20,7 +21,7 @@ from factories import legacy_tls_identity
 from prometheus_client.parser import text_string_to_metric_families
 
 from tisa.crypto.certs import make_tls_identity
-from tisa.errors import ConfigInvalid
+from tisa.errors import ConfigInvalid, DiskFull
 from tisa.runtime import Runtime
 from tisa.settings import (
     NodePaths,
@@ -140,3 +141,30 @@ def test_a_refused_handshake_is_counted_in_the_node_metrics(tmp_path: Path) -> N
     assert samples[("tisa_tls_handshakes_refused_total", "client", "untrusted")] == 1
     assert samples[("tisa_tls_handshakes_refused_total", "federation", "unpinned")] == 0
     assert sum(samples.values()) == 1
+
+
+# -- the store at start-up, and its disk ------------------------------------------------------
+
+
+def test_readiness_names_the_disk_below_the_reserve_and_recovers_when_freed(
+    tmp_path: Path,
+) -> None:
+    roots = _network(tmp_path)
+    free = shutil.disk_usage(tmp_path).free
+    huge = Settings.load(roots["KOR"], env={"TISA_DISK_RESERVE_MB": str(2 * free // 2**20)})
+    with Runtime(huge) as rt:
+        ok, detail = _check(rt, "disk")
+        assert not ok
+        assert detail.endswith("attachments are refused until space is freed")
+        with pytest.raises(DiskFull, match="attachments are refused"):
+            rt.blobs.claim("upload", 1)
+        rt.count_disk_full("upload")
+        assert 'tisa_disk_full_total{what="upload"} 1.0' in rt.metrics.render().decode()
+    with _open(roots["KOR"]) as rt:
+        assert _check(rt, "disk")[0]
+        rt.blobs.claim("upload", 1)
+
+
+def _check(rt: Runtime, name: str) -> tuple[bool, str]:
+    check = next(c for c in rt.health.ready().checks if c.name == name)
+    return check.ok, check.detail

@@ -9,7 +9,6 @@ each check; nothing in it names a product (it is unauthenticated, for orchestrat
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +17,8 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from tisa.arrangement import Arrangement
+from tisa.disk import MIB, free_bytes, is_disk_full
+from tisa.errors import ConfigInvalid
 from tisa.store import audit, health, network
 from tisa.store.database import Database
 from tisa.supervisor import Supervisor, TaskState
@@ -117,10 +118,12 @@ class Health:
 
     def _disk(self) -> Check:
         try:
-            free = shutil.disk_usage(self._data_dir).free
-        except OSError as exc:
-            return Check("disk", False, f"cannot measure free space: {exc.strerror}")
-        detail = f"{free // 2**20:,} MiB free, reserve {self._reserve // 2**20:,} MiB"
+            free = free_bytes(self._data_dir)
+        except ConfigInvalid as exc:
+            return Check("disk", False, exc.reason)
+        detail = f"{free // MIB:,} MiB free, reserve {self._reserve // MIB:,} MiB"
+        if free < self._reserve:
+            detail += "; attachments are refused until space is freed"
         return Check("disk", free >= self._reserve, detail)
 
     def _checkpoint(self, now: datetime) -> Check:
@@ -157,16 +160,3 @@ class Health:
 
 def _when(moment: datetime | None) -> str:
     return "never" if moment is None else moment.isoformat(timespec="seconds")
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    """Whether a store or file error means the disk (or database) is full."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, OSError) and seen.errno == 28:  # ENOSPC
-            return True
-        text = str(seen).lower()
-        if "disk is full" in text or "no space left" in text or "disk full" in text:
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False

@@ -21,7 +21,15 @@ from tisa.attachments import previews
 from tisa.attachments.uploads import workspace
 from tisa.crypto import jws
 from tisa.crypto.jws import payload_digest
-from tisa.errors import AccessDenied, Conflict, Damaged, InputInvalid, NotFound, PolicyDenied
+from tisa.disk import writing
+from tisa.errors import (
+    AccessDenied,
+    Conflict,
+    Damaged,
+    InputInvalid,
+    NotFound,
+    PolicyDenied,
+)
 from tisa.model import (
     Attachment,
     AttachmentKind,
@@ -852,6 +860,7 @@ class Node:
         Raises:
             NotFound: as for `attachment`, or the attachment is not a photo.
             AccessDenied: the user may not see the product.
+            DiskFull: making the preview would take the reserve, or the disk is full.
         """
         match = self._attachment(user, product_id, version, digest)
         if match.kind is not AttachmentKind.PHOTO:
@@ -861,7 +870,9 @@ class Node:
             known = attachments.preview_of(conn, product_id, version, digest)
         if known is not None and blobs.has(known):
             return known
-        with workspace(work) as scratch:
+        # The decrypted photo is written out before the preview is made: claimed first.
+        blobs.claim("preview", match.size)
+        with writing("preview", "a preview could not be made"), workspace(work) as scratch:
             photo = scratch / "photo"
             with photo.open("wb") as handle:
                 for chunk in blobs.open(digest):

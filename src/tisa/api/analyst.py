@@ -73,6 +73,7 @@ def analyst_app(rt: Runtime) -> FastAPI:
     arrangement = ctx.arrangement
 
     app.state.accounts = accounts
+    app.state.count_disk_full = rt.count_disk_full
 
     def full(user: User, product_id: str, version: int | None) -> dict[str, Any]:
         return product_detail(node, user, product_id, version)[1]
@@ -190,17 +191,14 @@ def analyst_app(rt: Runtime) -> FastAPI:
         user.require(Role.ANALYST, Role.RELEASE_OFFICER)
         limit = max(c.max_attachment_bytes for c in arrangement.channels)
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise TooLarge(f"{name} is {int(declared):,} bytes; the limit is {limit:,}")
+        if declared is not None and declared.isdigit():
+            if int(declared) > limit:
+                raise TooLarge(f"{name} is {int(declared):,} bytes; the limit is {limit:,}")
+            # Refused before a byte is read when it could only take the reserve.
+            rt.blobs.claim("upload", int(declared))
         with workspace(rt.settings.paths.work) as work:
             raw = work / "upload"
-            size = 0
-            with raw.open("wb") as handle:
-                async for chunk in request.stream():
-                    size += len(chunk)
-                    if size > limit:
-                        raise TooLarge(f"{name} is over the {limit:,}-byte limit")
-                    await run_in_threadpool(handle.write, chunk)
+            await uploads.receive(request.stream(), raw, store=rt.blobs, name=name, limit=limit)
             row = await run_in_threadpool(
                 uploads.accept,
                 ctx,

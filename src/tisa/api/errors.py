@@ -1,18 +1,27 @@
-"""The one place where tisa's errors become HTTP responses."""
+"""The one place where tisa's errors become HTTP responses.
+
+A store or file failure that means a full disk becomes `DiskFull` (507), with its JSON body,
+logged and counted; anything else unforeseen stays a 500 with its traceback in the log.
+"""
 
 from __future__ import annotations
+
+import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tisa.disk import full, is_disk_full
 from tisa.errors import (
     AccessDenied,
     AuthenticationFailed,
     ChannelSuspended,
     ConfigInvalid,
     Conflict,
+    DiskFull,
     Incomplete,
     InputInvalid,
     NotFound,
@@ -22,6 +31,8 @@ from tisa.errors import (
     TisaError,
     TooLarge,
 )
+
+_log = logging.getLogger("tisa.api")
 
 STATUS: list[tuple[type[TisaError], int]] = [
     (TooLarge, 413),
@@ -36,6 +47,7 @@ STATUS: list[tuple[type[TisaError], int]] = [
     (ChannelSuspended, 503),
     (Incomplete, 409),
     (ConfigInvalid, 503),
+    (DiskFull, 507),
 ]
 
 # Refusals a sender must not retry: the same message will be refused again.
@@ -64,17 +76,40 @@ def body_of(exc: TisaError) -> dict[str, object]:
     return body
 
 
+def translate(exc: Exception) -> TisaError | None:
+    """The tisa error a store or file failure means, if it means one: a full disk."""
+    if is_disk_full(exc):
+        if isinstance(exc, SQLAlchemyError):
+            return full("database", "the database could not be written")
+        return full("file", "a file could not be written")
+    return None
+
+
 def install(app: FastAPI) -> None:
-    """Map tisa errors, validation errors and HTTP errors to JSON for `app`."""
+    """Map tisa errors, validation errors and HTTP errors to JSON for `app`. A full disk is
+    also counted through `app.state.count_disk_full(what)`, where the app sets one."""
 
     async def tisa_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, TisaError)
+        # Said where the operator looks too, the node's log, not only to one user.
+        where = f"{request.method} {request.url.path}"
+        if isinstance(exc, DiskFull):
+            _log.error("disk full (%s): %s: %s", exc.what, where, exc.reason)
+            count = getattr(request.app.state, "count_disk_full", None)
+            if count is not None:
+                count(exc.what)
         # Pages of the web UI answer with a page, not JSON (the UI installs the renderer).
         page = getattr(request.app.state, "error_page", None)
         if page is not None and request.url.path.startswith("/ui/"):
             return page(request, exc)  # type: ignore[no-any-return]
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationFailed) else None
         return JSONResponse(body_of(exc), status_code=status_of(exc), headers=headers)
+
+    async def store_error(request: Request, exc: Exception) -> Response:
+        meant = translate(exc)
+        if meant is None:
+            raise exc  # unforeseen: a 500 with its traceback in the log
+        return await tisa_error(request, meant)
 
     async def validation_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -94,5 +129,7 @@ def install(app: FastAPI) -> None:
         )
 
     app.add_exception_handler(TisaError, tisa_error)
+    app.add_exception_handler(SQLAlchemyError, store_error)
+    app.add_exception_handler(OSError, store_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
