@@ -1,5 +1,5 @@
-"""The one error mapping (tisa.api.errors): a full disk is never a bare 500, but a specific
-answer, logged and counted."""
+"""The one error mapping (tisa.api.errors): a full disk and a damaged store are never a bare
+500, but a specific answer, logged, and a full disk counted."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError, OperationalError
 
 from tisa.api.errors import install
 from tisa.disk import full
-from tisa.errors import DiskFull, TisaError
+from tisa.errors import Damaged, DiskFull, TisaError
+from tisa.store.salvage import reading
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -31,6 +32,10 @@ FAILURES: dict[str, Exception] = {
     "sqlite-full": OperationalError(
         "INSERT INTO tokens …", {}, sqlite3.OperationalError("database or disk is full")
     ),
+    "malformed": DatabaseError(
+        "SELECT … FROM products", {}, sqlite3.DatabaseError("database disk image is malformed")
+    ),
+    "damaged": Damaged("product 0f8b… v1: the stored content differs from what KOR signed"),
     "locked": OperationalError("SELECT 1", {}, sqlite3.OperationalError("database is locked")),
 }
 
@@ -51,6 +56,12 @@ def app() -> FastAPI:
     @app.get("/ui/fail/{kind}")
     def fail(kind: str) -> None:
         raise FAILURES[kind]
+
+    @app.get("/api/product")
+    def product() -> None:
+        # A product read that meets a damaged page, as tisa.store.products.get does.
+        with reading("product 0f8b… v1", "products"):
+            raise FAILURES["malformed"]
 
     return app
 
@@ -88,6 +99,25 @@ def test_a_full_disk_anywhere_is_507_never_a_bare_500(
     assert "free space on the disk that holds it" in body["detail"]
     assert app.state.counted == [what]
     assert f"disk full ({what}): GET /api/fail/{kind}: the disk is full" in caplog.text
+
+
+def test_a_damaged_store_is_500_with_what_is_damaged(client: Any) -> None:
+    answer = client.get("/api/fail/malformed")
+    assert answer.status_code == 500
+    assert answer.json() == {
+        "error": "Damaged",
+        "detail": "the database is damaged (database disk image is malformed); run `tisa check`",
+    }
+    named = client.get("/api/product")
+    assert named.status_code == 500
+    assert named.json() == {
+        "error": "Damaged",
+        "detail": "product 0f8b… v1: the products table is damaged "
+        "(database disk image is malformed); run `tisa check`",
+    }
+    verified = client.get("/api/fail/damaged")
+    assert verified.status_code == 500
+    assert verified.json()["error"] == "Damaged"
 
 
 def test_anything_else_unforeseen_stays_an_internal_error(client: Any) -> None:

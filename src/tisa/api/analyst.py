@@ -124,8 +124,17 @@ def analyst_app(rt: Runtime) -> FastAPI:
         state: Annotated[str | None, Query(pattern="^(draft|released|received)$")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> dict[str, Any]:
-        held = node.list_products(user, state=state, limit=limit)
-        return {"products": [summary_view(h, arrangement, ctx.party) for h in held]}
+        shown = node.listing(user, state=state, limit=limit)
+        answer: dict[str, Any] = {
+            "products": [summary_view(h, arrangement, ctx.party) for h in shown.held]
+        }
+        if shown.withheld:
+            answer["withheld"] = shown.withheld
+            answer["note"] = (
+                f"{shown.withheld} stored product versions could not be read whole and are "
+                "left out; the node's log names them (an administrator runs `tisa check`)"
+            )
+        return answer
 
     @app.post("/api/v1/products/check")
     def check(user: Signed_in, draft: DraftIn) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The one place where tisa's errors become HTTP responses.
 
-A store or file failure that means a full disk becomes `DiskFull` (507), with its JSON body,
-logged and counted; anything else unforeseen stays a 500 with its traceback in the log.
+A store or file failure that means a full disk becomes `DiskFull` (507), and one that means a
+damaged database becomes `Damaged` (500), each with its JSON body, logged; anything else
+unforeseen stays a 500 with its traceback in the log.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from tisa.errors import (
     ChannelSuspended,
     ConfigInvalid,
     Conflict,
+    Damaged,
     DiskFull,
     Incomplete,
     InputInvalid,
@@ -31,6 +33,7 @@ from tisa.errors import (
     TisaError,
     TooLarge,
 )
+from tisa.store.salvage import is_damage, why
 
 _log = logging.getLogger("tisa.api")
 
@@ -48,6 +51,7 @@ STATUS: list[tuple[type[TisaError], int]] = [
     (Incomplete, 409),
     (ConfigInvalid, 503),
     (DiskFull, 507),
+    (Damaged, 500),
 ]
 
 # Refusals a sender must not retry: the same message will be refused again.
@@ -77,11 +81,14 @@ def body_of(exc: TisaError) -> dict[str, object]:
 
 
 def translate(exc: Exception) -> TisaError | None:
-    """The tisa error a store or file failure means, if it means one: a full disk."""
+    """The tisa error a store or file failure means, if it means one: a full disk, or a
+    damaged database."""
     if is_disk_full(exc):
         if isinstance(exc, SQLAlchemyError):
             return full("database", "the database could not be written")
         return full("file", "a file could not be written")
+    if isinstance(exc, SQLAlchemyError) and is_damage(exc):
+        return Damaged(f"the database is damaged ({why(exc)}); run `tisa check`")
     return None
 
 
@@ -98,6 +105,8 @@ def install(app: FastAPI) -> None:
             count = getattr(request.app.state, "count_disk_full", None)
             if count is not None:
                 count(exc.what)
+        elif isinstance(exc, Damaged):
+            _log.error("damaged: %s: %s", where, exc.reason)
         # Pages of the web UI answer with a page, not JSON (the UI installs the renderer).
         page = getattr(request.app.state, "error_page", None)
         if page is not None and request.url.path.startswith("/ui/"):
