@@ -13,9 +13,11 @@ import shutil
 import socket
 import ssl
 import threading
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pages
 import pytest
 from factories import legacy_tls_identity
 from prometheus_client.parser import text_string_to_metric_families
@@ -31,6 +33,7 @@ from tisa.settings import (
     pin_arrangement,
     rotate_tls,
 )
+from tisa.store import products
 
 NOW = datetime.now(UTC)
 TIMEOUT = 10.0
@@ -144,6 +147,50 @@ def test_a_refused_handshake_is_counted_in_the_node_metrics(tmp_path: Path) -> N
 
 
 # -- the store at start-up, and its disk ------------------------------------------------------
+
+
+def test_damage_found_at_start_up_is_logged_and_fails_readiness_naming_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    roots = _network(tmp_path)
+    with _open(roots["KOR"]) as rt:
+        assert _check(rt, "integrity") == (True, "not checked (the node is not serving)")
+        with rt.ctx.db.begin() as conn:
+            for i in range(80):
+                products.insert_product(
+                    conn,
+                    product_id=str(uuid.uuid4()),
+                    version=1,
+                    originator="KOR",
+                    classification=2,
+                    precedence="ROUTINE",
+                    title=f"report {i}",
+                    topics=["dprk.missile.launch"],
+                    state="draft",
+                    body={"text": "tracked and assessed " * 20},
+                    author="kor-analyst",
+                    created_at=NOW,
+                )
+        rt.integrity = rt.check_store()
+        assert rt.integrity == ()
+        assert _check(rt, "integrity") == (
+            True,
+            "the quick check at start-up found nothing damaged",
+        )
+        path = Path(rt.ctx.db.url.removeprefix("sqlite:///"))
+        rt.ctx.db.close()
+        pages.zero(path, pages.leaves(path, "products")[1:2])
+        rt.ctx.db.open()
+        with caplog.at_level(logging.ERROR, logger="tisa.runtime"):
+            rt.integrity = rt.check_store()
+        ok, detail = _check(rt, "integrity")
+    assert not ok
+    assert detail.startswith("table products: page ")
+    assert detail.endswith("; run `tisa check`")
+    [logged] = [r for r in caplog.records if r.name == "tisa.runtime"]
+    assert logged.levelno == logging.ERROR
+    assert logged.getMessage().startswith("integrity: table products: page ")
+    assert f"run `tisa check --dir {roots['KOR']}`" in logged.getMessage()
 
 
 def test_readiness_names_the_disk_below_the_reserve_and_recovers_when_freed(

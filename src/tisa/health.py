@@ -3,13 +3,15 @@
 Liveness (`/healthz/live`) is the process answering at all. Readiness (`/healthz/ready`, and
 `/healthz`) asks, each time: is the database reachable and writable, is every background
 task running, is the audit log sealed by a fresh checkpoint, is there free disk above the
-reserve, and has every peer over an open channel been heard from lately. The answer names
-each check; nothing in it names a product (it is unauthenticated, for orchestrators).
+reserve, has every peer over an open channel been heard from lately, and did the quick
+integrity check at start-up find the database whole. The answer names each check (and a
+damaged table or index by name); nothing in it names a product (it is unauthenticated, for
+orchestrators).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -72,7 +74,10 @@ class Health:
         reserve_bytes: int,
         supervisor: Supervisor,
         clock: Callable[[], datetime],
+        integrity: Callable[[], Sequence[str] | None],
     ) -> None:
+        """`integrity` gives what the start-up integrity check found damaged (empty: nothing),
+        or None before it has run (a node opened without serving)."""
         self._party = party
         self._arrangement = arrangement
         self._db = db
@@ -80,6 +85,7 @@ class Health:
         self._reserve = reserve_bytes
         self._supervisor = supervisor
         self._clock = clock
+        self._integrity = integrity
         self._started = clock()
 
     def ready(self) -> Report:
@@ -88,6 +94,7 @@ class Health:
         checks = [self._database(now)]
         checks.append(self._tasks())
         checks.append(self._disk())
+        checks.append(self._integrity_check())
         try:
             checks.append(self._checkpoint(now))
             checks.append(self._peers(now))
@@ -125,6 +132,14 @@ class Health:
         if free < self._reserve:
             detail += "; attachments are refused until space is freed"
         return Check("disk", free >= self._reserve, detail)
+
+    def _integrity_check(self) -> Check:
+        found = self._integrity()
+        if found is None:
+            return Check("integrity", True, "not checked (the node is not serving)")
+        if not found:
+            return Check("integrity", True, "the quick check at start-up found nothing damaged")
+        return Check("integrity", False, "; ".join(found) + "; run `tisa check`")
 
     def _checkpoint(self, now: datetime) -> Check:
         with self._db.read() as conn:

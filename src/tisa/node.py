@@ -29,6 +29,7 @@ from tisa.errors import (
     InputInvalid,
     NotFound,
     PolicyDenied,
+    TisaError,
 )
 from tisa.model import (
     Attachment,
@@ -731,6 +732,21 @@ class Node:
             policy, user.reader, product, recalled=row.recalled_at is not None
         )
         return Held(row, product, provenance) if decision.allowed else None
+
+    def check_stored(self, row: ProductRow) -> None:
+        """Verify a stored version as every opening does, for `tisa check`: a signed one
+        against every signature and its attachments, a draft by parsing it.
+
+        Raises:
+            Damaged: the row no longer holds together.
+        """
+        try:
+            self._verified(row)
+        except Damaged:
+            raise
+        except (TisaError, ValueError) as exc:
+            reason = exc.reason if isinstance(exc, TisaError) else str(exc)
+            raise Damaged(f"{row.product_id} v{row.version}: {reason}") from exc
 
     def _shown(self, user: User, rows: list[ProductRow], unreadable: list[Unreadable]) -> Shown:
         """The rows `user` may see; rows that cannot be read or no longer hold together are

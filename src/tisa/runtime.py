@@ -25,6 +25,7 @@ from tisa.disk import MIB, Reserve
 from tisa.errors import ConfigInvalid
 from tisa.gate import Gate
 from tisa.health import Health
+from tisa.integrity import quick_check
 from tisa.metrics import Metrics
 from tisa.node import Node
 from tisa.relay.context import NodeContext
@@ -59,6 +60,8 @@ class Runtime:
         self._sender: Sender | None = None
         self._db: Database | None = None
         self._ctx: NodeContext | None = None
+        # What the quick integrity check at start-up found damaged; None until it has run.
+        self.integrity: tuple[str, ...] | None = None
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -118,6 +121,7 @@ class Runtime:
             reserve_bytes=self.reserve.reserve_bytes,
             supervisor=self.supervisor,
             clock=self.clock,
+            integrity=lambda: self.integrity,
         )
         self.audit = AuditLog(self._ctx)
         self.accounts = Accounts(self._db, arrangement, self.settings.party, self.clock)
@@ -229,6 +233,18 @@ class Runtime:
         """Count a write refused for want of disk (`what`: upload, blob, preview, database)."""
         self.metrics.disk_full.labels(what).inc()
 
+    def check_store(self) -> tuple[str, ...]:
+        """The quick integrity check of the database (as at start-up): what is damaged, each
+        logged as an error naming it; `/healthz/ready` fails while anything is."""
+        report = quick_check(self.ctx.db)
+        for note in report.notes:
+            _log.warning("integrity: %s", note)
+        for problem in report.problems:
+            _log.error(
+                "integrity: %s; run `tisa check --dir %s`", problem, self.settings.paths.root
+            )
+        return tuple(report.problems)
+
     async def _sweep_partials(self) -> None:
         """Remove partial downloads (and uploads' scratch folders) untouched for
         PARTIAL_IDLE, at start and every SWEEP_EVERY: an abandoned transfer gives its disk
@@ -260,6 +276,7 @@ class Runtime:
         from tisa.api.federation import federation_app
         from tisa.api.probes import metrics_app
 
+        self.integrity = await asyncio.to_thread(self.check_store)
         peers = list(self.ctx.arrangement.peers_of(self.settings.party))
         clients = {peer: self.peer_client(peer) for peer in peers}
         self._sender = Sender(
