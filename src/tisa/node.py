@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 
 from tisa.accounts import Role, User
 from tisa.attachments import previews
+from tisa.attachments.downloads import read_whole
 from tisa.attachments.uploads import workspace
 from tisa.crypto import jws
 from tisa.crypto.jws import payload_digest
@@ -921,6 +922,7 @@ class Node:
         Raises:
             NotFound: as for `attachment`, or the attachment is not a photo.
             AccessDenied: the user may not see the product.
+            Damaged: the photo's stored bytes do not authenticate.
             DiskFull: making the preview would take the reserve, or the disk is full.
         """
         match = self._attachment(user, product_id, version, digest)
@@ -936,7 +938,7 @@ class Node:
         with writing("preview", "a preview could not be made"), workspace(work) as scratch:
             photo = scratch / "photo"
             with photo.open("wb") as handle:
-                for chunk in blobs.open(digest):
+                for chunk in read_whole(blobs, digest, f"{product_id} v{version}"):
                     handle.write(chunk)
             thumb = scratch / "preview.jpg"
             previews.thumbnail(photo, thumb)

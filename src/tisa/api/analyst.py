@@ -28,6 +28,7 @@ from tisa.api.views import (
     upload_view,
 )
 from tisa.attachments import uploads
+from tisa.attachments.downloads import checked_stream
 from tisa.attachments.uploads import workspace
 from tisa.errors import TooLarge
 from tisa.events import Events
@@ -229,7 +230,7 @@ def analyst_app(rt: Runtime) -> FastAPI:
     ) -> StreamingResponse:
         attachment = node.attachment(user, product_id, version, digest)
         return StreamingResponse(
-            rt.blobs.open(digest),
+            checked_stream(rt.blobs, digest, attachment.size, f"{product_id} v{version}"),
             media_type=attachment.media_type,
             headers={
                 "Content-Length": str(attachment.size),
@@ -245,7 +246,11 @@ def analyst_app(rt: Runtime) -> FastAPI:
         digest: Annotated[str, PathParam(pattern=_DIGEST)],
     ) -> StreamingResponse:
         thumb = node.preview(user, product_id, version, digest, rt.settings.paths.work)
-        return StreamingResponse(rt.blobs.open(thumb), media_type="image/jpeg")
+        # A preview is a small JPEG: always authenticated whole before it is sent.
+        return StreamingResponse(
+            checked_stream(rt.blobs, thumb, 0, f"{product_id} v{version}"),
+            media_type="image/jpeg",
+        )
 
     @app.get("/api/v1/products/{product_id}/deliveries")
     def deliveries(user: Signed_in, product_id: Annotated[str, _path_uuid()]) -> dict[str, Any]:
