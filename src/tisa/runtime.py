@@ -388,7 +388,10 @@ def witnessed_checkpoints(rt: Runtime) -> tuple[dict[str, list[str]], dict[str, 
                     headers={HEADER: header, "Content-Type": "application/json"},
                 )
             answer.raise_for_status()
-            tokens = answer.json().get("checkpoints", [])
+            said = answer.json()
+            tokens = said.get("checkpoints") if isinstance(said, dict) else None
+            if not isinstance(tokens, list):
+                raise ValueError(f"{peer} answered no list of checkpoints")
             held[peer] = [t for t in tokens if isinstance(t, str)]
         except (httpx.HTTPError, ValueError) as exc:
             errors[peer] = str(exc)
