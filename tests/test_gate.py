@@ -427,6 +427,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         made.close()
 
 
+@pytest.mark.slow
 def test_no_interleaving_moves_anything_the_rules_refuse_at_that_moment(world: World) -> None:
     Interleavings.world = world
     run_state_machine_as_test(
