@@ -16,18 +16,18 @@ from factories import gps_photo
 from sqlalchemy import select, text
 from typer.testing import CliRunner
 
-from tisa.accounts import Role
-from tisa.cli import app
+from tisa.cli.commands import app
 from tisa.crypto import jws
 from tisa.crypto.jws import payload_digest
 from tisa.crypto.keys import SigningKey
+from tisa.crypto.trust import Signed
+from tisa.domain.wire import iso
 from tisa.errors import InputInvalid, NotFound, PolicyDenied, TisaError
 from tisa.relay.messages import Attestation, MessageKind, message, payload
+from tisa.services.accounts import Role
 from tisa.store import consents
 from tisa.store.database import Database
 from tisa.store.tables import recalls, revocations
-from tisa.trust import Signed
-from tisa.wire import iso
 
 pytestmark = pytest.mark.e2e
 

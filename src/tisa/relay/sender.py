@@ -21,22 +21,22 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from sqlalchemy import Connection
 
-from tisa.blobs import BlobStore
+from tisa.blobs.store import BlobStore
 from tisa.crypto import jws
+from tisa.domain.markings import Precedence
+from tisa.domain.model import DeliveryState, Product
+from tisa.domain.policy import MOVE, Decision, Movement
+from tisa.domain.wire import ManifestIn, parse
 from tisa.errors import DeliveryFailed, DeliveryRejected, TisaError
-from tisa.markings import Precedence
-from tisa.model import DeliveryState, Product
-from tisa.policy import MOVE, Decision, Movement
+from tisa.node.context import NodeContext
 from tisa.relay.blob_transfer import ensure_at_peer
-from tisa.relay.context import NodeContext
 from tisa.relay.messages import AuditExchange, MessageKind
 from tisa.relay.transmission import HEADER, sign_transmission
 from tisa.store import audit, network, outbox, products
 from tisa.store.outbox import OutboxEntry
-from tisa.wire import ManifestIn, parse
 
 if TYPE_CHECKING:
-    from tisa.audit_log import AuditLog
+    from tisa.audit.log import AuditLog
 
 BATCH = 64
 URGENT_FIRST = 0.05
