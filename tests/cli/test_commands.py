@@ -159,8 +159,8 @@ def test_check_passes_a_whole_node_and_names_a_damaged_product(tmp_path: Path) -
         sign_in = rt.accounts.sign_in
         analyst = rt.accounts.resolve(sign_in("kor-analyst", cluster.passwords["kor-analyst"]))
         officer = rt.accounts.resolve(sign_in("kor-officer", cluster.passwords["kor-officer"]))
-        product = rt.node.create(analyst, parse(DraftIn, draft("KOR")))
-        rt.node.release(officer, product.id, 1)
+        product = rt.drafts.create(analyst, parse(DraftIn, draft("KOR")))
+        rt.releases.release(officer, product.id, 1)
         with rt.ctx.db.engine.begin() as conn:
             conn.execute(
                 text(

@@ -89,4 +89,4 @@ def test_a_corrupted_page_of_products_is_named_and_the_rest_is_served(make_netwo
 
     log = usa.log.read_text(errors="replace")
     assert "ERROR tisa.node.runtime: integrity: table products: pages " in log
-    assert "ERROR tisa.services.node: not shown: product " in log
+    assert "ERROR tisa.services.reading: not shown: product " in log

@@ -80,11 +80,11 @@ def node(tmp_path: Path) -> Iterator[Node]:
             fields = {"text": f"report {i}: " + "tracked and assessed. " * 40}
             if i == 7:
                 fields["attachments"] = [row.digest]
-            product = rt.node.create(ANALYST, parse(DraftIn, draft("KOR", **fields)))
-            rt.node.release(OFFICER, product.id, 1)
+            product = rt.drafts.create(ANALYST, parse(DraftIn, draft("KOR", **fields)))
+            rt.releases.release(OFFICER, product.id, 1)
             released.append(product.id)
         for _ in range(3):
-            rt.node.create(ANALYST, parse(DraftIn, draft("KOR")))
+            rt.drafts.create(ANALYST, parse(DraftIn, draft("KOR")))
         yield Node(rt, released, released[7], row.digest)
     finally:
         rt.close()
@@ -104,7 +104,7 @@ def test_a_whole_store_passes_quick_check(database_url: str) -> None:
 
 
 def test_a_whole_node_passes_the_full_check(node: Node) -> None:
-    report = full_check(node.rt.ctx.db, node.rt.node, node.rt.blobs)
+    report = full_check(node.rt.ctx.db, node.rt.reading, node.rt.blobs)
     assert report.ok, report.problems
     assert "63 product versions read and verified" in report.checked
     assert "1 of 1 blobs present and authentic" in report.checked  # text: scrubbed = original
@@ -116,9 +116,9 @@ def test_a_whole_node_on_postgresql_passes_the_full_check(
     cluster = Cluster(tmp_path / "net", databases={"KOR": pg_databases.new()})
     cluster.create()
     with Runtime(cluster.nodes["KOR"].settings) as rt:
-        product = rt.node.create(ANALYST, parse(DraftIn, draft("KOR")))
-        rt.node.release(OFFICER, product.id, 1)
-        report = full_check(rt.ctx.db, rt.node, rt.blobs)
+        product = rt.drafts.create(ANALYST, parse(DraftIn, draft("KOR")))
+        rt.releases.release(OFFICER, product.id, 1)
+        report = full_check(rt.ctx.db, rt.reading, rt.blobs)
     assert report.ok, report.problems
     assert report.notes == []
     assert any(c.startswith("database: amcheck found ") for c in report.checked)
@@ -135,7 +135,7 @@ def test_damaged_pages_are_named_by_table_and_each_product_they_held(node: Node)
     assert damaged.endswith(" damaged (btreeInitPage() returns error code 11)")
     # What the lost rows held beyond their page (long texts) now belongs to no table.
     assert [o.split(": ")[-1] for o in orphans] == ["never used"]
-    report = full_check(node.rt.ctx.db, node.rt.node, node.rt.blobs)
+    report = full_check(node.rt.ctx.db, node.rt.reading, node.rt.blobs)
     assert not report.ok
     for product_id in lost:
         assert any(
@@ -159,7 +159,7 @@ def test_an_altered_row_and_an_altered_attachment_are_named(node: Node) -> None:
     data = bytearray(blob_file.read_bytes())
     data[-20] ^= 0x01
     blob_file.write_bytes(bytes(data))
-    report = full_check(node.rt.ctx.db, node.rt.node, node.rt.blobs)
+    report = full_check(node.rt.ctx.db, node.rt.reading, node.rt.blobs)
     problems = "\n".join(report.problems)
     assert f"product {victim} v1: the stored content differs from what KOR signed" in problems
     assert f"blob {node.blob} (product {node.attached} v1, upload notes.txt" in problems

@@ -22,7 +22,7 @@ from tisa.node.context import NodeContext
 from tisa.services.accounts import Role, User
 from tisa.services.events import Events
 from tisa.services.gate import Gate
-from tisa.services.node import Node
+from tisa.services.reading import Reading
 from tisa.store import products
 from tisa.store.database import Database
 
@@ -84,8 +84,9 @@ class Store:
             blobs=blobs,
             clock=clock,
             wake=lambda: None,
+            count_denial=lambda _rule: None,
         )
-        self.events = Events(Node(ctx))
+        self.events = Events(Reading(ctx))
 
     def put(self, p: Product, state: str = "received") -> None:
         """Store `p` as the node would: signed by its originator, released here or received

@@ -231,7 +231,7 @@ class Interleavings(RuleBasedStateMachine):
             admin = self.world.user(party, Role.ADMIN)
             for channel in CHANNELS:
                 if party in channel:
-                    self.world.rt[party].node.set_channel(admin, channel, suspended=False)
+                    self.world.rt[party].channels.set_channel(admin, channel, suspended=False)
         self.released: list[tuple[str, str, int]] = []
         self.rng = random.Random(0)
 
@@ -273,8 +273,8 @@ class Interleavings(RuleBasedStateMachine):
             attachments=digests,
             observations=[],
         )
-        product = rt.node.create(self.world.user(party, Role.ANALYST), parse(DraftIn, body))
-        rt.node.release(self.world.user(party, Role.RELEASE_OFFICER), product.id, 1)
+        product = rt.drafts.create(self.world.user(party, Role.ANALYST), parse(DraftIn, body))
+        rt.releases.release(self.world.user(party, Role.RELEASE_OFFICER), product.id, 1)
         self.released.append((party, product.id, 1))
 
     @rule(pick=st.integers(0, 10_000))
@@ -285,10 +285,10 @@ class Interleavings(RuleBasedStateMachine):
         rt = self.world.rt[party]
         body = draft(party, observations=[], precedence="IMMEDIATE")
         try:
-            product = rt.node.amend(
+            product = rt.drafts.amend(
                 self.world.user(party, Role.ANALYST), product_id, parse(DraftIn, body)
             )
-            rt.node.release(
+            rt.releases.release(
                 self.world.user(party, Role.RELEASE_OFFICER), product_id, product.version
             )
         except TisaError:
@@ -301,7 +301,7 @@ class Interleavings(RuleBasedStateMachine):
             return
         party, product_id, version = self.released[pick % len(self.released)]
         try:
-            self.world.rt[party].node.recall(
+            self.world.rt[party].releases.recall(
                 self.world.user(party, Role.RELEASE_OFFICER), product_id, version, "withdrawn"
             )
         except TisaError:
@@ -317,7 +317,7 @@ class Interleavings(RuleBasedStateMachine):
         mine = [p for p in self.released if p[0] == originator]
         if orcon_product and mine:
             terms = ConsentIn(recipient=recipient, product_id=mine[-1][1])
-        self.world.rt[originator].node.grant_consent(officer, terms)
+        self.world.rt[originator].consents.grant_consent(officer, terms)
 
     @rule(originator=st.sampled_from(SPOKES), pick=st.integers(0, 10_000))
     def revoke(self, originator: str, pick: int) -> None:
@@ -330,17 +330,17 @@ class Interleavings(RuleBasedStateMachine):
         if not held:
             return
         chosen = held[pick % len(held)]
-        self.world.rt[originator].node.revoke_consent(
+        self.world.rt[originator].consents.revoke_consent(
             self.world.user(originator, Role.RELEASE_OFFICER), chosen.consent_id
         )
 
     @rule(originator=st.sampled_from(SPOKES), grant=st.booleans())
     def answer(self, originator: str, grant: bool) -> None:
-        node = self.world.rt[originator].node
+        desk = self.world.rt[originator].consents
         officer = self.world.user(originator, Role.RELEASE_OFFICER)
-        for request in node.consent_requests(officer, "open")[:1]:
+        for request in desk.consent_requests(officer, "open")[:1]:
             try:
-                node.answer_request(officer, request.request_id, grant=grant, reason="no")
+                desk.answer_request(officer, request.request_id, grant=grant, reason="no")
             except TisaError:
                 return
 
@@ -350,7 +350,7 @@ class Interleavings(RuleBasedStateMachine):
     def suspend(self, party: str, channel: str, on: bool) -> None:
         if party not in channel:
             return
-        self.world.rt[party].node.set_channel(
+        self.world.rt[party].channels.set_channel(
             self.world.user(party, Role.ADMIN), channel, suspended=on
         )
 

@@ -38,8 +38,8 @@ def _user(rt: Runtime, role: Role) -> User:
 
 def _request(rt: Runtime) -> str:
     """A KOR product released, and the hub's consent request for it, as KOR holds them."""
-    product = rt.node.create(_user(rt, Role.ANALYST), parse(DraftIn, draft("KOR", orcon=True)))
-    rt.node.release(_user(rt, Role.RELEASE_OFFICER), product.id, 1)
+    product = rt.drafts.create(_user(rt, Role.ANALYST), parse(DraftIn, draft("KOR", orcon=True)))
+    rt.releases.release(_user(rt, Role.RELEASE_OFFICER), product.id, 1)
     request_id = str(uuid.uuid4())
     with rt.ctx.db.begin() as conn:
         consents.add_request(
@@ -76,9 +76,9 @@ def test_granting_a_request_is_one_transaction(kor: Runtime, monkeypatch: Any) -
     def broken(*_args: Any, **_kwargs: Any) -> None:
         raise RuntimeError("the outbox failed")
 
-    monkeypatch.setattr("tisa.services.node.routing.queue_message", broken)
+    monkeypatch.setattr("tisa.services.consents.routing.queue_message", broken)
     with pytest.raises(RuntimeError, match="the outbox failed"):
-        kor.node.answer_request(officer, request_id, grant=True)
+        kor.consents.answer_request(officer, request_id, grant=True)
     monkeypatch.undo()
     assert _count(kor, consent_table) == before
     with kor.ctx.db.read() as conn:
@@ -86,7 +86,7 @@ def test_granting_a_request_is_one_transaction(kor: Runtime, monkeypatch: Any) -
             select(consent_requests.c.state).where(consent_requests.c.request_id == request_id)
         ).scalar_one()
     assert state == "open"
-    granted = kor.node.answer_request(officer, request_id, grant=True)
+    granted = kor.consents.answer_request(officer, request_id, grant=True)
     assert granted["state"] == "granted"
     assert _count(kor, consent_table) == before + 1
 

@@ -81,14 +81,15 @@ def analyst_app(rt: Runtime) -> FastAPI:
         clock=rt.clock,
     )
     app.add_middleware(BodyLimit, limit=MAX_BODY, streamed=("/api/v1/uploads",))
-    node, accounts, ctx = rt.node, rt.accounts, rt.ctx
+    drafts, releases, consents, reading = rt.drafts, rt.releases, rt.consents, rt.reading
+    channels, accounts, ctx = rt.channels, rt.accounts, rt.ctx
     arrangement = ctx.arrangement
 
     app.state.accounts = accounts
     app.state.count_disk_full = rt.count_disk_full
 
     def full(user: User, product_id: str, version: int | None) -> dict[str, Any]:
-        return product_detail(node, user, product_id, version)[1]
+        return product_detail(reading, user, product_id, version)[1]
 
     @app.post("/api/v1/session")
     async def sign_in(body: SignIn) -> dict[str, Any]:
@@ -127,7 +128,7 @@ def analyst_app(rt: Runtime) -> FastAPI:
 
     @app.post("/api/v1/products", status_code=201)
     def create(user: Signed_in, draft: DraftIn) -> dict[str, Any]:
-        product = node.create(user, draft)
+        product = drafts.create(user, draft)
         return full(user, product.id, product.version)
 
     @app.get("/api/v1/products")
@@ -136,7 +137,7 @@ def analyst_app(rt: Runtime) -> FastAPI:
         state: Annotated[str | None, Query(pattern="^(draft|released|received)$")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> dict[str, Any]:
-        shown = node.listing(user, state=state, limit=limit)
+        shown = reading.listing(user, state=state, limit=limit)
         answer: dict[str, Any] = {
             "products": [summary_view(h, arrangement, ctx.party) for h in shown.held]
         }
@@ -151,20 +152,20 @@ def analyst_app(rt: Runtime) -> FastAPI:
     @app.post("/api/v1/products/check")
     def check(user: Signed_in, draft: DraftIn) -> dict[str, Any]:
         """What would stop this draft, before it is stored (for live validation)."""
-        return {"problems": node.check(user, draft)}
+        return {"problems": drafts.check(user, draft)}
 
     @app.put("/api/v1/products/{product_id}/versions/{version}")
     def revise(
         user: Signed_in, product_id: Annotated[str, _path_uuid()], version: Version, draft: DraftIn
     ) -> dict[str, Any]:
-        product = node.revise(user, product_id, version, draft)
+        product = drafts.revise(user, product_id, version, draft)
         return full(user, product.id, product.version)
 
     @app.post("/api/v1/products/{product_id}/versions/{version}/send-back")
     def send_back(
         user: Signed_in, product_id: Annotated[str, _path_uuid()], version: Version, body: Reason
     ) -> dict[str, Any]:
-        node.send_back(user, product_id, version, body.reason)
+        drafts.send_back(user, product_id, version, body.reason)
         return {"id": product_id, "version": version, "sent_back": body.reason}
 
     @app.put("/api/v1/me/language")
@@ -186,21 +187,21 @@ def analyst_app(rt: Runtime) -> FastAPI:
     def amend(
         user: Signed_in, product_id: Annotated[str, _path_uuid()], draft: DraftIn
     ) -> dict[str, Any]:
-        product = node.amend(user, product_id, draft)
+        product = drafts.amend(user, product_id, draft)
         return full(user, product.id, product.version)
 
     @app.post("/api/v1/products/{product_id}/versions/{version}/release")
     def release(
         user: Signed_in, product_id: Annotated[str, _path_uuid()], version: Version
     ) -> dict[str, Any]:
-        outcome = node.release(user, product_id, version)
+        outcome = releases.release(user, product_id, version)
         return {"id": product_id, "version": version, "recipients": outcome}
 
     @app.post("/api/v1/products/{product_id}/versions/{version}/recall")
     def recall(
         user: Signed_in, product_id: Annotated[str, _path_uuid()], version: Version, body: Reason
     ) -> dict[str, Any]:
-        node.recall(user, product_id, version, body.reason)
+        releases.recall(user, product_id, version, body.reason)
         return full(user, product_id, version)
 
     @app.post("/api/v1/uploads", status_code=201)
@@ -239,7 +240,7 @@ def analyst_app(rt: Runtime) -> FastAPI:
         version: Version,
         digest: Annotated[str, PathParam(pattern=_DIGEST)],
     ) -> StreamingResponse:
-        attachment = node.attachment(user, product_id, version, digest)
+        attachment = reading.attachment(user, product_id, version, digest)
         return StreamingResponse(
             checked_stream(rt.blobs, digest, attachment.size, f"{product_id} v{version}"),
             media_type=attachment.media_type,
@@ -256,7 +257,7 @@ def analyst_app(rt: Runtime) -> FastAPI:
         version: Version,
         digest: Annotated[str, PathParam(pattern=_DIGEST)],
     ) -> StreamingResponse:
-        thumb = node.preview(user, product_id, version, digest, rt.settings.paths.work)
+        thumb = reading.preview(user, product_id, version, digest, rt.settings.paths.work)
         # A preview is a small JPEG: always authenticated whole before it is sent.
         return StreamingResponse(
             checked_stream(rt.blobs, thumb, 0, f"{product_id} v{version}"),
@@ -265,19 +266,19 @@ def analyst_app(rt: Runtime) -> FastAPI:
 
     @app.get("/api/v1/products/{product_id}/deliveries")
     def deliveries(user: Signed_in, product_id: Annotated[str, _path_uuid()]) -> dict[str, Any]:
-        return {"deliveries": [delivery_view(d) for d in node.deliveries(user, product_id)]}
+        return {"deliveries": [delivery_view(d) for d in reading.deliveries(user, product_id)]}
 
     @app.get("/api/v1/consents")
     def list_consents(user: Signed_in) -> dict[str, Any]:
-        return {"consents": [consent_view(c) for c in node.consents(user)]}
+        return {"consents": [consent_view(c) for c in consents.consents(user)]}
 
     @app.post("/api/v1/consents", status_code=201)
     def grant(user: Signed_in, terms: ConsentIn) -> dict[str, Any]:
-        return node.grant_consent(user, terms)
+        return consents.grant_consent(user, terms)
 
     @app.post("/api/v1/consents/{consent_id}/revoke")
     def revoke(user: Signed_in, consent_id: Annotated[str, _path_uuid()]) -> dict[str, Any]:
-        node.revoke_consent(user, consent_id)
+        consents.revoke_consent(user, consent_id)
         return {"id": consent_id, "revoked": True}
 
     @app.get("/api/v1/consent-requests")
@@ -285,26 +286,26 @@ def analyst_app(rt: Runtime) -> FastAPI:
         user: Signed_in,
         state: Annotated[str | None, Query(pattern="^(open|granted|denied)$")] = None,
     ) -> dict[str, Any]:
-        return {"requests": [request_view(r) for r in node.consent_requests(user, state)]}
+        return {"requests": [request_view(r) for r in consents.consent_requests(user, state)]}
 
     @app.post("/api/v1/consent-requests/{request_id}/grant")
     def grant_request(user: Signed_in, request_id: Annotated[str, _path_uuid()]) -> dict[str, Any]:
-        return node.answer_request(user, request_id, grant=True)
+        return consents.answer_request(user, request_id, grant=True)
 
     @app.post("/api/v1/consent-requests/{request_id}/deny")
     def deny_request(
         user: Signed_in, request_id: Annotated[str, _path_uuid()], body: Reason
     ) -> dict[str, Any]:
-        return node.answer_request(user, request_id, grant=False, reason=body.reason)
+        return consents.answer_request(user, request_id, grant=False, reason=body.reason)
 
     @app.post("/api/v1/channels/{channel_id}/suspend")
     def suspend(user: Signed_in, channel_id: str) -> dict[str, Any]:
-        node.set_channel(user, channel_id, suspended=True)
+        channels.set_channel(user, channel_id, suspended=True)
         return node_status(rt)
 
     @app.post("/api/v1/channels/{channel_id}/resume")
     def resume(user: Signed_in, channel_id: str) -> dict[str, Any]:
-        node.set_channel(user, channel_id, suspended=False)
+        channels.set_channel(user, channel_id, suspended=False)
         return node_status(rt)
 
     @app.get("/api/v1/status")
@@ -338,7 +339,7 @@ def analyst_app(rt: Runtime) -> FastAPI:
         body = await run_in_threadpool(rt.metrics.render)
         return Response(body, media_type=METRICS_TYPE)
 
-    events = Events(node)
+    events = Events(reading)
     app.include_router(events_router(rt, events))
     install_web(app, rt, events)
     return app

@@ -176,7 +176,7 @@ def events_router(rt: "Runtime", service: Events | None = None) -> APIRouter:
     from tisa.api.analyst import Signed_in
 
     router = APIRouter()
-    events = service if service is not None else Events(rt.node)
+    events = service if service is not None else Events(rt.reading)
 
     @router.get("/api/v1/events")
     def list_events(user: Signed_in) -> dict[str, Any]:

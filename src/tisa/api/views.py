@@ -9,7 +9,7 @@ from tisa.domain.arrangement import Arrangement
 from tisa.domain.wire import attachment_to_wire, iso, observation_to_wire
 from tisa.relay.provenance import Provenance
 from tisa.services.accounts import User
-from tisa.services.node import Held, Node
+from tisa.services.reading import Held, Reading
 from tisa.store.attachments import UploadRow
 from tisa.store.consents import ConsentRow, RequestRow
 from tisa.store.products import DeliveryRow
@@ -64,22 +64,22 @@ def product_view(
 
 
 def product_detail(
-    node: Node, user: User, product_id: str, version: int | None
+    reading: Reading, user: User, product_id: str, version: int | None
 ) -> tuple[Held, dict[str, Any]]:
     """A product as its page and the API show it: the view, its versions, every version's
     deliveries, and (at the originating node) what scrubbing removed. Opening it is audited
     as one view and marks it read.
 
     Raises:
-        NotFound, AccessDenied: as `Node.read`.
+        NotFound, Damaged: as `Reading.read`.
     """
-    ctx = node.ctx
-    held = node.read(user, product_id, version)
-    node.mark_read(user, held)
+    ctx = reading.ctx
+    held = reading.read(user, product_id, version)
+    reading.mark_read(user, held)
     view = product_view(held, ctx.arrangement, ctx.party, held.provenance)
-    view["versions"] = [h.product.version for h in node.versions(user, product_id)]
-    view["deliveries"] = [delivery_view(d) for d in node.deliveries_of(user, held)]
-    reports = node.scrub_reports(held.product)
+    view["versions"] = [h.product.version for h in reading.versions(user, product_id)]
+    view["deliveries"] = [delivery_view(d) for d in reading.deliveries_of(user, held)]
+    reports = reading.scrub_reports(held.product)
     for item in view["attachments"]:
         item["removed"] = reports.get(item["digest"])
     return held, view

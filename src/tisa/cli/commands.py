@@ -340,7 +340,7 @@ def check(root: NodeDir) -> None:
     from tisa.node.runtime import Runtime
 
     with Runtime(Settings.load(root)) as rt:
-        report = full_check(rt.ctx.db, rt.node, rt.blobs)
+        report = full_check(rt.ctx.db, rt.reading, rt.blobs)
     for line in report.checked:
         out.print(f"[green]✓[/green] {escape(line)}", highlight=False, soft_wrap=True)
     for line in report.notes:
@@ -373,7 +373,7 @@ def _set_channel(root: Path, channel_id: str, suspended: bool) -> None:
     with Runtime(settings) as rt:
         channel = rt.ctx.arrangement.channel(channel_id)
         # The same service the API and the UI call, as the node's operator at its console.
-        rt.node.set_channel(operator(settings.party), channel.id, suspended=suspended)
+        rt.channels.set_channel(operator(settings.party), channel.id, suspended=suspended)
     out.print(
         f"channel {channel.label} {'suspended' if suspended else 'resumed'} at {settings.party}"
     )

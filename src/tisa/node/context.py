@@ -25,7 +25,7 @@ class NodeContext:
     blobs: BlobStore
     clock: Callable[[], datetime]
     wake: Callable[[], None]
-    count_denial: Callable[[str], None] = lambda _rule: None
+    count_denial: Callable[[str], None]
 
     @property
     def is_hub(self) -> bool:

@@ -8,7 +8,7 @@ the full check of `tisa check`, which also reads every product and every attachm
   cannot, that is said, and is not counted as damage.
 * The full check walks every stored product version, reading each row on its own where a page
   is damaged (`tisa.store.products.walk`), and verifies it as every opening does
-  (`Node.check_stored`, which is `tisa.relay.provenance.verify_stored`); then it reads and
+  (`Reading.check_stored`, which is `tisa.relay.provenance.verify_stored`); then it reads and
   authenticates every blob the store names, chunk by chunk.
 
 Nothing here raises for what it finds: each damaged thing is a problem, named.
@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from tisa.blobs.store import BlobStore
 from tisa.errors import Damaged, TisaError
-from tisa.services.node import Node
+from tisa.services.reading import Reading
 from tisa.store import attachments, products
 from tisa.store.database import Database
 from tisa.store.salvage import why
@@ -68,11 +68,11 @@ def quick_check(db: Database) -> Report:
     return _postgres(db, heap=False)
 
 
-def full_check(db: Database, node: Node, blobs: BlobStore) -> Report:
+def full_check(db: Database, reading: Reading, blobs: BlobStore) -> Report:
     """Everything `tisa check` looks at: the structure (with PostgreSQL's tables too), every
     stored product version verified, every blob present and authentic. Raises nothing."""
     report = _sqlite(db) if db.dialect == "sqlite" else _postgres(db, heap=True)
-    report.extend(_products(db, node))
+    report.extend(_products(db, reading))
     report.extend(_blobs(db, blobs))
     return report
 
@@ -313,7 +313,7 @@ def _heaps(conn: Connection, report: Report) -> None:
 # -- products and blobs ---------------------------------------------------------------------
 
 
-def _products(db: Database, node: Node) -> Report:
+def _products(db: Database, reading: Reading) -> Report:
     report = Report()
     verified = 0
     try:
@@ -323,7 +323,7 @@ def _products(db: Database, node: Node) -> Report:
                     report.problems.append(str(found))
                     continue
                 try:
-                    node.check_stored(found)
+                    reading.check_stored(found)
                 except Damaged as exc:
                     report.problems.append(f"product {exc.reason}")
                     continue

@@ -33,8 +33,12 @@ from tisa.node.supervisor import Supervisor
 from tisa.relay.heartbeat import Heartbeat
 from tisa.relay.sender import Sender
 from tisa.services.accounts import Accounts
+from tisa.services.channels import Channels
+from tisa.services.consents import Consents
+from tisa.services.drafts import Drafts
 from tisa.services.gate import Gate
-from tisa.services.node import Node
+from tisa.services.reading import Reading
+from tisa.services.releases import Releases
 from tisa.store.database import Database
 from tisa.store.outbox import OutboxEntry
 
@@ -108,7 +112,13 @@ class Runtime:
             wake=self._wake,
             count_denial=lambda rule: self.metrics.denials.labels(rule).inc(),
         )
-        self.node = Node(self._ctx)
+        # What users do, each a service with what it needs; the API, the UI and the CLI call
+        # these same objects.
+        self.reading = Reading(self._ctx)
+        self.releases = Releases(self._ctx)
+        self.drafts = Drafts(self._ctx, reading=self.reading, releases=self.releases)
+        self.consents = Consents(self._ctx)
+        self.channels = Channels(self._ctx)
         self.supervisor = Supervisor(
             self.clock, on_crash=lambda name: self.metrics.task_restarts.labels(name).inc()
         )

@@ -1,8 +1,8 @@
 """The fused picture at one node, per user: events built only from what that user may read.
 
-`Events(node)` is the edge around the pure tisa.fusion package: it reads the products the
+`Events(reading)` is the edge around the pure tisa.fusion package: it reads the products the
 node holds (released here or received; drafts are nobody's report yet), keeps those the
-user may see — through `Node`'s own visibility check, the one access rule (rule 7) — and
+user may see — through `Reading`'s own visibility check, the one access rule (rule 7) — and
 builds the events with the arrangement's fusion windows.
 
 Fusing is cached per (holdings, reader): the holdings key is one cheap aggregate query over
@@ -22,7 +22,7 @@ from tisa.domain.policy import Reader
 from tisa.errors import NotFound
 from tisa.fusion import Event, Holding, build_events
 from tisa.services.accounts import User
-from tisa.services.node import Node
+from tisa.services.reading import Reading
 from tisa.store import products
 from tisa.store.products import ProductRow
 
@@ -34,25 +34,25 @@ CACHE_SIZE = 64
 class Events:
     """Events a user may see at one node. Constructing it does no I/O."""
 
-    def __init__(self, node: Node) -> None:
-        self._node = node
+    def __init__(self, reading: Reading) -> None:
+        self._reading = reading
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[Any, Reader], tuple[Event, ...]] = OrderedDict()
 
     def _holdings_key(self) -> tuple[Any, ...]:
-        with self._node.ctx.db.read() as conn:
+        with self._reading.ctx.db.read() as conn:
             return products.holdings_mark(conn)
 
     def _rows(self) -> list[ProductRow]:
         """Every reported version held (fusion takes each product's latest, and keeps the
         earlier ones as its history), in one query."""
-        with self._node.ctx.db.read() as conn:
+        with self._reading.ctx.db.read() as conn:
             return products.in_states(conn, REPORTED)
 
     def _holdings(self, user: User) -> list[Holding]:
         holdings = []
         for row in self._rows():
-            held = self._node.visible(user, row)  # the node's own access check (rule 7)
+            held = self._reading.visible(user, row)  # the gate, as every opening asks it
             if held is None or not held.product.observations:
                 continue
             holdings.append(Holding(held.product, row.received_at, row.recalled_at is not None))
@@ -66,7 +66,7 @@ class Events:
             if found is not None:
                 self._cache.move_to_end(key)
                 return found
-        made = build_events(self._holdings(user), self._node.ctx.arrangement.fusion)
+        made = build_events(self._holdings(user), self._reading.ctx.arrangement.fusion)
         with self._lock:
             self._cache[key] = made
             while len(self._cache) > CACHE_SIZE:

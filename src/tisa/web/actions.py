@@ -50,7 +50,8 @@ def _back(to: str) -> Response:
 
 def install(app: FastAPI, rt: Runtime, ui: Pages) -> None:
     """Add the form actions to `app`."""
-    node, ctx = rt.node, rt.ctx
+    releases, drafts, consents, channels = rt.releases, rt.drafts, rt.consents, rt.channels
+    ctx = rt.ctx
 
     @app.post("/ui/language", include_in_schema=False)
     async def language(request: Request) -> Response:
@@ -62,27 +63,27 @@ def install(app: FastAPI, rt: Runtime, ui: Pages) -> None:
     @app.post("/ui/products/{product_id}/versions/{version}/release", include_in_schema=False)
     async def release(request: Request, product_id: Uuid, version: Version) -> Response:
         user, _ = await signed_form(request)
-        await run_in_threadpool(node.release, user, product_id, version)
+        await run_in_threadpool(releases.release, user, product_id, version)
         return _back(f"/ui/products/{product_id}?version={version}")
 
     @app.post("/ui/products/{product_id}/versions/{version}/send-back", include_in_schema=False)
     async def send_back(request: Request, product_id: Uuid, version: Version) -> Response:
         user, form = await signed_form(request)
         reason = _text(form, "reason")
-        await run_in_threadpool(node.send_back, user, product_id, version, reason)
+        await run_in_threadpool(drafts.send_back, user, product_id, version, reason)
         return _back("/ui/releases")
 
     @app.post("/ui/products/{product_id}/versions/{version}/recall", include_in_schema=False)
     async def recall(request: Request, product_id: Uuid, version: Version) -> Response:
         user, form = await signed_form(request)
         reason = _text(form, "reason")
-        await run_in_threadpool(node.recall, user, product_id, version, reason)
+        await run_in_threadpool(releases.recall, user, product_id, version, reason)
         return _back(f"/ui/products/{product_id}?version={version}")
 
     @app.post("/ui/consent-requests/{request_id}/grant", include_in_schema=False)
     async def grant_request(request: Request, request_id: Uuid) -> Response:
         user, _ = await signed_form(request)
-        await run_in_threadpool(node.answer_request, user, request_id, grant=True)
+        await run_in_threadpool(consents.answer_request, user, request_id, grant=True)
         return _back("/ui/consents")
 
     @app.post("/ui/consent-requests/{request_id}/deny", include_in_schema=False)
@@ -90,7 +91,7 @@ def install(app: FastAPI, rt: Runtime, ui: Pages) -> None:
         user, form = await signed_form(request)
         reason = _text(form, "reason")
         await run_in_threadpool(
-            lambda: node.answer_request(user, request_id, grant=False, reason=reason)
+            lambda: consents.answer_request(user, request_id, grant=False, reason=reason)
         )
         return _back("/ui/consents")
 
@@ -113,13 +114,13 @@ def install(app: FastAPI, rt: Runtime, ui: Pages) -> None:
                 raise InputInvalid(f"expires: {expires!r} is not a date (YYYY-MM-DD)") from None
             terms["expires_at"] = datetime.combine(day, time.max, tzinfo=UTC).isoformat()
         consent = parse(ConsentIn, terms)
-        await run_in_threadpool(node.grant_consent, user, consent)
+        await run_in_threadpool(consents.grant_consent, user, consent)
         return _back("/ui/consents")
 
     @app.post("/ui/consents/{consent_id}/revoke", include_in_schema=False)
     async def revoke(request: Request, consent_id: Uuid) -> Response:
         user, _ = await signed_form(request)
-        await run_in_threadpool(node.revoke_consent, user, consent_id)
+        await run_in_threadpool(consents.revoke_consent, user, consent_id)
         return _back("/ui/consents")
 
     @app.post("/ui/channels/{channel_id}/{change}", include_in_schema=False)
@@ -130,7 +131,7 @@ def install(app: FastAPI, rt: Runtime, ui: Pages) -> None:
     ) -> Response:
         user, _ = await signed_form(request)
         await run_in_threadpool(
-            lambda: node.set_channel(user, channel_id, suspended=change == "suspend")
+            lambda: channels.set_channel(user, channel_id, suspended=change == "suspend")
         )
         return _back("/ui/peers")
 

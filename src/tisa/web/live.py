@@ -142,7 +142,7 @@ def _event(rt: Runtime, user: User, notice: Notice) -> dict[str, Any] | None:
         if user.role not in (Role.RELEASE_OFFICER, Role.ADMIN):
             return None
         return {"type": "consent", "action": entry.action, "product_id": entry.product_id}
-    held = None if row is None else rt.node.visible(user, row)  # the one access rule
+    held = None if row is None else rt.reading.visible(user, row)  # the one access rule
     if held is None:
         return None
     product = held.product

@@ -61,7 +61,7 @@ def _date(value: str | None, name: str, *, end: bool = False) -> datetime | None
 
 def install(app: FastAPI, rt: Runtime, ui: Pages, events: Events) -> None:
     """Add the pages to `app`."""
-    node, ctx = rt.node, rt.ctx
+    drafts, consents, reading, ctx = rt.drafts, rt.consents, rt.reading, rt.ctx
     arrangement = ctx.arrangement
     levels = [(c.name, arrangement.term(ctx.party, c)) for c in Classification]
     parties = sorted(arrangement.parties)
@@ -81,13 +81,13 @@ def install(app: FastAPI, rt: Runtime, ui: Pages, events: Events) -> None:
         start, stop = _date(since, "since"), _date(until, "until", end=True)
         # Originator and dates narrow the query itself, so older products can be found; the
         # rest is filtered here. A product's creation precedes its arrival, hence `until` only.
-        held = node.list_products(
+        held = reading.list_products(
             user,
             originator=originator or None,
             until=None if stop is None else stop + timedelta(microseconds=1),
             limit=INBOX_LIMIT,
         )
-        opened = node.opened(user, held)
+        opened = reading.opened(user, held)
         rows = []
         for h in held:
             p = h.product
@@ -138,7 +138,7 @@ def install(app: FastAPI, rt: Runtime, ui: Pages, events: Events) -> None:
         product_id: Annotated[str, _uuid_path()],
         version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
     ) -> Response:
-        held, view = product_detail(node, user, product_id, version)
+        held, view = product_detail(reading, user, product_id, version)
         versions = view["versions"]
         deliveries = [d for d in view["deliveries"] if d["version"] == view["version"]]
         # The events this report is part of (from the reports this user may read).
@@ -148,7 +148,7 @@ def install(app: FastAPI, rt: Runtime, ui: Pages, events: Events) -> None:
             if any(r.source.product_id == product_id for r in e.reports)
         ]
         returned = (
-            node.sent_back(product_id, held.row.version) if held.row.state == "draft" else None
+            drafts.sent_back(product_id, held.row.version) if held.row.state == "draft" else None
         )
         return ui.render(
             request,
@@ -192,7 +192,7 @@ def install(app: FastAPI, rt: Runtime, ui: Pages, events: Events) -> None:
 
     @app.get("/ui/products/{product_id}/amend", include_in_schema=False)
     def amend(request: Request, user: Viewer, product_id: Annotated[str, _uuid_path()]) -> Response:
-        held = node.read(user, product_id)
+        held = reading.read(user, product_id)
         view = product_view(held, arrangement, ctx.party, None)
         return compose_page(request, user, "amend", view, f"/api/v1/products/{product_id}/amend")
 
@@ -203,7 +203,7 @@ def install(app: FastAPI, rt: Runtime, ui: Pages, events: Events) -> None:
         product_id: Annotated[str, _uuid_path()],
         version: int,
     ) -> Response:
-        held = node.read(user, product_id, version)
+        held = reading.read(user, product_id, version)
         view = product_view(held, arrangement, ctx.party, None)
         return compose_page(
             request, user, "revise", view, f"/api/v1/products/{product_id}/versions/{version}"
@@ -213,7 +213,7 @@ def install(app: FastAPI, rt: Runtime, ui: Pages, events: Events) -> None:
     def releases(request: Request, user: Viewer) -> Response:
         user.require(Role.RELEASE_OFFICER)
         waiting, returned = [], []
-        for held, why in node.drafts(user):
+        for held, why in drafts.drafts(user):
             view = summary_view(held, arrangement, ctx.party)
             view.update(
                 author=held.product.author,
@@ -230,14 +230,14 @@ def install(app: FastAPI, rt: Runtime, ui: Pages, events: Events) -> None:
 
     @app.get("/ui/consents", include_in_schema=False)
     def consent_page(request: Request, user: Viewer) -> Response:
-        requests = [request_view(r) for r in node.consent_requests(user)]
+        requests = [request_view(r) for r in consents.consent_requests(user)]
         for item in requests:
             # A summary, not an opening of the product: no view is audited for it.
-            shown = node.held(user, item["product_id"], item["version"])
+            shown = reading.held(user, item["product_id"], item["version"])
             item["product"] = None if shown is None else summary_view(shown, arrangement, ctx.party)
-        through = node.let_through(user)
+        through = consents.let_through(user)
         rules = []
-        for row in node.consents(user):
+        for row in consents.consents(user):
             view = consent_view(row)
             view["through"] = [
                 delivery_view(d) | {"product_id": d.product_id}
