@@ -16,6 +16,7 @@
     ├── ChannelSuspended        the channel is suspended; nothing moves, queues hold
     ├── AuditTampered           the audit log or a checkpoint does not hold together
     ├── Damaged                 a stored row or file is not whole (altered, corrupt, missing)
+    ├── StoreUnavailable        the store cannot be reached or is locked now; try again
     ├── DiskFull                the disk is full, or an attachment would take the reserve
     ├── Incomplete              not yet: something a message names (a blob) has not arrived
     └── DeliveryFailed          a peer could not be reached or answered badly
@@ -117,6 +118,11 @@ class DiskFull(TisaError):
     def __init__(self, reason: str, *, what: str) -> None:
         super().__init__(reason)
         self.what = what
+
+
+class StoreUnavailable(TisaError):
+    """The node's store cannot be reached (or is locked) right now; nothing was changed, and
+    the same request may be tried again shortly."""
 
 
 class Incomplete(TisaError):

@@ -14,9 +14,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy.exc import DatabaseError, OperationalError
 
-from tisa.api.errors import install
+from tisa.api.errors import answer_otherwise, install
 from tisa.errors import Damaged, DiskFull, TisaError
-from tisa.node.disk import full
+from tisa.store.disk import full
 from tisa.store.salvage import reading
 
 with warnings.catch_warnings():
@@ -37,6 +37,7 @@ FAILURES: dict[str, Exception] = {
     ),
     "damaged": Damaged("product 0f8b… v1: the stored content differs from what KOR signed"),
     "locked": OperationalError("SELECT 1", {}, sqlite3.OperationalError("database is locked")),
+    "unforeseen": RuntimeError("a bug"),
 }
 
 
@@ -47,10 +48,12 @@ def app() -> FastAPI:
     app.state.counted = []
     app.state.count_disk_full = app.state.counted.append
 
-    def page(_request: Request, exc: TisaError) -> Response:
+    def page(request: Request, exc: TisaError) -> Response | None:
+        if not request.url.path.startswith("/ui/"):
+            return None
         return PlainTextResponse(f"page: {exc.reason}", status_code=599)
 
-    app.state.error_page = page
+    answer_otherwise(app, page)
 
     @app.get("/api/fail/{kind}")
     @app.get("/ui/fail/{kind}")
@@ -120,8 +123,17 @@ def test_a_damaged_store_is_500_with_what_is_damaged(client: Any) -> None:
     assert verified.json()["error"] == "Damaged"
 
 
-def test_anything_else_unforeseen_stays_an_internal_error(client: Any) -> None:
+def test_a_store_locked_or_out_of_reach_is_503_try_again(client: Any) -> None:
     answer = client.get("/api/fail/locked")
+    assert answer.status_code == 503
+    assert answer.json() == {
+        "error": "StoreUnavailable",
+        "detail": "this node's store is unavailable (database is locked); try again",
+    }
+
+
+def test_anything_else_unforeseen_stays_an_internal_error(client: Any) -> None:
+    answer = client.get("/api/fail/unforeseen")
     assert answer.status_code == 500
     assert answer.text == "Internal Server Error"
 

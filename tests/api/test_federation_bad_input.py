@@ -21,12 +21,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy.exc import OperationalError
 
 from tisa.api.federation import MAX_BODY, federation_app
 from tisa.crypto import jws
-from tisa.crypto.canonical import sha256_digest
 from tisa.crypto.keys import SigningKey
 from tisa.crypto.trust import Signed
+from tisa.domain.canonical import sha256_digest
 from tisa.domain.wire import iso
 from tisa.node.runtime import Runtime
 from tisa.relay.messages import AuditExchange, MessageKind, Receipt, payload
@@ -1243,3 +1244,26 @@ def test_fuzz_signed_messages_with_one_bad_field_never_answer_5xx(
         assert result["status"] in ("stored", "duplicate"), result
         # A revocation or recall is kept even of what is not held here (it may overtake it).
         assert kind in ("envelope", "consent", "revocation", "recall"), result
+
+
+def test_this_nodes_store_failing_during_an_exchange_is_no_alarm(
+    harness: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint that could not be stored because this node's store failed says nothing
+    of the peer's history: it is logged, not recorded as an audit alarm."""
+    h = harness
+    usa = h.rt["USA"]
+
+    def failing(*_args: Any, **_kwargs: Any) -> None:
+        raise OperationalError("INSERT INTO checkpoints …", {}, Exception("connection refused"))
+
+    def alarms() -> int:
+        with usa.ctx.db.read() as conn:
+            return len(audit.entries(conn, action="audit.inconsistent", limit=10_000))
+
+    before = alarms()
+    monkeypatch.setattr(usa.audit, "hear", failing)
+    said = h.sign("KOR", Signed.CHECKPOINT, {"type": "checkpoint"})  # never read: hear fails
+    response = h.deliver("KOR", "USA", {"checkpoint": said, "holding": 0}, path=EXCHANGE)
+    assert response.status_code == 200, response.text
+    assert alarms() == before

@@ -14,7 +14,7 @@ import pytest
 from tisa.attachments.uploads import receive, sweep_workspaces, workspace
 from tisa.blobs.store import BlobStore
 from tisa.errors import DiskFull, TooLarge
-from tisa.node.disk import Reserve
+from tisa.store.disk import Reserve
 
 
 class Disk:

@@ -34,7 +34,7 @@ from tisa.errors import (
     NotFound,
     SignatureInvalid,
 )
-from tisa.node.disk import Reserve
+from tisa.store.disk import Reserve
 
 CHUNK = 64
 RECORD = CHUNK + 16  # a full chunk on disk: ciphertext and GCM tag

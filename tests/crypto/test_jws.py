@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tisa.crypto import jws
-from tisa.crypto.canonical import sha256_digest
 from tisa.crypto.keys import SigningKey, b64url_decode, b64url_encode
+from tisa.domain.canonical import sha256_digest
 from tisa.errors import InputInvalid, SignatureInvalid
 
 TYP = "tisa-product+jws"

@@ -16,11 +16,11 @@ from factories import minted_tls_identity
 from prometheus_client.parser import text_string_to_metric_families
 
 from tisa.crypto import jws
-from tisa.crypto.canonical import sha256_digest
 from tisa.crypto.certs import make_tls_identity
 from tisa.crypto.keys import SigningKey
 from tisa.crypto.tls import client_context
 from tisa.crypto.trust import Signed
+from tisa.domain.canonical import sha256_digest
 from tisa.relay.messages import payload
 from tisa.relay.transmission import Transmission
 

@@ -67,10 +67,11 @@ def node(tmp_path: Path) -> Iterator[Node]:
         upload = tmp_path / "notes.txt"
         upload.write_text("launch window notes\n" * 200)
         row = uploads.accept(
-            rt.ctx,
+            rt.ctx.db,
             rt.blobs,
-            ANALYST,
             upload,
+            by=ANALYST.username,
+            clock=rt.clock,
             name="notes.txt",
             declared_type="text/plain",
             max_size=10**6,

@@ -18,10 +18,10 @@ from tisa.domain.model import Estimate, Instant, MissileLaunch, NuclearTest, Pro
 from tisa.domain.wire import manifest_to_wire
 from tisa.errors import NotFound
 from tisa.fusion import Quantity
-from tisa.node.context import NodeContext
+from tisa.relay.context import NodeContext
+from tisa.relay.gate import Gate
 from tisa.services.accounts import Role, User
 from tisa.services.events import Events
-from tisa.services.gate import Gate
 from tisa.services.reading import Reading
 from tisa.store import products
 from tisa.store.database import Database

@@ -7,9 +7,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from tisa.api.analyst import analyst_app
 from tisa.demo.network import Cluster
 from tisa.node.runtime import Runtime
+from tisa.web.app import analyst_server
 
 with warnings.catch_warnings():
     # starlette >= 1.x warns once, at import, that it prefers httpx2; httpx works the same.
@@ -37,7 +37,7 @@ class Web:
     def client(self, party: str) -> TestClient:
         """A fresh browser-like client (its own cookie jar) of `party`'s UI."""
         client = TestClient(
-            analyst_app(self.rt[party]), base_url="https://testserver", follow_redirects=False
+            analyst_server(self.rt[party])[0], base_url="https://testserver", follow_redirects=False
         )
         self._clients.append(client)
         return client

@@ -34,9 +34,7 @@ from tisa.attachments.uploads import workspace
 from tisa.domain.wire import ConsentIn, DraftIn, Strict
 from tisa.errors import TooLarge
 from tisa.services.accounts import LANGUAGES, Role, User
-from tisa.services.events import Events
 from tisa.store import audit
-from tisa.web.app import install_web
 
 if TYPE_CHECKING:
     from tisa.node.runtime import Runtime
@@ -223,10 +221,11 @@ def analyst_app(rt: Runtime) -> FastAPI:
             await uploads.receive(request.stream(), raw, store=rt.blobs, name=name, limit=limit)
             row = await run_in_threadpool(
                 uploads.accept,
-                ctx,
+                ctx.db,
                 rt.blobs,
-                user,
                 raw,
+                by=user.username,
+                clock=ctx.clock,
                 name=name,
                 declared_type=request.headers.get("content-type"),
                 max_size=limit,
@@ -339,9 +338,7 @@ def analyst_app(rt: Runtime) -> FastAPI:
         body = await run_in_threadpool(rt.metrics.render)
         return Response(body, media_type=METRICS_TYPE)
 
-    events = Events(reading)
-    app.include_router(events_router(rt, events))
-    install_web(app, rt, events)
+    app.include_router(events_router(rt, rt.events))
     return app
 
 

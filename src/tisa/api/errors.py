@@ -14,12 +14,13 @@ unforeseen stays a 500 with its traceback in the log.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -37,10 +38,11 @@ from tisa.errors import (
     PeerRefused,
     PolicyDenied,
     SignatureInvalid,
+    StoreUnavailable,
     TisaError,
     TooLarge,
 )
-from tisa.node.disk import full, is_disk_full
+from tisa.store.disk import full, is_disk_full
 from tisa.store.salvage import is_damage, why
 
 _log = logging.getLogger("tisa.api")
@@ -60,6 +62,7 @@ STATUS: list[tuple[type[TisaError], int]] = [
     (ConfigInvalid, 503),
     (DiskFull, 507),
     (Damaged, 500),
+    (StoreUnavailable, 503),
 ]
 
 # Refusals a sender must not retry: the same message will be refused again.
@@ -122,7 +125,23 @@ def translate(exc: Exception) -> TisaError | None:
         return full("file", "a file could not be written")
     if isinstance(exc, SQLAlchemyError) and is_damage(exc):
         return Damaged(f"the database is damaged ({why(exc)}); run `tisa check`")
+    if isinstance(exc, OperationalError | InterfaceError | TimeoutError):
+        # Refused, dropped, locked or out of connections: nothing was done; try again.
+        return StoreUnavailable(f"this node's store is unavailable ({why(exc)}); try again")
     return None
+
+
+#: Answers a tisa error with something other than JSON (a web page), or None to leave it
+#: to JSON. A face above the API (the web UI) adds one with `answer_otherwise`.
+Renderer = Callable[[Request, TisaError], Response | None]
+_RENDERERS = "tisa_error_renderers"
+
+
+def answer_otherwise(app: FastAPI, renderer: Renderer) -> None:
+    """Let `renderer` answer tisa errors on `app` before the JSON answer is made."""
+    renderers: list[Renderer] = getattr(app.state, _RENDERERS, [])
+    renderers.append(renderer)
+    setattr(app.state, _RENDERERS, renderers)
 
 
 def install(app: FastAPI) -> None:
@@ -140,10 +159,11 @@ def install(app: FastAPI) -> None:
                 count(exc.what)
         elif isinstance(exc, Damaged):
             _log.error("damaged: %s: %s", where, exc.reason)
-        # Pages of the web UI answer with a page, not JSON (the UI installs the renderer).
-        page = getattr(request.app.state, "error_page", None)
-        if page is not None and request.url.path.startswith("/ui/"):
-            return page(request, exc)  # type: ignore[no-any-return]
+        renderers: list[Renderer] = getattr(request.app.state, _RENDERERS, [])
+        for renderer in renderers:
+            rendered = renderer(request, exc)
+            if rendered is not None:
+                return rendered
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationFailed) else None
         return JSONResponse(body_of(exc), status_code=status_of(exc), headers=headers)
 

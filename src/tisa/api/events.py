@@ -22,7 +22,7 @@ reports the user may read is a 404, like an unknown id.
 """
 
 # No `from __future__ import annotations` here: the routes are defined inside
-# `events_router`, and FastAPI must see their annotations (Signed_in, imported there) as
+# `events_router`, and FastAPI must see their annotations (Signed_in) as
 # objects, not as names to look up in this module.
 
 from typing import TYPE_CHECKING, Annotated, Any
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter
 from fastapi import Path as PathParam
 
+from tisa.api.session import Signed_in
 from tisa.domain.wire import iso
 from tisa.fusion import Event, Figure, Fused, Quantity, Source
 from tisa.fusion.disagreement import Disagreement
@@ -172,8 +173,6 @@ def event_view(e: Event) -> dict[str, Any]:
 def events_router(rt: "Runtime", service: Events | None = None) -> APIRouter:
     """The events routes of `rt`'s node (the analyst app includes them, sharing `service`
     with the web UI so both answer from one cache)."""
-    # Imported here: tisa.api.analyst includes this router, so it imports this module first.
-    from tisa.api.analyst import Signed_in
 
     router = APIRouter()
     events = service if service is not None else Events(rt.reading)

@@ -23,12 +23,12 @@ from tisa.crypto.trust import Signed
 from tisa.domain.policy import oversize
 from tisa.domain.wire import iso, parse
 from tisa.errors import ChannelSuspended, Conflict, InputInvalid, TisaError
-from tisa.node.disk import is_disk_full
 from tisa.relay import inbox
 from tisa.relay.blob_transfer import status_subject
 from tisa.relay.messages import AuditExchange, Batch
 from tisa.relay.transmission import HEADER, blob_subject, check_transmission
 from tisa.store import audit, network
+from tisa.store.disk import is_disk_full
 
 if TYPE_CHECKING:
     from tisa.node.runtime import Runtime
@@ -183,10 +183,14 @@ def federation_app(rt: Runtime) -> FastAPI:
     def _exchange(sender: str, said: AuditExchange) -> dict[str, Any]:
         try:
             rt.audit.hear(sender, said)
-        except (TisaError, SQLAlchemyError) as exc:
+        except TisaError as exc:
             # A bad checkpoint never blocks delivery; it is on record for the auditor (once:
             # heartbeats bring the same one every few seconds).
-            rt.audit.alarm(sender, getattr(exc, "reason", type(exc).__name__))
+            rt.audit.alarm(sender, exc.reason)
+        except SQLAlchemyError as exc:
+            # This node's store failed, not the peer's history: no alarm; the next contact
+            # brings the checkpoint again.
+            _log.warning("audit exchange with %s: this node's store failed: %s", sender, exc)
         return rt.audit.speak(sender, said.holding).model_dump()
 
     @app.post("/federation/v1/audit/exchange")

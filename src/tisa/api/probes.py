@@ -14,9 +14,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from tisa.node.health import Health
-
 if TYPE_CHECKING:
+    from tisa.node.health import Health
     from tisa.node.runtime import Runtime
 
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"

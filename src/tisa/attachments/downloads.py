@@ -16,7 +16,7 @@ from typing import Final
 
 from tisa.blobs.store import BlobStore
 from tisa.errors import Damaged, NotFound, SignatureInvalid
-from tisa.node.disk import MIB
+from tisa.store.disk import MIB
 
 CHECK_FIRST: Final = 64 * MIB
 

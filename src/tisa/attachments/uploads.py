@@ -5,7 +5,7 @@ its blob store, never named in a manifest), and the report of what scrubbing rem
 for the release officer to read before approving.
 
 Every byte written for an upload (its body as it arrives, the scrubbed copy, the encrypted
-blobs, a photo's preview) is first claimed from the node's reserve (`tisa.node.disk.Reserve`,
+blobs, a photo's preview) is first claimed from the node's reserve (`tisa.store.disk.Reserve`,
 through the blob store), so uploads never take the space kept for products; a full disk is
 `DiskFull`.
 """
@@ -16,18 +16,18 @@ import asyncio
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 from tisa.attachments import kinds, previews, scrub
 from tisa.blobs.store import BlobRef, BlobStore
 from tisa.errors import TooLarge
-from tisa.node.context import NodeContext
-from tisa.node.disk import full, is_disk_full, writing
-from tisa.services.accounts import User
 from tisa.store import attachments, audit
 from tisa.store.attachments import UploadRow
+from tisa.store.database import Database
+from tisa.store.disk import full, is_disk_full, writing
 
 HEAD = 64 * 1024
 COPIED_AS_IS = frozenset(
@@ -109,16 +109,17 @@ def _store(store: BlobStore, path: Path, max_size: int) -> BlobRef:
 
 
 def accept(
-    ctx: NodeContext,
+    db: Database,
     store: BlobStore,
-    user: User,
     raw: Path,
     *,
+    by: str,
+    clock: Callable[[], datetime],
     name: str,
     declared_type: str | None,
     max_size: int,
 ) -> UploadRow:
-    """Detect, check, scrub and store an uploaded file (already on disk at `raw`).
+    """Detect, check, scrub and store a file user `by` uploaded (already on disk at `raw`).
 
     Raises:
         AttachmentRefused: a disallowed or mismatched type, a bomb, a malformed file.
@@ -150,7 +151,7 @@ def accept(
             thumb = work / "preview.jpg"
             previews.thumbnail(clean, thumb)
             preview = _store(store, thumb, max_size)
-    now = ctx.clock()
+    now = clock()
     row = UploadRow(
         digest=scrubbed.digest,
         name=name,
@@ -160,16 +161,16 @@ def accept(
         removed=list(report.removed),
         original_digest=original.digest,
         preview_digest=None if preview is None else preview.digest,
-        uploaded_by=user.username,
+        uploaded_by=by,
         uploaded_at=now,
     )
-    with ctx.db.begin() as conn:
+    with db.begin() as conn:
         attachments.add_upload(conn, row)
         audit.record(
             conn,
             audit.Action.UPLOAD,
             at=now,
-            actor=user.username,
+            actor=by,
             detail={
                 "digest": row.digest,
                 "name": name,

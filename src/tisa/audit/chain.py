@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tisa.crypto.canonical import canonical_json
 from tisa.crypto.merkle import TreeBuilder
+from tisa.domain.canonical import canonical_json
 from tisa.errors import AuditTampered, InputInvalid
 
 GENESIS = "0" * 64

@@ -21,7 +21,7 @@ from tisa.crypto import jws, merkle
 from tisa.crypto.trust import Signed, Trust
 from tisa.domain.wire import parse
 from tisa.errors import AuditTampered, Damaged, NotFound, SignatureInvalid, TisaError
-from tisa.node.context import NodeContext
+from tisa.relay.context import NodeContext
 from tisa.relay.messages import (
     AuditExchange,
     CheckpointBody,

@@ -18,7 +18,7 @@ or reader.
 Disk
 ----
 Every write of a writer or partial first claims its bytes from the store's `Space` (a node's
-`tisa.node.disk.Reserve`), so attachments never take the free space kept for products; a partial is
+`tisa.store.disk.Reserve`), so attachments never take the free space kept for products; a partial is
 refused up front when its announced size would break the reserve, or would take the partials
 folder past `max_partials` bytes in all. Partials left untouched are removed by
 `sweep_partials`. A disk that is full anyway (ENOSPC) raises `DiskFull`, never a bare OSError.
@@ -107,7 +107,7 @@ from tisa.errors import (
     TisaError,
     TooLarge,
 )
-from tisa.node.disk import MIB, Unlimited, full
+from tisa.store.disk import MIB, Unlimited, full
 
 MAGIC: Final = b"TISABLOB"
 FORMAT_VERSION: Final = 1
@@ -140,7 +140,7 @@ class BlobTooLarge(TooLarge):
 
 
 class Space(Protocol):
-    """Where the store claims disk before it writes (a node's `tisa.node.disk.Reserve`)."""
+    """Where the store claims disk before it writes (a node's `tisa.store.disk.Reserve`)."""
 
     def claim(self, what: str, size: int) -> None:
         """Refuse `size` more bytes of `what` ("upload", "blob", "preview") when they would

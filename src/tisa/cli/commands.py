@@ -402,12 +402,12 @@ def audit_verify(
 ) -> None:
     """Check the hash chain, the Merkle roots, and every checkpoint this node signed."""
     from tisa.audit.log import verify_log
-    from tisa.node.runtime import Runtime, witnessed_checkpoints
+    from tisa.node.runtime import Runtime
 
     with Runtime(Settings.load(root)) as rt:
         witnessed: dict[str, list[str]] = {}
         if peers:
-            witnessed, errors = witnessed_checkpoints(rt)
+            witnessed, errors = rt.witnessed_checkpoints()
             for peer, error in errors.items():
                 err.print(f"[yellow]{peer} not asked:[/yellow] {error}")
         report = verify_log(rt.ctx.db, rt.ctx.trust, witnessed)
@@ -527,10 +527,10 @@ def audit_prove(
 ) -> None:
     """Print and verify the signed chain of one product: released, relayed, received."""
     from tisa.audit.log import prove
-    from tisa.node.runtime import Runtime, witnessed_checkpoints
+    from tisa.node.runtime import Runtime
 
     with Runtime(Settings.load(root)) as rt:
-        witnessed = witnessed_checkpoints(rt)[0] if peers else {}
+        witnessed = rt.witnessed_checkpoints()[0] if peers else {}
         report = prove(rt.ctx.db, rt.ctx.trust, product, witnessed, blobs=rt.blobs)
     for item in report["links"]:
         mark = "[green]✓[/green]" if item["verified"] else "[red]✗[/red]"

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tisa.crypto.canonical import canonical_json, sha256_digest
 from tisa.crypto.keys import SigningKey, VerifyKey, b64url_decode, b64url_encode
+from tisa.domain.canonical import canonical_json, sha256_digest
 from tisa.errors import InputInvalid, SignatureInvalid
 
 ALG = "EdDSA"

@@ -14,7 +14,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from tisa.crypto.canonical import canonical_json
+from tisa.domain.canonical import canonical_json
 from tisa.errors import ConfigInvalid, SignatureInvalid
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")

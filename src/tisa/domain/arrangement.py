@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tisa.crypto.canonical import canonical_json, sha256_digest
+from tisa.domain.canonical import canonical_json, sha256_digest
 from tisa.domain.markings import Classification, check_trigraph
 from tisa.errors import ArrangementInvalid, InputInvalid, MarkingInvalid
 

@@ -3,7 +3,7 @@
 Each rule is a small object with one method and lives here once. Rules are combined into
 policies with `AllOf`; an empty combination denies, so a misconfigured policy fails closed.
 `decide(policy, question, where)` is the one call that answers: the policy is a required
-argument, so no path can ask without naming which rules apply. The gate (`tisa.services.gate`)
+argument, so no path can ask without naming which rules apply. The gate (`tisa.relay.gate`)
 builds `where` from the state of the moment and is the only caller outside tests.
 
 Policies:

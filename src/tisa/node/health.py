@@ -20,10 +20,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from tisa.domain.arrangement import Arrangement
 from tisa.errors import ConfigInvalid
-from tisa.node.disk import MIB, free_bytes, is_disk_full
 from tisa.node.supervisor import Supervisor, TaskState
 from tisa.store import audit, health, network
 from tisa.store.database import Database
+from tisa.store.disk import MIB, free_bytes, is_disk_full
 
 # An audit entry older than this that no checkpoint of ours covers means checkpoints stopped.
 CHECKPOINT_STALE = timedelta(seconds=30)

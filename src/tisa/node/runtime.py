@@ -23,23 +23,25 @@ from tisa.crypto.keys import SigningKey
 from tisa.crypto.tls import api_context, client_context, server_context, write_trust_bundle
 from tisa.crypto.trust import Trust
 from tisa.errors import ConfigInvalid
-from tisa.node.context import NodeContext
-from tisa.node.disk import MIB, Reserve
 from tisa.node.health import Health
 from tisa.node.integrity import quick_check
 from tisa.node.metrics import Metrics
 from tisa.node.settings import Settings, load_arrangement
 from tisa.node.supervisor import Supervisor
+from tisa.relay import witnesses
+from tisa.relay.context import NodeContext
+from tisa.relay.gate import Gate
 from tisa.relay.heartbeat import Heartbeat
 from tisa.relay.sender import Sender
 from tisa.services.accounts import Accounts
 from tisa.services.channels import Channels
 from tisa.services.consents import Consents
 from tisa.services.drafts import Drafts
-from tisa.services.gate import Gate
+from tisa.services.events import Events
 from tisa.services.reading import Reading
 from tisa.services.releases import Releases
 from tisa.store.database import Database
+from tisa.store.disk import MIB, Reserve
 from tisa.store.outbox import OutboxEntry
 
 CHECKPOINT_EVERY = 5.0
@@ -119,6 +121,9 @@ class Runtime:
         self.drafts = Drafts(self._ctx, reading=self.reading, releases=self.releases)
         self.consents = Consents(self._ctx)
         self.channels = Channels(self._ctx)
+        # One picture per node, shared by the events API and the UI, so both answer from one
+        # cache.
+        self.events = Events(self.reading)
         self.supervisor = Supervisor(
             self.clock, on_crash=lambda name: self.metrics.task_restarts.labels(name).inc()
         )
@@ -223,6 +228,18 @@ class Runtime:
             limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
         )
 
+    def witnessed_checkpoints(self) -> tuple[dict[str, list[str]], dict[str, str]]:
+        """Ask each peer, over mutual TLS, which of this node's checkpoints it holds.
+
+        Returns (tokens per peer, error per unreachable peer).
+        """
+        return witnesses.held_by_peers(
+            self.ctx.trust,
+            {p: self.settings.peers.get(p) for p in self.ctx.arrangement.peers_of(self.ctx.party)},
+            self.client_context_for,
+            self.clock,
+        )
+
     # -- serving -----------------------------------------------------------------------------
 
     def _on_sent(self, peer: str, entry: OutboxEntry, outcome: str, _elapsed: float) -> None:
@@ -282,9 +299,9 @@ class Runtime:
     async def serve(self, *, ready: Callable[[], None] | None = None) -> None:
         """Run the federation server, the analyst API server (and the localhost metrics
         server, if configured) and every background task, supervised, until stopped."""
-        from tisa.api.analyst import analyst_app
         from tisa.api.federation import federation_app
         from tisa.api.probes import metrics_app
+        from tisa.web.app import analyst_server
 
         self.integrity = await asyncio.to_thread(self.check_store)
         peers = list(self.ctx.arrangement.peers_of(self.settings.party))
@@ -303,7 +320,7 @@ class Runtime:
             self.settings.federation_port,
             self.federation_server_context(),
         )
-        api_app = analyst_app(self)
+        api_app, feed = analyst_server(self)
         api = _Server(
             api_app,
             self.settings.host,
@@ -326,7 +343,7 @@ class Runtime:
             supervisor.start("partials", self._sweep_partials)
             heartbeat = Heartbeat(self.ctx, clients, self.audit, on_contact=self._sender.recovered)
             supervisor.start("heartbeat", heartbeat.run)
-            supervisor.start("live feed", api_app.state.feed.run)
+            supervisor.start("live feed", feed.run)
             while not all(server.started for server in listening):
                 if any(task.done() for task in servers):
                     break
@@ -335,7 +352,7 @@ class Runtime:
                 ready()
             await asyncio.wait(servers, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            api_app.state.feed.close()  # open pages' live streams end, so the server can stop
+            feed.close()  # open pages' live streams end, so the server can stop
             for server in listening:
                 server.should_exit = True
             await supervisor.stop()
@@ -372,37 +389,3 @@ class _Server(uvicorn.Server):
     def install_signal_handlers(self) -> None:
         # The CLI owns signals; two servers in one loop must not fight over them.
         return
-
-
-def witnessed_checkpoints(rt: Runtime) -> tuple[dict[str, list[str]], dict[str, str]]:
-    """Ask each peer, over mutual TLS, which of this node's checkpoints it holds.
-
-    Returns (tokens per peer, error per unreachable peer).
-    """
-    from tisa.relay.transmission import HEADER, sign_transmission
-
-    held: dict[str, list[str]] = {}
-    errors: dict[str, str] = {}
-    for peer in rt.ctx.arrangement.peers_of(rt.settings.party):
-        url = rt.settings.peers.get(peer)
-        if url is None:
-            errors[peer] = "no address configured"
-            continue
-        body = b"{}"
-        header = sign_transmission(rt.ctx.trust, peer, body, rt.clock())
-        try:
-            with httpx.Client(base_url=url, verify=rt.client_context_for(peer), timeout=10) as http:
-                answer = http.post(
-                    "/federation/v1/audit/held",
-                    content=body,
-                    headers={HEADER: header, "Content-Type": "application/json"},
-                )
-            answer.raise_for_status()
-            said = answer.json()
-            tokens = said.get("checkpoints") if isinstance(said, dict) else None
-            if not isinstance(tokens, list):
-                raise ValueError(f"{peer} answered no list of checkpoints")
-            held[peer] = [t for t in tokens if isinstance(t, str)]
-        except (httpx.HTTPError, ValueError) as exc:
-            errors[peer] = str(exc)
-    return held, errors

@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from tisa.domain.wire import parse
 from tisa.errors import AuditTampered, DeliveryFailed, TisaError
-from tisa.node.context import NodeContext
+from tisa.relay.context import NodeContext
 from tisa.relay.messages import AuditExchange
 from tisa.relay.sender import backoff
 from tisa.relay.transmission import HEADER, sign_transmission

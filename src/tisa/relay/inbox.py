@@ -18,8 +18,8 @@ from tisa.domain.model import DeliveryState
 from tisa.domain.policy import MOVE, Movement
 from tisa.domain.wire import ConsentToken, iso, parse
 from tisa.errors import ChannelSuspended, Conflict, NotFound, TisaError
-from tisa.node.context import NodeContext
 from tisa.relay import routing, withdrawals
+from tisa.relay.context import NodeContext
 from tisa.relay.messages import (
     ConsentDenial,
     ConsentRequest,

@@ -18,7 +18,7 @@ from tisa.domain.markings import Precedence
 from tisa.domain.model import DeliveryState, Product
 from tisa.domain.policy import QUEUE, Decision, Movement
 from tisa.domain.wire import ManifestIn, parse
-from tisa.node.context import NodeContext
+from tisa.relay.context import NodeContext
 from tisa.relay.messages import (
     Attestation,
     ConsentRequest,

@@ -28,8 +28,8 @@ from tisa.domain.model import DeliveryState, Product
 from tisa.domain.policy import MOVE, Decision, Movement
 from tisa.domain.wire import ManifestIn, parse
 from tisa.errors import DeliveryFailed, DeliveryRejected, TisaError
-from tisa.node.context import NodeContext
 from tisa.relay.blob_transfer import ensure_at_peer
+from tisa.relay.context import NodeContext
 from tisa.relay.messages import AuditExchange, MessageKind
 from tisa.relay.transmission import HEADER, sign_transmission
 from tisa.store import audit, network, outbox, products

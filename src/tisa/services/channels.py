@@ -6,7 +6,7 @@ from __future__ import annotations
 from tisa.errors import (
     InputInvalid,
 )
-from tisa.node.context import NodeContext
+from tisa.relay.context import NodeContext
 from tisa.services.accounts import Role, User
 from tisa.store import audit, network
 

@@ -27,8 +27,8 @@ from tisa.errors import (
     InputInvalid,
     NotFound,
 )
-from tisa.node.context import NodeContext
 from tisa.relay import routing, withdrawals
+from tisa.relay.context import NodeContext
 from tisa.relay.messages import (
     ConsentDenial,
     MessageKind,

@@ -26,7 +26,7 @@ from tisa.errors import (
     InputInvalid,
     NotFound,
 )
-from tisa.node.context import NodeContext
+from tisa.relay.context import NodeContext
 from tisa.services.accounts import Role, User
 from tisa.store import attachments, audit, products, review
 from tisa.store.products import ProductRow

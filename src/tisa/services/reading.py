@@ -22,12 +22,12 @@ from tisa.errors import (
     NotFound,
     TisaError,
 )
-from tisa.node.context import NodeContext
-from tisa.node.disk import writing
 from tisa.relay import routing
+from tisa.relay.context import NodeContext
 from tisa.relay.provenance import Provenance, verify_stored
 from tisa.services.accounts import User
 from tisa.store import attachments, audit, products, reads
+from tisa.store.disk import writing
 from tisa.store.products import DeliveryRow, ProductRow, Unreadable
 
 _log = logging.getLogger("tisa.services.reading")

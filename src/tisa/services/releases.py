@@ -18,8 +18,8 @@ from tisa.errors import (
     NotFound,
     PolicyDenied,
 )
-from tisa.node.context import NodeContext
 from tisa.relay import routing, withdrawals
+from tisa.relay.context import NodeContext
 from tisa.relay.messages import (
     Recall,
     payload,

@@ -137,13 +137,11 @@ def install(app: FastAPI, rt: Runtime, ui: Pages) -> None:
 
     @app.post("/ui/audit/verify", include_in_schema=False)
     async def verify(request: Request) -> Response:
-        from tisa.node.runtime import witnessed_checkpoints
-
         user, _ = await signed_form(request)
         user.require(Role.AUDITOR, Role.ADMIN)
 
         def check() -> dict[str, Any]:
-            witnessed, unreachable = witnessed_checkpoints(rt)
+            witnessed, unreachable = rt.witnessed_checkpoints()
             report = verify_log(ctx.db, ctx.trust, witnessed)
             report["unreachable"] = unreachable
             return report

@@ -14,7 +14,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tisa.api.errors import status_of
+from tisa.api.analyst import analyst_app
+from tisa.api.errors import answer_otherwise, status_of
 from tisa.api.session import COOKIE, session_of
 from tisa.errors import AuthenticationFailed, InputInvalid, PolicyDenied, TisaError
 from tisa.services.accounts import TOKEN_LIFETIME, User
@@ -30,17 +31,26 @@ if TYPE_CHECKING:
 STATIC = pages.STATIC
 
 
-def install_web(app: FastAPI, rt: Runtime, events: Events) -> None:
-    """Serve the UI under /ui on `app` (the node's analyst server)."""
+def analyst_server(rt: Runtime) -> tuple[FastAPI, Feed]:
+    """The node's analyst server: the API, with the web UI beside it on the same port; and
+    the UI's live feed, for the running node to supervise."""
+    app = analyst_app(rt)
+    return app, install_web(app, rt, rt.events)
+
+
+def install_web(app: FastAPI, rt: Runtime, events: Events) -> Feed:
+    """Serve the UI under /ui on `app` (the node's analyst server). Returns the live feed,
+    which the running node supervises and ends when it stops."""
     party = rt.ctx.party
     ui = Pages(party, rt.ctx.arrangement.party(party).name)
     feed = Feed(rt)
     app.state.pages = ui
-    app.state.feed = feed
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(LiveCursor, head=lambda: head(rt))
 
-    def error_page(request: Request, exc: TisaError) -> Response:
+    def error_page(request: Request, exc: TisaError) -> Response | None:
+        if not request.url.path.startswith("/ui/"):
+            return None  # the API's own JSON answer
         if isinstance(exc, AuthenticationFailed) and request.method == "GET":
             query = f"?{request.url.query}" if request.url.query else ""
             target = quote(request.url.path + query)
@@ -57,7 +67,7 @@ def install_web(app: FastAPI, rt: Runtime, events: Events) -> None:
             back=_back_path(request.headers.get("referer")),
         )
 
-    app.state.error_page = error_page
+    answer_otherwise(app, error_page)
 
     @app.get("/ui", include_in_schema=False)
     @app.get("/ui/", include_in_schema=False)
@@ -124,6 +134,7 @@ def install_web(app: FastAPI, rt: Runtime, events: Events) -> None:
 
     pages.install(app, rt, ui, events)
     actions.install(app, rt, ui)
+    return feed
 
 
 class LiveCursor:

@@ -253,10 +253,11 @@ class Interleavings(RuleBasedStateMachine):
             raw = self.world.scratch / f"{uuid.uuid4().hex}.csv"
             raw.write_bytes(f"t,lat,lon\n{uuid.uuid4().hex},39.0,125.7\n".encode())
             upload = uploads.accept(
-                rt.ctx,
+                rt.ctx.db,
                 rt.blobs,
-                self.world.user(party, Role.ANALYST),
                 raw,
+                by=self.world.user(party, Role.ANALYST).username,
+                clock=rt.clock,
                 name="track.csv",
                 declared_type="text/csv",
                 max_size=2**20,

@@ -1,4 +1,4 @@
-"""Tests for tisa.crypto.canonical."""
+"""Tests for tisa.domain.canonical."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tisa.crypto.canonical import canonical_json, sha256_digest
+from tisa.domain.canonical import canonical_json, sha256_digest
 from tisa.errors import InputInvalid
 
 

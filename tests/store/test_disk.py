@@ -1,4 +1,4 @@
-"""The disk reserve and what "disk full" means (tisa.node.disk)."""
+"""The disk reserve and what "disk full" means (tisa.store.disk)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from tisa.errors import ConfigInvalid, DiskFull
-from tisa.node.disk import MIB, Reserve, Unlimited, free_bytes, full, is_disk_full, writing
+from tisa.store.disk import MIB, Reserve, Unlimited, free_bytes, full, is_disk_full, writing
 
 
 class Disk:

@@ -9,7 +9,7 @@ from datetime import datetime
 from tisa.blobs.store import BlobStore
 from tisa.crypto.trust import Trust
 from tisa.domain.arrangement import Arrangement
-from tisa.services.gate import Gate
+from tisa.relay.gate import Gate
 from tisa.store.database import Database
 
 
