@@ -6,6 +6,7 @@ runs a 300 MB stream in a fresh process, so that its peak RSS says something.
 
 from __future__ import annotations
 
+import errno
 import gc
 import hashlib
 import itertools
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,8 +25,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tisa.blobs import HEADER_SIZE, BlobRef, BlobStore, BlobTooLarge
-from tisa.errors import ConfigInvalid, Conflict, InputInvalid, NotFound, SignatureInvalid
+from tisa.blobs import HEADER_SIZE, BlobRef, BlobStore, BlobTooLarge, Swept
+from tisa.disk import Reserve
+from tisa.errors import (
+    ConfigInvalid,
+    Conflict,
+    DiskFull,
+    InputInvalid,
+    NotFound,
+    SignatureInvalid,
+)
 
 CHUNK = 64
 RECORD = CHUNK + 16  # a full chunk on disk: ciphertext and GCM tag
@@ -365,6 +375,138 @@ def test_open_store_sweeps_abandoned_uploads_only(tmp_path: Path, kek: bytes) ->
             assert not abandoned.exists()
             ref = live.commit()
         assert read_all(store, ref.digest) == b"still being written"
+
+
+# -- disk: the reserve, a full disk, abandoned partials ------------------------------------
+
+
+class Disk:
+    """Free space the test sets: what `Reserve` measures."""
+
+    def __init__(self, free: int) -> None:
+        self.free = free
+
+    def __call__(self, _path: Path) -> int:
+        return self.free
+
+
+@pytest.fixture
+def disk() -> Disk:
+    return Disk(10_000)
+
+
+@pytest.fixture
+def reserved(tmp_path: Path, kek: bytes, disk: Disk) -> Iterator[BlobStore]:
+    """A store that keeps 1,000 bytes of `disk` free, and lets partials hold 600 in all."""
+    space = Reserve(tmp_path, 1000, free=disk)
+    with BlobStore(
+        tmp_path / "blobs", kek, chunk_size=CHUNK, space=space, max_partials=600
+    ) as opened:
+        yield opened
+
+
+def test_an_upload_is_refused_before_it_takes_the_reserve_and_leaves_nothing(
+    reserved: BlobStore, disk: Disk
+) -> None:
+    with reserved.writer(max_size=10_000) as writer:
+        writer.write(pattern(300))
+        disk.free = 1200  # another writer took the rest
+        with pytest.raises(DiskFull, match="attachments are refused: 0 MiB free") as refused:
+            writer.write(pattern(300, seed=1))
+    assert refused.value.what == "upload"
+    assert files_under(reserved.root / "tmp") == set()
+    assert files_under(reserved.root / "blobs") == set()
+    disk.free = 10_000  # space freed: the next upload goes through, nothing to restart
+    put(reserved, pattern(600))
+
+
+def test_a_receive_whose_announced_size_breaks_the_reserve_writes_nothing(
+    reserved: BlobStore, disk: Disk
+) -> None:
+    disk.free = 1400
+    data = pattern(500)
+    with pytest.raises(DiskFull, match="attachments are refused") as refused:
+        reserved.partial(digest_of(data), len(data))
+    assert refused.value.what == "blob"
+    assert files_under(reserved.root / "partials") == set()
+    disk.free = 1500
+    assert receive(reserved, data).size == 500
+
+
+def test_a_receive_stops_at_the_reserve_and_resumes_once_space_is_freed(
+    reserved: BlobStore, disk: Disk
+) -> None:
+    data = pattern(5 * CHUNK)
+    partial = reserved.partial(digest_of(data), len(data))
+    partial.append(data[: 2 * CHUNK])
+    disk.free = 1000 + CHUNK - 1
+    with pytest.raises(DiskFull):
+        partial.append(data[2 * CHUNK :])
+    assert partial.offset == 2 * CHUNK  # nothing was appended
+    partial.close()
+    disk.free = 10_000
+    with reserved.partial(digest_of(data), len(data)) as resumed:
+        assert resumed.offset == 2 * CHUNK
+        resumed.append(data[2 * CHUNK :])
+        resumed.complete()
+    assert read_all(reserved, digest_of(data)) == data
+
+
+def test_partials_together_are_capped(reserved: BlobStore) -> None:
+    first, second = pattern(400), pattern(300, seed=1)
+    with reserved.partial(digest_of(first), len(first)) as partial:
+        partial.append(first[: 4 * CHUNK])
+    with pytest.raises(DiskFull, match="must wait: partial downloads may hold 0 MiB in all"):
+        reserved.partial(digest_of(second), len(second))
+    assert len(list((reserved.root / "partials").glob("*.part"))) == 1
+    reserved.discard_partial(digest_of(first))
+    assert receive(reserved, second).size == 300
+
+
+def test_a_full_disk_is_disk_full_and_the_upload_is_removed(
+    store: BlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_space(_fd: int, _data: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with store.writer(max_size=1000) as writer:
+        monkeypatch.setattr(os, "write", no_space)
+        with pytest.raises(DiskFull, match="the disk is full") as full:
+            writer.write(pattern(3 * CHUNK))
+        monkeypatch.undo()
+    assert full.value.what == "upload"
+    assert files_under(store.root / "tmp") == set()
+    data = pattern(3 * CHUNK)
+    partial = store.partial(digest_of(data), len(data))
+    monkeypatch.setattr(os, "write", no_space)
+    with pytest.raises(DiskFull, match="the disk is full"):
+        partial.append(data)
+    monkeypatch.undo()
+    assert receive(store, data).size == len(data)  # space again: it resumes
+
+
+def test_idle_partials_are_swept_busy_and_recent_ones_kept(store: BlobStore) -> None:
+    idle, busy, recent = pattern(200), pattern(200, seed=1), pattern(200, seed=2)
+    for data in (idle, busy, recent):
+        with store.partial(digest_of(data), len(data)) as partial:
+            partial.append(data[:CHUNK])
+    day = 24 * 3600.0
+    long_ago = time.time() - 2 * day
+    for path in (store.root / "partials").glob("*.part"):
+        os.utime(path, (long_ago, long_ago))
+    receiving = store.partial(digest_of(busy), len(busy))  # being received: locked
+    with store.partial(digest_of(recent), len(recent)) as partial:
+        partial.append(recent[CHUNK : 2 * CHUNK])  # written to just now
+    swept = store.sweep_partials(idle=day, now=time.time())
+    assert swept == Swept(1, HEADER_SIZE + RECORD)
+    assert store.partial_offset(digest_of(idle)) == 0
+    assert store.partial_offset(digest_of(recent)) == 2 * CHUNK
+    receiving.append(busy[CHUNK:])
+    receiving.complete()
+    assert read_all(store, digest_of(busy)) == busy
+    later = store.sweep_partials(idle=day, now=time.time() + 2 * day)
+    assert later.count == 1  # the recent one, once it too has been left alone a day
+    assert files_under(store.root / "partials") == set()
 
 
 # -- resumable receive ----------------------------------------------------------------------

@@ -138,3 +138,41 @@ def test_status_shows_what_peers_hold_and_warns_of_an_unwitnessed_tail(tmp_path:
     assert "USA holds our checkpoint of 2 entries (at " in result.output
     assert "audit log not witnessed: 3 audit entries (from entry 3" in result.output
     assert "for longer than 30 s" in " ".join(result.output.split())
+
+
+def test_check_passes_a_whole_node_and_names_a_damaged_product(tmp_path: Path) -> None:
+    from factories import draft
+    from sqlalchemy import text
+
+    from tisa.runtime import Runtime
+    from tisa.settings import Settings
+    from tisa.wire import DraftIn, parse
+
+    cluster = Cluster(tmp_path / "net")
+    cluster.create()
+    root = cluster.nodes["KOR"].root
+    whole = runner.invoke(app, ["check", "--dir", str(root)])
+    assert whole.exit_code == 0, whole.output
+    assert "✓ database: PRAGMA quick_check found no damaged page" in whole.output
+    assert "nothing damaged" in whole.output
+    with Runtime(Settings.load(root, env={})) as rt:
+        sign_in = rt.accounts.sign_in
+        analyst = rt.accounts.resolve(sign_in("kor-analyst", cluster.passwords["kor-analyst"]))
+        officer = rt.accounts.resolve(sign_in("kor-officer", cluster.passwords["kor-officer"]))
+        product = rt.node.create(analyst, parse(DraftIn, draft("KOR")))
+        rt.node.release(officer, product.id, 1)
+        with rt.ctx.db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "UPDATE products SET body = json_set(body, '$.title', 'x') "
+                    "WHERE product_id = :p"
+                ),
+                {"p": product.id},
+            )
+    result = runner.invoke(app, ["check", "--dir", str(root)])
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert f"✗ product {product.id} v1: the stored content differs from what KOR signed" in (
+        result.output
+    )
+    assert "1 damaged" in result.output

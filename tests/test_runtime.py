@@ -9,18 +9,21 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import shutil
 import socket
 import ssl
 import threading
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pages
 import pytest
 from factories import legacy_tls_identity
 from prometheus_client.parser import text_string_to_metric_families
 
 from tisa.crypto.certs import make_tls_identity
-from tisa.errors import ConfigInvalid
+from tisa.errors import ConfigInvalid, DiskFull
 from tisa.runtime import Runtime
 from tisa.settings import (
     NodePaths,
@@ -30,6 +33,7 @@ from tisa.settings import (
     pin_arrangement,
     rotate_tls,
 )
+from tisa.store import products
 
 NOW = datetime.now(UTC)
 TIMEOUT = 10.0
@@ -140,3 +144,74 @@ def test_a_refused_handshake_is_counted_in_the_node_metrics(tmp_path: Path) -> N
     assert samples[("tisa_tls_handshakes_refused_total", "client", "untrusted")] == 1
     assert samples[("tisa_tls_handshakes_refused_total", "federation", "unpinned")] == 0
     assert sum(samples.values()) == 1
+
+
+# -- the store at start-up, and its disk ------------------------------------------------------
+
+
+def test_damage_found_at_start_up_is_logged_and_fails_readiness_naming_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    roots = _network(tmp_path)
+    with _open(roots["KOR"]) as rt:
+        assert _check(rt, "integrity") == (True, "not checked (the node is not serving)")
+        with rt.ctx.db.begin() as conn:
+            for i in range(80):
+                products.insert_product(
+                    conn,
+                    product_id=str(uuid.uuid4()),
+                    version=1,
+                    originator="KOR",
+                    classification=2,
+                    precedence="ROUTINE",
+                    title=f"report {i}",
+                    topics=["dprk.missile.launch"],
+                    state="draft",
+                    body={"text": "tracked and assessed " * 20},
+                    author="kor-analyst",
+                    created_at=NOW,
+                )
+        rt.integrity = rt.check_store()
+        assert rt.integrity == ()
+        assert _check(rt, "integrity") == (
+            True,
+            "the quick check at start-up found nothing damaged",
+        )
+        path = Path(rt.ctx.db.url.removeprefix("sqlite:///"))
+        rt.ctx.db.close()
+        pages.zero(path, pages.leaves(path, "products")[1:2])
+        rt.ctx.db.open()
+        with caplog.at_level(logging.ERROR, logger="tisa.runtime"):
+            rt.integrity = rt.check_store()
+        ok, detail = _check(rt, "integrity")
+    assert not ok
+    assert detail.startswith("table products: page ")
+    assert detail.endswith("; run `tisa check`")
+    [logged] = [r for r in caplog.records if r.name == "tisa.runtime"]
+    assert logged.levelno == logging.ERROR
+    assert logged.getMessage().startswith("integrity: table products: page ")
+    assert f"run `tisa check --dir {roots['KOR']}`" in logged.getMessage()
+
+
+def test_readiness_names_the_disk_below_the_reserve_and_recovers_when_freed(
+    tmp_path: Path,
+) -> None:
+    roots = _network(tmp_path)
+    free = shutil.disk_usage(tmp_path).free
+    huge = Settings.load(roots["KOR"], env={"TISA_DISK_RESERVE_MB": str(2 * free // 2**20)})
+    with Runtime(huge) as rt:
+        ok, detail = _check(rt, "disk")
+        assert not ok
+        assert detail.endswith("attachments are refused until space is freed")
+        with pytest.raises(DiskFull, match="attachments are refused"):
+            rt.blobs.claim("upload", 1)
+        rt.count_disk_full("upload")
+        assert 'tisa_disk_full_total{what="upload"} 1.0' in rt.metrics.render().decode()
+    with _open(roots["KOR"]) as rt:
+        assert _check(rt, "disk")[0]
+        rt.blobs.claim("upload", 1)
+
+
+def _check(rt: Runtime, name: str) -> tuple[bool, str]:
+    check = next(c for c in rt.health.ready().checks if c.name == name)
+    return check.ok, check.detail

@@ -15,6 +15,14 @@ Two ways in:
 Nothing holds a whole blob in memory: at most one chunk (1 MiB by default) per writer, partial
 or reader.
 
+Disk
+----
+Every write of a writer or partial first claims its bytes from the store's `Space` (a node's
+`tisa.disk.Reserve`), so attachments never take the free space kept for products; a partial is
+refused up front when its announced size would break the reserve, or would take the partials
+folder past `max_partials` bytes in all. Partials left untouched are removed by
+`sweep_partials`. A disk that is full anyway (ENOSPC) raises `DiskFull`, never a bare OSError.
+
 Encryption at rest
 ------------------
 The node's key-encryption key (KEK, 32 random bytes in a 0600 file: `BlobStore.create_key`,
@@ -68,6 +76,7 @@ POSIX only (``fcntl.flock``, directory fsync).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import hmac
@@ -80,7 +89,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Final, Self
+from typing import Final, Protocol, Self
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -88,12 +97,15 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
+from tisa.disk import MIB, Unlimited, full
 from tisa.errors import (
     ConfigInvalid,
     Conflict,
+    DiskFull,
     InputInvalid,
     NotFound,
     SignatureInvalid,
+    TisaError,
     TooLarge,
 )
 
@@ -114,12 +126,38 @@ _CHUNK_LABEL: Final = b"tisa-blob-chunk-v1"
 _SYNC_EVERY: Final = 64 << 20  # a partial fsyncs at least this often while receiving
 _DIGEST: Final = re.compile(r"sha256:([0-9a-f]{64})")
 _NAME: Final = re.compile(r"[0-9a-f]{64}")
+_FULL: Final = frozenset({errno.ENOSPC, errno.EDQUOT})
+# All partials together may hold at most this much: four of the largest attachments a channel
+# allows (4 GiB each by default) in flight at once.
+MAX_PARTIALS: Final = 16 * 1024 * MIB
+_UNLIMITED: Final = Unlimited()
 
 _Data = bytes | bytearray | memoryview
 
 
 class BlobTooLarge(TooLarge):
     """More bytes than a writer's `max_size` or a partial's announced size."""
+
+
+class Space(Protocol):
+    """Where the store claims disk before it writes (a node's `tisa.disk.Reserve`)."""
+
+    def claim(self, what: str, size: int) -> None:
+        """Refuse `size` more bytes of `what` ("upload", "blob", "preview") when they would
+        take space that must stay free.
+
+        Raises:
+            DiskFull: the write must not happen.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Swept:
+    """Partials removed by `BlobStore.sweep_partials`: how many, and the bytes freed."""
+
+    count: int
+    size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,13 +295,22 @@ def _open_header(header: bytes, wrap_key: bytes, label: str) -> _Opened:
 # -- file-system helpers --------------------------------------------------------------------
 
 
+def _os_error(exc: OSError, doing: str, *, what: str = "blob") -> TisaError:
+    """DiskFull when the disk is full (`what` is the kind of write, for counting); otherwise
+    ConfigInvalid: the blob folder is unusable (read-only, gone...)."""
+    if exc.errno in _FULL:
+        return full(what, f"the blob store could not {doing}")
+    return ConfigInvalid(f"blob store: cannot {doing}: {exc.strerror or exc}")
+
+
 @contextlib.contextmanager
 def _disk(what: str) -> Iterator[None]:
-    """Turn an OSError into ConfigInvalid: the blob folder is unusable (full, read-only...)."""
+    """Turn an OSError into DiskFull (the disk is full) or ConfigInvalid (the blob folder is
+    unusable otherwise)."""
     try:
         yield
     except OSError as exc:
-        raise ConfigInvalid(f"blob store: cannot {what}: {exc.strerror or exc}") from exc
+        raise _os_error(exc, what) from exc
 
 
 def _write_all(fd: int, data: _Data) -> None:
@@ -374,8 +421,17 @@ class BlobStore:
     the folders and clears uploads abandoned by crashed processes.
     """
 
-    def __init__(self, root: Path, kek: bytes, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+    def __init__(
+        self,
+        root: Path,
+        kek: bytes,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        space: Space = _UNLIMITED,
+        max_partials: int = MAX_PARTIALS,
+    ) -> None:
         """A store in `root` whose blobs are keyed by `kek`; `chunk_size` applies to new blobs.
+        Writes claim their bytes from `space` first; partials hold `max_partials` bytes at most.
 
         Raises:
             ConfigInvalid: `kek` is not 32 bytes, or `chunk_size` is not 16 B .. 16 MiB.
@@ -392,6 +448,8 @@ class BlobStore:
         self._partials = self._root / "partials"
         self._tmp = self._root / "tmp"
         self._chunk_size = chunk_size
+        self._space = space
+        self._max_partials = max_partials
         self._wrap_key = _derive(kek, b"data-key wrapping")
         self._name_key = _derive(kek, b"file names")
         self._is_open = False
@@ -491,6 +549,16 @@ class BlobStore:
     def chunk_size(self) -> int:
         """Plaintext bytes per chunk in blobs this store writes (each file records its own)."""
         return self._chunk_size
+
+    def claim(self, what: str, size: int) -> None:
+        """Claim, before writing, `size` bytes of attachment data (`what`: "upload", "blob",
+        "preview") from the store's space, for files written beside the store (an upload's
+        scratch copy, a preview's source).
+
+        Raises:
+            DiskFull: the bytes would take the space kept free for products.
+        """
+        self._space.claim(what, size)
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -649,6 +717,8 @@ class BlobStore:
             BlobTooLarge: `size` needs more than 2**32 - 1 chunks.
             Conflict: the blob is already stored; another Partial for it is open (here or in
                 another process); or the partial on disk was announced with another size.
+            DiskFull: the bytes still to come would take the reserve, or the partials folder
+                past `max_partials`; or the disk is full. Nothing is written.
             SignatureInvalid: the partial's header does not verify (altered, or another KEK);
                 `discard_partial` removes it.
             ConfigInvalid: the store is not open or the files cannot be written.
@@ -664,6 +734,7 @@ class BlobStore:
         try:
             if self._blob_path(raw).is_file():
                 raise Conflict(f"{digest} is already stored")
+            self._claim_partial(part, digest, size)
             with _disk(f"open the partial {digest}"):
                 if not part.exists():
                     self._create_partial(part, raw, size)
@@ -679,6 +750,61 @@ class BlobStore:
                     lock.unlink()
             os.close(lock_fd)
             raise
+
+    def _claim_partial(self, part: Path, digest: str, size: int) -> None:
+        """Refuse a receive whose bytes still to come would break the reserve, or take all
+        partials together past `max_partials` (estimated from file sizes, which is enough to
+        keep transfers from taking the disk)."""
+        with _disk(f"measure {self._partials}"):
+            here = part.stat().st_size if part.exists() else 0
+            others = sum(
+                p.stat().st_size for p in self._partials.glob("*.part") if p.name != part.name
+            )
+        self._space.claim("blob", size - max(0, here - HEADER_SIZE))
+        if others + size > self._max_partials:
+            raise DiskFull(
+                f"{digest} ({size // MIB:,} MiB) must wait: partial downloads may hold "
+                f"{self._max_partials // MIB:,} MiB in all, and {others // MIB:,} MiB are held",
+                what="blob",
+            )
+
+    def sweep_partials(self, *, idle: float, now: float) -> Swept:
+        """Remove partials nobody has written to for `idle` seconds before `now` (seconds
+        since the epoch, as file times are); one being received (locked) is left alone.
+
+        Raises:
+            ConfigInvalid: the store is not open, or the folder cannot be read or changed.
+        """
+        self._require_open()
+        count = freed = 0
+        with _disk(f"list {self._partials}"):
+            parts = sorted(self._partials.glob("*.part"))
+        for part in parts:
+            lock = part.with_suffix(".lock")
+            with _disk(f"sweep {part.name}"):
+                try:
+                    if now - part.stat().st_mtime < idle:
+                        continue
+                    lock_fd = _lock(lock, "being received")
+                except (FileNotFoundError, Conflict):
+                    continue
+                try:
+                    # Asked again under the lock: a receive may have resumed it meanwhile.
+                    stat = part.stat()
+                    if now - stat.st_mtime < idle:
+                        continue
+                    part.unlink()
+                    lock.unlink(missing_ok=True)
+                except FileNotFoundError:
+                    continue
+                finally:
+                    os.close(lock_fd)
+            count += 1
+            freed += stat.st_size
+        if count:
+            with _disk(f"sync {self._partials}"):
+                _fsync_dir(self._partials)
+        return Swept(count, freed)
 
     def partial_offset(self, digest: str) -> int:
         """Plaintext bytes of `digest` durably received: whole chunks on disk that verify.
@@ -884,7 +1010,9 @@ class BlobWriter:
         Raises:
             BlobTooLarge: this would pass `max_size`; the upload is removed, the writer closed.
             Conflict: the writer was already committed or aborted.
-            ConfigInvalid: the disk refused the write; the upload is removed.
+            DiskFull: the bytes would take the reserve, or the disk is full; the upload is
+                removed.
+            ConfigInvalid: the disk refused the write otherwise; the upload is removed.
         """
         fd = self._require_open()
         view = memoryview(data).cast("B")
@@ -894,13 +1022,18 @@ class BlobWriter:
         if _chunk_count(self._size + len(view), self._chunk_size) > _MAX_CHUNKS:
             self.abort()
             raise BlobTooLarge("the upload is too large for one blob")
+        try:
+            self._store.claim("upload", len(view))
+        except DiskFull:
+            self.abort()
+            raise
         self._hasher.update(view)
         self._size += len(view)
         try:
             self._feed(fd, view)
         except OSError as exc:
             self.abort()
-            raise ConfigInvalid(f"blob store: cannot write an upload: {exc.strerror}") from exc
+            raise _os_error(exc, "write an upload", what="upload") from exc
 
     def _feed(self, fd: int, view: memoryview) -> None:
         # A chunk goes out only once a byte after it has arrived: until then it may be the last.
@@ -931,6 +1064,7 @@ class BlobWriter:
 
         Raises:
             Conflict: the writer was already committed or aborted.
+            DiskFull: the disk is full; the upload is removed.
             ConfigInvalid: the disk refused a write, fsync or rename; the upload is removed.
         """
         fd = self._require_open()
@@ -944,7 +1078,7 @@ class BlobWriter:
             self._ref = self._store._install(self._path, raw, self._size)
         except OSError as exc:
             self.abort()
-            raise ConfigInvalid(f"blob store: cannot commit an upload: {exc.strerror}") from exc
+            raise _os_error(exc, "commit an upload", what="upload") from exc
         self._close()
         return self._ref
 
@@ -1047,6 +1181,8 @@ class Partial:
         Raises:
             BlobTooLarge: this would pass the announced size; nothing is appended.
             Conflict: the Partial is closed, completed or discarded.
+            DiskFull: the bytes would take the reserve (nothing is appended; the Partial stays
+                open), or the disk is full (the Partial is closed, as below).
             ConfigInvalid: the disk refused a write; the Partial is closed (whole chunks
                 already on disk stay, and a new `BlobStore.partial` resumes after them).
         """
@@ -1057,6 +1193,7 @@ class Partial:
                 f"{self.digest}: {len(view)} bytes at offset {self._offset} would pass "
                 f"the announced size of {self.size} bytes"
             )
+        self._store.claim("blob", len(view))
         self._hasher.update(view)
         self._offset += len(view)
         try:
@@ -1066,7 +1203,7 @@ class Partial:
                 self._unsynced = 0
         except OSError as exc:
             self._release(unlink_lock=False)
-            raise ConfigInvalid(f"blob store: cannot write {self.digest}: {exc.strerror}") from exc
+            raise _os_error(exc, f"write {self.digest}") from exc
 
     def _feed(self, fd: int, view: memoryview) -> None:
         # Chunk lengths are known in advance, so each goes out as soon as it is full.
@@ -1104,7 +1241,7 @@ class Partial:
             os.fsync(fd)
         except OSError as exc:
             self._release(unlink_lock=False)
-            raise ConfigInvalid(f"blob store: cannot sync {self.digest}: {exc.strerror}") from exc
+            raise _os_error(exc, f"sync {self.digest}") from exc
         self._unsynced = 0
         return min(self._index * self._layout.chunk_size, self.size)
 
@@ -1134,9 +1271,7 @@ class Partial:
             ref = self._store._install(self._part, self._raw, self.size)
         except OSError as exc:
             self._release(unlink_lock=False)
-            raise ConfigInvalid(
-                f"blob store: cannot complete {self.digest}: {exc.strerror}"
-            ) from exc
+            raise _os_error(exc, f"complete {self.digest}") from exc
         self._release(unlink_lock=True)
         return ref
 

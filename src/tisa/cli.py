@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import httpx
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -304,6 +305,52 @@ def status(root: NodeDir) -> None:
             f"dead letter #{entry['id']} to {entry['peer']} ({entry['kind']}): "
             f"{entry['last_error']}"
         )
+    _print_readiness(settings)
+
+
+def _print_readiness(settings: Settings) -> None:
+    """What the running node says of itself (`/healthz/ready` on its own API port, its own
+    certificate pinned): every check, and every background task that is not running."""
+    from tisa.client import ApiClient
+
+    try:
+        with ApiClient(settings.api_url, settings.paths.tls_cert.read_bytes(), timeout=5) as client:
+            answer = client._http.get("/healthz/ready")
+        report = answer.json()
+        checks = report["checks"]
+    except (OSError, httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        out.print(f"[yellow]the node does not answer at {settings.api_url}[/yellow] ({exc})")
+        return
+    verdict = "[green]ready[/green]" if report.get("status") == "ok" else "[red]not ready[/red]"
+    out.print(f"node {verdict}")
+    for name, check in checks.items():
+        mark = "[green]✓[/green]" if check.get("ok") else "[red]✗[/red]"
+        out.print(f"  {mark} {name}: {check.get('detail')}")
+
+
+@app.command()
+def check(root: NodeDir) -> None:
+    """Check the node's store: damaged database pages (SQLite quick_check; PostgreSQL
+    amcheck, where it can be created), every product version read and verified as on every
+    opening, every attachment present and authentic. Exits 1 if anything is damaged. (The
+    audit log: `tisa audit verify`.)"""
+    from rich.markup import escape
+
+    from tisa.integrity import full_check
+    from tisa.runtime import Runtime
+
+    with Runtime(Settings.load(root)) as rt:
+        report = full_check(rt.ctx.db, rt.node, rt.blobs)
+    for line in report.checked:
+        out.print(f"[green]✓[/green] {escape(line)}", highlight=False, soft_wrap=True)
+    for line in report.notes:
+        out.print(f"[yellow]![/yellow] {escape(line)}", highlight=False, soft_wrap=True)
+    for line in report.problems:
+        out.print(f"[red]✗[/red] {escape(line)}", highlight=False, soft_wrap=True)
+    if not report.ok:
+        out.print(f"{len(report.problems)} damaged; the node refuses to serve what is named")
+        raise typer.Exit(1)
+    out.print("nothing damaged")
 
 
 @channel_app.command("suspend")
@@ -484,7 +531,7 @@ def audit_prove(
 
     with Runtime(Settings.load(root)) as rt:
         witnessed = witnessed_checkpoints(rt)[0] if peers else {}
-        report = prove(rt.ctx.db, rt.ctx.trust, product, witnessed)
+        report = prove(rt.ctx.db, rt.ctx.trust, product, witnessed, blobs=rt.blobs)
     for item in report["links"]:
         mark = "[green]✓[/green]" if item["verified"] else "[red]✗[/red]"
         out.print(

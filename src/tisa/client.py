@@ -13,7 +13,9 @@ from tisa.errors import (
     AccessDenied,
     AuthenticationFailed,
     Conflict,
+    Damaged,
     DeliveryFailed,
+    DiskFull,
     InputInvalid,
     NotFound,
     PolicyDenied,
@@ -29,6 +31,7 @@ _ERRORS: dict[str, type[TisaError]] = {
     "BodyTooLarge": InputInvalid,
     "MarkingInvalid": InputInvalid,
     "SignatureInvalid": InputInvalid,
+    "Damaged": Damaged,
 }
 
 
@@ -88,6 +91,8 @@ class ApiClient:
         reason = str(body.get("detail", response.reason_phrase))
         if kind == "PolicyDenied":
             raise PolicyDenied(tuple(body.get("reasons", [reason])))
+        if kind == "DiskFull":
+            raise DiskFull(f"HTTP {response.status_code}: {reason}", what="remote")
         raise _ERRORS.get(kind, TisaError)(f"HTTP {response.status_code}: {reason}")
 
     def stream(self, path: str) -> Iterator[bytes]:

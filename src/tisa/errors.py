@@ -16,6 +16,7 @@
     ├── ChannelSuspended        the channel is suspended; nothing moves, queues hold
     ├── AuditTampered           the audit log or a checkpoint does not hold together
     ├── Damaged                 a stored row or file is not whole (altered, corrupt, missing)
+    ├── DiskFull                the disk is full, or an attachment would take the reserve
     ├── Incomplete              not yet: something a message names (a blob) has not arrived
     └── DeliveryFailed          a peer could not be reached or answered badly
         └── DeliveryRejected    the peer refused for good (policy, signature): do not retry
@@ -106,6 +107,16 @@ class AuditTampered(TisaError):
 class Damaged(TisaError):
     """Something stored is not whole: a row whose signatures no longer hold, a corrupt page,
     a missing or altered attachment. It is never served as if it were whole."""
+
+
+class DiskFull(TisaError):
+    """Nothing was written for want of disk: the disk (or the database) is full, or an
+    attachment would take the free space kept in reserve for products. `what` says which kind
+    of write was refused ("upload", "blob", "preview", "database"), for counting."""
+
+    def __init__(self, reason: str, *, what: str) -> None:
+        super().__init__(reason)
+        self.what = what
 
 
 class Incomplete(TisaError):

@@ -3,14 +3,15 @@
 Liveness (`/healthz/live`) is the process answering at all. Readiness (`/healthz/ready`, and
 `/healthz`) asks, each time: is the database reachable and writable, is every background
 task running, is the audit log sealed by a fresh checkpoint, is there free disk above the
-reserve, and has every peer over an open channel been heard from lately. The answer names
-each check; nothing in it names a product (it is unauthenticated, for orchestrators).
+reserve, has every peer over an open channel been heard from lately, and did the quick
+integrity check at start-up find the database whole. The answer names each check (and a
+damaged table or index by name); nothing in it names a product (it is unauthenticated, for
+orchestrators).
 """
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,8 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from tisa.arrangement import Arrangement
+from tisa.disk import MIB, free_bytes, is_disk_full
+from tisa.errors import ConfigInvalid
 from tisa.store import audit, health, network
 from tisa.store.database import Database
 from tisa.supervisor import Supervisor, TaskState
@@ -71,7 +74,10 @@ class Health:
         reserve_bytes: int,
         supervisor: Supervisor,
         clock: Callable[[], datetime],
+        integrity: Callable[[], Sequence[str] | None],
     ) -> None:
+        """`integrity` gives what the start-up integrity check found damaged (empty: nothing),
+        or None before it has run (a node opened without serving)."""
         self._party = party
         self._arrangement = arrangement
         self._db = db
@@ -79,6 +85,7 @@ class Health:
         self._reserve = reserve_bytes
         self._supervisor = supervisor
         self._clock = clock
+        self._integrity = integrity
         self._started = clock()
 
     def ready(self) -> Report:
@@ -87,6 +94,7 @@ class Health:
         checks = [self._database(now)]
         checks.append(self._tasks())
         checks.append(self._disk())
+        checks.append(self._integrity_check())
         try:
             checks.append(self._checkpoint(now))
             checks.append(self._peers(now))
@@ -117,11 +125,21 @@ class Health:
 
     def _disk(self) -> Check:
         try:
-            free = shutil.disk_usage(self._data_dir).free
-        except OSError as exc:
-            return Check("disk", False, f"cannot measure free space: {exc.strerror}")
-        detail = f"{free // 2**20:,} MiB free, reserve {self._reserve // 2**20:,} MiB"
+            free = free_bytes(self._data_dir)
+        except ConfigInvalid as exc:
+            return Check("disk", False, exc.reason)
+        detail = f"{free // MIB:,} MiB free, reserve {self._reserve // MIB:,} MiB"
+        if free < self._reserve:
+            detail += "; attachments are refused until space is freed"
         return Check("disk", free >= self._reserve, detail)
+
+    def _integrity_check(self) -> Check:
+        found = self._integrity()
+        if found is None:
+            return Check("integrity", True, "not checked (the node is not serving)")
+        if not found:
+            return Check("integrity", True, "the quick check at start-up found nothing damaged")
+        return Check("integrity", False, "; ".join(found) + "; run `tisa check`")
 
     def _checkpoint(self, now: datetime) -> Check:
         with self._db.read() as conn:
@@ -157,16 +175,3 @@ class Health:
 
 def _when(moment: datetime | None) -> str:
     return "never" if moment is None else moment.isoformat(timespec="seconds")
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    """Whether a store or file error means the disk (or database) is full."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, OSError) and seen.errno == 28:  # ENOSPC
-            return True
-        text = str(seen).lower()
-        if "disk is full" in text or "no space left" in text or "disk full" in text:
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False

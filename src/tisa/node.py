@@ -18,10 +18,20 @@ from sqlalchemy import Connection
 
 from tisa.accounts import Role, User
 from tisa.attachments import previews
+from tisa.attachments.downloads import read_whole
 from tisa.attachments.uploads import workspace
 from tisa.crypto import jws
 from tisa.crypto.jws import payload_digest
-from tisa.errors import AccessDenied, Conflict, Damaged, InputInvalid, NotFound, PolicyDenied
+from tisa.disk import writing
+from tisa.errors import (
+    AccessDenied,
+    Conflict,
+    Damaged,
+    InputInvalid,
+    NotFound,
+    PolicyDenied,
+    TisaError,
+)
 from tisa.model import (
     Attachment,
     AttachmentKind,
@@ -43,7 +53,7 @@ from tisa.relay.messages import (
 from tisa.relay.provenance import Provenance, verify_stored
 from tisa.store import attachments, audit, consents, network, products, reads, review
 from tisa.store.consents import ConsentRow, RequestRow
-from tisa.store.products import DeliveryRow, ProductRow
+from tisa.store.products import DeliveryRow, ProductRow, Unreadable
 from tisa.store.review import SentBack
 from tisa.trust import Signed
 from tisa.wire import (
@@ -68,6 +78,15 @@ class Held:
     row: ProductRow
     product: Product
     provenance: Provenance | None = None
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What a listing shows a user, and how many stored versions it left out because they
+    could not be read or no longer hold together (each is logged by name)."""
+
+    held: list[Held]
+    withheld: int = 0
 
 
 class Node:
@@ -286,9 +305,9 @@ class Node:
         """This node's drafts the user may see, oldest first, each with why it was sent
         back (None: waiting for a release officer)."""
         with self.ctx.db.read() as conn:
-            rows = products.listing(conn, states=["draft"], limit=1000)
+            found = products.readable_listing(conn, states=["draft"], limit=1000)
             returned = review.all_sent_back(conn)
-        held = [h for row in rows if (h := self.visible(user, row)) is not None]
+        held = self._shown(user, found.rows, found.unreadable).held
         held.sort(key=lambda h: h.row.created_at)
         return [(h, returned.get((h.row.product_id, h.row.version))) for h in held]
 
@@ -715,6 +734,39 @@ class Node:
         )
         return Held(row, product, provenance) if decision.allowed else None
 
+    def check_stored(self, row: ProductRow) -> None:
+        """Verify a stored version as every opening does, for `tisa check`: a signed one
+        against every signature and its attachments, a draft by parsing it.
+
+        Raises:
+            Damaged: the row no longer holds together.
+        """
+        try:
+            self._verified(row)
+        except Damaged:
+            raise
+        except (TisaError, ValueError) as exc:
+            reason = exc.reason if isinstance(exc, TisaError) else str(exc)
+            raise Damaged(f"{row.product_id} v{row.version}: {reason}") from exc
+
+    def _shown(self, user: User, rows: list[ProductRow], unreadable: list[Unreadable]) -> Shown:
+        """The rows `user` may see; rows that cannot be read or no longer hold together are
+        left out, counted and logged by name (for the administrator: `tisa check`)."""
+        for lost in unreadable:
+            _log.error("not shown: %s; run `tisa check`", lost)
+        held: list[Held] = []
+        withheld = len(unreadable)
+        for row in rows:
+            try:
+                shown = self._open(user, row, READ)
+            except Damaged as exc:
+                _log.error("not shown: %s", exc.reason)
+                withheld += 1
+                continue
+            if shown is not None:
+                held.append(shown)
+        return Shown(held, withheld)
+
     def visible(self, user: User, row: ProductRow) -> Held | None:
         """The stored version if `user` may see it (the gate's READ policy), else None; a row
         that no longer holds together is left out and logged. Not audited as a view."""
@@ -746,9 +798,27 @@ class Node:
         limit: int = 200,
     ) -> list[Held]:
         """Products this node holds that `user` may see, newest first (the gate's READ
-        policy), optionally of one originator and created within [since, until)."""
+        policy), optionally of one originator and created within [since, until); what cannot
+        be read is left out (see `listing`)."""
+        return self.listing(
+            user, state=state, originator=originator, since=since, until=until, limit=limit
+        ).held
+
+    def listing(
+        self,
+        user: User,
+        *,
+        state: str | None = None,
+        originator: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 200,
+    ) -> Shown:
+        """`list_products`, with how many stored versions were left out because their rows
+        cannot be read (a damaged page) or no longer hold together; one bad page never takes
+        the whole listing with it."""
         with self.ctx.db.read() as conn:
-            rows = products.listing(
+            found = products.readable_listing(
                 conn,
                 states=[state] if state else None,
                 originator=originator,
@@ -756,7 +826,7 @@ class Node:
                 before=until,
                 limit=limit,
             )
-        return [held for row in rows if (held := self.visible(user, row)) is not None]
+        return self._shown(user, found.rows, found.unreadable)
 
     def read(
         self,
@@ -772,7 +842,7 @@ class Node:
 
         Raises:
             NotFound: not held, or the user may not open it.
-            Damaged: held, but it no longer holds together.
+            Damaged: held, but it no longer holds together, or its row cannot be read.
         """
         now = self.ctx.clock()
         with self.ctx.db.begin() as conn:
@@ -852,6 +922,8 @@ class Node:
         Raises:
             NotFound: as for `attachment`, or the attachment is not a photo.
             AccessDenied: the user may not see the product.
+            Damaged: the photo's stored bytes do not authenticate.
+            DiskFull: making the preview would take the reserve, or the disk is full.
         """
         match = self._attachment(user, product_id, version, digest)
         if match.kind is not AttachmentKind.PHOTO:
@@ -861,10 +933,12 @@ class Node:
             known = attachments.preview_of(conn, product_id, version, digest)
         if known is not None and blobs.has(known):
             return known
-        with workspace(work) as scratch:
+        # The decrypted photo is written out before the preview is made: claimed first.
+        blobs.claim("preview", match.size)
+        with writing("preview", "a preview could not be made"), workspace(work) as scratch:
             photo = scratch / "photo"
             with photo.open("wb") as handle:
-                for chunk in blobs.open(digest):
+                for chunk in read_whole(blobs, digest, f"{product_id} v{version}"):
                     handle.write(chunk)
             thumb = scratch / "preview.jpg"
             previews.thumbnail(photo, thumb)

@@ -16,13 +16,16 @@ import httpx
 import uvicorn
 
 from tisa.accounts import Accounts
+from tisa.attachments.uploads import sweep_workspaces
 from tisa.audit_log import AuditLog
 from tisa.blobs import BlobStore
 from tisa.crypto.certs import is_ca
 from tisa.crypto.keys import SigningKey
+from tisa.disk import MIB, Reserve
 from tisa.errors import ConfigInvalid
 from tisa.gate import Gate
 from tisa.health import Health
+from tisa.integrity import quick_check
 from tisa.metrics import Metrics
 from tisa.node import Node
 from tisa.relay.context import NodeContext
@@ -36,6 +39,9 @@ from tisa.tls import api_context, client_context, server_context, write_trust_bu
 from tisa.trust import Trust
 
 CHECKPOINT_EVERY = 5.0
+# A partial download nobody has written to for this long is abandoned: its disk is freed.
+PARTIAL_IDLE = 24 * 3600.0
+SWEEP_EVERY = 3600.0
 
 _log = logging.getLogger("tisa.runtime")
 
@@ -54,6 +60,8 @@ class Runtime:
         self._sender: Sender | None = None
         self._db: Database | None = None
         self._ctx: NodeContext | None = None
+        # What the quick integrity check at start-up found damaged; None until it has run.
+        self.integrity: tuple[str, ...] | None = None
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -84,7 +92,8 @@ class Runtime:
             )
         if not paths.blob_key.exists():
             BlobStore.create_key(paths.blob_key)
-        self.blobs = BlobStore(paths.blobs, BlobStore.load_key(paths.blob_key))
+        self.reserve = Reserve(paths.root, self.settings.disk_reserve_mb * MIB)
+        self.blobs = BlobStore(paths.blobs, BlobStore.load_key(paths.blob_key), space=self.reserve)
         self.blobs.open_store()
         self._db = Database(self.settings.database_url).open()
         self.metrics = Metrics(self._db)
@@ -109,9 +118,10 @@ class Runtime:
             arrangement=arrangement,
             db=self._db,
             data_dir=paths.root,
-            reserve_bytes=self.settings.disk_reserve_mb * 2**20,
+            reserve_bytes=self.reserve.reserve_bytes,
             supervisor=self.supervisor,
             clock=self.clock,
+            integrity=lambda: self.integrity,
         )
         self.audit = AuditLog(self._ctx)
         self.accounts = Accounts(self._db, arrangement, self.settings.party, self.clock)
@@ -219,6 +229,43 @@ class Runtime:
             await asyncio.to_thread(self.audit.checkpoint)
             await asyncio.sleep(CHECKPOINT_EVERY)
 
+    def count_disk_full(self, what: str) -> None:
+        """Count a write refused for want of disk (`what`: upload, blob, preview, database)."""
+        self.metrics.disk_full.labels(what).inc()
+
+    def check_store(self) -> tuple[str, ...]:
+        """The quick integrity check of the database (as at start-up): what is damaged, each
+        logged as an error naming it; `/healthz/ready` fails while anything is."""
+        report = quick_check(self.ctx.db)
+        for note in report.notes:
+            _log.warning("integrity: %s", note)
+        for problem in report.problems:
+            _log.error(
+                "integrity: %s; run `tisa check --dir %s`", problem, self.settings.paths.root
+            )
+        return tuple(report.problems)
+
+    async def _sweep_partials(self) -> None:
+        """Remove partial downloads (and uploads' scratch folders) untouched for
+        PARTIAL_IDLE, at start and every SWEEP_EVERY: an abandoned transfer gives its disk
+        back."""
+        while True:
+            now = self.clock().timestamp()
+            swept = await asyncio.to_thread(self.blobs.sweep_partials, idle=PARTIAL_IDLE, now=now)
+            scratch = await asyncio.to_thread(
+                sweep_workspaces, self.settings.paths.work, idle=PARTIAL_IDLE, now=now
+            )
+            if swept.count or scratch:
+                _log.warning(
+                    "removed %d partial downloads (%.1f MiB) and %d upload scratch folders "
+                    "untouched for %d h",
+                    swept.count,
+                    swept.size / MIB,
+                    scratch,
+                    PARTIAL_IDLE // 3600,
+                )
+            await asyncio.sleep(SWEEP_EVERY)
+
     def _on_fault(self, peer: str, error: str) -> None:
         self.metrics.sender_faults.labels(peer, error).inc()
 
@@ -229,6 +276,7 @@ class Runtime:
         from tisa.api.federation import federation_app
         from tisa.api.probes import metrics_app
 
+        self.integrity = await asyncio.to_thread(self.check_store)
         peers = list(self.ctx.arrangement.peers_of(self.settings.party))
         clients = {peer: self.peer_client(peer) for peer in peers}
         self._sender = Sender(
@@ -265,6 +313,7 @@ class Runtime:
             for name, body in self._sender.lanes():
                 supervisor.start(name, body)
             supervisor.start("checkpoints", self._checkpoints)
+            supervisor.start("partials", self._sweep_partials)
             heartbeat = Heartbeat(self.ctx, clients, self.audit, on_contact=self._sender.recovered)
             supervisor.start("heartbeat", heartbeat.run)
             supervisor.start("live feed", api_app.state.feed.run)
@@ -339,7 +388,10 @@ def witnessed_checkpoints(rt: Runtime) -> tuple[dict[str, list[str]], dict[str, 
                     headers={HEADER: header, "Content-Type": "application/json"},
                 )
             answer.raise_for_status()
-            tokens = answer.json().get("checkpoints", [])
+            said = answer.json()
+            tokens = said.get("checkpoints") if isinstance(said, dict) else None
+            if not isinstance(tokens, list):
+                raise ValueError(f"{peer} answered no list of checkpoints")
             held[peer] = [t for t in tokens if isinstance(t, str)]
         except (httpx.HTTPError, ValueError) as exc:
             errors[peer] = str(exc)

@@ -381,7 +381,7 @@ def test_metrics_expose_queues_sends_denials_and_latency(network):
     assert at_kor[_at("tisa_messages_sent_total", peer="USA", kind="envelope", outcome="sent")] >= 1
 
 
-CHECKS = {"database", "tasks", "disk", "checkpoint", "peers"}
+CHECKS = {"database", "tasks", "disk", "integrity", "checkpoint", "peers"}
 
 
 @pytest.mark.parametrize("party", ["USA", "KOR", "JPN"])
@@ -392,12 +392,12 @@ def test_healthz_answers_on_both_ports(network, party):
     report = ready.json()
     assert (report["party"], set(report["checks"])) == (party, CHECKS)
     assert ready.status_code == (200 if report["status"] == "ok" else 503)
-    for name in ("database", "tasks", "disk"):
+    for name in ("database", "tasks", "disk", "integrity"):
         assert report["checks"][name]["ok"], report
-    # Every sender lane, the checkpointer, the audit heartbeat and the live feed run under
-    # the supervisor.
+    # Every sender lane, the checkpointer, the heartbeat, the live feed and the sweeper of
+    # abandoned partial downloads run under the supervisor.
     lanes = 4 * (2 if party == "USA" else 1)
-    assert report["checks"]["tasks"]["detail"] == f"{lanes + 3} running"
+    assert report["checks"]["tasks"]["detail"] == f"{lanes + 4} running"
     peer = "KOR" if party == "USA" else "USA"
     url = net.cluster.nodes[party].settings.federation_url
     with (

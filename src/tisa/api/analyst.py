@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from tisa.accounts import LANGUAGES, Role, User
 from tisa.api.errors import install
 from tisa.api.events import events_router
+from tisa.api.idempotency import Idempotency
 from tisa.api.limits import BodyLimit
 from tisa.api.openapi import analyst_operations, describe
 from tisa.api.probes import METRICS_TYPE, install_probes
@@ -29,6 +30,7 @@ from tisa.api.views import (
     upload_view,
 )
 from tisa.attachments import uploads
+from tisa.attachments.downloads import checked_stream
 from tisa.attachments.uploads import workspace
 from tisa.errors import TooLarge
 from tisa.events import Events
@@ -70,11 +72,20 @@ def analyst_app(rt: Runtime) -> FastAPI:
     app = FastAPI(title="tisa analyst API", version="1")
     install(app)
     describe(app, analyst_operations(rt.ctx.arrangement, rt.ctx.party))
+    # Inside the body limit: an oversize body is refused before it is read for its key.
+    app.add_middleware(
+        Idempotency,
+        routes=lambda: app.router.routes,
+        db=rt.ctx.db,
+        accounts=rt.accounts,
+        clock=rt.clock,
+    )
     app.add_middleware(BodyLimit, limit=MAX_BODY, streamed=("/api/v1/uploads",))
     node, accounts, ctx = rt.node, rt.accounts, rt.ctx
     arrangement = ctx.arrangement
 
     app.state.accounts = accounts
+    app.state.count_disk_full = rt.count_disk_full
 
     def full(user: User, product_id: str, version: int | None) -> dict[str, Any]:
         return product_detail(node, user, product_id, version)[1]
@@ -125,8 +136,17 @@ def analyst_app(rt: Runtime) -> FastAPI:
         state: Annotated[str | None, Query(pattern="^(draft|released|received)$")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> dict[str, Any]:
-        held = node.list_products(user, state=state, limit=limit)
-        return {"products": [summary_view(h, arrangement, ctx.party) for h in held]}
+        shown = node.listing(user, state=state, limit=limit)
+        answer: dict[str, Any] = {
+            "products": [summary_view(h, arrangement, ctx.party) for h in shown.held]
+        }
+        if shown.withheld:
+            answer["withheld"] = shown.withheld
+            answer["note"] = (
+                f"{shown.withheld} stored product versions could not be read whole and are "
+                "left out; the node's log names them (an administrator runs `tisa check`)"
+            )
+        return answer
 
     @app.post("/api/v1/products/check")
     def check(user: Signed_in, draft: DraftIn) -> dict[str, Any]:
@@ -192,17 +212,14 @@ def analyst_app(rt: Runtime) -> FastAPI:
         user.require(Role.ANALYST, Role.RELEASE_OFFICER)
         limit = max(c.max_attachment_bytes for c in arrangement.channels)
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise TooLarge(f"{name} is {int(declared):,} bytes; the limit is {limit:,}")
+        if declared is not None and declared.isdigit():
+            if int(declared) > limit:
+                raise TooLarge(f"{name} is {int(declared):,} bytes; the limit is {limit:,}")
+            # Refused before a byte is read when it could only take the reserve.
+            rt.blobs.claim("upload", int(declared))
         with workspace(rt.settings.paths.work) as work:
             raw = work / "upload"
-            size = 0
-            with raw.open("wb") as handle:
-                async for chunk in request.stream():
-                    size += len(chunk)
-                    if size > limit:
-                        raise TooLarge(f"{name} is over the {limit:,}-byte limit")
-                    await run_in_threadpool(handle.write, chunk)
+            await uploads.receive(request.stream(), raw, store=rt.blobs, name=name, limit=limit)
             row = await run_in_threadpool(
                 uploads.accept,
                 ctx,
@@ -224,7 +241,7 @@ def analyst_app(rt: Runtime) -> FastAPI:
     ) -> StreamingResponse:
         attachment = node.attachment(user, product_id, version, digest)
         return StreamingResponse(
-            rt.blobs.open(digest),
+            checked_stream(rt.blobs, digest, attachment.size, f"{product_id} v{version}"),
             media_type=attachment.media_type,
             headers={
                 "Content-Length": str(attachment.size),
@@ -240,7 +257,11 @@ def analyst_app(rt: Runtime) -> FastAPI:
         digest: Annotated[str, PathParam(pattern=_DIGEST)],
     ) -> StreamingResponse:
         thumb = node.preview(user, product_id, version, digest, rt.settings.paths.work)
-        return StreamingResponse(rt.blobs.open(thumb), media_type="image/jpeg")
+        # A preview is a small JPEG: always authenticated whole before it is sent.
+        return StreamingResponse(
+            checked_stream(rt.blobs, thumb, 0, f"{product_id} v{version}"),
+            media_type="image/jpeg",
+        )
 
     @app.get("/api/v1/products/{product_id}/deliveries")
     def deliveries(user: Signed_in, product_id: Annotated[str, _path_uuid()]) -> dict[str, Any]:

@@ -5,23 +5,33 @@ Every error answer has one shape, `ErrorBody`: `{"error": <kind>, "detail": <rea
 request that does not parse, `BodyTooLarge` for an oversize body, or `HTTPError` for what the
 framework refuses (no such path, a method the path does not take, a body that is not even
 text: 400).
+
+A store or file failure that means a full disk becomes `DiskFull` (507), and one that means a
+damaged database becomes `Damaged` (500), each with its JSON body, logged; anything else
+unforeseen stays a 500 with its traceback in the log.
 """
 
 from __future__ import annotations
+
+import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from tisa.disk import full, is_disk_full
 from tisa.errors import (
     AccessDenied,
     AuthenticationFailed,
     ChannelSuspended,
     ConfigInvalid,
     Conflict,
+    Damaged,
+    DiskFull,
     Incomplete,
     InputInvalid,
     NotFound,
@@ -31,6 +41,9 @@ from tisa.errors import (
     TisaError,
     TooLarge,
 )
+from tisa.store.salvage import is_damage, why
+
+_log = logging.getLogger("tisa.api")
 
 STATUS: list[tuple[type[TisaError], int]] = [
     (TooLarge, 413),
@@ -45,6 +58,8 @@ STATUS: list[tuple[type[TisaError], int]] = [
     (ChannelSuspended, 503),
     (Incomplete, 409),
     (ConfigInvalid, 503),
+    (DiskFull, 507),
+    (Damaged, 500),
 ]
 
 # Refusals a sender must not retry: the same message will be refused again.
@@ -98,17 +113,45 @@ def _methods_of(request: Request) -> list[str]:
     return sorted(methods)
 
 
+def translate(exc: Exception) -> TisaError | None:
+    """The tisa error a store or file failure means, if it means one: a full disk, or a
+    damaged database."""
+    if is_disk_full(exc):
+        if isinstance(exc, SQLAlchemyError):
+            return full("database", "the database could not be written")
+        return full("file", "a file could not be written")
+    if isinstance(exc, SQLAlchemyError) and is_damage(exc):
+        return Damaged(f"the database is damaged ({why(exc)}); run `tisa check`")
+    return None
+
+
 def install(app: FastAPI) -> None:
-    """Map tisa errors, validation errors and HTTP errors to JSON for `app`."""
+    """Map tisa errors, validation errors and HTTP errors to JSON for `app`. A full disk is
+    also counted through `app.state.count_disk_full(what)`, where the app sets one."""
 
     async def tisa_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, TisaError)
+        # Said where the operator looks too, the node's log, not only to one user.
+        where = f"{request.method} {request.url.path}"
+        if isinstance(exc, DiskFull):
+            _log.error("disk full (%s): %s: %s", exc.what, where, exc.reason)
+            count = getattr(request.app.state, "count_disk_full", None)
+            if count is not None:
+                count(exc.what)
+        elif isinstance(exc, Damaged):
+            _log.error("damaged: %s: %s", where, exc.reason)
         # Pages of the web UI answer with a page, not JSON (the UI installs the renderer).
         page = getattr(request.app.state, "error_page", None)
         if page is not None and request.url.path.startswith("/ui/"):
             return page(request, exc)  # type: ignore[no-any-return]
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationFailed) else None
         return JSONResponse(body_of(exc), status_code=status_of(exc), headers=headers)
+
+    async def store_error(request: Request, exc: Exception) -> Response:
+        meant = translate(exc)
+        if meant is None:
+            raise exc  # unforeseen: a 500 with its traceback in the log
+        return await tisa_error(request, meant)
 
     async def validation_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -133,5 +176,7 @@ def install(app: FastAPI) -> None:
         )
 
     app.add_exception_handler(TisaError, tisa_error)
+    app.add_exception_handler(SQLAlchemyError, store_error)
+    app.add_exception_handler(OSError, store_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,6 +19,7 @@ from tisa.api.errors import PERMANENT, install
 from tisa.api.limits import BodyTooLarge, read_body
 from tisa.api.probes import install_probes
 from tisa.blobs import Partial
+from tisa.disk import is_disk_full
 from tisa.errors import ChannelSuspended, Conflict, InputInvalid, TisaError
 from tisa.policy import oversize
 from tisa.relay import inbox
@@ -36,6 +38,8 @@ CONTACT_EVERY = timedelta(seconds=1)
 MESSAGES_PER_TRANSACTION = 16
 APPEND_CHUNK = 1024 * 1024
 DIGEST = r"^sha256:[0-9a-f]{64}$"
+
+_log = logging.getLogger("tisa.federation")
 
 
 async def _receive_into(request: Request, partial: Partial) -> None:
@@ -79,6 +83,7 @@ def federation_app(rt: Runtime) -> FastAPI:
     """The app peers talk to."""
     app = FastAPI(title="tisa federation", docs_url=None, redoc_url=None, openapi_url=None)
     install(app)
+    app.state.count_disk_full = rt.count_disk_full
     ctx = rt.ctx
 
     def _sender(request: Request, body: bytes | str) -> str:
@@ -124,13 +129,18 @@ def federation_app(rt: Runtime) -> FastAPI:
                 outcomes = inbox.receive_many(ctx, sender, chunk)
             except SQLAlchemyError as exc:
                 # The store failed, not the messages: the sender tries them again later.
+                reason = "this node's store failed; try again later"
+                if is_disk_full(exc):
+                    reason = "this node's disk is full; try again later"
+                    _log.error("disk full: %d messages from %s refused for now", len(chunk), sender)
+                    rt.count_disk_full("database")
                 for msg in chunk:
                     rt.metrics.received.labels(msg.kind.value, "rejected").inc()
                     results.append(
                         {
                             "status": "rejected",
                             "error": type(exc).__name__,
-                            "reason": "this node's store failed; try again later",
+                            "reason": reason,
                             "permanent": False,
                         }
                     )

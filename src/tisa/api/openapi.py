@@ -27,6 +27,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from tisa.api.errors import ErrorBody
+from tisa.api.idempotency import KEY
 from tisa.api.probes import METRICS_TYPE
 from tisa.api.session import SAFE_METHODS
 from tisa.arrangement import Arrangement
@@ -67,6 +68,20 @@ class Operation:
     body: str | None = None
     path_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     example: Mapping[str, Any] | None = None
+
+
+IDEMPOTENCY_KEY: Document = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Send the same key with a retry: the first answer comes back, nothing is "
+    "done twice (the key with another request is refused, 409).",
+    "schema": {"type": "string", "pattern": KEY.pattern},
+}
+REPEATED = (
+    "Or: this Idempotency-Key was used for another request, or its first request is still "
+    "being carried out."
+)
 
 
 def describe(app: FastAPI, operations: Mapping[str, Operation]) -> None:
@@ -110,6 +125,9 @@ def corrected(document: Document, operations: Mapping[str, Operation]) -> Docume
 
 
 def _correct(operation: Document, method: str, extra: Operation) -> None:
+    if operation.get("security") and method.upper() not in SAFE_METHODS:
+        # Every signed-in change takes an Idempotency-Key (tisa.api.idempotency).
+        operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY)
     parameters = operation.get("parameters", [])
     if extra.body is not None:
         operation["requestBody"] = {"required": True, "content": {extra.body: {"schema": _BINARY}}}
@@ -125,7 +143,7 @@ def _correct(operation: Document, method: str, extra: Operation) -> None:
         code: response for code, response in operation.get("responses", {}).items() if code != "422"
     }
     if extra.media_type is not None:
-        (success,) = responses.values()
+        success = next(r for code, r in responses.items() if code.startswith("2"))
         text = extra.media_type.startswith("text/")
         success["content"] = {extra.media_type: {"schema": {"type": "string"} if text else _BINARY}}
     for status, meaning in _errors(operation, method, extra).items():
@@ -150,7 +168,9 @@ def _errors(operation: Document, method: str, extra: Operation) -> dict[int, str
         errors[422] = MEANING[422]
     if any(p["in"] == "path" for p in parameters):
         errors[404] = MEANING[404]
-    errors.update(extra.errors)
+    if any(p["name"] == IDEMPOTENCY_KEY["name"] for p in parameters):
+        errors[409] = extra.errors.get(409, MEANING[409]) + " " + REPEATED
+    errors.update({k: v for k, v in extra.errors.items() if k != 409})
     return errors
 
 

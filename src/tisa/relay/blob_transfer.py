@@ -95,5 +95,9 @@ async def ensure_at_peer(
         or not isinstance(answer, dict)
         or answer.get("complete") is not True
     ):
-        raise DeliveryFailed(f"blob {digest[:19]}… to {peer} not complete: HTTP {sent.status_code}")
+        said = answer.get("detail") if isinstance(answer, dict) else None
+        raise DeliveryFailed(
+            f"blob {digest[:19]}… to {peer} not complete: HTTP {sent.status_code}"
+            + (f" ({str(said)[:200]})" if said else "")
+        )
     return True

@@ -147,14 +147,18 @@ class Sender:
             return [], IDLE_POLL
         now = self._ctx.clock()
         with self._ctx.db.read() as conn:
-            due = outbox.due_by_lane(conn, peer, upto=lane, now=now)
-        # While the peer is failing, any message waiting in a more urgent lane (due or in
-        # its backoff) goes before this lane tries: when the peer answers again, FLASH is
-        # what reaches it first.
+            lanes = outbox.lanes_of(conn, peer, upto=lane, now=now)
+        # A more urgent lane to the same peer goes first: while it has messages due or in
+        # flight this lane waits, and while the peer is failing it waits for any message
+        # there at all (in its backoff too), so when the peer answers again FLASH is what
+        # reaches it first.
         failing = peer in self._failing
-        if any(failing or when <= now for urgent, when in due.items() if urgent < lane):
-            return [], URGENT_FIRST if not failing else IDLE_POLL
-        mine = due.get(lane)
+        for urgent, state in lanes.items():
+            if urgent < lane and (
+                failing or state.in_flight or (state.due is not None and state.due <= now)
+            ):
+                return [], IDLE_POLL if failing else URGENT_FIRST
+        mine = lanes[lane].due if lane in lanes else None
         if mine is not None and mine <= now:
             with self._ctx.db.begin() as conn:
                 leased = outbox.lease(conn, peer=peer, lanes=(lane,), now=now, limit=BATCH)

@@ -129,3 +129,34 @@ def named_by(conn: Connection, product_id: str, version: int) -> list[dict[str, 
         )
     )
     return [{"digest": r.digest, "preview": r.preview_digest} for r in rows]
+
+
+def named_blobs(conn: Connection) -> dict[str, list[str]]:
+    """Every blob this node's rows say it holds, each with what names it: the attachments and
+    previews of versions not recalled (a recall withdraws them), and every upload's scrubbed
+    copy, original and preview (kept at the originator)."""
+    named: dict[str, list[str]] = {}
+
+    def note(digest: str | None, what: str) -> None:
+        if digest:
+            named.setdefault(digest, []).append(what)
+
+    joined = product_attachments.join(
+        products,
+        (products.c.product_id == product_attachments.c.product_id)
+        & (products.c.version == product_attachments.c.version),
+    )
+    rows = conn.execute(
+        select(product_attachments)
+        .select_from(joined)
+        .where(products.c.recalled_at.is_(None))
+        .order_by(product_attachments.c.product_id, product_attachments.c.version)
+    )
+    for r in rows:
+        note(r.digest, f"product {r.product_id} v{r.version}")
+        note(r.preview_digest, f"preview in product {r.product_id} v{r.version}")
+    for r in conn.execute(select(uploads).order_by(uploads.c.uploaded_at)):
+        note(r.digest, f"upload {r.name}")
+        note(r.original_digest, f"original of upload {r.name}")
+        note(r.preview_digest, f"preview of upload {r.name}")
+    return named

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, case, func, insert, or_, select, update
 
 from tisa.model import OutboxState
 from tisa.store.tables import outbox
@@ -233,23 +233,35 @@ def next_due(
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def due_by_lane(conn: Connection, peer: str, *, upto: int, now: datetime) -> dict[int, datetime]:
-    """For each lane up to `upto` (0 the most urgent), when its earliest pending entry for
-    `peer` that no sender holds falls due (a plain read, no lock)."""
+@dataclass(frozen=True)
+class LaneState:
+    """A lane's pending messages for one peer: when the earliest one no sender holds falls
+    due (None if every one is held), and how many a sender holds right now (in flight)."""
+
+    due: datetime | None
+    in_flight: int
+
+
+def lanes_of(conn: Connection, peer: str, *, upto: int, now: datetime) -> dict[int, LaneState]:
+    """Each lane up to `upto` (0 the most urgent) that has pending messages for `peer`
+    (a plain read, no lock)."""
+    leased = and_(outbox.c.lease_until.is_not(None), outbox.c.lease_until >= now)
     rows = conn.execute(
-        select(outbox.c.lane, func.min(outbox.c.next_attempt_at))
-        .where(
-            outbox.c.peer == peer,
-            _PENDING,
-            outbox.c.lane <= upto,
-            or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
+        select(
+            outbox.c.lane,
+            func.min(case((leased, None), else_=outbox.c.next_attempt_at)),
+            func.sum(case((leased, 1), else_=0)),
         )
+        .where(outbox.c.peer == peer, _PENDING, outbox.c.lane <= upto)
         .group_by(outbox.c.lane)
     )
-    found: dict[int, datetime] = {}
-    for lane, when in rows:
-        assert isinstance(when, datetime)
-        found[int(lane)] = when if when.tzinfo else when.replace(tzinfo=UTC)
+    found: dict[int, LaneState] = {}
+    for lane, when, held in rows:
+        if isinstance(when, str):  # SQLite hands back CASE results untyped
+            when = datetime.fromisoformat(when)
+        if isinstance(when, datetime) and when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        found[int(lane)] = LaneState(when, int(held or 0))
     return found
 
 

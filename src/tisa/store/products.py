@@ -1,15 +1,22 @@
-"""Products and their per-party delivery state."""
+"""Products and their per-party delivery state.
+
+A product whose row sits on a damaged page of the table is never read as if whole: reading it
+raises `Damaged` naming it, and `readable_listing` and `walk` read every other row and name the
+ones they could not (see `tisa.store.salvage`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from tisa.model import DeliveryState
+from tisa.store import salvage
 from tisa.store.rows import insert_new
 from tisa.store.tables import deliveries, products, recalls
 
@@ -45,31 +52,52 @@ def _row(r: Any) -> ProductRow:
 
 
 def get(conn: Connection, product_id: str, version: int) -> ProductRow | None:
-    """One version, or None."""
-    r = conn.execute(
-        select(products).where(products.c.product_id == product_id, products.c.version == version)
-    ).first()
-    return None if r is None else _row(r)
+    """One version, or None.
+
+    Raises:
+        Damaged: its row cannot be read (a damaged page).
+    """
+    with salvage.reading(f"product {product_id} v{version}", "products"):
+        r = conn.execute(
+            select(products).where(
+                products.c.product_id == product_id, products.c.version == version
+            )
+        ).first()
+        return None if r is None else _row(r)
 
 
 def versions(conn: Connection, product_id: str) -> list[ProductRow]:
-    """Every version held, oldest first."""
-    rows = conn.execute(
-        select(products).where(products.c.product_id == product_id).order_by(products.c.version)
-    )
-    return [_row(r) for r in rows]
+    """Every version held, oldest first.
+
+    Raises:
+        Damaged: a version's row cannot be read.
+    """
+    with salvage.reading(f"product {product_id}", "products"):
+        rows = conn.execute(
+            select(products).where(products.c.product_id == product_id).order_by(products.c.version)
+        )
+        return [_row(r) for r in rows]
 
 
 def latest_version(conn: Connection, product_id: str) -> int | None:
-    """The highest version held, or None."""
-    value = conn.execute(
-        select(func.max(products.c.version)).where(products.c.product_id == product_id)
-    ).scalar()
+    """The highest version held, or None.
+
+    Raises:
+        Damaged: the versions held cannot be read.
+    """
+    with salvage.reading(f"product {product_id}", "products"):
+        value = conn.execute(
+            select(func.max(products.c.version)).where(products.c.product_id == product_id)
+        ).scalar()
     return None if value is None else int(value)
 
 
 def latest(conn: Connection, product_id: str) -> ProductRow | None:
-    """The highest version held, or None."""
+    """The highest version held, or None.
+
+    Raises:
+        Damaged: its row cannot be read.
+    """
     number = latest_version(conn, product_id)
     return None if number is None else get(conn, product_id, number)
 
@@ -117,6 +145,103 @@ def listing(
         query = query.where(products.c.created_at >= since)
     query = query.order_by(products.c.created_at.desc()).limit(limit)
     return [_row(r) for r in conn.execute(query)]
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A stored version whose row cannot be read, and why (`version` None: not even which)."""
+
+    product_id: str | None
+    version: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        if self.product_id is None:
+            return f"products after the last one read cannot be listed ({self.reason})"
+        return f"product {self.product_id} v{self.version} cannot be read ({self.reason})"
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What `readable_listing` could read, and the versions it could not."""
+
+    rows: list[ProductRow]
+    unreadable: list[Unreadable] = field(default_factory=list)
+
+
+def walk(conn: Connection, *, batch: int = 500) -> Iterator[ProductRow | Unreadable]:
+    """Every stored version in key order, each row read if it can be; a row on a damaged page
+    comes as `Unreadable` naming it, and the walk goes on.
+
+    Raises:
+        SQLAlchemyError: the store failed otherwise (unreachable, locked).
+    """
+    key = [products.c.product_id, products.c.version]
+    for found in salvage.rows(conn, products, key, batch=batch):
+        if isinstance(found, salvage.Unreadable):
+            if found.key is None:
+                yield Unreadable(None, None, found.reason)
+            else:
+                yield Unreadable(str(found.key[0]), int(found.key[1]), found.reason)
+            continue
+        try:
+            yield _row(found)
+        except ValueError as exc:  # a value its column's type cannot decode
+            yield Unreadable(found.product_id, found.version, salvage.why(exc))
+
+
+def readable_listing(
+    conn: Connection,
+    *,
+    states: Sequence[str] | None = None,
+    originator: str | None = None,
+    limit: int = 200,
+    before: datetime | None = None,
+    since: datetime | None = None,
+) -> Listing:
+    """`listing`, even when part of the table is damaged: then every row is read on its own
+    (slow, but only while damage lasts), and a product whose newest version cannot be read is
+    named in `unreadable`, never shown as an older version instead.
+
+    Raises:
+        SQLAlchemyError: the store failed otherwise (unreachable, locked).
+    """
+    try:
+        with conn.begin_nested():
+            return Listing(
+                listing(
+                    conn,
+                    states=states,
+                    originator=originator,
+                    limit=limit,
+                    before=before,
+                    since=since,
+                )
+            )
+    except (SQLAlchemyError, ValueError) as exc:
+        if not salvage.is_damage(exc):
+            raise
+    newest: dict[str, ProductRow | Unreadable] = {}
+    lost: list[Unreadable] = []
+    for found in walk(conn):
+        if found.product_id is None:
+            lost.append(found)  # only an Unreadable lacks an id
+            continue
+        held = newest.get(found.product_id)
+        if held is None or (found.version or 0) > (held.version or 0):
+            newest[found.product_id] = found
+    rows = [
+        r
+        for r in newest.values()
+        if isinstance(r, ProductRow)
+        and (not states or r.state in states)
+        and (originator is None or r.originator == originator)
+        and (before is None or r.created_at < before)
+        and (since is None or r.created_at >= since)
+    ]
+    rows.sort(key=lambda r: r.created_at, reverse=True)
+    unreadable = [u for u in newest.values() if isinstance(u, Unreadable)] + lost
+    return Listing(rows[:limit], unreadable)
 
 
 def in_states(conn: Connection, states: Sequence[str]) -> list[ProductRow]:

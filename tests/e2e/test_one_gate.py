@@ -14,8 +14,10 @@ import httpx
 import pytest
 from factories import gps_photo
 from sqlalchemy import select, text
+from typer.testing import CliRunner
 
 from tisa.accounts import Role
+from tisa.cli import app
 from tisa.crypto.jws import payload_digest
 from tisa.errors import InputInvalid, NotFound, PolicyDenied, TisaError
 from tisa.relay.messages import Attestation, MessageKind, message, payload
@@ -266,6 +268,11 @@ def test_every_opening_verifies_the_stored_envelope_again(gated):
     digest = _upload(net, "KOR", "site.jpg", gps_photo((320, 240)), "image/jpeg")
     product_id = net.publish("KOR", attachments=[digest], title="Altered at JPN later")
     net.wait_held("JPN", product_id)
+    jpn = str(net.cluster.nodes["JPN"].root)
+    proved = CliRunner().invoke(app, ["audit", "prove", "--dir", jpn, "--no-peers", product_id])
+    assert proved.exit_code == 0, proved.output
+    for claim in ("✓ KOR released", "✓ USA relayed v1 to JPN under consent", "✓ KOR consented"):
+        assert claim in proved.output, proved.output
     with _store(net, "JPN") as db, db.begin() as conn:
         row = conn.execute(
             text("SELECT body FROM products WHERE product_id = :p"), {"p": product_id}
@@ -285,4 +292,20 @@ def test_every_opening_verifies_the_stored_envelope_again(gated):
     for event in net("JPN").events():
         reports = net("JPN").event(event["id"])["reports"]
         assert product_id not in {r["product_id"] for r in reports}
+    # `audit prove` asks the same verifier: the altered version proves nothing.
+    disproved = CliRunner().invoke(app, ["audit", "prove", "--dir", jpn, "--no-peers", product_id])
+    assert disproved.exit_code == 1, disproved.output
+    assert "✗ KOR released" in disproved.output
+    assert "stored content differs from what KOR signed" in " ".join(disproved.output.split())
     net("KOR", "officer").post(f"/api/v1/consents/{rule}/revoke")
+
+
+def test_status_asks_the_running_node_what_it_says_of_itself(gated):
+    net = gated
+    usa = str(net.cluster.nodes["USA"].root)
+    net.wait_for(lambda: _ready(net, "USA")["status"] == "ok", "USA ready")
+    shown = CliRunner().invoke(app, ["status", "--dir", usa])
+    assert shown.exit_code == 0, shown.output
+    assert "node ready" in shown.output
+    for check in ("database", "tasks", "disk", "checkpoint", "peers", "integrity"):
+        assert f"✓ {check}:" in shown.output, shown.output
