@@ -72,7 +72,7 @@ from tisa.blobs import BlobStore
 from tisa.client import ApiClient
 from tisa.cluster import Cluster
 from tisa.crypto.keys import SigningKey
-from tisa.errors import Conflict, DeliveryFailed, TisaError
+from tisa.errors import Conflict, DeliveryFailed, DiskFull, TisaError
 from tisa.model import topic_matches
 from tisa.settings import load_arrangement
 from tisa.store import tables
@@ -215,7 +215,8 @@ def _status(exc: TisaError) -> int | None:
 def retrying(
     action: Callable[[], T], what: str, stop: threading.Event, *, limit: float = RETRY_FOR
 ) -> T:
-    """Run `action`, retrying while the node is unreachable or answers 5xx (a fault in progress).
+    """Run `action`, retrying while the node is unreachable or answers 5xx, 507 included (a
+    fault in progress).
 
     Raises:
         TisaError: a refusal that retrying cannot change (4xx), or the node stayed
@@ -227,6 +228,12 @@ def retrying(
             return action()
         except DeliveryFailed as exc:
             last: TisaError = exc
+        except DiskFull as exc:
+            last = exc  # 507: the disk (or the reserve) is full; it will be freed
+        except Conflict as exc:
+            if "still being carried out" not in str(exc):
+                raise
+            last = exc  # the first try with this Idempotency-Key has not answered yet
         except TisaError as exc:
             code = _status(exc)
             if type(exc) is not TisaError or code is None or (code < 500 and code != 429):
@@ -282,13 +289,20 @@ def release_version(sessions: Sessions, stop: threading.Event, v: Version, title
     """
     analyst, officer = sessions(v.originator), sessions(v.originator, "officer")
     body = _draft(v, title)
+    # One key per change: a retry after a lost answer gets the first answer, not a second
+    # product (the node keeps it; see tisa.api.idempotency).
+    once = {"Idempotency-Key": secrets.token_hex(16)}
     if v.version == 1:
-        made = retrying(lambda: analyst.post("/api/v1/products", body), "create", stop)
+        made = retrying(
+            lambda: analyst.post("/api/v1/products", body, headers=dict(once)), "create", stop
+        )
         v.product_id = made["id"]
     else:
         try:
             made = retrying(
-                lambda: analyst.post(f"/api/v1/products/{v.product_id}/amend", body),
+                lambda: analyst.post(
+                    f"/api/v1/products/{v.product_id}/amend", body, headers=dict(once)
+                ),
                 "amend",
                 stop,
             )
@@ -602,6 +616,14 @@ class Stores:
             outbox = Counter(
                 (r.kind, r.state) for r in conn.execute(select(t.outbox.c.kind, t.outbox.c.state))
             )
+            alarms = [
+                {"peer": r.party, "at": r.at, "problem": (r.detail or {}).get("problem")}
+                for r in conn.execute(
+                    select(
+                        t.audit_entries.c.party, t.audit_entries.c.at, t.audit_entries.c.detail
+                    ).where(t.audit_entries.c.action == "audit.inconsistent")
+                )
+            ]
             dead = [
                 dict(r._mapping)
                 for r in conn.execute(
@@ -620,6 +642,7 @@ class Stores:
             "links": links,
             "outbox": outbox,
             "dead": dead,
+            "alarms": alarms,
         }
 
 
@@ -1012,8 +1035,11 @@ class Chaos:
         self.probe_counter += 1
         tag = f"probe{self.probe_counter}"
         made: dict[str, list[Version]] = {"ROUTINE": [], "FLASH": []}
+        flash_released: datetime | None = None
         try:
             for precedence, n in (("ROUTINE", PROBE_ROUTINE), ("FLASH", PROBE_FLASH)):
+                if precedence == "FLASH":
+                    flash_released = datetime.now(UTC)
                 for i in range(n):
                     v = Version(
                         "",
@@ -1045,6 +1071,7 @@ class Chaos:
             "routine": [v.product_id for v in made["ROUTINE"]],
             "flash": [v.product_id for v in made["FLASH"]],
             "routine_in_flight_at_flash_release": [i for i in in_flight if i in ids],
+            "flash_released_at": None if flash_released is None else flash_released.isoformat(),
         }
 
     def _finish_probe(self, probe: dict[str, Any] | None, record: FaultRecord) -> None:
@@ -1070,14 +1097,23 @@ class Chaos:
             probe["flash_first"] = None
             probe["note"] = f"only {len(held)} of {len(ids)} arrived within {self.args.probe_wait}s"
             return
-        excused = set(probe["routine_in_flight_at_flash_release"])
+        ended = datetime.fromisoformat(record.ended_at.replace("Z", "+00:00"))
+        times = {i: held[(i, 1)]["received_at"] for i in ids}
+        times = {i: (t if t.tzinfo else t.replace(tzinfo=UTC)) for i, t in times.items()}
+        flash_released = datetime.fromisoformat(probe["flash_released_at"])
+        # A ROUTINE on its way (leased) when the FLASH was released, or stored before it was,
+        # never waited with the FLASH: excused.
+        excused = set(probe["routine_in_flight_at_flash_release"]) | {
+            i for i in probe["routine"] if times[i] < flash_released
+        }
+        probe["arrivals_s_after_recovery"] = [
+            ["F" if i in probe["flash"] else "R", round((times[i] - ended).total_seconds(), 3)]
+            for i in sorted(ids, key=lambda x: order[x])
+        ]
         probe["arrival_order"] = [
             "F" if i in probe["flash"] else ("r" if i in excused else "R")
             for i in sorted(ids, key=lambda x: order[x])
         ]
-        ended = datetime.fromisoformat(record.ended_at.replace("Z", "+00:00"))
-        times = {i: held[(i, 1)]["received_at"] for i in ids}
-        times = {i: (t if t.tzinfo else t.replace(tzinfo=UTC)) for i, t in times.items()}
         probe["first_flash_after_recovery_s"] = round(
             min((times[i] - ended).total_seconds() for i in probe["flash"]), 3
         )
@@ -1356,6 +1392,13 @@ def check_stores(cluster: Cluster, stores: Stores, ledger: Ledger, checks: Check
         if s == "pending"
     ]
     checks.add("outboxes empty", len(PARTIES), pending)
+    alarms = [dict(a, at_node=p) for p in PARTIES for a in snaps[p]["alarms"]]
+    checks.add(
+        "no audit alarms",
+        len(PARTIES),
+        alarms,
+        note="audit.inconsistent entries: a peer's checkpoints that did not hold together",
+    )
 
 
 def audit_verify(cluster: Cluster, checks: Checks) -> None:
