@@ -722,17 +722,19 @@ class TmpfsDisk:
         """Write the filler until at most `leave` bytes are free (0: until ENOSPC)."""
         block = b"\0" * (1 << 20)
         written = 0
-        with self.filler.open("ab") as handle:
+        # Unbuffered: a write the full disk refused must not be retried at close.
+        with self.filler.open("ab", buffering=0) as handle:
             while True:
                 room = self.free() - leave
                 if room <= 0:
                     break
                 try:
-                    handle.write(block[: min(len(block), room)] if leave else block)
-                    handle.flush()
+                    n = handle.write(block[: min(len(block), room)] if leave else block)
                 except OSError:
                     break
-                written += min(len(block), room)
+                if not n:
+                    break
+                written += n
         return written
 
     def clear(self) -> None:
