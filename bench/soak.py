@@ -569,6 +569,24 @@ class Stores:
                     found.add(r.product_id)
             return found
 
+    def tries(self, party: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """How many tries each product's envelope took from `party`, and the last error."""
+        o = tables.outbox.c
+        with self.engines[party].connect() as conn:
+            rows = conn.execute(
+                select(o.product_id, o.attempts, o.last_error, o.state).where(
+                    o.kind == "envelope", o.product_id.in_(ids)
+                )
+            )
+            return {
+                r.product_id: {
+                    "attempts": r.attempts,
+                    "state": r.state,
+                    "last_error": (r.last_error or "")[:160] or None,
+                }
+                for r in rows
+            }
+
     def backlog(self, party: str) -> dict[str, int]:
         """Pending outbox entries and open consent requests at `party`."""
         o, r = tables.outbox.c, tables.consent_requests.c
@@ -1093,6 +1111,13 @@ class Chaos:
         order = {}
         with contextlib.suppress(Exception):
             order = self.stores.receive_order(recipient, ids)
+        with contextlib.suppress(Exception):
+            tries = self.stores.tries(probe["sender"], ids)
+            probe["tries"] = [
+                {"precedence": "FLASH" if i in probe["flash"] else "ROUTINE", **tries[i]}
+                for i in ids
+                if i in tries
+            ]
         probe["received"] = len(held)
         probe["complete"] = len(held) == len(ids) and len(order) == len(ids)
         if not probe["complete"]:
