@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tisa.client import ApiClient
-from tisa.cluster import Cluster
+from tisa.api.client import ApiClient
+from tisa.demo.network import Cluster
 from tisa.errors import ConfigInvalid, NotFound
 
 T = TypeVar("T")

@@ -61,9 +61,9 @@ from _common import (
     wait_for,
 )
 
-from tisa.blobs import HEADER_SIZE
-from tisa.client import ApiClient
-from tisa.cluster import Cluster
+from tisa.api.client import ApiClient
+from tisa.blobs.store import HEADER_SIZE
+from tisa.demo.network import Cluster
 
 MIB = 1024 * 1024
 TARGET_MBPS = 150.0

@@ -21,10 +21,10 @@ from pathlib import Path
 
 from sqlalchemy import insert, update
 
-from tisa.audit import chain_hash, content
-from tisa.audit_log import verify_log
-from tisa.cluster import Cluster
-from tisa.runtime import Runtime
+from tisa.audit.chain import chain_hash, content
+from tisa.audit.log import verify_log
+from tisa.demo.network import Cluster
+from tisa.node.runtime import Runtime
 from tisa.store import audit
 from tisa.store.audit import Action
 from tisa.store.tables import audit_entries, audit_head

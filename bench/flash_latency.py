@@ -45,7 +45,7 @@ from _common import (
     summary_ms,
 )
 
-from tisa.cluster import Cluster
+from tisa.demo.network import Cluster
 
 TARGET_P99_MS = 50.0
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from _common import finish, log, machine
 
-from tisa.arrangement import FusionWindows
+from tisa.domain.arrangement import FusionWindows
 from tisa.fusion import build_events, correlate, current_reports
 from tisa.fusion.scenario import generate, score
 

@@ -54,8 +54,8 @@ from _common import (
     summary_ms,
 )
 
-from tisa.client import ApiClient
-from tisa.cluster import Cluster
+from tisa.api.client import ApiClient
+from tisa.demo.network import Cluster
 
 TARGET_PER_S = 300.0
 TEXT_BYTES = 1024

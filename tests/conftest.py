@@ -92,3 +92,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield databases.new()
     finally:
         databases.drop_all()
+
+
+# --- what plain `pytest` runs --------------------------------------------------------------
+# `pytest` alone runs the fast tests; `pytest -m ""` (the README's test command, and CI)
+# runs every one. A test that needs PostgreSQL (the `pg_databases` fixture, or a PostgreSQL
+# parameter of a store fixture) is marked `postgres` here, so no test can forget it.
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        params = list(callspec.params.values()) if callspec is not None else []
+        if "pg_databases" in fixtures or any(p == "postgresql" for p in params):
+            item.add_marker(pytest.mark.postgres)

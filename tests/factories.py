@@ -41,16 +41,17 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from hypothesis import strategies as st
 from PIL import ExifTags, Image
 
-from tisa.arrangement import Arrangement, parse_arrangement
 from tisa.crypto.keys import SigningKey
-from tisa.markings import (
+from tisa.crypto.trust import Trust
+from tisa.domain.arrangement import Arrangement, parse_arrangement
+from tisa.domain.markings import (
     Classification,
     InformationCredibility,
     Markings,
     Precedence,
     SourceReliability,
 )
-from tisa.model import (
+from tisa.domain.model import (
     Consent,
     Estimate,
     HeldConsent,
@@ -63,8 +64,7 @@ from tisa.model import (
     Product,
     Qualifier,
 )
-from tisa.policy import Movement, Situation
-from tisa.trust import Trust
+from tisa.domain.policy import Movement, Situation
 
 # --- constants ------------------------------------------------------------------------------
 
@@ -496,8 +496,8 @@ def situations(max_consents: int = 6) -> st.SearchStrategy[Situation]:
 def draft(originator: str = "KOR", **fields: Any) -> dict[str, Any]:
     """A product draft as an analyst writes it (API JSON): a SECRET FLASH launch report to all
     three parties unless `fields` say otherwise; `observations=[]` leaves the launch figures
-    out. KOR and JPN report the 18 Dec 2023 launch with their own figures (tisa.demo)."""
-    from tisa.demo import JPN_LAUNCH, KOR_LAUNCH
+    out. KOR and JPN report the 18 Dec 2023 launch with their own figures (tisa.demo.scenario)."""
+    from tisa.demo.scenario import JPN_LAUNCH, KOR_LAUNCH
 
     launches = {"KOR": KOR_LAUNCH, "JPN": JPN_LAUNCH}
     body: dict[str, Any] = {

@@ -30,15 +30,15 @@ from sqlalchemy import select
 
 from tisa.api.analyst import analyst_app
 from tisa.api.federation import federation_app
-from tisa.cluster import Cluster
 from tisa.crypto.jws import payload_digest
-from tisa.model import Consent
+from tisa.crypto.trust import Signed
+from tisa.demo.network import Cluster
+from tisa.domain.model import Consent
+from tisa.domain.wire import consent_to_wire, manifest_to_wire
+from tisa.node.runtime import Runtime
 from tisa.relay.messages import Attestation, MessageKind, message, payload
 from tisa.relay.transmission import HEADER, sign_transmission
-from tisa.runtime import Runtime
 from tisa.store import tables
-from tisa.trust import Signed
-from tisa.wire import consent_to_wire, manifest_to_wire
 
 with warnings.catch_warnings():
     # starlette >= 1.x warns once, at import, that it prefers httpx2; httpx works the same.

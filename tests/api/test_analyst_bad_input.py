@@ -18,12 +18,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tisa.accounts import Accounts, Role
 from tisa.api.analyst import MAX_BODY, analyst_app
+from tisa.crypto.trust import Signed
+from tisa.node.runtime import Runtime
 from tisa.relay.messages import ConsentRequest, payload
-from tisa.runtime import Runtime
+from tisa.services.accounts import Accounts, Role
 from tisa.store import accounts as account_rows
-from tisa.trust import Signed
 
 NOBODY = "3f0c8a2e-6b1d-4c5e-9a7f-0e2d4b6c8a1f"  # a well-formed id nothing has
 NO_BLOB = "sha256:" + "0" * 64  # a well-formed attachment digest nothing has

@@ -15,8 +15,8 @@ from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy.exc import DatabaseError, OperationalError
 
 from tisa.api.errors import install
-from tisa.disk import full
 from tisa.errors import Damaged, DiskFull, TisaError
+from tisa.node.disk import full
 from tisa.store.salvage import reading
 
 with warnings.catch_warnings():

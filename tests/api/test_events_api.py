@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from tisa.accounts import Role
 from tisa.api.analyst import analyst_app
 from tisa.api.events import events_router
+from tisa.services.accounts import Role
 
 WHEN = "2031-05-05T12:00+09:00"
 WHEN_UTC = "2031-05-05T03:00:00Z"

@@ -26,12 +26,12 @@ from tisa.api.federation import MAX_BODY, federation_app
 from tisa.crypto import jws
 from tisa.crypto.canonical import sha256_digest
 from tisa.crypto.keys import SigningKey
+from tisa.crypto.trust import Signed
+from tisa.domain.wire import iso
+from tisa.node.runtime import Runtime
 from tisa.relay.messages import AuditExchange, MessageKind, Receipt, payload
 from tisa.relay.transmission import HEADER, blob_subject
-from tisa.runtime import Runtime
 from tisa.store import audit, products
-from tisa.trust import Signed
-from tisa.wire import iso
 
 MESSAGES = "/federation/v1/messages"
 HELLO = "/federation/v1/hello"

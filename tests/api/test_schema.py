@@ -128,6 +128,7 @@ def _failed_checks(recorder: Any) -> Iterator[str]:
             )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("username", ["usa-admin", "usa-analyst", "kor-officer"])
 @pytest.mark.usefixtures("loopback_only")
 def test_the_analyst_api_conforms_to_its_openapi_document(own_harness: Any, username: str) -> None:

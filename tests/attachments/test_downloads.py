@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tisa.attachments.downloads import checked_stream
-from tisa.blobs import HEADER_SIZE, BlobStore
+from tisa.blobs.store import HEADER_SIZE, BlobStore
 from tisa.errors import Damaged
 
 CHUNK = 64

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from tisa.attachments.uploads import receive, sweep_workspaces, workspace
-from tisa.blobs import BlobStore
-from tisa.disk import Reserve
+from tisa.blobs.store import BlobStore
 from tisa.errors import DiskFull, TooLarge
+from tisa.node.disk import Reserve
 
 
 class Disk:

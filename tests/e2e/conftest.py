@@ -24,21 +24,21 @@ import httpx
 import pytest
 from factories import draft
 
-from tisa.accounts import Accounts, Role
-from tisa.arrangement import Arrangement
-from tisa.client import ApiClient
-from tisa.cluster import Cluster
+from tisa.api.client import ApiClient
 from tisa.crypto import jws
 from tisa.crypto.keys import VerifyKey
+from tisa.crypto.trust import Signed
+from tisa.demo.network import Cluster
+from tisa.domain.arrangement import Arrangement
+from tisa.domain.wire import iso
 from tisa.errors import NotFound
+from tisa.node.runtime import Runtime
+from tisa.node.settings import load_arrangement
 from tisa.relay.messages import MessageKind, message
 from tisa.relay.transmission import HEADER, sign_transmission
-from tisa.runtime import Runtime
-from tisa.settings import load_arrangement
+from tisa.services.accounts import Accounts, Role
 from tisa.store import products
 from tisa.store.database import Database
-from tisa.trust import Signed
-from tisa.wire import iso
 
 T = TypeVar("T")
 WAIT = 60.0

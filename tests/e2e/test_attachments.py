@@ -28,14 +28,14 @@ from factories import gps_photo
 from PIL import ExifTags, Image
 from pypdf import PdfWriter
 
-from tisa.blobs import DEFAULT_CHUNK_SIZE, HEADER_SIZE, BlobStore
+from tisa.blobs.store import DEFAULT_CHUNK_SIZE, HEADER_SIZE, BlobStore
 from tisa.crypto.jws import payload_digest
+from tisa.crypto.trust import Signed
 from tisa.errors import NotFound
 from tisa.relay.blob_transfer import BLOBS_PATH, status_subject
 from tisa.relay.transmission import HEADER, blob_subject, sign_transmission
 from tisa.store import attachments
 from tisa.store.database import Database
-from tisa.trust import Signed
 
 pytestmark = pytest.mark.e2e
 

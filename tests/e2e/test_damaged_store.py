@@ -88,5 +88,5 @@ def test_a_corrupted_page_of_products_is_named_and_the_rest_is_served(make_netwo
     assert f"✓ {PRODUCTS - len(lost)} product versions read and verified" in checked.stdout
 
     log = usa.log.read_text(errors="replace")
-    assert "ERROR tisa.runtime: integrity: table products: pages " in log
-    assert "ERROR tisa.node: not shown: product " in log
+    assert "ERROR tisa.node.runtime: integrity: table products: pages " in log
+    assert "ERROR tisa.services.node: not shown: product " in log

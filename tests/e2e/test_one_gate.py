@@ -16,16 +16,18 @@ from factories import gps_photo
 from sqlalchemy import select, text
 from typer.testing import CliRunner
 
-from tisa.accounts import Role
-from tisa.cli import app
+from tisa.cli.commands import app
+from tisa.crypto import jws
 from tisa.crypto.jws import payload_digest
+from tisa.crypto.keys import SigningKey
+from tisa.crypto.trust import Signed
+from tisa.domain.wire import iso
 from tisa.errors import InputInvalid, NotFound, PolicyDenied, TisaError
 from tisa.relay.messages import Attestation, MessageKind, message, payload
+from tisa.services.accounts import Role
 from tisa.store import consents
 from tisa.store.database import Database
 from tisa.store.tables import recalls, revocations
-from tisa.trust import Signed
-from tisa.wire import iso
 
 pytestmark = pytest.mark.e2e
 
@@ -309,3 +311,32 @@ def test_status_asks_the_running_node_what_it_says_of_itself(gated):
     assert "node ready" in shown.output
     for check in ("database", "tasks", "disk", "checkpoint", "peers", "integrity"):
         assert f"✓ {check}:" in shown.output, shown.output
+
+
+def test_a_token_whose_kid_names_another_key_is_refused(gated):
+    """Issue case 10: signed with KOR's key, labelled as JPN's: the kid must name the key
+    that verifies, so the hub refuses it and stores nothing."""
+    net = gated
+    kor = net.cluster.nodes["KOR"].settings.paths
+    body = net.manifest("KOR")
+    token = jws.sign(
+        body,
+        SigningKey.from_pem(kor.signing_key.read_bytes()),
+        kid=net.kid("JPN"),
+        typ=Signed.PRODUCT.value,
+    )
+    with net.runtime("KOR") as rt:
+        [result] = net.federation_post(rt, "USA", net.batch(token)).json()["results"]
+    assert (result["status"], result["error"]) == ("rejected", "SignatureInvalid")
+    assert f"JWS kid is '{net.kid('JPN')}', not the pinned '{net.kid('KOR')}'" in result["reason"]
+    assert net.held("USA", body["id"]) is None
+
+
+def test_the_cli_changes_channels_through_the_service(gated):
+    """Issue case 8: `tisa channel` asks the same service as the API, which refuses a
+    channel that does not join this node."""
+    net = gated
+    kor = str(net.cluster.nodes["KOR"].root)
+    refused = CliRunner().invoke(app, ["channel", "suspend", "--dir", kor, "USA-JPN"])
+    assert refused.exit_code != 0
+    assert "channel USA–JPN does not join KOR" in str(refused.exception) + refused.output

@@ -8,8 +8,8 @@ import uuid
 import pytest
 
 from tisa.crypto import jws
+from tisa.crypto.trust import Signed
 from tisa.errors import AccessDenied, NotFound, PolicyDenied, SignatureInvalid
-from tisa.trust import Signed
 
 pytestmark = pytest.mark.e2e
 

@@ -23,8 +23,8 @@ from factories import gps_photo
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from tisa.blobs import BlobStore
-from tisa.tls import server_context
+from tisa.blobs.store import BlobStore
+from tisa.crypto.tls import server_context
 
 pytestmark = pytest.mark.e2e
 

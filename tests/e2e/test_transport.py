@@ -19,10 +19,10 @@ from tisa.crypto import jws
 from tisa.crypto.canonical import sha256_digest
 from tisa.crypto.certs import make_tls_identity
 from tisa.crypto.keys import SigningKey
+from tisa.crypto.tls import client_context
+from tisa.crypto.trust import Signed
 from tisa.relay.messages import payload
 from tisa.relay.transmission import Transmission
-from tisa.tls import client_context
-from tisa.trust import Signed
 
 pytestmark = pytest.mark.e2e
 
@@ -157,7 +157,7 @@ def test_certificate_minted_with_a_nodes_tls_key_is_refused_logged_and_counted(n
         ),
         "the hub logging the refused handshake",
     )
-    assert "WARNING tisa.tls: TLS handshake refused: port=federation" in line
+    assert "WARNING tisa.crypto.tls: TLS handshake refused: port=federation" in line
     assert "reason=untrusted" in line
 
 

@@ -12,9 +12,8 @@ from typing import Any
 
 from factories import product
 
-from tisa.arrangement import FusionWindows
-from tisa.fusion import Event, Holding, build_events
-from tisa.model import (
+from tisa.domain.arrangement import FusionWindows
+from tisa.domain.model import (
     Estimate,
     Instant,
     MissileClass,
@@ -24,6 +23,7 @@ from tisa.model import (
     Position,
     Qualifier,
 )
+from tisa.fusion import Event, Holding, build_events
 
 WINDOWS = FusionWindows()
 ABOUT, EXACT = Qualifier.ABOUT, Qualifier.EXACT

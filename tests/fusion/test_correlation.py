@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reported import AT_LEAST, EXACT, PYONGYANG, SRBM, WINDOWS, est, events, held, launch, seismic
 
-from tisa.arrangement import FusionWindows
+from tisa.domain.arrangement import FusionWindows
+from tisa.domain.model import ObservationKind
 from tisa.fusion import Quantity, correlate, current_reports
-from tisa.model import ObservationKind
 
 T = "2024-01-14T14:55:00+09:00"
 

@@ -7,8 +7,8 @@ import math
 import pytest
 from reported import ABOUT, AT_LEAST, EXACT, UP_TO
 
+from tisa.domain.model import Qualifier
 from tisa.fusion import Figure, Quantity, Source, find_disagreements
-from tisa.model import Qualifier
 
 K = 2.0
 KOR = Source("aaaaaaaa-0000-4000-8000-000000000000", 2, "KOR")

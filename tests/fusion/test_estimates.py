@@ -21,9 +21,9 @@ from reported import (
     seismic,
 )
 
+from tisa.domain.model import Position, Qualifier
 from tisa.fusion import Figure, Quantity, Source, default_sigma, fuse
 from tisa.fusion.estimates import inverse_variance, truncated
-from tisa.model import Position, Qualifier
 
 T = "2017-09-03T12:29+09:00"
 

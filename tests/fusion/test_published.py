@@ -23,8 +23,8 @@ from reported import (
     seismic,
 )
 
+from tisa.domain.model import ObservationKind, Position
 from tisa.fusion import Event, Holding, Quantity
-from tisa.model import ObservationKind, Position
 
 OSHIMA_W = Position(41.5, 136.97, 30.0, "about 200 km west of Oshima-Oshima, inside the EEZ")
 OKUSHIRI_W = Position(42.15, 136.44, 30.0, "about 250 km west of Okushiri, outside the EEZ")

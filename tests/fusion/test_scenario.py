@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tisa.arrangement import FusionWindows
+from tisa.domain.arrangement import FusionWindows
+from tisa.domain.model import MissileLaunch, NuclearTest, Qualifier
 from tisa.fusion import Quantity, build_events
 from tisa.fusion.scenario import Scenario, generate, score
-from tisa.model import MissileLaunch, NuclearTest, Qualifier
 
 WINDOWS = FusionWindows()
 

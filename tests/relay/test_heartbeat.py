@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from tisa.api.federation import federation_app
-from tisa.cluster import Cluster
+from tisa.demo.network import Cluster
+from tisa.node.runtime import Runtime
 from tisa.relay.heartbeat import EXCHANGE_PATH, Heartbeat
-from tisa.runtime import Runtime
 from tisa.store import audit, network
 from tisa.store.audit import Action
 

@@ -18,11 +18,11 @@ import pytest
 from sqlalchemy import insert, text, update
 
 from tisa.api.status import node_status
-from tisa.audit import GENESIS, Damaged, Entry, chain_hash, content
-from tisa.audit_log import verify_log
-from tisa.cluster import Cluster
+from tisa.audit.chain import GENESIS, Damaged, Entry, chain_hash, content
+from tisa.audit.log import verify_log
+from tisa.demo.network import Cluster
 from tisa.errors import AuditTampered
-from tisa.runtime import Runtime
+from tisa.node.runtime import Runtime
 from tisa.store import audit
 from tisa.store.audit import Action
 from tisa.store.tables import audit_entries, audit_head

@@ -21,8 +21,7 @@ from factories import arrangement
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from tisa import accounts as accounts_module
-from tisa.accounts import LOCK_AFTER, LOCK_FOR, TOKEN_LIFETIME, Accounts, Role
+from tisa.domain.markings import Classification
 from tisa.errors import (
     AuthenticationFailed,
     ConfigInvalid,
@@ -30,7 +29,8 @@ from tisa.errors import (
     InputInvalid,
     MarkingInvalid,
 )
-from tisa.markings import Classification
+from tisa.services import accounts as accounts_module
+from tisa.services.accounts import LOCK_AFTER, LOCK_FOR, TOKEN_LIFETIME, Accounts, Role
 from tisa.store import accounts as account_rows
 from tisa.store import audit
 from tisa.store.database import Database, redact

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from sqlalchemy import insert, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from tisa.domain.model import DeliveryState
 from tisa.errors import Damaged
-from tisa.model import DeliveryState
 from tisa.store import consents, products
 from tisa.store.consents import ConsentRow, RequestRow
 from tisa.store.database import Database

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from web_harness import Web
 
-from tisa.cluster import Cluster
+from tisa.demo.network import Cluster
 
 
 @pytest.fixture(scope="session")

@@ -17,9 +17,9 @@ import pytest
 from factories import gps_photo
 from web_harness import ARTIFACTS
 
-from tisa.client import ApiClient
-from tisa.cluster import Cluster
-from tisa.demo import JPN_LAUNCH
+from tisa.api.client import ApiClient
+from tisa.demo.network import Cluster
+from tisa.demo.scenario import JPN_LAUNCH
 
 CHROMIUM = "/usr/bin/chromium"
 WAIT_MS = 30_000
@@ -273,7 +273,7 @@ def test_release_officer_grants_a_consent_request_and_the_product_reaches_jpn(
 def test_event_page_fuses_kor_and_jpn_reports_on_an_offline_map(desk: Desk) -> None:
     # Runs after the first test: JPN holds KOR's Hwasong-18 report (standing rule granted).
     # JPN's own report of the same launch, released at JPN, joins it in one event.
-    jpn_launch = {"kind": "missile-launch", **JPN_LAUNCH}  # MOD's figures (tisa.demo)
+    jpn_launch = {"kind": "missile-launch", **JPN_LAUNCH}  # MOD's figures (tisa.demo.scenario)
     made = desk.api("JPN", "analyst").post(
         "/api/v1/products",
         {

@@ -6,7 +6,7 @@ from __future__ import annotations
 from factories import draft
 from web_harness import Web
 
-from tisa.accounts import Role
+from tisa.services.accounts import Role
 from tisa.store.audit import Action
 from tisa.web.live import Feed, _event
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tisa.cluster import Cluster
+from tisa.demo.network import Cluster
 
 pytestmark = pytest.mark.e2e
 

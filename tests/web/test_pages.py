@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from web_harness import Web
 
-from tisa.accounts import Role
-from tisa.model import DeliveryState
+from tisa.domain.model import DeliveryState
+from tisa.services.accounts import Role
 from tisa.store import audit, products
 
 PAGES = [

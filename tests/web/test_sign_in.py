@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from web_harness import Web
 
-from tisa.accounts import Role
+from tisa.services.accounts import Role
 
 
 def test_unauthenticated_page_sends_to_sign_in_and_back(web: Web) -> None:

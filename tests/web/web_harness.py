@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from tisa.api.analyst import analyst_app
-from tisa.cluster import Cluster
-from tisa.runtime import Runtime
+from tisa.demo.network import Cluster
+from tisa.node.runtime import Runtime
 
 with warnings.catch_warnings():
     # starlette >= 1.x warns once, at import, that it prefers httpx2; httpx works the same.

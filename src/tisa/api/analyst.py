@@ -11,7 +11,6 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
-from tisa.accounts import LANGUAGES, Role, User
 from tisa.api.errors import install
 from tisa.api.events import events_router
 from tisa.api.idempotency import Idempotency
@@ -32,14 +31,15 @@ from tisa.api.views import (
 from tisa.attachments import uploads
 from tisa.attachments.downloads import checked_stream
 from tisa.attachments.uploads import workspace
+from tisa.domain.wire import ConsentIn, DraftIn, Strict
 from tisa.errors import TooLarge
-from tisa.events import Events
+from tisa.services.accounts import LANGUAGES, Role, User
+from tisa.services.events import Events
 from tisa.store import audit
 from tisa.web.app import install_web
-from tisa.wire import ConsentIn, DraftIn, Strict
 
 if TYPE_CHECKING:
-    from tisa.runtime import Runtime
+    from tisa.node.runtime import Runtime
 
 __all__ = ["MAX_BODY", "Signed_in", "analyst_app"]
 

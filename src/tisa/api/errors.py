@@ -23,7 +23,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from tisa.disk import full, is_disk_full
 from tisa.errors import (
     AccessDenied,
     AuthenticationFailed,
@@ -41,6 +40,7 @@ from tisa.errors import (
     TisaError,
     TooLarge,
 )
+from tisa.node.disk import full, is_disk_full
 from tisa.store.salvage import is_damage, why
 
 _log = logging.getLogger("tisa.api")

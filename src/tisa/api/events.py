@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter
 from fastapi import Path as PathParam
 
-from tisa.events import Events
+from tisa.domain.wire import iso
 from tisa.fusion import Event, Figure, Fused, Quantity, Source
 from tisa.fusion.disagreement import Disagreement
-from tisa.wire import iso
+from tisa.services.events import Events
 
 if TYPE_CHECKING:
-    from tisa.runtime import Runtime
+    from tisa.node.runtime import Runtime
 
 _ROLES = {
     Quantity.LAUNCH_POSITION: "launch",

@@ -18,20 +18,20 @@ from tisa import __version__
 from tisa.api.errors import PERMANENT, install
 from tisa.api.limits import BodyTooLarge, read_body
 from tisa.api.probes import install_probes
-from tisa.blobs import Partial
-from tisa.disk import is_disk_full
+from tisa.blobs.store import Partial
+from tisa.crypto.trust import Signed
+from tisa.domain.policy import oversize
+from tisa.domain.wire import iso, parse
 from tisa.errors import ChannelSuspended, Conflict, InputInvalid, TisaError
-from tisa.policy import oversize
+from tisa.node.disk import is_disk_full
 from tisa.relay import inbox
 from tisa.relay.blob_transfer import status_subject
 from tisa.relay.messages import AuditExchange, Batch
 from tisa.relay.transmission import HEADER, blob_subject, check_transmission
 from tisa.store import audit, network
-from tisa.trust import Signed
-from tisa.wire import iso, parse
 
 if TYPE_CHECKING:
-    from tisa.runtime import Runtime
+    from tisa.node.runtime import Runtime
 
 MAX_BODY = 16 * 1024 * 1024
 CONTACT_EVERY = timedelta(seconds=1)

@@ -25,9 +25,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tisa.accounts import Accounts
 from tisa.api.session import COOKIE
 from tisa.errors import AuthenticationFailed
+from tisa.services.accounts import Accounts
 from tisa.store.database import Database
 from tisa.store.rows import insert_new
 from tisa.store.tables import idempotency

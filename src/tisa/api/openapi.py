@@ -30,8 +30,8 @@ from tisa.api.errors import ErrorBody
 from tisa.api.idempotency import KEY
 from tisa.api.probes import METRICS_TYPE
 from tisa.api.session import SAFE_METHODS
-from tisa.arrangement import Arrangement
-from tisa.markings import Classification
+from tisa.domain.arrangement import Arrangement
+from tisa.domain.markings import Classification
 
 __all__ = ["Operation", "analyst_operations", "describe"]
 

@@ -14,10 +14,10 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from tisa.health import Health
+from tisa.node.health import Health
 
 if TYPE_CHECKING:
-    from tisa.runtime import Runtime
+    from tisa.node.runtime import Runtime
 
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

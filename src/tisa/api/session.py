@@ -15,8 +15,8 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from tisa.accounts import Accounts, User
 from tisa.errors import AccessDenied, AuthenticationFailed
+from tisa.services.accounts import Accounts, User
 
 COOKIE = "tisa_session"
 CSRF_HEADER = "X-CSRF-Token"

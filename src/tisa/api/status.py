@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tisa.audit_log import coverage
-from tisa.markings import Precedence
+from tisa.audit.log import coverage
+from tisa.domain.markings import Precedence
+from tisa.domain.wire import iso
 from tisa.store import audit, network, outbox, products
 from tisa.store.audit import Holding
-from tisa.wire import iso
 
 if TYPE_CHECKING:
-    from tisa.runtime import Runtime
+    from tisa.node.runtime import Runtime
 
 
 def node_status(rt: Runtime) -> dict[str, Any]:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from tisa.accounts import User
-from tisa.arrangement import Arrangement
-from tisa.audit import Entry
-from tisa.node import Held, Node
+from tisa.audit.chain import Entry
+from tisa.domain.arrangement import Arrangement
+from tisa.domain.wire import attachment_to_wire, iso, observation_to_wire
 from tisa.relay.provenance import Provenance
+from tisa.services.accounts import User
+from tisa.services.node import Held, Node
 from tisa.store.attachments import UploadRow
 from tisa.store.consents import ConsentRow, RequestRow
 from tisa.store.products import DeliveryRow
-from tisa.wire import attachment_to_wire, iso, observation_to_wire
 
 
 def _when(value: Any) -> str | None:

@@ -1,7 +1,7 @@
 """Serving an attachment's stored bytes: never a byte that failed authentication.
 
 Every chunk of a blob is authenticated before any of its bytes leave the store
-(`tisa.blobs.BlobStore.open`). A blob that fails is damaged: that is logged with its digest
+(`tisa.blobs.store.BlobStore.open`). A blob that fails is damaged: that is logged with its digest
 and product, and the user hears it. HTTP sends its status before the body, so a blob small
 enough (`CHECK_FIRST`) is authenticated whole before the first byte is sent, and a damaged
 one answers `Damaged` instead; a larger one is streamed, and a chunk that fails cuts the
@@ -14,9 +14,9 @@ import logging
 from collections.abc import Iterator
 from typing import Final
 
-from tisa.blobs import BlobStore
-from tisa.disk import MIB
+from tisa.blobs.store import BlobStore
 from tisa.errors import Damaged, NotFound, SignatureInvalid
+from tisa.node.disk import MIB
 
 CHECK_FIRST: Final = 64 * MIB
 

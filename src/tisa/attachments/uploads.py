@@ -5,8 +5,9 @@ its blob store, never named in a manifest), and the report of what scrubbing rem
 for the release officer to read before approving.
 
 Every byte written for an upload (its body as it arrives, the scrubbed copy, the encrypted
-blobs, a photo's preview) is first claimed from the node's reserve (`tisa.disk.Reserve`, through
-the blob store), so uploads never take the space kept for products; a full disk is `DiskFull`.
+blobs, a photo's preview) is first claimed from the node's reserve (`tisa.node.disk.Reserve`,
+through the blob store), so uploads never take the space kept for products; a full disk is
+`DiskFull`.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tisa.accounts import User
 from tisa.attachments import kinds, previews, scrub
-from tisa.blobs import BlobRef, BlobStore
-from tisa.disk import full, is_disk_full, writing
+from tisa.blobs.store import BlobRef, BlobStore
 from tisa.errors import TooLarge
-from tisa.relay.context import NodeContext
+from tisa.node.context import NodeContext
+from tisa.node.disk import full, is_disk_full, writing
+from tisa.services.accounts import User
 from tisa.store import attachments, audit
 from tisa.store.attachments import UploadRow
 

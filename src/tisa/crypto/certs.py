@@ -2,7 +2,7 @@
 
 Each node's certificate is a self-signed leaf: CA:FALSE and no keyCertSign, so it can sign
 nothing but handshakes. A peer loads it as its only trust anchor (OpenSSL accepts a self-signed
-leaf there) and then requires the exact certificate (see `tisa.tls`). Nodes made before leaf
+leaf there) and then requires the exact certificate (see `tisa.crypto.tls`). Nodes made before leaf
 certificates had a CA limited to itself; `is_ca` finds them, `tisa init --rotate-tls` replaces
 them.
 """

@@ -1,6 +1,6 @@
 """Fusion: the fused picture of the events a node's products describe.
 
-Pure domain code: no framework, no I/O, no clock. The edge (tisa.events) hands in the
+Pure domain code: no framework, no I/O, no clock. The edge (tisa.services.events) hands in the
 product versions a user may read, as `Holding`s; `build_events` returns the events.
 
     Holding (product version held)  ──current_reports──▶  Report (one observation of the

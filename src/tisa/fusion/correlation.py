@@ -31,9 +31,9 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tisa.arrangement import FusionWindows
+from tisa.domain.arrangement import FusionWindows
+from tisa.domain.model import ObservationKind
 from tisa.fusion.reports import Report
-from tisa.model import ObservationKind
 
 EARTH_RADIUS_KM = 6371.0
 

@@ -14,13 +14,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from tisa.arrangement import FusionWindows
+from tisa.domain.arrangement import FusionWindows
+from tisa.domain.model import MissileClass, MissileLaunch, NuclearTest, ObservationKind, Qualifier
 from tisa.fusion.correlation import Group, correlate
 from tisa.fusion.disagreement import Disagreement, find_disagreements
 from tisa.fusion.estimates import Fused, fuse, sources_of
 from tisa.fusion.quantities import Figure, Quantity, figures_of, number
 from tisa.fusion.reports import Holding, Report, current_reports
-from tisa.model import MissileClass, MissileLaunch, NuclearTest, ObservationKind, Qualifier
 
 _CLASS_WORDS = {
     MissileClass.CRUISE: "Cruise missile",

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from tisa.domain.model import Estimate, Instant, MissileLaunch, Position, Qualifier
 from tisa.fusion.reports import Report, Source
-from tisa.model import Estimate, Instant, MissileLaunch, Position, Qualifier
 
 
 class Quantity(StrEnum):

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from tisa.model import MissileLaunch, Observation, ObservationKind, Position, Product
+from tisa.domain.model import MissileLaunch, Observation, ObservationKind, Position, Product
 
 
 @dataclass(frozen=True, order=True)

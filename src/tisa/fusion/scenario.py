@@ -6,7 +6,7 @@
   area), nuclear tests — about half of them followed ~8 minutes later by a collapse, a weaker
   seismic event at the same site that is an event of its own;
 * for each event, a report from each nation whose sensors caught it (KOR, JPN, USA), as a
-  `tisa.model.Product`: its time in the nation's zone (KST/JST +09:00, Hawaii −10:00 for
+  `tisa.domain.model.Product`: its time in the nation's zone (KST/JST +09:00, Hawaii −10:00 for
   INDOPACOM launches, UTC for USGS, Pyongyang time +08:30 when KOR quotes the North in
   2015–2018), figures with noise of the sigma the report states (or, unstated, of the default
   sigma fusion assumes), each nation's sensor bias (`bias=True`), hedged values ("more than",
@@ -28,18 +28,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 
-from tisa.fusion.correlation import EARTH_RADIUS_KM
-from tisa.fusion.picture import Event
-from tisa.fusion.quantities import Quantity, default_sigma
-from tisa.fusion.reports import Holding
-from tisa.markings import (
+from tisa.domain.markings import (
     Classification,
     InformationCredibility,
     Markings,
     Precedence,
     SourceReliability,
 )
-from tisa.model import (
+from tisa.domain.model import (
     Estimate,
     Instant,
     MissileClass,
@@ -51,6 +47,10 @@ from tisa.model import (
     Product,
     Qualifier,
 )
+from tisa.fusion.correlation import EARTH_RADIUS_KM
+from tisa.fusion.picture import Event
+from tisa.fusion.quantities import Quantity, default_sigma
+from tisa.fusion.reports import Holding
 
 KST = timezone(timedelta(hours=9), "KST")
 JST = timezone(timedelta(hours=9), "JST")

@@ -13,10 +13,10 @@ from datetime import datetime
 
 import httpx
 
-from tisa.blobs import BlobStore
+from tisa.blobs.store import BlobStore
+from tisa.crypto.trust import Trust
 from tisa.errors import DeliveryFailed, DeliveryRejected, NotFound
 from tisa.relay.transmission import HEADER, blob_subject, sign_transmission
-from tisa.trust import Trust
 
 BLOBS_PATH = "/federation/v1/blobs"
 

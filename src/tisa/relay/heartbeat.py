@@ -24,16 +24,16 @@ from typing import TYPE_CHECKING
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
+from tisa.domain.wire import parse
 from tisa.errors import AuditTampered, DeliveryFailed, TisaError
-from tisa.relay.context import NodeContext
+from tisa.node.context import NodeContext
 from tisa.relay.messages import AuditExchange
 from tisa.relay.sender import backoff
 from tisa.relay.transmission import HEADER, sign_transmission
 from tisa.store import network
-from tisa.wire import parse
 
 if TYPE_CHECKING:
-    from tisa.audit_log import AuditLog
+    from tisa.audit.log import AuditLog
 
 BEAT_EVERY = 3.0
 EXCHANGE_PATH = "/federation/v1/audit/exchange"

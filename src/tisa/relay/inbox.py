@@ -13,11 +13,13 @@ from typing import Literal
 from sqlalchemy import Connection
 
 from tisa.crypto.jws import payload_digest
+from tisa.crypto.trust import Signed
+from tisa.domain.model import DeliveryState
+from tisa.domain.policy import MOVE, Movement
+from tisa.domain.wire import ConsentToken, iso, parse
 from tisa.errors import ChannelSuspended, Conflict, NotFound, TisaError
-from tisa.model import DeliveryState
-from tisa.policy import MOVE, Movement
+from tisa.node.context import NodeContext
 from tisa.relay import routing, withdrawals
-from tisa.relay.context import NodeContext
 from tisa.relay.messages import (
     ConsentDenial,
     ConsentRequest,
@@ -32,8 +34,6 @@ from tisa.relay.messages import (
 from tisa.relay.provenance import Attachments, Envelope, verify_envelope
 from tisa.store import attachments, audit, consents, products
 from tisa.store.database import savepoint
-from tisa.trust import Signed
-from tisa.wire import ConsentToken, iso, parse
 
 Outcome = Literal["stored", "duplicate"]
 

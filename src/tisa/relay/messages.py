@@ -12,9 +12,9 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field
 
+from tisa.crypto.trust import Signed
+from tisa.domain.wire import Strict, iso
 from tisa.errors import InputInvalid
-from tisa.trust import Signed
-from tisa.wire import Strict, iso
 
 
 class MessageKind(StrEnum):

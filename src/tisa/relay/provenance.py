@@ -15,12 +15,12 @@ from enum import Enum
 from typing import Any, Protocol
 
 from tisa.crypto.jws import payload_digest
+from tisa.crypto.trust import Signed, Trust
+from tisa.domain.model import Consent, Product
+from tisa.domain.wire import ConsentToken, ManifestIn, parse
 from tisa.errors import Damaged, Incomplete, SignatureInvalid, TisaError
-from tisa.model import Consent, Product
 from tisa.relay.messages import Attestation
 from tisa.store.products import ProductRow
-from tisa.trust import Signed, Trust
-from tisa.wire import ConsentToken, ManifestIn, parse
 
 
 class Holdings(Protocol):

@@ -13,10 +13,12 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from tisa.markings import Precedence
-from tisa.model import DeliveryState, Product
-from tisa.policy import QUEUE, Decision, Movement
-from tisa.relay.context import NodeContext
+from tisa.crypto.trust import Signed
+from tisa.domain.markings import Precedence
+from tisa.domain.model import DeliveryState, Product
+from tisa.domain.policy import QUEUE, Decision, Movement
+from tisa.domain.wire import ManifestIn, parse
+from tisa.node.context import NodeContext
 from tisa.relay.messages import (
     Attestation,
     ConsentRequest,
@@ -25,8 +27,6 @@ from tisa.relay.messages import (
     payload,
 )
 from tisa.store import audit, consents, outbox, products
-from tisa.trust import Signed
-from tisa.wire import ManifestIn, parse
 
 
 def stored_product(row: products.ProductRow) -> Product:

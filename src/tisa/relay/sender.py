@@ -21,22 +21,22 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from sqlalchemy import Connection
 
-from tisa.blobs import BlobStore
+from tisa.blobs.store import BlobStore
 from tisa.crypto import jws
+from tisa.domain.markings import Precedence
+from tisa.domain.model import DeliveryState, Product
+from tisa.domain.policy import MOVE, Decision, Movement
+from tisa.domain.wire import ManifestIn, parse
 from tisa.errors import DeliveryFailed, DeliveryRejected, TisaError
-from tisa.markings import Precedence
-from tisa.model import DeliveryState, Product
-from tisa.policy import MOVE, Decision, Movement
+from tisa.node.context import NodeContext
 from tisa.relay.blob_transfer import ensure_at_peer
-from tisa.relay.context import NodeContext
 from tisa.relay.messages import AuditExchange, MessageKind
 from tisa.relay.transmission import HEADER, sign_transmission
 from tisa.store import audit, network, outbox, products
 from tisa.store.outbox import OutboxEntry
-from tisa.wire import ManifestIn, parse
 
 if TYPE_CHECKING:
-    from tisa.audit_log import AuditLog
+    from tisa.audit.log import AuditLog
 
 BATCH = 64
 URGENT_FIRST = 0.05
@@ -288,7 +288,7 @@ class Sender:
             except TisaError as exc:
                 # This node cannot produce the bytes (withdrawn, damaged): sending the
                 # envelope without them would only be refused, so it stops here, with why.
-                await self._dead(peer, entry, f"attachment not sendable: {exc.reason}")
+                await self._dead(peer, entry, f"attachment not sendable: {exc.reason}", local=True)
                 continue
             except Exception as exc:
                 await asyncio.to_thread(
@@ -298,8 +298,12 @@ class Sender:
             ready.append(entry)
         return ready
 
-    async def _dead(self, peer: str, entry: OutboxEntry, reason: str) -> None:
-        refusal = {"status": "rejected", "permanent": True, "reason": reason}
+    async def _dead(
+        self, peer: str, entry: OutboxEntry, reason: str, *, local: bool = False
+    ) -> None:
+        """`entry` goes for good to the dead letters: refused by the peer, or (`local`) not
+        sendable from here."""
+        refusal = {"status": "rejected", "permanent": True, "reason": reason, "local": local}
         await asyncio.to_thread(self._record, peer, [entry], [refusal], 0.0)
 
     async def _deliver(self, peer: str, batch: list[OutboxEntry]) -> None:
@@ -442,7 +446,11 @@ class Sender:
                             peer,
                             DeliveryState.DENIED,
                             now,
-                            detail=f"refused by {peer}: {reason}",
+                            detail=(
+                                f"not sent: {reason}"
+                                if result.get("local")
+                                else f"refused by {peer}: {reason}"
+                            ),
                         )
                     audit.record(
                         conn,

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 from pydantic import AwareDatetime, Field
 
 from tisa.crypto.canonical import sha256_digest
+from tisa.crypto.trust import Signed, Trust
+from tisa.domain.wire import Strict, parse
 from tisa.errors import InputInvalid, PeerRefused, SignatureInvalid
 from tisa.relay.messages import payload
-from tisa.trust import Signed, Trust
-from tisa.wire import Strict, parse
 
 HEADER = "Tisa-Transmission"
 SKEW = timedelta(minutes=5)

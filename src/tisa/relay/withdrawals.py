@@ -13,9 +13,9 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from tisa.model import DeliveryState
+from tisa.domain.model import DeliveryState
+from tisa.node.context import NodeContext
 from tisa.relay import routing
-from tisa.relay.context import NodeContext
 from tisa.relay.messages import MessageKind, Recall, Revocation
 from tisa.store import attachments, audit, consents, outbox, products
 from tisa.store.database import after_commit

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Row, Text, bindparam, cast, insert, select, t
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.types import NullType
 
-from tisa.audit import GENESIS, Damaged, Entry, chain_hash, content, well_formed
+from tisa.audit.chain import GENESIS, Damaged, Entry, chain_hash, content, well_formed
 from tisa.errors import AuditTampered
 from tisa.store.rows import insert_new
 from tisa.store.tables import audit_entries, audit_head, checkpoints, peer_holdings

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from tisa.arrangement import Channel
+from tisa.domain.arrangement import Channel
 from tisa.store.tables import channel_states, peers
 
 

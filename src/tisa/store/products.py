@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from tisa.model import DeliveryState
+from tisa.domain.model import DeliveryState
 from tisa.store import salvage
 from tisa.store.rows import insert_new
 from tisa.store.tables import deliveries, products, recalls

@@ -13,16 +13,16 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from tisa.accounts import Role
-from tisa.audit_log import verify_log
+from tisa.audit.log import verify_log
+from tisa.domain.wire import ConsentIn, parse
 from tisa.errors import InputInvalid
+from tisa.services.accounts import Role
 from tisa.web.auth import signed_form
 from tisa.web.pages import audit_listing
 from tisa.web.render import Pages
-from tisa.wire import ConsentIn, parse
 
 if TYPE_CHECKING:
-    from tisa.runtime import Runtime
+    from tisa.node.runtime import Runtime
 
 _UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 Uuid = Annotated[str, PathParam(pattern=_UUID)]
@@ -136,7 +136,7 @@ def install(app: FastAPI, rt: Runtime, ui: Pages) -> None:
 
     @app.post("/ui/audit/verify", include_in_schema=False)
     async def verify(request: Request) -> Response:
-        from tisa.runtime import witnessed_checkpoints
+        from tisa.node.runtime import witnessed_checkpoints
 
         user, _ = await signed_form(request)
         user.require(Role.AUDITOR, Role.ADMIN)

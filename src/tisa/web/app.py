@@ -14,18 +14,18 @@ from starlette.concurrency import run_in_threadpool
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tisa.accounts import TOKEN_LIFETIME, User
 from tisa.api.errors import status_of
 from tisa.api.session import COOKIE, session_of
 from tisa.errors import AuthenticationFailed, InputInvalid, PolicyDenied, TisaError
-from tisa.events import Events
+from tisa.services.accounts import TOKEN_LIFETIME, User
+from tisa.services.events import Events
 from tisa.web import actions, pages
 from tisa.web.auth import form_of, page_user
 from tisa.web.live import Feed, head, stream
 from tisa.web.render import Pages
 
 if TYPE_CHECKING:
-    from tisa.runtime import Runtime
+    from tisa.node.runtime import Runtime
 
 STATIC = pages.STATIC
 

@@ -8,9 +8,9 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from tisa.accounts import User
 from tisa.api.session import CSRF_FIELD, check_csrf, session_of
 from tisa.errors import AuthenticationFailed
+from tisa.services.accounts import User
 
 
 async def page_user(request: Request) -> User:

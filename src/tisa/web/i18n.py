@@ -13,7 +13,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
-from tisa.accounts import LANGUAGES
+from tisa.services.accounts import LANGUAGES
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "messages"

@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
-from tisa.accounts import Role, User
-from tisa.audit import Entry
+from tisa.audit.chain import Entry
+from tisa.services.accounts import Role, User
 from tisa.store import audit, products
 from tisa.store.audit import Action
 from tisa.store.products import ProductRow
 
 if TYPE_CHECKING:
-    from tisa.runtime import Runtime
+    from tisa.node.runtime import Runtime
 
 POLL_SECONDS = 0.1
 KEEPALIVE_SECONDS = 15.0

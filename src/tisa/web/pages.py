@@ -14,7 +14,6 @@ from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 
-from tisa.accounts import Role, User
 from tisa.api.status import node_status
 from tisa.api.views import (
     consent_view,
@@ -25,17 +24,23 @@ from tisa.api.views import (
     request_view,
     summary_view,
 )
+from tisa.domain.markings import (
+    Classification,
+    InformationCredibility,
+    Precedence,
+    SourceReliability,
+)
+from tisa.domain.model import MissileClass, Qualifier, topic_matches
 from tisa.errors import InputInvalid
-from tisa.events import Events
-from tisa.markings import Classification, InformationCredibility, Precedence, SourceReliability
-from tisa.model import MissileClass, Qualifier, topic_matches
+from tisa.services.accounts import Role, User
+from tisa.services.events import Events
 from tisa.store import audit
 from tisa.store.audit import Action
 from tisa.web.auth import Viewer
 from tisa.web.render import Pages
 
 if TYPE_CHECKING:
-    from tisa.runtime import Runtime
+    from tisa.node.runtime import Runtime
 
 STATIC = Path(__file__).parent / "static"
 AUDIT_PAGE = 100

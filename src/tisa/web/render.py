@@ -11,8 +11,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from tisa.accounts import LANGUAGES, Role, User
 from tisa.api.session import csrf_token, session_of
+from tisa.services.accounts import LANGUAGES, Role, User
 from tisa.web.i18n import all_translations
 from tisa.web.vocabulary import INFORMATION_CREDIBILITY, QUALIFIERS, SOURCE_RELIABILITY
 

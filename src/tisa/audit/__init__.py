@@ -1,0 +1,2 @@
+"""The tamper-evident audit log: the hash chain (pure), and the log at work: checkpoints,
+their exchange with peers, verification and proofs."""

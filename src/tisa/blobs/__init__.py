@@ -1,0 +1,1 @@
+"""Content-addressed, encrypted blobs: the attachments a node holds."""

@@ -1,0 +1,398 @@
+"""A running node: settings opened into a store, trust, services, HTTP servers and the sender.
+
+`Runtime` is a context manager; constructing it does no I/O and starts nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import uvicorn
+
+from tisa.attachments.uploads import sweep_workspaces
+from tisa.audit.log import AuditLog
+from tisa.blobs.store import BlobStore
+from tisa.crypto.certs import is_ca
+from tisa.crypto.keys import SigningKey
+from tisa.crypto.tls import api_context, client_context, server_context, write_trust_bundle
+from tisa.crypto.trust import Trust
+from tisa.errors import ConfigInvalid
+from tisa.node.context import NodeContext
+from tisa.node.disk import MIB, Reserve
+from tisa.node.health import Health
+from tisa.node.integrity import quick_check
+from tisa.node.metrics import Metrics
+from tisa.node.settings import Settings, load_arrangement
+from tisa.node.supervisor import Supervisor
+from tisa.relay.heartbeat import Heartbeat
+from tisa.relay.sender import Sender
+from tisa.services.accounts import Accounts
+from tisa.services.gate import Gate
+from tisa.services.node import Node
+from tisa.store.database import Database
+from tisa.store.outbox import OutboxEntry
+
+CHECKPOINT_EVERY = 5.0
+# A partial download nobody has written to for this long is abandoned: its disk is freed.
+PARTIAL_IDLE = 24 * 3600.0
+SWEEP_EVERY = 3600.0
+
+_log = logging.getLogger("tisa.node.runtime")
+
+
+def utc_now() -> datetime:
+    """The wall clock, in UTC."""
+    return datetime.now(UTC)
+
+
+class Runtime:
+    """Everything one node runs with."""
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._sender: Sender | None = None
+        self._db: Database | None = None
+        self._ctx: NodeContext | None = None
+        # What the quick integrity check at start-up found damaged; None until it has run.
+        self.integrity: tuple[str, ...] | None = None
+
+    # -- opening -----------------------------------------------------------------------------
+
+    def open(self) -> Runtime:
+        """Load the arrangement and keys, open the store.
+
+        Raises:
+            ArrangementInvalid: the arrangement file is invalid.
+            ConfigInvalid: keys or pins missing or mismatched; the store cannot be opened.
+        """
+        paths = self.settings.paths
+        arrangement = load_arrangement(paths.arrangement)
+        if not arrangement.pinned:
+            raise ConfigInvalid(
+                f"{paths.arrangement}: not every party is pinned; run `tisa arrangement pin`"
+            )
+        try:
+            key = SigningKey.from_pem(paths.signing_key.read_bytes())
+        except OSError as exc:
+            raise ConfigInvalid(f"{paths.signing_key}: {exc.strerror}") from exc
+        trust = Trust(arrangement, self.settings.party, key)
+        own_cert = paths.tls_cert.read_bytes().decode("ascii").strip()
+        pinned = arrangement.party(self.settings.party).tls_certificate or ""
+        if pinned.strip() != own_cert:
+            raise ConfigInvalid(
+                f"{paths.tls_cert} is not the certificate {paths.arrangement} pins for "
+                f"{self.settings.party}"
+            )
+        if not paths.blob_key.exists():
+            BlobStore.create_key(paths.blob_key)
+        self.reserve = Reserve(paths.root, self.settings.disk_reserve_mb * MIB)
+        self.blobs = BlobStore(paths.blobs, BlobStore.load_key(paths.blob_key), space=self.reserve)
+        self.blobs.open_store()
+        self._db = Database(self.settings.database_url).open()
+        self.metrics = Metrics(self._db)
+        self._ctx = NodeContext(
+            party=self.settings.party,
+            arrangement=arrangement,
+            trust=trust,
+            gate=Gate(self.settings.party, arrangement, self.clock),
+            db=self._db,
+            blobs=self.blobs,
+            clock=self.clock,
+            wake=self._wake,
+            count_denial=lambda rule: self.metrics.denials.labels(rule).inc(),
+        )
+        self.node = Node(self._ctx)
+        self.supervisor = Supervisor(
+            self.clock, on_crash=lambda name: self.metrics.task_restarts.labels(name).inc()
+        )
+        self.metrics.watch_tasks(self.supervisor.health)
+        self.health = Health(
+            party=self.settings.party,
+            arrangement=arrangement,
+            db=self._db,
+            data_dir=paths.root,
+            reserve_bytes=self.reserve.reserve_bytes,
+            supervisor=self.supervisor,
+            clock=self.clock,
+            integrity=lambda: self.integrity,
+        )
+        self.audit = AuditLog(self._ctx)
+        self.accounts = Accounts(self._db, arrangement, self.settings.party, self.clock)
+        return self
+
+    def close(self) -> None:
+        """Close the store."""
+        if self._db is not None:
+            self._db.close()
+
+    def __enter__(self) -> Runtime:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def ctx(self) -> NodeContext:
+        """The shared node context (once open)."""
+        if self._ctx is None:
+            raise ConfigInvalid("the node is not open")
+        return self._ctx
+
+    def _wake(self) -> None:
+        if self._sender is not None:
+            self._sender.wake()
+
+    # -- TLS ---------------------------------------------------------------------------------
+
+    def peer_certs(self, parties: list[str]) -> list[bytes]:
+        """The pinned TLS certificates of `parties`."""
+        out = []
+        for code in parties:
+            pem = self.ctx.arrangement.party(code).tls_certificate
+            assert pem is not None
+            out.append(pem.encode("ascii"))
+        return out
+
+    def federation_server_context(self) -> ssl.SSLContext:
+        """Mutual TLS that admits only this node's channel peers (a spoke: only the hub),
+        each by its exact pinned certificate; refusals are logged and counted.
+
+        Called as the node starts serving, so it also warns if our own certificate is still
+        a CA (made before leaf-only identities): pinning holds, but it should be rotated.
+        """
+        paths = self.settings.paths
+        if is_ca(paths.tls_cert.read_bytes()):
+            _log.warning(
+                "%s is a CA certificate, as tisa made them before leaf-only identities; "
+                "replace it: `tisa init --rotate-tls --dir %s`, then re-pin the arrangement",
+                paths.tls_cert,
+                paths.root,
+            )
+        peers = list(self.ctx.arrangement.peers_of(self.settings.party))
+        write_trust_bundle(paths.trust_bundle, self.peer_certs(peers))
+        return server_context(
+            paths.tls_cert,
+            paths.tls_key,
+            self.peer_certs(peers),
+            on_refused=self.metrics.count_tls_refusal,
+        )
+
+    def client_context_for(self, peer: str) -> ssl.SSLContext:
+        """Client TLS to `peer`: presents our certificate, accepts only the peer's exact
+        pinned one; refusals are logged and counted."""
+        paths = self.settings.paths
+        return client_context(
+            paths.tls_cert,
+            paths.tls_key,
+            self.peer_certs([peer]),
+            on_refused=self.metrics.count_tls_refusal,
+        )
+
+    def api_server_context(self) -> ssl.SSLContext:
+        """The analyst API's TLS (AEAD suites only, no client certificate); refusals are
+        logged and counted."""
+        paths = self.settings.paths
+        return api_context(paths.tls_cert, paths.tls_key, on_refused=self.metrics.count_tls_refusal)
+
+    def peer_client(self, peer: str) -> httpx.AsyncClient:
+        """An HTTP client to one peer, presenting our certificate and pinning the peer's."""
+        url = self.settings.peers.get(peer)
+        if url is None:
+            raise ConfigInvalid(f"no address for peer {peer}; run `tisa peer add {peer} URL`")
+        return httpx.AsyncClient(
+            base_url=url,
+            verify=self.client_context_for(peer),
+            timeout=httpx.Timeout(30.0, connect=5.0),
+            limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
+        )
+
+    # -- serving -----------------------------------------------------------------------------
+
+    def _on_sent(self, peer: str, entry: OutboxEntry, outcome: str, _elapsed: float) -> None:
+        self.metrics.sent.labels(peer, entry.kind, outcome).inc()
+        if outcome == "sent":
+            waited = (self.clock() - entry.created_at).total_seconds()
+            self.metrics.latency.labels(peer, self.metrics.lane_name(entry.lane)).observe(waited)
+
+    async def _checkpoints(self) -> None:
+        """Sign a checkpoint whenever the log has grown, every CHECKPOINT_EVERY seconds. A
+        failure ends this task for the supervisor to log, count and restart: a node that
+        stops sealing its log says so (`/healthz` checkpoint and tasks checks)."""
+        while True:
+            await asyncio.to_thread(self.audit.checkpoint)
+            await asyncio.sleep(CHECKPOINT_EVERY)
+
+    def count_disk_full(self, what: str) -> None:
+        """Count a write refused for want of disk (`what`: upload, blob, preview, database)."""
+        self.metrics.disk_full.labels(what).inc()
+
+    def check_store(self) -> tuple[str, ...]:
+        """The quick integrity check of the database (as at start-up): what is damaged, each
+        logged as an error naming it; `/healthz/ready` fails while anything is."""
+        report = quick_check(self.ctx.db)
+        for note in report.notes:
+            _log.warning("integrity: %s", note)
+        for problem in report.problems:
+            _log.error(
+                "integrity: %s; run `tisa check --dir %s`", problem, self.settings.paths.root
+            )
+        return tuple(report.problems)
+
+    async def _sweep_partials(self) -> None:
+        """Remove partial downloads (and uploads' scratch folders) untouched for
+        PARTIAL_IDLE, at start and every SWEEP_EVERY: an abandoned transfer gives its disk
+        back."""
+        while True:
+            now = self.clock().timestamp()
+            swept = await asyncio.to_thread(self.blobs.sweep_partials, idle=PARTIAL_IDLE, now=now)
+            scratch = await asyncio.to_thread(
+                sweep_workspaces, self.settings.paths.work, idle=PARTIAL_IDLE, now=now
+            )
+            if swept.count or scratch:
+                _log.warning(
+                    "removed %d partial downloads (%.1f MiB) and %d upload scratch folders "
+                    "untouched for %d h",
+                    swept.count,
+                    swept.size / MIB,
+                    scratch,
+                    PARTIAL_IDLE // 3600,
+                )
+            await asyncio.sleep(SWEEP_EVERY)
+
+    def _on_fault(self, peer: str, error: str) -> None:
+        self.metrics.sender_faults.labels(peer, error).inc()
+
+    async def serve(self, *, ready: Callable[[], None] | None = None) -> None:
+        """Run the federation server, the analyst API server (and the localhost metrics
+        server, if configured) and every background task, supervised, until stopped."""
+        from tisa.api.analyst import analyst_app
+        from tisa.api.federation import federation_app
+        from tisa.api.probes import metrics_app
+
+        self.integrity = await asyncio.to_thread(self.check_store)
+        peers = list(self.ctx.arrangement.peers_of(self.settings.party))
+        clients = {peer: self.peer_client(peer) for peer in peers}
+        self._sender = Sender(
+            self.ctx,
+            clients,
+            observe=self._on_sent,
+            audit_log=self.audit,
+            blobs=self.blobs,
+            on_fault=self._on_fault,
+        )
+        federation = _Server(
+            federation_app(self),
+            self.settings.host,
+            self.settings.federation_port,
+            self.federation_server_context(),
+        )
+        api_app = analyst_app(self)
+        api = _Server(
+            api_app,
+            self.settings.host,
+            self.settings.api_port,
+            self.api_server_context(),
+        )
+        listening = [federation, api]
+        if self.settings.metrics_port is not None:
+            # Plain HTTP, loopback only: a scraper on this machine, nothing from outside.
+            listening.append(
+                _Server(metrics_app(self), "127.0.0.1", self.settings.metrics_port, None)
+            )
+        supervisor = self.supervisor
+        servers = [asyncio.create_task(server.serve()) for server in listening]
+        try:
+            await self._sender.prepare()
+            for name, body in self._sender.lanes():
+                supervisor.start(name, body)
+            supervisor.start("checkpoints", self._checkpoints)
+            supervisor.start("partials", self._sweep_partials)
+            heartbeat = Heartbeat(self.ctx, clients, self.audit, on_contact=self._sender.recovered)
+            supervisor.start("heartbeat", heartbeat.run)
+            supervisor.start("live feed", api_app.state.feed.run)
+            while not all(server.started for server in listening):
+                if any(task.done() for task in servers):
+                    break
+                await asyncio.sleep(0.02)
+            if ready is not None and all(server.started for server in listening):
+                ready()
+            await asyncio.wait(servers, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            api_app.state.feed.close()  # open pages' live streams end, so the server can stop
+            for server in listening:
+                server.should_exit = True
+            await supervisor.stop()
+            await asyncio.gather(*servers, return_exceptions=True)
+            for client in clients.values():
+                await client.aclose()
+        for task in servers:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise ConfigInvalid(f"a server failed: {task.exception()}")
+
+
+class _Server(uvicorn.Server):
+    """One uvicorn server with our own TLS context (pinned peers, TLS 1.3 for federation)."""
+
+    def __init__(self, app: Any, host: str, port: int, context: ssl.SSLContext | None) -> None:
+        tls: dict[str, Any] = (
+            {} if context is None else {"ssl_context_factory": lambda _c, _d: context}
+        )
+        super().__init__(
+            uvicorn.Config(
+                app,
+                host=host,
+                port=port,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                server_header=False,
+                # A connection still open after this (a slow client) does not hold a stop up.
+                timeout_graceful_shutdown=5,
+                **tls,
+            )
+        )
+
+    def install_signal_handlers(self) -> None:
+        # The CLI owns signals; two servers in one loop must not fight over them.
+        return
+
+
+def witnessed_checkpoints(rt: Runtime) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Ask each peer, over mutual TLS, which of this node's checkpoints it holds.
+
+    Returns (tokens per peer, error per unreachable peer).
+    """
+    from tisa.relay.transmission import HEADER, sign_transmission
+
+    held: dict[str, list[str]] = {}
+    errors: dict[str, str] = {}
+    for peer in rt.ctx.arrangement.peers_of(rt.settings.party):
+        url = rt.settings.peers.get(peer)
+        if url is None:
+            errors[peer] = "no address configured"
+            continue
+        body = b"{}"
+        header = sign_transmission(rt.ctx.trust, peer, body, rt.clock())
+        try:
+            with httpx.Client(base_url=url, verify=rt.client_context_for(peer), timeout=10) as http:
+                answer = http.post(
+                    "/federation/v1/audit/held",
+                    content=body,
+                    headers={HEADER: header, "Content-Type": "application/json"},
+                )
+            answer.raise_for_status()
+            said = answer.json()
+            tokens = said.get("checkpoints") if isinstance(said, dict) else None
+            if not isinstance(tokens, list):
+                raise ValueError(f"{peer} answered no list of checkpoints")
+            held[peer] = [t for t in tokens if isinstance(t, str)]
+        except (httpx.HTTPError, ValueError) as exc:
+            errors[peer] = str(exc)
+    return held, errors

@@ -1,0 +1,306 @@
+"""A node's settings and data directory: where its keys, config, arrangement and data live.
+
+This is an edge module: it reads the environment and files. Settings come from the
+environment (prefix TISA_), then the node's `node.toml`, then defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from tisa.blobs.store import BlobStore
+from tisa.crypto.certs import make_tls_identity
+from tisa.crypto.keys import SigningKey
+from tisa.domain.arrangement import Arrangement, parse_arrangement
+from tisa.errors import ArrangementInvalid, ConfigInvalid
+
+DISK_RESERVE_MB = 256
+
+NODE_FILE = "node.toml"
+ARRANGEMENT_FILE = "arrangement.toml"
+CARD_FILE = "card.json"
+
+
+def default_arrangement_text() -> str:
+    """The shipped arrangement (unpinned)."""
+    return (resources.files("tisa") / "data" / "arrangement.toml").read_text(encoding="utf-8")
+
+
+def load_arrangement(path: Path) -> Arrangement:
+    """Read and validate an arrangement file.
+
+    Raises:
+        ArrangementInvalid: unreadable, or invalid (the reason names the file and entry).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ArrangementInvalid(f"{path}: cannot read: {exc.strerror}") from exc
+    return parse_arrangement(text, source=str(path))
+
+
+@dataclass(frozen=True)
+class NodePaths:
+    """The files of one node's data directory."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / NODE_FILE
+
+    @property
+    def arrangement(self) -> Path:
+        return self.root / ARRANGEMENT_FILE
+
+    @property
+    def card(self) -> Path:
+        return self.root / CARD_FILE
+
+    @property
+    def signing_key(self) -> Path:
+        return self.root / "keys" / "signing.pem"
+
+    @property
+    def tls_key(self) -> Path:
+        return self.root / "keys" / "tls.key"
+
+    @property
+    def tls_cert(self) -> Path:
+        return self.root / "keys" / "tls.crt"
+
+    @property
+    def trust_bundle(self) -> Path:
+        return self.root / "keys" / "peers.pem"
+
+    @property
+    def blobs(self) -> Path:
+        return self.root / "blobs"
+
+    @property
+    def blob_key(self) -> Path:
+        return self.root / "keys" / "blob.key"
+
+    @property
+    def work(self) -> Path:
+        return self.root / "work"
+
+    def sqlite_url(self) -> str:
+        return f"sqlite:///{(self.root / 'tisa.db').resolve()}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One node's settings, frozen; built by `Settings.load`."""
+
+    paths: NodePaths
+    party: str
+    host: str
+    federation_port: int
+    api_port: int
+    database_url: str
+    peers: Mapping[str, str] = field(default_factory=dict)
+    # Plain-HTTP /metrics on 127.0.0.1 only, for a scraper on the node's own machine.
+    metrics_port: int | None = None
+    # Free disk kept for the store: attachments may not take it, envelopes (FLASH) still fit.
+    disk_reserve_mb: int = DISK_RESERVE_MB
+
+    @classmethod
+    def load(cls, root: Path, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings for the node in `root`: overrides, then TISA_* environment, then node.toml.
+
+        Raises:
+            ConfigInvalid: no node.toml, or a value of the wrong kind.
+        """
+        env = os.environ if env is None else env
+        paths = NodePaths(root)
+        try:
+            data = tomllib.loads(paths.config.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigInvalid(
+                f"{paths.config}: cannot read ({exc.strerror}); run `tisa init`"
+            ) from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigInvalid(f"{paths.config}: not valid TOML: {exc}") from exc
+
+        def pick(key: str, default: Any = None) -> Any:
+            if overrides.get(key) is not None:
+                return overrides[key]
+            env_key = f"TISA_{key.upper()}"
+            if env_key in env:
+                return env[env_key]
+            return data.get(key, default)
+
+        try:
+            peers = data.get("peers", {})
+            if not isinstance(peers, dict) or not all(
+                isinstance(v, str) and v.startswith("https://") for v in peers.values()
+            ):
+                raise ConfigInvalid(f"{paths.config}: [peers] maps party codes to https:// URLs")
+            return cls(
+                paths=paths,
+                party=str(data["party"]),
+                host=str(pick("host", "127.0.0.1")),
+                federation_port=int(pick("federation_port")),
+                api_port=int(pick("api_port")),
+                database_url=str(pick("database") or paths.sqlite_url()),
+                peers=dict(peers),
+                metrics_port=_port_or_none(pick("metrics_port")),
+                disk_reserve_mb=int(pick("disk_reserve_mb", DISK_RESERVE_MB)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigInvalid(f"{paths.config}: missing or malformed {exc}") from exc
+
+    @property
+    def federation_url(self) -> str:
+        return f"https://{self.host}:{self.federation_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"https://{self.host}:{self.api_port}"
+
+
+def _port_or_none(value: Any) -> int | None:
+    if value in (None, "", 0, "0"):
+        return None
+    port = int(value)
+    if not 0 < port < 65536:
+        raise ValueError(f"metrics_port {port} is not a TCP port")
+    return port
+
+
+def init_node(
+    root: Path,
+    party: str,
+    *,
+    host: str,
+    federation_port: int,
+    api_port: int,
+    now: datetime,
+    database: str | None = None,
+) -> dict[str, Any]:
+    """Create a node's data directory: its own signing key, TLS key and certificate, config,
+    and its public card (what the other parties pin). Returns the card.
+
+    Raises:
+        ConfigInvalid: the directory already holds a node, or a value is unusable.
+    """
+    paths = NodePaths(root)
+    if paths.config.exists():
+        raise ConfigInvalid(f"{root} already holds a node ({paths.config} exists)")
+    (root / "keys").mkdir(parents=True, exist_ok=True)
+    paths.blobs.mkdir(exist_ok=True)
+    signing = SigningKey.generate()
+    key_pem, cert_pem = make_tls_identity(party, ("localhost", host), now=now)
+    _write_secret(paths.signing_key, signing.to_pem())
+    _write_tls_identity(paths, key_pem, cert_pem)
+    BlobStore.create_key(paths.blob_key)
+    config: dict[str, Any] = {
+        "party": party,
+        "host": host,
+        "federation_port": federation_port,
+        "api_port": api_port,
+        "peers": {},
+    }
+    if database:
+        config["database"] = database
+    paths.config.write_text(tomli_w.dumps(config), encoding="utf-8")
+    return _write_card(paths, party, signing, cert_pem)
+
+
+def rotate_tls(root: Path, *, now: datetime) -> dict[str, Any]:
+    """Give an existing node a new TLS key and (leaf) certificate, for the hosts its config
+    names, and rewrite its public card; its signing key, config and data stay. The previous
+    key and certificate are kept beside the new ones, renamed with `now`. Returns the card.
+
+    The node then starts only once the arrangement pins the new certificate (every party
+    re-pins it: `tisa arrangement pin`).
+
+    Raises:
+        ConfigInvalid: no node here, its config or signing key cannot be read, or no
+            certificate can be made (a naive `now`, an unusable host).
+        OSError: a key or certificate file cannot be renamed or written.
+    """
+    settings = Settings.load(root, env={})
+    paths = settings.paths
+    try:
+        signing = SigningKey.from_pem(paths.signing_key.read_bytes())
+    except OSError as exc:
+        raise ConfigInvalid(f"{paths.signing_key}: {exc.strerror}") from exc
+    # Made before anything is moved: a bad `now` or host leaves the node as it was.
+    key_pem, cert_pem = make_tls_identity(settings.party, ("localhost", settings.host), now=now)
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    for current in (paths.tls_key, paths.tls_cert):
+        if current.exists():
+            current.rename(current.with_name(f"{current.name}.replaced-{stamp}"))
+    _write_tls_identity(paths, key_pem, cert_pem)
+    return _write_card(paths, settings.party, signing, cert_pem)
+
+
+def _write_tls_identity(paths: NodePaths, key_pem: bytes, cert_pem: bytes) -> None:
+    _write_secret(paths.tls_key, key_pem)
+    paths.tls_cert.write_bytes(cert_pem)
+
+
+def _write_card(
+    paths: NodePaths, party: str, signing: SigningKey, cert_pem: bytes
+) -> dict[str, Any]:
+    """Write the node's public card (what the other parties pin); the card."""
+    card = {
+        "party": party,
+        "signing_key": signing.public().to_jwk(),
+        "tls_certificate": cert_pem.decode("ascii"),
+    }
+    paths.card.write_text(json.dumps(card, indent=2), encoding="utf-8")
+    return card
+
+
+def _write_secret(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def pin_arrangement(base_text: str, cards: Sequence[Mapping[str, Any]]) -> str:
+    """The arrangement TOML with each card's signing key and TLS certificate pinned.
+
+    Raises:
+        ArrangementInvalid: a card names no party of the arrangement, or the result is invalid.
+    """
+    data = tomllib.loads(base_text)
+    by_code = {entry["code"]: entry for entry in data.get("party", [])}
+    for card in cards:
+        code = card.get("party")
+        if code not in by_code:
+            raise ArrangementInvalid(f"card for {code!r}: not a party of the arrangement")
+        by_code[code]["signing_key"] = dict(card["signing_key"])
+        by_code[code]["tls_certificate"] = str(card["tls_certificate"])
+    text = "# Pinned by `tisa arrangement pin`: identical at every node.\n" + tomli_w.dumps(
+        data, multiline_strings=True
+    )
+    parse_arrangement(text, source="pinned arrangement")
+    return text
+
+
+def set_peer(root: Path, party: str, url: str) -> None:
+    """Record where a peer's federation endpoint listens.
+
+    Raises:
+        ConfigInvalid: no node here, or the URL is not https://.
+    """
+    if not url.startswith("https://"):
+        raise ConfigInvalid(f"peer URL {url!r} must be https://")
+    paths = NodePaths(root)
+    data = tomllib.loads(paths.config.read_text(encoding="utf-8"))
+    data.setdefault("peers", {})[party] = url
+    paths.config.write_text(tomli_w.dumps(data), encoding="utf-8")
