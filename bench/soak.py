@@ -68,15 +68,15 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
-from tisa.blobs import BlobStore
-from tisa.client import ApiClient
-from tisa.cluster import Cluster
+from tisa.api.client import ApiClient
+from tisa.blobs.store import BlobStore
 from tisa.crypto.keys import SigningKey
+from tisa.crypto.trust import Signed, Trust
+from tisa.demo.network import Cluster
+from tisa.domain.model import topic_matches
 from tisa.errors import Conflict, DeliveryFailed, DiskFull, TisaError
-from tisa.model import topic_matches
-from tisa.settings import load_arrangement
+from tisa.node.settings import load_arrangement
 from tisa.store import tables
-from tisa.trust import Signed, Trust
 
 T = TypeVar("T")
 PARTIES = ("USA", "KOR", "JPN")
