@@ -15,6 +15,7 @@ from sqlalchemy.types import NullType
 
 from tisa.audit.chain import GENESIS, Damaged, Entry, chain_hash, content, well_formed
 from tisa.errors import AuditTampered
+from tisa.store.rows import insert_new
 from tisa.store.tables import audit_entries, audit_head, checkpoints, peer_holdings
 
 
@@ -419,16 +420,10 @@ class CheckpointRow:
 
 
 def add_checkpoint(conn: Connection, row: CheckpointRow, now: datetime) -> bool:
-    """Keep a checkpoint; False if one of that issuer and size is already held."""
-    exists = conn.execute(
-        select(checkpoints.c.size).where(
-            checkpoints.c.issuer == row.issuer, checkpoints.c.size == row.size
-        )
-    ).first()
-    if exists is not None:
-        return False
-    conn.execute(insert(checkpoints), {**row.__dict__, "stored_at": now})
-    return True
+    """Keep a checkpoint; False if one of that issuer and size is already held, also when
+    another transaction stored it a moment ago (the sender's lanes, the heartbeat and the
+    federation endpoint all hear a peer's latest checkpoint, at once on PostgreSQL)."""
+    return insert_new(conn, checkpoints, {**row.__dict__, "stored_at": now})
 
 
 def checkpoints_of(conn: Connection, issuer: str) -> list[CheckpointRow]:
@@ -462,11 +457,11 @@ class Holding:
 def set_holding(conn: Connection, peer: str, size: int, now: datetime) -> None:
     """Keep what `peer` says it holds of this node's checkpoints (its latest word wins)."""
     values = {"size": size, "reported_at": now}
-    changed = conn.execute(
-        update(peer_holdings).where(peer_holdings.c.peer == peer).values(**values)
-    ).rowcount
-    if not changed:
-        conn.execute(insert(peer_holdings).values(peer=peer, **values))
+    latest = update(peer_holdings).where(peer_holdings.c.peer == peer).values(**values)
+    if conn.execute(latest).rowcount:
+        return
+    if not insert_new(conn, peer_holdings, {"peer": peer, **values}):
+        conn.execute(latest)  # another transaction made the row first
 
 
 def holdings(conn: Connection) -> dict[str, Holding]:
