@@ -1,5 +1,5 @@
 """`python -m tisa` runs the CLI."""
 
-from tisa.cli.commands import main
+from tisa.cli.main import main
 
 main()

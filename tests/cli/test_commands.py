@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from tisa.cli.commands import app
+from tisa.cli.main import app
 from tisa.crypto.certs import fingerprint
 from tisa.demo.network import Cluster
 

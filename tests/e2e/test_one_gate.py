@@ -16,7 +16,7 @@ from factories import gps_photo
 from sqlalchemy import select, text
 from typer.testing import CliRunner
 
-from tisa.cli.commands import app
+from tisa.cli.main import app
 from tisa.crypto import jws
 from tisa.crypto.jws import payload_digest
 from tisa.crypto.keys import SigningKey

@@ -1,0 +1,249 @@
+"""`tisa init`, `serve`, `status`, `check` and `demo`: a node's life on its own machine."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import httpx
+import typer
+from rich.table import Table
+
+from tisa.node.settings import (
+    Settings,
+    init_node,
+    load_arrangement,
+    rotate_tls,
+)
+
+if TYPE_CHECKING:
+    pass
+
+from tisa.cli.app import NodeDir, app, now, out
+
+
+@app.command()
+def init(
+    root: NodeDir,
+    party: Annotated[
+        str | None, typer.Option(help="This node's party code, e.g. KOR (a new node).")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    federation_port: Annotated[int, typer.Option(help="Port for peers (mutual TLS).")] = 8443,
+    api_port: Annotated[int, typer.Option(help="Port for users' API.")] = 8444,
+    database: Annotated[str | None, typer.Option(help="Database URL (default SQLite).")] = None,
+    rotate_tls: Annotated[
+        bool,
+        typer.Option(
+            "--rotate-tls",
+            help="Give the existing node in --dir a new TLS key and certificate (its "
+            "signing key, config and data stay) and rewrite its card.",
+        ),
+    ] = False,
+) -> None:
+    """Create a node: its own signing key, TLS key and certificate, config, and public card."""
+    if rotate_tls:
+        if party is not None:
+            raise typer.BadParameter("--rotate-tls keeps the node's party; give only --dir")
+        _rotate_tls(root)
+        return
+    if party is None:
+        raise typer.BadParameter("--party is required to create a node")
+    card = init_node(
+        root,
+        party.upper(),
+        host=host,
+        federation_port=federation_port,
+        api_port=api_port,
+        now=now(),
+        database=database,
+    )
+    out.print(f"node {card['party']} created in {root}")
+    out.print(f"its public card (for `tisa arrangement pin`): {root / 'card.json'}")
+
+
+def _rotate_tls(root: Path) -> None:
+    from tisa.crypto.certs import fingerprint
+
+    card = rotate_tls(root, now=now())
+    cert = str(card["tls_certificate"]).encode("ascii")
+    lines = [
+        f"node {card['party']}: a new TLS key and certificate in {root / 'keys'}",
+        f"  fingerprint {fingerprint(cert)}",
+        "  the old pair is kept beside it as *.replaced-<time>",
+        f"  its public card, rewritten: {root / 'card.json'}",
+        # The arrangement's digest covers every pinned certificate, and nodes refuse messages
+        # made under another digest: so the queues are emptied and every node switches at once.
+        "Next:",
+        "  1. once every node's queues are empty (`tisa status`), stop every node",
+        "  2. tisa arrangement pin <every party's card.json> -o arrangement.toml"
+        " (with the same --base, if any)",
+        "  3. copy arrangement.toml into every node's directory",
+        "  4. start every node (`tisa serve`)",
+    ]
+    for line in lines:
+        out.print(line, soft_wrap=True, markup=False, highlight=False)
+
+
+@app.command()
+def serve(
+    root: NodeDir,
+    database: Annotated[str | None, typer.Option(help="Database URL (overrides config).")] = None,
+) -> None:
+    """Run one node: federation (mutual TLS), analyst API, and the outbox sender."""
+    from tisa.node.runtime import Runtime
+
+    # tisa's warnings (a refused TLS handshake, a certificate to rotate) go to stderr, the
+    # node's log, each on one line with its time and logger.
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = Settings.load(root, database=database)
+    with Runtime(settings) as runtime:
+
+        async def main() -> None:
+            task = asyncio.create_task(
+                runtime.serve(
+                    ready=lambda: print(
+                        f"tisa {settings.party} ready: federation {settings.federation_url}, "
+                        f"api {settings.api_url}",
+                        flush=True,
+                    )
+                )
+            )
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, task.cancel)
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        asyncio.run(main())
+
+
+@app.command()
+def status(root: NodeDir) -> None:
+    """Show a node's channels, peers, last contact, queues and dead letters, what each peer
+    holds of the audit log, and a warning when its tail has gone unwitnessed too long."""
+    from tisa.audit.log import coverage
+    from tisa.store import audit, network, outbox
+    from tisa.store.database import Database
+
+    settings = Settings.load(root)
+    arrangement = load_arrangement(settings.paths.arrangement)
+    with Database(settings.database_url) as db, db.read() as conn:
+        suspended = network.suspended(conn)
+        peers = network.peer_states(conn)
+        depth = outbox.depth(conn)
+        dead = outbox.dead_letters(conn, limit=10)
+        alarms = audit.entries(conn, action=audit.Action.INCONSISTENT.value, limit=10)
+        witnessed = coverage(conn, settings.party, now())
+    table = Table(title=f"tisa {settings.party} — {arrangement.id}")
+    for column in ("channel", "state", "last contact", "last error", "FLASH", "IMM", "PRI", "ROU"):
+        table.add_column(column)
+    for channel in arrangement.channels:
+        if settings.party not in channel.parties:
+            continue
+        peer = channel.other(settings.party)
+        state = peers.get(peer, {})
+        contact = state.get("last_contact")
+        table.add_row(
+            channel.label,
+            "suspended" if channel.id in suspended else "up",
+            contact.isoformat(timespec="seconds") if contact else "never",
+            (state.get("last_error") or "")[:60],
+            *(str(depth.get((peer, lane), 0)) for lane in range(4)),
+        )
+    out.print(table)
+    for peer in arrangement.peers_of(settings.party):
+        held = witnessed.holdings.get(peer)
+        out.print(
+            f"{peer} holds no checkpoint of this node's audit log yet"
+            if held is None
+            else f"{peer} holds our checkpoint of {held.size} entries "
+            f"(at {held.reported_at.isoformat(timespec='seconds')})"
+        )
+    warning = witnessed.warning()
+    if warning is not None:
+        out.print(f"[red]audit log not witnessed:[/red] {warning}")
+    elif witnessed.unwitnessed:
+        out.print(
+            f"[dim]{witnessed.unwitnessed} newest audit entries not yet in a checkpoint a peer "
+            "holds (normal for a few seconds)[/dim]"
+        )
+    for alarm in alarms:
+        out.print(
+            f"[red]audit alarm[/red] {alarm.at.isoformat(timespec='seconds')} {alarm.party}: "
+            f"{alarm.detail.get('problem')}"
+        )
+    for entry in dead:
+        out.print(
+            f"dead letter #{entry['id']} to {entry['peer']} ({entry['kind']}): "
+            f"{entry['last_error']}"
+        )
+    _print_readiness(settings)
+
+
+def _print_readiness(settings: Settings) -> None:
+    """What the running node says of itself (`/healthz/ready` on its own API port, its own
+    certificate pinned): every check, and every background task that is not running."""
+    from tisa.api.client import ApiClient
+
+    try:
+        with ApiClient(settings.api_url, settings.paths.tls_cert.read_bytes(), timeout=5) as client:
+            answer = client._http.get("/healthz/ready")
+        report = answer.json()
+        checks = report["checks"]
+    except (OSError, httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        out.print(f"[yellow]the node does not answer at {settings.api_url}[/yellow] ({exc})")
+        return
+    verdict = "[green]ready[/green]" if report.get("status") == "ok" else "[red]not ready[/red]"
+    out.print(f"node {verdict}")
+    for name, check in checks.items():
+        mark = "[green]✓[/green]" if check.get("ok") else "[red]✗[/red]"
+        out.print(f"  {mark} {name}: {check.get('detail')}")
+
+
+@app.command()
+def check(root: NodeDir) -> None:
+    """Check the node's store: damaged database pages (SQLite quick_check; PostgreSQL
+    amcheck, where it can be created), every product version read and verified as on every
+    opening, every attachment present and authentic. Exits 1 if anything is damaged. (The
+    audit log: `tisa audit verify`.)"""
+    from rich.markup import escape
+
+    from tisa.node.integrity import full_check
+    from tisa.node.runtime import Runtime
+
+    with Runtime(Settings.load(root)) as rt:
+        report = full_check(rt.ctx.db, rt.reading, rt.blobs)
+    for line in report.checked:
+        out.print(f"[green]✓[/green] {escape(line)}", highlight=False, soft_wrap=True)
+    for line in report.notes:
+        out.print(f"[yellow]![/yellow] {escape(line)}", highlight=False, soft_wrap=True)
+    for line in report.problems:
+        out.print(f"[red]✗[/red] {escape(line)}", highlight=False, soft_wrap=True)
+    if not report.ok:
+        out.print(f"{len(report.problems)} damaged; the node refuses to serve what is named")
+        raise typer.Exit(1)
+    out.print("nothing damaged")
+
+
+@app.command()
+def demo(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the steps as JSON.")] = False,
+    keep: Annotated[bool, typer.Option(help="Leave the nodes running; print addresses.")] = False,
+    workdir: Annotated[Path | None, typer.Option(help="Where to put the nodes.")] = None,
+) -> None:
+    """Start USA, KOR and JPN as separate processes and run the arrangement end to end."""
+    from tisa.demo.scenario import run_demo
+
+    report = run_demo(workdir=workdir, keep=keep, echo=None if as_json else out.print)
+    if as_json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    if not report["ok"]:
+        raise typer.Exit(1)
