@@ -436,12 +436,12 @@ BAD_USERS: list[tuple[str, str, str, type[Exception]]] = [
 
 def test_adding_a_bad_user_is_refused(accounts: Accounts, db: Database) -> None:
     with db.read() as conn:
-        before = account_rows.all_users(conn)
+        before = conn.execute(select(users)).all()
     for username, password, clearance, error in BAD_USERS:
         with pytest.raises(error):
             accounts.add(username, password, Role.ANALYST, clearance)
     with db.read() as conn:
-        assert account_rows.all_users(conn) == before
+        assert conn.execute(select(users)).all() == before
 
 
 def test_the_primary_key_refuses_a_second_user_of_the_same_name(db: Database) -> None:

@@ -166,7 +166,7 @@ def test_mark_sent_ends_an_entry(db: Database) -> None:
     assert lease(db, T0 + timedelta(days=1)) == []
     with db.read() as conn:
         assert outbox.depth(conn) == {}
-        assert outbox.next_due(conn, "USA", ALL_LANES, now=T0) is None
+        assert outbox.lanes_of(conn, "USA", upto=3, now=T0) == {}
 
 
 def test_mark_dead_keeps_the_reason_and_never_retries(db: Database) -> None:
@@ -205,7 +205,7 @@ def test_retry_later_waits_until_its_time(db: Database) -> None:
         None,
     )
     with db.read() as conn:
-        due = outbox.next_due(conn, "USA", ALL_LANES, now=T0)
+        due = outbox.lanes_of(conn, "USA", upto=3, now=T0)[1].due
     assert due == retry_at
     assert due is not None
     assert due.utcoffset() == timedelta(0)
@@ -230,13 +230,21 @@ def test_depth_counts_pending_entries_per_peer_and_lane(db: Database) -> None:
         assert outbox.depth(conn) == {("USA", 0): 2, ("USA", 3): 1, ("JPN", 1): 1, ("KOR", 2): 1}
 
 
-def test_next_due_is_the_earliest_pending_in_the_lanes(db: Database) -> None:
+def test_each_lane_says_when_it_falls_due_and_what_is_in_flight(db: Database) -> None:
     put(db, 3, at=T0)
     put(db, 0, at=T0 + timedelta(minutes=5))
+    put(db, 1, at=T0)
+    lease(db, lanes=(1,))  # held by a sender: in flight, not due
     with db.read() as conn:
-        assert outbox.next_due(conn, "USA", (0,), now=T0) == T0 + timedelta(minutes=5)
-        assert outbox.next_due(conn, "USA", ALL_LANES, now=T0) == T0
-        assert outbox.next_due(conn, "JPN", ALL_LANES, now=T0) is None
+        assert outbox.lanes_of(conn, "USA", upto=0, now=T0) == {
+            0: outbox.LaneState(T0 + timedelta(minutes=5), 0)
+        }
+        assert outbox.lanes_of(conn, "USA", upto=3, now=T0) == {
+            0: outbox.LaneState(T0 + timedelta(minutes=5), 0),
+            1: outbox.LaneState(None, 1),
+            3: outbox.LaneState(T0, 0),
+        }
+        assert outbox.lanes_of(conn, "JPN", upto=3, now=T0) == {}
 
 
 # -- several workers on one database -------------------------------------------------------------

@@ -140,18 +140,6 @@ class Cluster:
                 )
                 self.passwords[username] = password
 
-    @classmethod
-    def attach(cls, base: Path) -> Cluster:
-        """A cluster already created in `base` (for `--keep` sessions and restarts)."""
-        passwords = json.loads((base / "users.json").read_text())
-        parties = tuple(sorted({name.split("-")[0].upper() for name in passwords}))
-        cluster = cls(base, parties=parties)
-        cluster.passwords = passwords
-        for party in parties:
-            root = base / party.lower()
-            cluster.nodes[party] = NodeHandle(party, root, Settings.load(root, env={}))
-        return cluster
-
     # -- processes ---------------------------------------------------------------------------
 
     def start(self, *parties: str) -> None:

@@ -55,10 +55,6 @@ def count_failure(conn: Connection, username: str) -> int:
     )
 
 
-def all_users(conn: Connection) -> list[UserRow]:
-    """Every user."""
-    rows = conn.execute(select(users).order_by(users.c.username))
-    return [UserRow(**{f: getattr(r, f) for f in UserRow.__dataclass_fields__}) for r in rows]
 
 
 def add_token(

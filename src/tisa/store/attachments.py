@@ -93,15 +93,6 @@ def preview_of(conn: Connection, product_id: str, version: int, digest: str) -> 
     return None if r is None else r.preview_digest
 
 
-def users_of(conn: Connection, digest: str) -> int:
-    """How many product versions name the blob."""
-    return int(
-        conn.execute(
-            select(func.count())
-            .select_from(product_attachments)
-            .where(product_attachments.c.digest == digest)
-        ).scalar_one()
-    )
 
 
 def live_users_of(conn: Connection, digest: str) -> int:

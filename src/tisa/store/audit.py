@@ -29,7 +29,6 @@ class Action(StrEnum):
     RELEASE = "product.release"
     RELAY = "product.relay"
     RECEIVE = "product.receive"
-    HOLD = "product.hold"
     DENY = "policy.deny"
     REFUSE = "message.refuse"
     RECEIPT = "receipt"
@@ -48,8 +47,6 @@ class Action(StrEnum):
     CHECKPOINT = "audit.checkpoint"
     PEER_CHECKPOINT = "audit.peer-checkpoint"  # older logs; now kept in `checkpoints` only
     INCONSISTENT = "audit.inconsistent"
-    CONFIG = "config.change"
-    USER_ADD = "user.add"
     UPLOAD = "attachment.upload"
     DOWNLOAD = "attachment.download"
 

@@ -214,23 +214,6 @@ def depth(conn: Connection) -> dict[tuple[str, int], int]:
     return {(r[0], int(r[1])): int(r[2]) for r in rows}
 
 
-def next_due(
-    conn: Connection, peer: str, lanes: tuple[int, ...], *, now: datetime
-) -> datetime | None:
-    """When the earliest pending entry for `peer` in `lanes` that no sender holds falls due
-    (a plain read, no lock)."""
-    value = conn.execute(
-        select(func.min(outbox.c.next_attempt_at)).where(
-            outbox.c.peer == peer,
-            _PENDING,
-            outbox.c.lane.in_(lanes),
-            or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
-        )
-    ).scalar()
-    if value is None:
-        return None
-    assert isinstance(value, datetime)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

@@ -85,10 +85,6 @@ class Pages:
                 return code
         return "en"
 
-    def gettext(self, language: str) -> Any:
-        """The `_` function of a language, for messages built outside templates."""
-        return self._envs[language].globals["gettext"]
-
     def render(
         self,
         request: Request,

@@ -1,0 +1,69 @@
+# Names vulture reports as unused that are used, each with where. `vulture src/tisa
+# .ci/vulture_whitelist.py` (CI) reads this file as code that uses them. Route handlers and
+# commands are registered by their decorators (`--ignore-decorators` in .ci/run).
+# ruff: noqa
+from tisa.api.errors import ErrorBody
+from tisa.attachments import scrub
+from tisa.domain import markings, model
+from tisa.domain.wire import Strict
+from tisa.fusion import scenario
+from tisa.node import metrics, runtime, supervisor
+from tisa.relay import messages
+from tisa.store import audit, database, products, tables
+from tisa.web import vocabulary
+
+# pydantic reads a model's configuration by this name.
+ErrorBody.model_config
+Strict.model_config
+
+# Set on library objects, which read them: pypdf's writer drops XMP with it, zipfile writes
+# each member with its compression, ssl.SSLError carries OpenSSL's code for the refusal.
+_.xmp_metadata
+_.compress_type
+_.verify_code
+
+# Vocabularies read from input and signed payloads (any member may arrive), and the marking
+# syntax the domain offers (prosigns, US portion marks), tested in tests/domain.
+markings.SourceReliability.A
+markings.SourceReliability.C
+markings.SourceReliability.D
+markings.SourceReliability.E
+markings.InformationCredibility.CONFIRMED
+markings.InformationCredibility.POSSIBLY_TRUE
+markings.InformationCredibility.DOUBTFUL
+markings.InformationCredibility.IMPROBABLE
+markings.Precedence.prosign
+markings.Markings.portion
+model.MissileClass.MRBM
+model.MissileClass.SLBM
+messages.Attestation.relayed_at
+messages.ConsentDenial.denied_at
+# Entries of logs written before peers' checkpoints were kept outside the log.
+audit.Action.PEER_CHECKPOINT
+
+# Fields of stored rows, mirrored whole from their tables; a task's start, for its health.
+products.ProductRow.released_by
+products.DeliveryRow.queued_at
+supervisor.TaskHealth.started_at
+
+# Protocols of the libraries that call them: prometheus collectors, uvicorn servers,
+# SQLAlchemy type decorators, the DBAPI connection.
+metrics._QueueCollector.collect
+metrics._TaskCollector.collect
+runtime._Server.install_signal_handlers
+_.should_exit
+tables.UTCDateTime.impl
+tables.UTCDateTime.cache_ok
+tables.UTCDateTime.process_bind_param
+tables.UTCDateTime.process_result_value
+_.isolation_level
+
+# Read by bench/fusion.py and tests/fusion (scores a generated scenario).
+scenario.score
+scenario.Score.exact_events
+scenario.Score.normalised_error
+scenario.Score.samples
+
+# Message ids for the catalogs: babel extracts them, templates translate them by value.
+vocabulary.STATES
+vocabulary.ATTACHMENT_KINDS
