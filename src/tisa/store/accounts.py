@@ -55,8 +55,6 @@ def count_failure(conn: Connection, username: str) -> int:
     )
 
 
-
-
 def add_token(
     conn: Connection, token_hash: str, username: str, now: datetime, expires: datetime
 ) -> None:

@@ -93,8 +93,6 @@ def preview_of(conn: Connection, product_id: str, version: int, digest: str) -> 
     return None if r is None else r.preview_digest
 
 
-
-
 def live_users_of(conn: Connection, digest: str) -> int:
     """How many product versions that are not recalled name the blob."""
     joined = product_attachments.join(

@@ -214,8 +214,6 @@ def depth(conn: Connection) -> dict[tuple[str, int], int]:
     return {(r[0], int(r[1])): int(r[2]) for r in rows}
 
 
-
-
 @dataclass(frozen=True)
 class LaneState:
     """A lane's pending messages for one peer: when the earliest one no sender holds falls
