@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Header, Query, Request
-from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
@@ -16,6 +15,7 @@ from tisa.api.events import events_router
 from tisa.api.idempotency import Idempotency
 from tisa.api.limits import BodyLimit
 from tisa.api.openapi import analyst_operations, describe
+from tisa.api.params import UUID, Digest, Id, Version
 from tisa.api.probes import METRICS_TYPE, install_probes
 from tisa.api.session import Signed_in
 from tisa.api.status import node_status
@@ -42,8 +42,6 @@ if TYPE_CHECKING:
 __all__ = ["MAX_BODY", "Signed_in", "analyst_app"]
 
 MAX_BODY = 1024 * 1024  # a product's text is at most 100,000 characters
-_DIGEST = r"^sha256:[0-9a-f]{64}$"
-_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 
 class SignIn(Strict):
@@ -153,15 +151,13 @@ def analyst_app(rt: Runtime) -> FastAPI:
         return {"problems": drafts.check(user, draft)}
 
     @app.put("/api/v1/products/{product_id}/versions/{version}")
-    def revise(
-        user: Signed_in, product_id: Annotated[str, _path_uuid()], version: Version, draft: DraftIn
-    ) -> dict[str, Any]:
+    def revise(user: Signed_in, product_id: Id, version: Version, draft: DraftIn) -> dict[str, Any]:
         product = drafts.revise(user, product_id, version, draft)
         return full(user, product.id, product.version)
 
     @app.post("/api/v1/products/{product_id}/versions/{version}/send-back")
     def send_back(
-        user: Signed_in, product_id: Annotated[str, _path_uuid()], version: Version, body: Reason
+        user: Signed_in, product_id: Id, version: Version, body: Reason
     ) -> dict[str, Any]:
         drafts.send_back(user, product_id, version, body.reason)
         return {"id": product_id, "version": version, "sent_back": body.reason}
@@ -172,33 +168,25 @@ def analyst_app(rt: Runtime) -> FastAPI:
         return {"language": body.language}
 
     @app.get("/api/v1/products/{product_id}")
-    def read(user: Signed_in, product_id: Annotated[str, _path_uuid()]) -> dict[str, Any]:
+    def read(user: Signed_in, product_id: Id) -> dict[str, Any]:
         return full(user, product_id, None)
 
     @app.get("/api/v1/products/{product_id}/versions/{version}")
-    def read_version(
-        user: Signed_in, product_id: Annotated[str, _path_uuid()], version: Version
-    ) -> dict[str, Any]:
+    def read_version(user: Signed_in, product_id: Id, version: Version) -> dict[str, Any]:
         return full(user, product_id, version)
 
     @app.post("/api/v1/products/{product_id}/amend", status_code=201)
-    def amend(
-        user: Signed_in, product_id: Annotated[str, _path_uuid()], draft: DraftIn
-    ) -> dict[str, Any]:
+    def amend(user: Signed_in, product_id: Id, draft: DraftIn) -> dict[str, Any]:
         product = drafts.amend(user, product_id, draft)
         return full(user, product.id, product.version)
 
     @app.post("/api/v1/products/{product_id}/versions/{version}/release")
-    def release(
-        user: Signed_in, product_id: Annotated[str, _path_uuid()], version: Version
-    ) -> dict[str, Any]:
+    def release(user: Signed_in, product_id: Id, version: Version) -> dict[str, Any]:
         outcome = releases.release(user, product_id, version)
         return {"id": product_id, "version": version, "recipients": outcome}
 
     @app.post("/api/v1/products/{product_id}/versions/{version}/recall")
-    def recall(
-        user: Signed_in, product_id: Annotated[str, _path_uuid()], version: Version, body: Reason
-    ) -> dict[str, Any]:
+    def recall(user: Signed_in, product_id: Id, version: Version, body: Reason) -> dict[str, Any]:
         releases.recall(user, product_id, version, body.reason)
         return full(user, product_id, version)
 
@@ -235,9 +223,9 @@ def analyst_app(rt: Runtime) -> FastAPI:
     @app.get("/api/v1/products/{product_id}/versions/{version}/attachments/{digest}")
     def download(
         user: Signed_in,
-        product_id: Annotated[str, _path_uuid()],
+        product_id: Id,
         version: Version,
-        digest: Annotated[str, PathParam(pattern=_DIGEST)],
+        digest: Digest,
     ) -> StreamingResponse:
         attachment = reading.attachment(user, product_id, version, digest)
         return StreamingResponse(
@@ -252,9 +240,9 @@ def analyst_app(rt: Runtime) -> FastAPI:
     @app.get("/api/v1/products/{product_id}/versions/{version}/attachments/{digest}/preview")
     def preview(
         user: Signed_in,
-        product_id: Annotated[str, _path_uuid()],
+        product_id: Id,
         version: Version,
-        digest: Annotated[str, PathParam(pattern=_DIGEST)],
+        digest: Digest,
     ) -> StreamingResponse:
         thumb = reading.preview(user, product_id, version, digest, rt.settings.paths.work)
         # A preview is a small JPEG: always authenticated whole before it is sent.
@@ -264,7 +252,7 @@ def analyst_app(rt: Runtime) -> FastAPI:
         )
 
     @app.get("/api/v1/products/{product_id}/deliveries")
-    def deliveries(user: Signed_in, product_id: Annotated[str, _path_uuid()]) -> dict[str, Any]:
+    def deliveries(user: Signed_in, product_id: Id) -> dict[str, Any]:
         return {"deliveries": [delivery_view(d) for d in reading.deliveries(user, product_id)]}
 
     @app.get("/api/v1/consents")
@@ -276,7 +264,7 @@ def analyst_app(rt: Runtime) -> FastAPI:
         return consents.grant_consent(user, terms)
 
     @app.post("/api/v1/consents/{consent_id}/revoke")
-    def revoke(user: Signed_in, consent_id: Annotated[str, _path_uuid()]) -> dict[str, Any]:
+    def revoke(user: Signed_in, consent_id: Id) -> dict[str, Any]:
         consents.revoke_consent(user, consent_id)
         return {"id": consent_id, "revoked": True}
 
@@ -288,13 +276,11 @@ def analyst_app(rt: Runtime) -> FastAPI:
         return {"requests": [request_view(r) for r in consents.consent_requests(user, state)]}
 
     @app.post("/api/v1/consent-requests/{request_id}/grant")
-    def grant_request(user: Signed_in, request_id: Annotated[str, _path_uuid()]) -> dict[str, Any]:
+    def grant_request(user: Signed_in, request_id: Id) -> dict[str, Any]:
         return consents.answer_request(user, request_id, grant=True)
 
     @app.post("/api/v1/consent-requests/{request_id}/deny")
-    def deny_request(
-        user: Signed_in, request_id: Annotated[str, _path_uuid()], body: Reason
-    ) -> dict[str, Any]:
+    def deny_request(user: Signed_in, request_id: Id, body: Reason) -> dict[str, Any]:
         return consents.answer_request(user, request_id, grant=False, reason=body.reason)
 
     @app.post("/api/v1/channels/{channel_id}/suspend")
@@ -316,7 +302,7 @@ def analyst_app(rt: Runtime) -> FastAPI:
     @app.get("/api/v1/audit")
     def audit_entries(
         user: Signed_in,
-        product_id: Annotated[str | None, Query(pattern=_UUID)] = None,
+        product_id: Annotated[str | None, Query(pattern=UUID)] = None,
         action: Annotated[str | None, Query(max_length=40)] = None,
     ) -> dict[str, Any]:
         user.require(Role.AUDITOR, Role.ADMIN)
@@ -340,13 +326,6 @@ def analyst_app(rt: Runtime) -> FastAPI:
 
     app.include_router(events_router(rt, rt.events))
     return app
-
-
-Version = Annotated[int, PathParam(ge=1, le=1_000_000)]
-
-
-def _path_uuid() -> Any:
-    return PathParam(pattern=_UUID)
 
 
 def _user_view(user: User) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from tisa import __version__
 from tisa.api.errors import PERMANENT, install
 from tisa.api.limits import BodyTooLarge, read_body
+from tisa.api.params import DIGEST
 from tisa.api.probes import install_probes
 from tisa.blobs.store import Partial
 from tisa.crypto.trust import Signed
@@ -37,7 +38,6 @@ MAX_BODY = 16 * 1024 * 1024
 CONTACT_EVERY = timedelta(seconds=1)
 MESSAGES_PER_TRANSACTION = 16
 APPEND_CHUNK = 1024 * 1024
-DIGEST = r"^sha256:[0-9a-f]{64}$"
 
 _log = logging.getLogger("tisa.federation")
 

@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
+from tisa.api.params import Id, Version
 from tisa.audit.log import verify_log
 from tisa.domain.wire import ConsentIn, parse
 from tisa.errors import InputInvalid
@@ -23,10 +24,6 @@ from tisa.web.render import Pages
 
 if TYPE_CHECKING:
     from tisa.node.runtime import Runtime
-
-_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-Uuid = Annotated[str, PathParam(pattern=_UUID)]
-Version = Annotated[int, PathParam(ge=1, le=1_000_000)]
 
 
 def _text(form: FormData, name: str, *, required: bool = True, limit: int = 2000) -> str:
@@ -61,33 +58,33 @@ def install(app: FastAPI, rt: Runtime, ui: Pages) -> None:
         return _back(target if target.startswith("/ui/") else "/ui/inbox")
 
     @app.post("/ui/products/{product_id}/versions/{version}/release", include_in_schema=False)
-    async def release(request: Request, product_id: Uuid, version: Version) -> Response:
+    async def release(request: Request, product_id: Id, version: Version) -> Response:
         user, _ = await signed_form(request)
         await run_in_threadpool(releases.release, user, product_id, version)
         return _back(f"/ui/products/{product_id}?version={version}")
 
     @app.post("/ui/products/{product_id}/versions/{version}/send-back", include_in_schema=False)
-    async def send_back(request: Request, product_id: Uuid, version: Version) -> Response:
+    async def send_back(request: Request, product_id: Id, version: Version) -> Response:
         user, form = await signed_form(request)
         reason = _text(form, "reason")
         await run_in_threadpool(drafts.send_back, user, product_id, version, reason)
         return _back("/ui/releases")
 
     @app.post("/ui/products/{product_id}/versions/{version}/recall", include_in_schema=False)
-    async def recall(request: Request, product_id: Uuid, version: Version) -> Response:
+    async def recall(request: Request, product_id: Id, version: Version) -> Response:
         user, form = await signed_form(request)
         reason = _text(form, "reason")
         await run_in_threadpool(releases.recall, user, product_id, version, reason)
         return _back(f"/ui/products/{product_id}?version={version}")
 
     @app.post("/ui/consent-requests/{request_id}/grant", include_in_schema=False)
-    async def grant_request(request: Request, request_id: Uuid) -> Response:
+    async def grant_request(request: Request, request_id: Id) -> Response:
         user, _ = await signed_form(request)
         await run_in_threadpool(consents.answer_request, user, request_id, grant=True)
         return _back("/ui/consents")
 
     @app.post("/ui/consent-requests/{request_id}/deny", include_in_schema=False)
-    async def deny_request(request: Request, request_id: Uuid) -> Response:
+    async def deny_request(request: Request, request_id: Id) -> Response:
         user, form = await signed_form(request)
         reason = _text(form, "reason")
         await run_in_threadpool(
@@ -118,7 +115,7 @@ def install(app: FastAPI, rt: Runtime, ui: Pages) -> None:
         return _back("/ui/consents")
 
     @app.post("/ui/consents/{consent_id}/revoke", include_in_schema=False)
-    async def revoke(request: Request, consent_id: Uuid) -> Response:
+    async def revoke(request: Request, consent_id: Id) -> Response:
         user, _ = await signed_form(request)
         await run_in_threadpool(consents.revoke_consent, user, consent_id)
         return _back("/ui/consents")

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 
+from tisa.api.params import Id
 from tisa.api.status import node_status
 from tisa.api.views import (
     consent_view,
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 STATIC = Path(__file__).parent / "static"
 AUDIT_PAGE = 100
 INBOX_LIMIT = 1000
-_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 
 def _date(value: str | None, name: str, *, end: bool = False) -> datetime | None:
@@ -135,7 +135,7 @@ def install(app: FastAPI, rt: Runtime, ui: Pages, events: Events) -> None:
     def product(
         request: Request,
         user: Viewer,
-        product_id: Annotated[str, _uuid_path()],
+        product_id: Id,
         version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
     ) -> Response:
         held, view = product_detail(reading, user, product_id, version)
@@ -191,7 +191,7 @@ def install(app: FastAPI, rt: Runtime, ui: Pages, events: Events) -> None:
         return compose_page(request, user, "create", None, "/api/v1/products")
 
     @app.get("/ui/products/{product_id}/amend", include_in_schema=False)
-    def amend(request: Request, user: Viewer, product_id: Annotated[str, _uuid_path()]) -> Response:
+    def amend(request: Request, user: Viewer, product_id: Id) -> Response:
         held = reading.read(user, product_id)
         view = product_view(held, arrangement, ctx.party, None)
         return compose_page(request, user, "amend", view, f"/api/v1/products/{product_id}/amend")
@@ -200,7 +200,7 @@ def install(app: FastAPI, rt: Runtime, ui: Pages, events: Events) -> None:
     def edit(
         request: Request,
         user: Viewer,
-        product_id: Annotated[str, _uuid_path()],
+        product_id: Id,
         version: int,
     ) -> Response:
         held = reading.read(user, product_id, version)
@@ -314,7 +314,3 @@ def audit_listing(
         "older": rows[-1].seq if len(rows) == AUDIT_PAGE else None,
         "report": report,
     }
-
-
-def _uuid_path() -> Any:
-    return PathParam(pattern=_UUID)
