@@ -22,14 +22,21 @@
     └── DeliveryFailed          a peer could not be reached or answered badly
         └── DeliveryRejected    the peer refused for good (policy, signature): do not retry
 
-Domain errors carry a human reason and no HTTP status; the API maps them in one place.
+Domain errors carry a human reason and no HTTP status; the API maps them in one place. Each
+kind says whether trying again could help (`permanent`): a refusal for good is sent back as
+such, and its sender files the message as a dead letter instead of retrying it.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class TisaError(Exception):
-    """Base of every tisa error; `reason` is what a person reads."""
+    """Base of every tisa error; `reason` is what a person reads, `permanent` whether the
+    same request would only meet the same refusal."""
+
+    permanent: ClassVar[bool] = False
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -51,6 +58,8 @@ class ConfigInvalid(TisaError):
 class InputInvalid(TisaError):
     """Input that does not parse into a valid domain object."""
 
+    permanent = True
+
 
 class MarkingInvalid(InputInvalid):
     """Markings (classification, REL TO, caveats) that break the marking rules."""
@@ -62,6 +71,8 @@ class TooLarge(InputInvalid):
 
 class PolicyDenied(TisaError):
     """A rule of release refused a movement; `reasons` lists each rule's words."""
+
+    permanent = True
 
     def __init__(self, reasons: tuple[str, ...], rules: tuple[str, ...] = ()) -> None:
         super().__init__("; ".join(reasons) if reasons else "denied")
@@ -80,13 +91,19 @@ class AuthenticationFailed(AccessDenied):
 class NotFound(TisaError):
     """No such product, consent, request or user."""
 
+    permanent = True
+
 
 class Conflict(TisaError):
     """The request contradicts what is already stored."""
 
+    permanent = True
+
 
 class SignatureInvalid(TisaError):
     """A JWS that is malformed or does not verify against the pinned key."""
+
+    permanent = True
 
 
 class PeerRefused(TisaError):
@@ -135,3 +152,5 @@ class DeliveryFailed(TisaError):
 
 class DeliveryRejected(DeliveryFailed):
     """The peer refused the message for good (policy, signature); never retried."""
+
+    permanent = True

@@ -65,15 +65,6 @@ STATUS: list[tuple[type[TisaError], int]] = [
     (StoreUnavailable, 503),
 ]
 
-# Refusals a sender must not retry: the same message will be refused again.
-PERMANENT: tuple[type[TisaError], ...] = (
-    PolicyDenied,
-    SignatureInvalid,
-    InputInvalid,
-    Conflict,
-    NotFound,
-)
-
 
 class ErrorBody(BaseModel):
     """The body of every error answer (the OpenAPI document names it for each status)."""

@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from tisa import __version__
-from tisa.api.errors import PERMANENT, install
+from tisa.api.errors import install
 from tisa.api.limits import BodyTooLarge, read_body
 from tisa.api.params import DIGEST
 from tisa.api.probes import install_probes
@@ -155,7 +155,7 @@ def federation_app(rt: Runtime) -> FastAPI:
                             "status": "rejected",
                             "error": type(outcome).__name__,
                             "reason": outcome.reason,
-                            "permanent": isinstance(outcome, PERMANENT),
+                            "permanent": outcome.permanent,
                         }
                     )
                 else:

@@ -16,7 +16,12 @@ import httpx
 from tisa.blobs.store import BlobStore
 from tisa.crypto.trust import Trust
 from tisa.errors import DeliveryFailed, DeliveryRejected, NotFound
-from tisa.relay.transmission import HEADER, blob_subject, sign_transmission
+from tisa.relay.transmission import (
+    HEADER,
+    REFUSED_FOR_GOOD,
+    blob_subject,
+    sign_transmission,
+)
 
 BLOBS_PATH = "/federation/v1/blobs"
 
@@ -82,7 +87,7 @@ async def ensure_at_peer(
         raise DeliveryFailed(f"blob {digest[:19]}… to {peer}: {type(exc).__name__}: {exc}") from exc
     except (ValueError, TypeError) as exc:
         raise DeliveryFailed(f"blob status from {peer} unreadable: {exc}") from exc
-    if sent.status_code in (400, 413, 422):
+    if sent.status_code in REFUSED_FOR_GOOD:
         raise DeliveryRejected(
             f"{peer} refused blob {digest}: HTTP {sent.status_code} {sent.text[:200]}"
         )

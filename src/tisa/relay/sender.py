@@ -31,7 +31,7 @@ from tisa.errors import DeliveryFailed, DeliveryRejected, TisaError
 from tisa.relay.blob_transfer import ensure_at_peer
 from tisa.relay.context import NodeContext
 from tisa.relay.messages import AuditExchange, MessageKind
-from tisa.relay.transmission import HEADER, sign_transmission
+from tisa.relay.transmission import HEADER, REFUSED_FOR_GOOD, sign_transmission
 from tisa.store import audit, network, outbox, products
 from tisa.store.outbox import OutboxEntry
 
@@ -341,7 +341,7 @@ class Sender:
             await asyncio.to_thread(self._hurry, peer)
         if response.status_code != 200:
             reason = f"HTTP {response.status_code}: {_detail(response)}"
-            if response.status_code in (400, 413, 422):
+            if response.status_code in REFUSED_FOR_GOOD:
                 await asyncio.to_thread(self._dead_all, peer, batch, reason)
             else:
                 await asyncio.to_thread(self._retry_all, peer, batch, reason)

@@ -19,6 +19,10 @@ from tisa.errors import InputInvalid, PeerRefused, SignatureInvalid
 from tisa.relay.messages import payload
 
 HEADER = "Tisa-Transmission"
+#: Statuses of a whole exchange refused for good: the body (or the blob) is malformed, too
+#: large, or refused by a rule; the same request would meet the same answer. Anything else
+#: (unreachable, suspended, busy, a store that failed) is worth trying again later.
+REFUSED_FOR_GOOD = frozenset({400, 413, 422})
 SKEW = timedelta(minutes=5)
 
 
