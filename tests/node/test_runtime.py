@@ -23,6 +23,7 @@ from factories import legacy_tls_identity
 from prometheus_client.parser import text_string_to_metric_families
 
 from tisa.crypto.certs import make_tls_identity
+from tisa.domain.model import ProductState
 from tisa.errors import ConfigInvalid, DiskFull
 from tisa.node.runtime import Runtime
 from tisa.node.settings import (
@@ -159,17 +160,19 @@ def test_damage_found_at_start_up_is_logged_and_fails_readiness_naming_it(
             for i in range(80):
                 products.insert_product(
                     conn,
-                    product_id=str(uuid.uuid4()),
-                    version=1,
-                    originator="KOR",
-                    classification=2,
-                    precedence="ROUTINE",
-                    title=f"report {i}",
-                    topics=["dprk.missile.launch"],
-                    state="draft",
-                    body={"text": "tracked and assessed " * 20},
-                    author="kor-analyst",
-                    created_at=NOW,
+                    products.NewVersion(
+                        product_id=str(uuid.uuid4()),
+                        version=1,
+                        originator="KOR",
+                        classification=2,
+                        precedence="ROUTINE",
+                        title=f"report {i}",
+                        topics=["dprk.missile.launch"],
+                        state=ProductState("draft"),
+                        body={"text": "tracked and assessed " * 20},
+                        author="kor-analyst",
+                        created_at=NOW,
+                    ),
                 )
         rt.integrity = rt.check_store()
         assert rt.integrity == ()

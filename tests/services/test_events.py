@@ -14,7 +14,15 @@ from tisa.blobs.store import BlobStore
 from tisa.crypto.jws import payload_digest
 from tisa.crypto.trust import Signed
 from tisa.domain.markings import Classification
-from tisa.domain.model import Estimate, Instant, MissileLaunch, NuclearTest, Product, Qualifier
+from tisa.domain.model import (
+    Estimate,
+    Instant,
+    MissileLaunch,
+    NuclearTest,
+    Product,
+    ProductState,
+    Qualifier,
+)
 from tisa.domain.wire import manifest_to_wire
 from tisa.errors import NotFound
 from tisa.fusion import Quantity
@@ -96,27 +104,36 @@ class Store:
         with self.db.begin() as conn:
             products.insert_product(
                 conn,
-                product_id=p.id,
-                version=p.version,
-                originator=p.originator,
-                classification=int(p.classification),
-                precedence=p.precedence.value,
-                title=p.title,
-                topics=sorted(p.topics),
-                state=state,
-                body=body,
-                manifest=token,
-                digest=payload_digest(token),
-                author=p.author,
-                created_at=p.created_at,
-                received_at=None if state != "received" else p.created_at + timedelta(seconds=3),
-                received_from=None if state != "received" else p.originator,
+                products.NewVersion(
+                    product_id=p.id,
+                    version=p.version,
+                    originator=p.originator,
+                    classification=int(p.classification),
+                    precedence=p.precedence.value,
+                    title=p.title,
+                    topics=sorted(p.topics),
+                    state=ProductState(state),
+                    body=body,
+                    manifest=token,
+                    digest=payload_digest(token),
+                    author=p.author,
+                    created_at=p.created_at,
+                    received_at=None
+                    if state != "received"
+                    else p.created_at + timedelta(seconds=3),
+                    received_from=None if state != "received" else p.originator,
+                ),
             )
 
     def recall(self, p: Product) -> None:
         with self.db.begin() as conn:
-            products.update_product(
-                conn, p.id, p.version, recalled_at=T + timedelta(hours=2), recall_reason="wrong"
+            products.mark_recalled(
+                conn,
+                p.id,
+                p.version,
+                recalled_at=T + timedelta(hours=2),
+                recall=None,
+                reason="wrong",
             )
 
 

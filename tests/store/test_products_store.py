@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from sqlalchemy import insert, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from tisa.domain.model import DeliveryState
+from tisa.domain.model import DeliveryState, ProductState
 from tisa.errors import Damaged
 from tisa.store import consents, products
 from tisa.store.consents import ConsentRow, RequestRow
@@ -51,17 +51,19 @@ def add_product(
     with db.begin() as conn:
         products.insert_product(
             conn,
-            product_id=product_id,
-            version=version,
-            originator=originator,
-            classification=2,
-            precedence="FLASH",
-            title=f"launch v{version}",
-            topics=["dprk.missile.launch"],
-            state=state,
-            body={"id": product_id, "version": version, "title": "극비 발사 / 機密"},
-            author="kor.analyst",
-            created_at=created_at,
+            products.NewVersion(
+                product_id=product_id,
+                version=version,
+                originator=originator,
+                classification=2,
+                precedence="FLASH",
+                title=f"launch v{version}",
+                topics=["dprk.missile.launch"],
+                state=ProductState(state),
+                body={"id": product_id, "version": version, "title": "극비 발사 / 機密"},
+                author="kor.analyst",
+                created_at=created_at,
+            ),
         )
 
 
@@ -114,17 +116,33 @@ def test_a_second_insert_of_the_same_version_is_refused(db: Database) -> None:
         assert products.count(conn) == 1
 
 
-def test_update_product_changes_only_that_version(db: Database) -> None:
+def test_releasing_changes_only_that_version_and_only_a_draft(db: Database) -> None:
     add_product(db, version=1)
     add_product(db, version=2)
-    with db.begin() as conn:
-        products.update_product(
-            conn, PID, 1, state="released", released_at=T0, digest="sha256:" + "0" * 64
-        )
+    digest = "sha256:" + "0" * 64
+
+    def release(version: int) -> bool:
+        with db.begin() as conn:
+            return products.mark_released(
+                conn, PID, version, manifest="m", digest=digest, released_at=T0, released_by="o"
+            )
+
+    assert release(1)
     with db.read() as conn:
         one, two = products.versions(conn, PID)
-    assert (one.state, one.released_at, one.digest) == ("released", T0, "sha256:" + "0" * 64)
+    assert (one.state, one.released_at, one.digest) == ("released", T0, digest)
     assert (two.state, two.released_at) == ("draft", None)
+    # Released is for good: not again, and the content of a released version is not revised.
+    assert not release(1)
+    with db.begin() as conn:
+        assert not products.revise_draft(
+            conn, PID, 1, classification=1, precedence="ROUTINE", title="t", topics=[], body={}
+        )
+        assert products.revise_draft(
+            conn, PID, 2, classification=1, precedence="ROUTINE", title="t", topics=[], body={}
+        )
+        assert products.mark_recalled(conn, PID, 1, recalled_at=T0, recall=None, reason="r")
+        assert not products.mark_recalled(conn, PID, 1, recalled_at=T0, recall=None, reason="r")
 
 
 # -- deliveries ----------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from web_harness import Web
 
-from tisa.domain.model import DeliveryState
+from tisa.domain.model import DeliveryState, ProductState
 from tisa.services.accounts import Role
 from tisa.store import audit, products
 
@@ -229,21 +229,23 @@ def test_the_hub_sees_where_a_relayed_product_stands(web: Web) -> None:
     with hub.ctx.db.begin() as conn:
         products.insert_product(
             conn,
-            product_id=product_id,
-            version=1,
-            originator="KOR",
-            classification=2,
-            precedence="FLASH",
-            title=row.body["title"],
-            topics=["dprk.missile.launch"],
-            state="received",
-            body=row.body,
-            manifest=row.manifest,
-            digest=row.digest,
-            author=row.author,
-            created_at=row.created_at,
-            received_from="KOR",
-            received_at=datetime.now(UTC),
+            products.NewVersion(
+                product_id=product_id,
+                version=1,
+                originator="KOR",
+                classification=2,
+                precedence="FLASH",
+                title=row.body["title"],
+                topics=["dprk.missile.launch"],
+                state=ProductState("received"),
+                body=row.body,
+                manifest=row.manifest,
+                digest=row.digest,
+                author=row.author,
+                created_at=row.created_at,
+                received_from="KOR",
+                received_at=datetime.now(UTC),
+            ),
         )
         products.set_delivery(
             conn,

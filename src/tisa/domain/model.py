@@ -358,6 +358,15 @@ class HeldConsent:
     revoked_at: datetime | None = None
 
 
+class ProductState(StrEnum):
+    """A stored version: a draft at its originator (editable, unsigned), released (signed and
+    queued) there, or received from a peer. A draft becomes released; nothing else changes."""
+
+    DRAFT = "draft"
+    RELEASED = "released"
+    RECEIVED = "received"
+
+
 class DeliveryState(StrEnum):
     """Where one version stands for one party, at the node that records it.
 

@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 
 from tisa.crypto.jws import payload_digest
 from tisa.crypto.trust import Signed
-from tisa.domain.model import DeliveryState
+from tisa.domain.model import DeliveryState, ProductState
 from tisa.domain.policy import MOVE, Movement
 from tisa.domain.wire import ConsentToken, iso, parse
 from tisa.errors import ChannelSuspended, Conflict, NotFound, TisaError
@@ -134,23 +134,25 @@ def _envelope(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> 
 
     products.insert_product(
         conn,
-        product_id=product.id,
-        version=product.version,
-        originator=originator,
-        classification=int(product.classification),
-        precedence=product.precedence.value,
-        title=product.title,
-        topics=sorted(product.topics),
-        state="received",
-        body=verified.body,
-        manifest=msg.token,
-        digest=digest,
-        attestation=msg.attestation,
-        consent=msg.consent,
-        author=product.author,
-        created_at=product.created_at,
-        received_from=sender,
-        received_at=now,
+        products.NewVersion(
+            product_id=product.id,
+            version=product.version,
+            originator=originator,
+            classification=int(product.classification),
+            precedence=product.precedence.value,
+            title=product.title,
+            topics=sorted(product.topics),
+            state=ProductState.RECEIVED,
+            body=verified.body,
+            manifest=msg.token,
+            digest=digest,
+            attestation=msg.attestation,
+            consent=msg.consent,
+            author=product.author,
+            created_at=product.created_at,
+            received_from=sender,
+            received_at=now,
+        ),
     )
     for attachment in product.attachments:
         attachments.link(conn, product.id, product.version, attachment.digest, None)

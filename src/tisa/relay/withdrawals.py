@@ -72,13 +72,13 @@ def recall(
     )
     row = products.get(conn, recall.product_id, recall.version)
     if row is not None and row.recalled_at is None:
-        products.update_product(
+        products.mark_recalled(
             conn,
             row.product_id,
             row.version,
             recalled_at=recall.recalled_at,
             recall=token,
-            recall_reason=recall.reason,
+            reason=recall.reason,
         )
     elif not fresh:
         return False

@@ -13,6 +13,7 @@ from tisa.domain.model import (
     Attachment,
     AttachmentKind,
     Product,
+    ProductState,
 )
 from tisa.domain.policy import COMPOSE, READ, Movement
 from tisa.domain.wire import (
@@ -49,7 +50,7 @@ def own_draft(conn: Connection, party: str, product_id: str, version: int) -> Pr
     row = products.get(conn, product_id, version)
     if row is None or row.originator != party:
         raise NotFound(f"no draft {product_id} v{version} of {party}")
-    if row.state != "draft":
+    if row.state != ProductState.DRAFT:
         raise Conflict(f"{product_id} v{version} is already {row.state}")
     return row
 
@@ -116,7 +117,7 @@ class Drafts:
             assert row is not None
             if row.originator != self.party:
                 raise Conflict(f"{product_id} is {row.originator}'s; only the originator amends")
-            if row.state == "draft":
+            if row.state == ProductState.DRAFT:
                 raise Conflict(f"version {latest} is still a draft; release or replace it first")
             product = to_product(
                 draft,
@@ -200,7 +201,7 @@ class Drafts:
             )
             self._check_compose(conn, product)
             self._check_readable(user, product)
-            products.update_product(
+            revised = products.revise_draft(
                 conn,
                 product_id,
                 version,
@@ -210,6 +211,8 @@ class Drafts:
                 topics=sorted(product.topics),
                 body=manifest_to_wire(product, self.ctx.arrangement.digest),
             )
+            if not revised:
+                raise Conflict(f"{product_id} v{version} is no longer a draft")
             attachments.unlink(conn, product_id, version)
             for attachment in product.attachments:
                 upload = attachments.get_upload(conn, attachment.digest)
@@ -257,7 +260,7 @@ class Drafts:
         """This node's drafts the user may see, oldest first, each with why it was sent
         back (None: waiting for a release officer)."""
         with self.ctx.db.read() as conn:
-            found = products.readable_listing(conn, states=["draft"], limit=1000)
+            found = products.readable_listing(conn, states=[ProductState.DRAFT], limit=1000)
             returned = review.all_sent_back(conn)
         held = self._reading.shown(user, found.rows, found.unreadable).held
         held.sort(key=lambda h: h.row.created_at)
@@ -291,17 +294,19 @@ class Drafts:
     def _insert_draft(self, conn: Connection, product: Product) -> None:
         products.insert_product(
             conn,
-            product_id=product.id,
-            version=product.version,
-            originator=product.originator,
-            classification=int(product.classification),
-            precedence=product.precedence.value,
-            title=product.title,
-            topics=sorted(product.topics),
-            state="draft",
-            body=manifest_to_wire(product, self.ctx.arrangement.digest),
-            author=product.author,
-            created_at=product.created_at,
+            products.NewVersion(
+                product_id=product.id,
+                version=product.version,
+                originator=product.originator,
+                classification=int(product.classification),
+                precedence=product.precedence.value,
+                title=product.title,
+                topics=sorted(product.topics),
+                state=ProductState.DRAFT,
+                body=manifest_to_wire(product, self.ctx.arrangement.digest),
+                author=product.author,
+                created_at=product.created_at,
+            ),
         )
         for attachment in product.attachments:
             upload = attachments.get_upload(conn, attachment.digest)

@@ -18,6 +18,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+from tisa.domain.model import ProductState
 from tisa.domain.policy import Reader
 from tisa.errors import NotFound
 from tisa.fusion import Event, Holding, build_events
@@ -27,7 +28,7 @@ from tisa.store import products
 from tisa.store.products import ProductRow
 
 #: States whose versions count as reports: released by this node, or received from a peer.
-REPORTED = ("released", "received")
+REPORTED = (ProductState.RELEASED, ProductState.RECEIVED)
 CACHE_SIZE = 64
 
 

@@ -10,6 +10,7 @@ from tisa.crypto.trust import Signed
 from tisa.domain.model import (
     DeliveryState,
     Product,
+    ProductState,
 )
 from tisa.domain.policy import QUEUE, Movement
 from tisa.errors import (
@@ -86,16 +87,18 @@ class Releases:
                     raise PolicyDenied(tuple(reasons))
                 token = self.ctx.trust.sign(Signed.PRODUCT, row.body)
                 digest = payload_digest(token)
-                products.update_product(
+                released = products.mark_released(
                     conn,
                     product_id,
                     version,
-                    state="released",
                     manifest=token,
                     digest=digest,
                     released_at=now,
                     released_by=user.username,
                 )
+                if not released:
+                    # Another release officer's release committed first.
+                    raise Conflict(f"{product_id} v{version} is no longer a draft")
                 outcome: dict[str, str] = {}
                 for peer in peers:
                     routing.queue_envelope(self.ctx, conn, product, token, peer, now)
@@ -155,7 +158,7 @@ class Releases:
         now = self.ctx.clock()
         with self.ctx.db.begin() as conn:
             row = products.get(conn, product_id, version)
-            if row is None or row.originator != self.party or row.state != "released":
+            if row is None or row.originator != self.party or row.state != ProductState.RELEASED:
                 raise NotFound(f"no released {product_id} v{version} of {self.party}")
             if row.recalled_at is not None:
                 raise Conflict(f"{product_id} v{version} is already recalled")

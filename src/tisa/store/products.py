@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from tisa.domain.model import DeliveryState
+from tisa.domain.model import DeliveryState, ProductState
 from tisa.store import salvage
 from tisa.store.rows import insert_new
 from tisa.store.tables import deliveries, products, recalls
@@ -102,18 +102,107 @@ def latest(conn: Connection, product_id: str) -> ProductRow | None:
     return None if number is None else get(conn, product_id, number)
 
 
-def insert_product(conn: Connection, **values: Any) -> None:
+@dataclass(frozen=True)
+class NewVersion:
+    """A version as it is first stored: a draft of this node, or one received from a peer
+    (with the envelope it came in)."""
+
+    product_id: str
+    version: int
+    originator: str
+    classification: int
+    precedence: str
+    title: str
+    topics: list[str]
+    state: ProductState
+    body: dict[str, Any]
+    author: str
+    created_at: datetime
+    manifest: str | None = None
+    digest: str | None = None
+    attestation: str | None = None
+    consent: str | None = None
+    received_from: str | None = None
+    received_at: datetime | None = None
+
+
+def insert_product(conn: Connection, new: NewVersion) -> None:
     """Store a new version."""
-    conn.execute(insert(products), values)
+    conn.execute(insert(products), {**new.__dict__, "state": new.state.value})
 
 
-def update_product(conn: Connection, product_id: str, version: int, **values: Any) -> None:
-    """Change a stored version's columns."""
-    conn.execute(
+def _version(product_id: str, version: int) -> Any:
+    return (products.c.product_id == product_id) & (products.c.version == version)
+
+
+def revise_draft(
+    conn: Connection,
+    product_id: str,
+    version: int,
+    *,
+    classification: int,
+    precedence: str,
+    title: str,
+    topics: list[str],
+    body: dict[str, Any],
+) -> bool:
+    """Rewrite a draft's content in place; False (nothing changed) if it is no draft now."""
+    changed = conn.execute(
         update(products)
-        .where(products.c.product_id == product_id, products.c.version == version)
-        .values(**values)
+        .where(_version(product_id, version), products.c.state == ProductState.DRAFT.value)
+        .values(
+            classification=classification,
+            precedence=precedence,
+            title=title,
+            topics=topics,
+            body=body,
+        )
     )
+    return bool(changed.rowcount)
+
+
+def mark_released(
+    conn: Connection,
+    product_id: str,
+    version: int,
+    *,
+    manifest: str,
+    digest: str,
+    released_at: datetime,
+    released_by: str,
+) -> bool:
+    """A draft signed and released; False (nothing changed) if it is no draft now."""
+    changed = conn.execute(
+        update(products)
+        .where(_version(product_id, version), products.c.state == ProductState.DRAFT.value)
+        .values(
+            state=ProductState.RELEASED.value,
+            manifest=manifest,
+            digest=digest,
+            released_at=released_at,
+            released_by=released_by,
+        )
+    )
+    return bool(changed.rowcount)
+
+
+def mark_recalled(
+    conn: Connection,
+    product_id: str,
+    version: int,
+    *,
+    recalled_at: datetime,
+    recall: str | None,
+    reason: str,
+) -> bool:
+    """A version recalled by its originator (`recall`: the signed recall); False if it was
+    already."""
+    changed = conn.execute(
+        update(products)
+        .where(_version(product_id, version), products.c.recalled_at.is_(None))
+        .values(recalled_at=recalled_at, recall=recall, recall_reason=reason)
+    )
+    return bool(changed.rowcount)
 
 
 def listing(

@@ -31,7 +31,7 @@ from tisa.domain.markings import (
     Precedence,
     SourceReliability,
 )
-from tisa.domain.model import MissileClass, Qualifier, topic_matches
+from tisa.domain.model import MissileClass, ProductState, Qualifier, topic_matches
 from tisa.errors import InputInvalid
 from tisa.services.accounts import Role, User
 from tisa.services.events import Events
@@ -148,7 +148,9 @@ def install(app: FastAPI, rt: Runtime, ui: Pages, events: Events) -> None:
             if any(r.source.product_id == product_id for r in e.reports)
         ]
         returned = (
-            drafts.sent_back(product_id, held.row.version) if held.row.state == "draft" else None
+            drafts.sent_back(product_id, held.row.version)
+            if held.row.state == ProductState.DRAFT
+            else None
         )
         return ui.render(
             request,
