@@ -1,17 +1,26 @@
-"""Three open runtimes (USA hub, KOR, JPN) on fresh stores, for the relay's unit tests."""
+"""Three open runtimes (USA hub, KOR, JPN) on fresh stores, for the unit tests of relay/ and
+services/ (fixture `trio`).
+
+The keys, certificates and pinned arrangement are made once per module (about a second) and
+copied for each test, so every test starts from empty stores and outboxes of its own.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from factories import draft
 from sqlalchemy import select
 
 from tisa.api.federation import federation_app
+from tisa.demo.network import Cluster
 from tisa.domain.markings import Precedence
 from tisa.domain.wire import DraftIn, parse
 from tisa.node.runtime import Runtime
@@ -95,3 +104,23 @@ class Trio:
     def messages(self, party: str, peer: str, kind: str) -> list[Message]:
         """What `party` has queued for `peer` of one kind, as the sender would post it."""
         return [parse(Message, row.message) for row in self.outbox(party, peer=peer, kind=kind)]
+
+
+@pytest.fixture(scope="module")
+def trio_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A created network (keys, certificates, pinned arrangement, empty stores)."""
+    root = tmp_path_factory.mktemp("trio")
+    Cluster(root).create()
+    return root
+
+
+@pytest.fixture
+def trio(trio_template: Path, tmp_path: Path) -> Iterator[Trio]:
+    """A copy of the created network, its three runtimes open."""
+    root = tmp_path / "trio"
+    shutil.copytree(trio_template, root)
+    world = Trio(root)
+    try:
+        yield world
+    finally:
+        world.close()

@@ -1,22 +1,23 @@
-"""The node's operations, on a real store: each multi-step change is one transaction."""
+"""Consent: what a spoke's release officer grants, answers and revokes, each one transaction."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from factories import draft
 from sqlalchemy import func, select
+from world import Trio
 
+from tisa.crypto import jws
 from tisa.demo.network import Cluster
-from tisa.domain.wire import DraftIn, parse
+from tisa.domain.wire import ConsentIn, DraftIn, parse
+from tisa.errors import AccessDenied, InputInvalid
 from tisa.node.runtime import Runtime
 from tisa.services.accounts import Role, User
 from tisa.store import consents
-from tisa.store.database import after_commit
 from tisa.store.tables import consent_requests
 from tisa.store.tables import consents as consent_table
 
@@ -91,21 +92,41 @@ def test_granting_a_request_is_one_transaction(kor: Runtime, monkeypatch: Any) -
     assert _count(kor, consent_table) == before + 1
 
 
-def test_files_go_only_after_the_commit(kor: Runtime, tmp_path: Path) -> None:
-    """What a transaction removes from disk is removed once it has committed: a rollback
-    finds every file still there."""
-    doomed = tmp_path / "blob"
-    doomed.write_bytes(b"x")
+def test_only_a_release_officer_grants_and_the_hub_grants_nothing(trio: Trio) -> None:
+    terms = ConsentIn(recipient="JPN", topics=["dprk.missile.*"], max_classification="SECRET")
+    with pytest.raises(AccessDenied):
+        trio.rt["KOR"].consents.grant_consent(trio.user("KOR", Role.ANALYST), terms)
+    with pytest.raises(InputInvalid, match="is the hub"):
+        trio.rt["USA"].consents.grant_consent(trio.user("USA", Role.RELEASE_OFFICER), terms)
+    assert trio.outbox("KOR") == []
 
-    def rolled_back() -> None:
-        with kor.ctx.db.begin() as conn:
-            after_commit(conn, doomed.unlink)
-            raise RuntimeError("rolled back")
 
-    with pytest.raises(RuntimeError):
-        rolled_back()
-    assert doomed.exists()
-    with kor.ctx.db.begin() as conn:
-        after_commit(conn, doomed.unlink)
-        assert doomed.exists()  # not yet: the transaction is still open
-    assert not doomed.exists()
+def test_a_standing_rule_needs_its_limits(trio: Trio) -> None:
+    with pytest.raises(InputInvalid, match="standing rule"):
+        trio.rt["KOR"].consents.grant_consent(
+            trio.user("KOR", Role.RELEASE_OFFICER), ConsentIn(recipient="JPN")
+        )
+    with pytest.raises(InputInvalid, match="standing rule needs topics"):
+        trio.rt["KOR"].consents.grant_consent(
+            trio.user("KOR", Role.RELEASE_OFFICER),
+            ConsentIn(recipient="JPN", topics=["dprk.missile.*"]),
+        )
+    assert trio.outbox("KOR") == []
+
+
+def test_a_grant_goes_to_the_hub_and_its_revocation_follows(trio: Trio) -> None:
+    officer = trio.user("KOR", Role.RELEASE_OFFICER)
+    desk = trio.rt["KOR"].consents
+    given = desk.grant_consent(
+        officer,
+        ConsentIn(recipient="JPN", topics=["dprk.missile.*"], max_classification="SECRET"),
+    )
+    (consent,) = trio.messages("KOR", "USA", "consent")
+    assert jws.peek(consent.token).payload["id"] == given["id"]
+
+    desk.revoke_consent(officer, given["id"])
+
+    (revocation,) = trio.messages("KOR", "USA", "revocation")
+    assert jws.peek(revocation.token).payload["consent_id"] == given["id"]
+    (held,) = desk.consents(officer)
+    assert held.revoked_at is not None

@@ -1,0 +1,53 @@
+"""Accounts: who may sign in, with what clearance, and for how long."""
+
+from __future__ import annotations
+
+import pytest
+from world import Trio
+
+from tisa.domain.markings import Classification
+from tisa.errors import AuthenticationFailed, InputInvalid
+from tisa.services.accounts import Role
+
+
+def test_a_user_signs_in_is_resolved_by_token_and_signs_out(trio: Trio) -> None:
+    accounts = trio.rt["KOR"].accounts
+    accounts.add("kor-duty", "correct horse battery", Role.ANALYST, "SECRET", ["dprk.*"])
+
+    token = accounts.sign_in("kor-duty", "correct horse battery")
+    user = accounts.resolve(token)
+    assert (user.username, user.party, user.role) == ("kor-duty", "KOR", Role.ANALYST)
+    assert user.clearance == Classification.SECRET
+    assert user.need_to_know == frozenset({"dprk.*"})
+
+    accounts.sign_out(token)
+    with pytest.raises(AuthenticationFailed):
+        accounts.resolve(token)
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [("kor-duty", "wrong password here"), ("nobody-here", "correct horse battery")],
+)
+def test_a_wrong_password_or_unknown_user_is_refused_alike(
+    trio: Trio, username: str, password: str
+) -> None:
+    accounts = trio.rt["KOR"].accounts
+    accounts.add("kor-duty", "correct horse battery", Role.ANALYST, "SECRET")
+    with pytest.raises(AuthenticationFailed) as refused:
+        accounts.sign_in(username, password)
+    assert "correct horse battery" not in str(refused.value)
+
+
+def test_an_unknown_clearance_term_is_refused(trio: Trio) -> None:
+    with pytest.raises(InputInvalid):
+        trio.rt["KOR"].accounts.add("kor-new", "correct horse battery", Role.ANALYST, "COSMIC")
+
+
+def test_a_language_outside_the_ui_is_refused(trio: Trio) -> None:
+    accounts = trio.rt["KOR"].accounts
+    accounts.add("kor-duty", "correct horse battery", Role.ANALYST, "SECRET")
+    with pytest.raises(InputInvalid, match="xx"):
+        accounts.set_language("kor-duty", "xx")
+    accounts.set_language("kor-duty", "ja")
+    assert accounts.resolve(accounts.sign_in("kor-duty", "correct horse battery")).language == "ja"
