@@ -1,8 +1,8 @@
 """Three open runtimes (USA hub, KOR, JPN) on fresh stores, for the unit tests of relay/ and
 services/ (fixture `trio`).
 
-The keys, certificates and pinned arrangement are made once per module (about a second) and
-copied for each test, so every test starts from empty stores and outboxes of its own.
+The keys, certificates, pinned arrangement and users are made once per session (about a
+second) and copied for each test, so every test starts from empty stores and outboxes of its own.
 """
 
 from __future__ import annotations
@@ -37,15 +37,9 @@ PARTIES = ("USA", "KOR", "JPN")
 class Trio:
     """Open runtimes of the three parties, a user of each role at each, their federation apps."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, users: dict[tuple[str, Role], User]) -> None:
         self.rt = {p: Runtime(Settings.load(root / p.lower(), env={})).open() for p in PARTIES}
-        self.users: dict[tuple[str, Role], User] = {
-            (party, role): rt.accounts.add(
-                f"{party.lower()}-relay-{role.value}", uuid.uuid4().hex, role, "TOP SECRET", ["*"]
-            )
-            for party, rt in self.rt.items()
-            for role in (Role.ANALYST, Role.RELEASE_OFFICER, Role.ADMIN)
-        }
+        self.users = users
 
     def close(self) -> None:
         for rt in self.rt.values():
@@ -106,20 +100,37 @@ class Trio:
         return [parse(Message, row.message) for row in self.outbox(party, peer=peer, kind=kind)]
 
 
-@pytest.fixture(scope="module")
-def trio_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A created network (keys, certificates, pinned arrangement, empty stores)."""
+@pytest.fixture(scope="session")
+def trio_template(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, dict[tuple[str, Role], User]]:
+    """A created network (keys, certificates, pinned arrangement, empty stores) with an
+    analyst, a release officer and an admin at each node (passwords are hashed once, here)."""
     root = tmp_path_factory.mktemp("trio")
     Cluster(root).create()
-    return root
+    users: dict[tuple[str, Role], User] = {}
+    for party in PARTIES:
+        with Runtime(Settings.load(root / party.lower(), env={})) as rt:
+            for role in (Role.ANALYST, Role.RELEASE_OFFICER, Role.ADMIN):
+                users[(party, role)] = rt.accounts.add(
+                    f"{party.lower()}-relay-{role.value}",
+                    uuid.uuid4().hex,
+                    role,
+                    "TOP SECRET",
+                    ["*"],
+                )
+    return root, users
 
 
 @pytest.fixture
-def trio(trio_template: Path, tmp_path: Path) -> Iterator[Trio]:
+def trio(
+    trio_template: tuple[Path, dict[tuple[str, Role], User]], tmp_path: Path
+) -> Iterator[Trio]:
     """A copy of the created network, its three runtimes open."""
+    template, users = trio_template
     root = tmp_path / "trio"
-    shutil.copytree(trio_template, root)
-    world = Trio(root)
+    shutil.copytree(template, root)
+    world = Trio(root, users)
     try:
         yield world
     finally:
