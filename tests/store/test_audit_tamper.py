@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, text, update
 
-from tisa.api.status import node_status
 from tisa.audit.chain import GENESIS, Damaged, Entry, chain_hash, content
 from tisa.audit.log import verify_log
 from tisa.demo.network import Cluster
 from tisa.errors import AuditTampered
 from tisa.node.runtime import Runtime
+from tisa.services.status import node_status
 from tisa.store import audit
 from tisa.store.audit import Action
 from tisa.store.tables import audit_entries, audit_head
@@ -218,7 +218,7 @@ def test_a_peer_refuses_a_checkpoint_that_contradicts_the_one_it_holds(pair: Pai
         alarms = audit.entries(conn, action=Action.INCONSISTENT.value)
         still = audit.latest_checkpoint(conn, "KOR")
     assert alarms, "USA must record that KOR's history changed"
-    shown = node_status(pair.usa)["audit_alarms"]
+    shown = node_status(pair.usa.ctx)["audit_alarms"]
     assert shown
     assert shown[0]["peer"] == "KOR"
     assert still is not None
@@ -408,7 +408,7 @@ def test_status_shows_what_each_peer_holds_and_warns_of_a_tail_left_unwitnessed(
 ) -> None:
     kor, usa = pair.kor, pair.usa
     kor.audit.hear("USA", usa.audit.speak("KOR", 0))  # USA tells KOR it holds 30
-    status = node_status(kor)
+    status = node_status(kor.ctx)
     usa_channel = next(c for c in status["channels"] if c["peer"] == "USA")
     assert usa_channel["holds_our_checkpoint"]["size"] == 30
     assert status["audit_witness"]["unwitnessed"] == 0
@@ -417,7 +417,7 @@ def test_status_shows_what_each_peer_holds_and_warns_of_a_tail_left_unwitnessed(
     now = datetime.now(UTC)
     with kor.ctx.db.begin() as conn:
         audit.record(conn, Action.VIEW, at=now - timedelta(minutes=2), actor="unseen")
-    stale = node_status(kor)["audit_witness"]
+    stale = node_status(kor.ctx)["audit_witness"]
     assert stale["unwitnessed"] == 1
     assert "1 audit entries (from entry 31" in stale["warning"]
     assert "not yet witnessed by any peer, for longer than 30 s" in stale["warning"]
@@ -428,7 +428,7 @@ def test_status_shows_what_each_peer_holds_and_warns_of_a_tail_left_unwitnessed(
     kor.audit.hear("USA", usa.audit.speak("KOR", 30))
     with kor.ctx.db.begin() as conn:
         audit.record(conn, Action.VIEW, at=now, actor="fresh")
-    fresh = node_status(kor)["audit_witness"]
+    fresh = node_status(kor.ctx)["audit_witness"]
     assert (fresh["covered"], fresh["unwitnessed"]) == (31, 1)
     assert fresh["warning"] is None
 
@@ -441,6 +441,6 @@ def test_status_warns_when_a_peer_holds_more_than_the_log_has(pair: Pair) -> Non
     _sql(kor, "DELETE FROM audit_entries WHERE seq > 25")
     with kor.ctx.db.engine.begin() as conn:
         conn.execute(update(audit_head).values(size=25, head=rows[24].entry_hash))
-    warning = node_status(kor)["audit_witness"]["warning"]
+    warning = node_status(kor.ctx)["audit_witness"]["warning"]
     assert "USA (30)" in warning
     assert "entries were removed" in warning

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Header, Query, Request
@@ -18,7 +18,6 @@ from tisa.api.openapi import analyst_operations, describe
 from tisa.api.params import UUID, Digest, Id, Version
 from tisa.api.probes import METRICS_TYPE, install_probes
 from tisa.api.session import Signed_in
-from tisa.api.status import node_status
 from tisa.api.views import (
     consent_view,
     delivery_view,
@@ -33,11 +32,10 @@ from tisa.attachments.downloads import checked_stream
 from tisa.attachments.uploads import workspace
 from tisa.domain.wire import ConsentIn, DraftIn, Strict
 from tisa.errors import TooLarge
+from tisa.node.runtime import Runtime
 from tisa.services.accounts import LANGUAGES, Role, User
+from tisa.services.status import node_status
 from tisa.store import audit
-
-if TYPE_CHECKING:
-    from tisa.node.runtime import Runtime
 
 __all__ = ["MAX_BODY", "Signed_in", "analyst_app"]
 
@@ -286,18 +284,18 @@ def analyst_app(rt: Runtime) -> FastAPI:
     @app.post("/api/v1/channels/{channel_id}/suspend")
     def suspend(user: Signed_in, channel_id: str) -> dict[str, Any]:
         channels.set_channel(user, channel_id, suspended=True)
-        return node_status(rt)
+        return node_status(rt.ctx)
 
     @app.post("/api/v1/channels/{channel_id}/resume")
     def resume(user: Signed_in, channel_id: str) -> dict[str, Any]:
         channels.set_channel(user, channel_id, suspended=False)
-        return node_status(rt)
+        return node_status(rt.ctx)
 
     @app.get("/api/v1/status")
     def status(user: Signed_in) -> dict[str, Any]:
         # Dead letters name products and refusals: for those who run and audit the node.
         user.require(Role.ADMIN, Role.AUDITOR)
-        return node_status(rt)
+        return node_status(rt.ctx)
 
     @app.get("/api/v1/audit")
     def audit_entries(

@@ -25,7 +25,7 @@ reports the user may read is a 404, like an unknown id.
 # `events_router`, and FastAPI must see their annotations (Signed_in) as
 # objects, not as names to look up in this module.
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from fastapi import Path as PathParam
@@ -34,10 +34,8 @@ from tisa.api.session import Signed_in
 from tisa.domain.wire import iso
 from tisa.fusion import Event, Figure, Fused, Quantity, Source
 from tisa.fusion.disagreement import Disagreement
+from tisa.node.runtime import Runtime
 from tisa.services.events import Events
-
-if TYPE_CHECKING:
-    from tisa.node.runtime import Runtime
 
 _ROLES = {
     Quantity.LAUNCH_POSITION: "launch",

@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
@@ -24,15 +24,13 @@ from tisa.crypto.trust import Signed
 from tisa.domain.policy import oversize
 from tisa.domain.wire import iso, parse
 from tisa.errors import ChannelSuspended, Conflict, InputInvalid, TisaError
+from tisa.node.runtime import Runtime
 from tisa.relay import inbox
 from tisa.relay.blob_transfer import status_subject
 from tisa.relay.messages import AuditExchange, Batch
 from tisa.relay.transmission import HEADER, blob_subject, check_transmission
 from tisa.store import audit, network
 from tisa.store.disk import is_disk_full
-
-if TYPE_CHECKING:
-    from tisa.node.runtime import Runtime
 
 MAX_BODY = 16 * 1024 * 1024
 CONTACT_EVERY = timedelta(seconds=1)

@@ -7,16 +7,15 @@ The localhost-only metrics server serves `/metrics` without sign-in.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-if TYPE_CHECKING:
-    from tisa.node.health import Health
-    from tisa.node.runtime import Runtime
+from tisa.node.health import Health
+from tisa.node.runtime import Runtime
 
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

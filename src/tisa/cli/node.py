@@ -17,7 +17,6 @@ from rich.table import Table
 from tisa.node.settings import (
     Settings,
     init_node,
-    load_arrangement,
     rotate_tls,
 )
 
@@ -97,6 +96,7 @@ def serve(
 ) -> None:
     """Run one node: federation (mutual TLS), analyst API, and the outbox sender."""
     from tisa.node.runtime import Runtime
+    from tisa.server.serve import serve
 
     # tisa's warnings (a refused TLS handshake, a certificate to rotate) go to stderr, the
     # node's log, each on one line with its time and logger.
@@ -108,12 +108,13 @@ def serve(
 
         async def main() -> None:
             task = asyncio.create_task(
-                runtime.serve(
+                serve(
+                    runtime,
                     ready=lambda: print(
                         f"tisa {settings.party} ready: federation {settings.federation_url}, "
                         f"api {settings.api_url}",
                         flush=True,
-                    )
+                    ),
                 )
             )
             loop = asyncio.get_running_loop()
@@ -129,58 +130,43 @@ def serve(
 def status(root: NodeDir) -> None:
     """Show a node's channels, peers, last contact, queues and dead letters, what each peer
     holds of the audit log, and a warning when its tail has gone unwitnessed too long."""
-    from tisa.audit.log import coverage
-    from tisa.store import audit, network, outbox
-    from tisa.store.database import Database
+    from tisa.node.runtime import Runtime
+    from tisa.services.status import node_status
 
     settings = Settings.load(root)
-    arrangement = load_arrangement(settings.paths.arrangement)
-    with Database(settings.database_url) as db, db.read() as conn:
-        suspended = network.suspended(conn)
-        peers = network.peer_states(conn)
-        depth = outbox.depth(conn)
-        dead = outbox.dead_letters(conn, limit=10)
-        alarms = audit.entries(conn, action=audit.Action.INCONSISTENT.value, limit=10)
-        witnessed = coverage(conn, settings.party, now())
-    table = Table(title=f"tisa {settings.party} — {arrangement.id}")
+    with Runtime(settings) as rt:
+        shown = node_status(rt.ctx)  # what the API's /api/v1/status and the UI show
+    table = Table(title=f"tisa {shown['party']} — {rt.ctx.arrangement.id}")
     for column in ("channel", "state", "last contact", "last error", "FLASH", "IMM", "PRI", "ROU"):
         table.add_column(column)
-    for channel in arrangement.channels:
-        if settings.party not in channel.parties:
-            continue
-        peer = channel.other(settings.party)
-        state = peers.get(peer, {})
-        contact = state.get("last_contact")
+    for channel in shown["channels"]:
         table.add_row(
-            channel.label,
-            "suspended" if channel.id in suspended else "up",
-            contact.isoformat(timespec="seconds") if contact else "never",
-            (state.get("last_error") or "")[:60],
-            *(str(depth.get((peer, lane), 0)) for lane in range(4)),
+            rt.ctx.arrangement.channel(channel["channel"]).label,
+            channel["state"],
+            channel["last_contact"] or "never",
+            (channel["last_error"] or "")[:60],
+            *(str(n) for n in channel["queue"].values()),
         )
     out.print(table)
-    for peer in arrangement.peers_of(settings.party):
-        held = witnessed.holdings.get(peer)
+    for channel in shown["channels"]:
+        held = channel["holds_our_checkpoint"]
         out.print(
-            f"{peer} holds no checkpoint of this node's audit log yet"
+            f"{channel['peer']} holds no checkpoint of this node's audit log yet"
             if held is None
-            else f"{peer} holds our checkpoint of {held.size} entries "
-            f"(at {held.reported_at.isoformat(timespec='seconds')})"
+            else f"{channel['peer']} holds our checkpoint of {held['size']} entries "
+            f"(at {held['reported_at']})"
         )
-    warning = witnessed.warning()
-    if warning is not None:
-        out.print(f"[red]audit log not witnessed:[/red] {warning}")
-    elif witnessed.unwitnessed:
+    witness = shown["audit_witness"]
+    if witness["warning"] is not None:
+        out.print(f"[red]audit log not witnessed:[/red] {witness['warning']}")
+    elif witness["unwitnessed"]:
         out.print(
-            f"[dim]{witnessed.unwitnessed} newest audit entries not yet in a checkpoint a peer "
+            f"[dim]{witness['unwitnessed']} newest audit entries not yet in a checkpoint a peer "
             "holds (normal for a few seconds)[/dim]"
         )
-    for alarm in alarms:
-        out.print(
-            f"[red]audit alarm[/red] {alarm.at.isoformat(timespec='seconds')} {alarm.party}: "
-            f"{alarm.detail.get('problem')}"
-        )
-    for entry in dead:
+    for alarm in shown["audit_alarms"]:
+        out.print(f"[red]audit alarm[/red] {alarm['at']} {alarm['peer']}: {alarm['problem']}")
+    for entry in shown["dead_letters"]:
         out.print(
             f"dead letter #{entry['id']} to {entry['peer']} ({entry['kind']}): "
             f"{entry['last_error']}"

@@ -1,4 +1,5 @@
-"""A running node: settings opened into a store, trust, services, HTTP servers and the sender.
+"""A running node: settings opened into a store, trust, services, TLS and the sender's
+parts (`tisa.server.serve` puts them to work).
 
 `Runtime` is a context manager; constructing it does no I/O and starts nothing.
 """
@@ -8,12 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 import httpx
-import uvicorn
 
 from tisa.attachments.uploads import sweep_workspaces
 from tisa.audit.log import AuditLog
@@ -31,7 +30,6 @@ from tisa.node.supervisor import Supervisor
 from tisa.relay import witnesses
 from tisa.relay.context import NodeContext
 from tisa.relay.gate import Gate
-from tisa.relay.heartbeat import Heartbeat
 from tisa.relay.sender import Sender
 from tisa.services.accounts import Accounts
 from tisa.services.channels import Channels
@@ -242,13 +240,26 @@ class Runtime:
 
     # -- serving -----------------------------------------------------------------------------
 
+    def start_sender(self, clients: Mapping[str, httpx.AsyncClient]) -> Sender:
+        """The node's one sender over `clients` (one per peer); what is released, received
+        or answered from now on wakes it. Constructing it starts nothing."""
+        self._sender = Sender(
+            self.ctx,
+            clients,
+            observe=self._on_sent,
+            audit_log=self.audit,
+            blobs=self.blobs,
+            on_fault=self._on_fault,
+        )
+        return self._sender
+
     def _on_sent(self, peer: str, entry: OutboxEntry, outcome: str, _elapsed: float) -> None:
         self.metrics.sent.labels(peer, entry.kind, outcome).inc()
         if outcome == "sent":
             waited = (self.clock() - entry.created_at).total_seconds()
             self.metrics.latency.labels(peer, self.metrics.lane_name(entry.lane)).observe(waited)
 
-    async def _checkpoints(self) -> None:
+    async def checkpoints(self) -> None:
         """Sign a checkpoint whenever the log has grown, every CHECKPOINT_EVERY seconds. A
         failure ends this task for the supervisor to log, count and restart: a node that
         stops sealing its log says so (`/healthz` checkpoint and tasks checks)."""
@@ -272,7 +283,7 @@ class Runtime:
             )
         return tuple(report.problems)
 
-    async def _sweep_partials(self) -> None:
+    async def sweep_partials(self) -> None:
         """Remove partial downloads (and uploads' scratch folders) untouched for
         PARTIAL_IDLE, at start and every SWEEP_EVERY: an abandoned transfer gives its disk
         back."""
@@ -295,97 +306,3 @@ class Runtime:
 
     def _on_fault(self, peer: str, error: str) -> None:
         self.metrics.sender_faults.labels(peer, error).inc()
-
-    async def serve(self, *, ready: Callable[[], None] | None = None) -> None:
-        """Run the federation server, the analyst API server (and the localhost metrics
-        server, if configured) and every background task, supervised, until stopped."""
-        from tisa.api.federation import federation_app
-        from tisa.api.probes import metrics_app
-        from tisa.web.app import analyst_server
-
-        self.integrity = await asyncio.to_thread(self.check_store)
-        peers = list(self.ctx.arrangement.peers_of(self.settings.party))
-        clients = {peer: self.peer_client(peer) for peer in peers}
-        self._sender = Sender(
-            self.ctx,
-            clients,
-            observe=self._on_sent,
-            audit_log=self.audit,
-            blobs=self.blobs,
-            on_fault=self._on_fault,
-        )
-        federation = _Server(
-            federation_app(self),
-            self.settings.host,
-            self.settings.federation_port,
-            self.federation_server_context(),
-        )
-        api_app, feed = analyst_server(self)
-        api = _Server(
-            api_app,
-            self.settings.host,
-            self.settings.api_port,
-            self.api_server_context(),
-        )
-        listening = [federation, api]
-        if self.settings.metrics_port is not None:
-            # Plain HTTP, loopback only: a scraper on this machine, nothing from outside.
-            listening.append(
-                _Server(metrics_app(self), "127.0.0.1", self.settings.metrics_port, None)
-            )
-        supervisor = self.supervisor
-        servers = [asyncio.create_task(server.serve()) for server in listening]
-        try:
-            await self._sender.prepare()
-            for name, body in self._sender.lanes():
-                supervisor.start(name, body)
-            supervisor.start("checkpoints", self._checkpoints)
-            supervisor.start("partials", self._sweep_partials)
-            heartbeat = Heartbeat(self.ctx, clients, self.audit, on_contact=self._sender.recovered)
-            supervisor.start("heartbeat", heartbeat.run)
-            supervisor.start("live feed", feed.run)
-            while not all(server.started for server in listening):
-                if any(task.done() for task in servers):
-                    break
-                await asyncio.sleep(0.02)
-            if ready is not None and all(server.started for server in listening):
-                ready()
-            await asyncio.wait(servers, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            feed.close()  # open pages' live streams end, so the server can stop
-            for server in listening:
-                server.should_exit = True
-            await supervisor.stop()
-            await asyncio.gather(*servers, return_exceptions=True)
-            for client in clients.values():
-                await client.aclose()
-        for task in servers:
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                raise ConfigInvalid(f"a server failed: {task.exception()}")
-
-
-class _Server(uvicorn.Server):
-    """One uvicorn server with our own TLS context (pinned peers, TLS 1.3 for federation)."""
-
-    def __init__(self, app: Any, host: str, port: int, context: ssl.SSLContext | None) -> None:
-        tls: dict[str, Any] = (
-            {} if context is None else {"ssl_context_factory": lambda _c, _d: context}
-        )
-        super().__init__(
-            uvicorn.Config(
-                app,
-                host=host,
-                port=port,
-                log_level="warning",
-                access_log=False,
-                lifespan="off",
-                server_header=False,
-                # A connection still open after this (a slow client) does not hold a stop up.
-                timeout_graceful_shutdown=5,
-                **tls,
-            )
-        )
-
-    def install_signal_handlers(self) -> None:
-        # The CLI owns signals; two servers in one loop must not fight over them.
-        return

@@ -19,21 +19,18 @@ import json
 import logging
 import random
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
 
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
 from tisa.domain.wire import parse
 from tisa.errors import AuditTampered, DeliveryFailed, TisaError
+from tisa.relay.audit_partner import AuditPartner
 from tisa.relay.context import NodeContext
 from tisa.relay.messages import AuditExchange
 from tisa.relay.sender import backoff
 from tisa.relay.transmission import HEADER, sign_transmission
 from tisa.store import network
-
-if TYPE_CHECKING:
-    from tisa.audit.log import AuditLog
 
 BEAT_EVERY = 3.0
 EXCHANGE_PATH = "/federation/v1/audit/exchange"
@@ -51,7 +48,7 @@ class Heartbeat:
         self,
         ctx: NodeContext,
         clients: Mapping[str, httpx.AsyncClient],
-        audit_log: AuditLog,
+        audit_log: AuditPartner,
         *,
         every: float = BEAT_EVERY,
         rng: random.Random | None = None,

@@ -16,7 +16,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 from sqlalchemy import Connection
@@ -28,15 +28,13 @@ from tisa.domain.model import DeliveryState, Product
 from tisa.domain.policy import MOVE, Decision, Movement
 from tisa.domain.wire import ManifestIn, parse
 from tisa.errors import DeliveryFailed, DeliveryRejected, TisaError
+from tisa.relay.audit_partner import AuditPartner
 from tisa.relay.blob_transfer import ensure_at_peer
 from tisa.relay.context import NodeContext
 from tisa.relay.messages import AuditExchange, MessageKind
 from tisa.relay.transmission import HEADER, REFUSED_FOR_GOOD, sign_transmission
 from tisa.store import audit, network, outbox, products
 from tisa.store.outbox import OutboxEntry
-
-if TYPE_CHECKING:
-    from tisa.audit.log import AuditLog
 
 BATCH = 64
 URGENT_FIRST = 0.05
@@ -69,7 +67,7 @@ class Sender:
         *,
         observe: Observer | None = None,
         rng: random.Random | None = None,
-        audit_log: AuditLog | None = None,
+        audit_log: AuditPartner | None = None,
         blobs: BlobStore | None = None,
         on_fault: Callable[[str, str], None] | None = None,
     ) -> None:

@@ -5,7 +5,7 @@ calling the same node operation as the API, then showing where things now stand.
 from __future__ import annotations
 
 from datetime import UTC, datetime, time
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Request
 from fastapi import Path as PathParam
@@ -17,13 +17,11 @@ from tisa.api.params import Id, Version
 from tisa.audit.log import verify_log
 from tisa.domain.wire import ConsentIn, parse
 from tisa.errors import InputInvalid
+from tisa.node.runtime import Runtime
 from tisa.services.accounts import Role
 from tisa.web.auth import signed_form
 from tisa.web.pages import audit_listing
 from tisa.web.render import Pages
-
-if TYPE_CHECKING:
-    from tisa.node.runtime import Runtime
 
 
 def _text(form: FormData, name: str, *, required: bool = True, limit: int = 2000) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Header, Query, Request
@@ -18,15 +18,13 @@ from tisa.api.analyst import analyst_app
 from tisa.api.errors import answer_otherwise, status_of
 from tisa.api.session import COOKIE, session_of
 from tisa.errors import AuthenticationFailed, InputInvalid, PolicyDenied, TisaError
+from tisa.node.runtime import Runtime
 from tisa.services.accounts import TOKEN_LIFETIME, User
 from tisa.services.events import Events
 from tisa.web import actions, pages
 from tisa.web.auth import form_of, page_user
 from tisa.web.live import Feed, head, stream
 from tisa.web.render import Pages
-
-if TYPE_CHECKING:
-    from tisa.node.runtime import Runtime
 
 STATIC = pages.STATIC
 

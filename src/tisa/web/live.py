@@ -18,18 +18,16 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Connection
 
 from tisa.audit.chain import Entry
+from tisa.node.runtime import Runtime
 from tisa.services.accounts import Role, User
 from tisa.store import audit, products
 from tisa.store.audit import Action
 from tisa.store.products import ProductRow
-
-if TYPE_CHECKING:
-    from tisa.node.runtime import Runtime
 
 POLL_SECONDS = 0.1
 KEEPALIVE_SECONDS = 15.0

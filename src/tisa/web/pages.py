@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 
 from tisa.api.params import Id
-from tisa.api.status import node_status
 from tisa.api.views import (
     consent_view,
     delivery_view,
@@ -33,15 +32,14 @@ from tisa.domain.markings import (
 )
 from tisa.domain.model import MissileClass, ProductState, Qualifier, topic_matches
 from tisa.errors import InputInvalid
+from tisa.node.runtime import Runtime
 from tisa.services.accounts import Role, User
 from tisa.services.events import Events
+from tisa.services.status import node_status
 from tisa.store import audit
 from tisa.store.audit import Action
 from tisa.web.auth import Viewer
 from tisa.web.render import Pages
-
-if TYPE_CHECKING:
-    from tisa.node.runtime import Runtime
 
 STATIC = Path(__file__).parent / "static"
 AUDIT_PAGE = 100
@@ -264,7 +262,7 @@ def install(app: FastAPI, rt: Runtime, ui: Pages, events: Events) -> None:
     def peers(request: Request, user: Viewer) -> Response:
         user.require(Role.ADMIN, Role.AUDITOR)
         lanes = [p.value for p in Precedence]
-        return ui.render(request, user, "peers.html", node_state=node_status(rt), lanes=lanes)
+        return ui.render(request, user, "peers.html", node_state=node_status(rt.ctx), lanes=lanes)
 
     @app.get("/ui/audit", include_in_schema=False)
     def audit_page(

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tisa.audit.log import coverage
 from tisa.domain.markings import Precedence
 from tisa.domain.wire import iso
+from tisa.relay.context import NodeContext
 from tisa.store import audit, network, outbox, products
 from tisa.store.audit import Holding
 
-if TYPE_CHECKING:
-    from tisa.node.runtime import Runtime
 
-
-def node_status(rt: Runtime) -> dict[str, Any]:
+def node_status(ctx: NodeContext) -> dict[str, Any]:
     """Channels (suspended or up), per-peer last contact and errors, queue depth per lane, how
     much of the audit log each peer holds a checkpoint over, and a warning when the log's
-    tail has gone unwitnessed too long."""
-    ctx = rt.ctx
+    tail has gone unwitnessed too long: what the API, the UI and `tisa status` show."""
     with ctx.db.read() as conn:
         suspended = network.suspended(conn)
         peers = network.peer_states(conn)

@@ -1,0 +1,1 @@
+"""Serving a node: its HTTP servers and every background task, supervised."""
