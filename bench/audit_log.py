@@ -22,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import insert, update
 
 from tisa.audit.chain import chain_hash, content
-from tisa.audit.log import verify_log
+from tisa.audit.proofs import verify_log
 from tisa.demo.network import Cluster
 from tisa.node.runtime import Runtime
 from tisa.store import audit

@@ -17,7 +17,7 @@ from tisa.errors import ChannelSuspended, Conflict, NotFound, PolicyDenied, Sign
 from tisa.relay import inbox
 from tisa.relay.messages import Message
 from tisa.services.accounts import Role
-from tisa.store import audit, products, tables
+from tisa.store import audit, deliveries, products, tables
 
 
 def _count(trio: Trio, party: str, table: tables.Table, *where: object) -> int:
@@ -146,7 +146,7 @@ def test_a_receipt_makes_the_originators_delivery_delivered(trio: Trio) -> None:
     assert inbox.receive(trio.rt["KOR"].ctx, "USA", receipt) == "stored"
 
     with trio.rt["KOR"].ctx.db.read() as conn:
-        (usa,) = [d for d in products.deliveries_of(conn, product_id, 1) if d.party == "USA"]
+        (usa,) = [d for d in deliveries.deliveries_of(conn, product_id, 1) if d.party == "USA"]
     assert usa.state == DeliveryState.DELIVERED
     assert usa.receipt == receipt.token
 

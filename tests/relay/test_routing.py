@@ -11,7 +11,7 @@ from tisa.domain.model import DeliveryState, ProductState
 from tisa.domain.wire import ConsentIn
 from tisa.relay import routing
 from tisa.services.accounts import Role
-from tisa.store import products
+from tisa.store import deliveries, products
 
 
 def _consent(trio: Trio, originator: str = "KOR", **terms: object) -> str:
@@ -62,7 +62,7 @@ def test_without_consent_the_hub_holds_it_and_asks_the_originator(trio: Trio) ->
     asked = jws.peek(request.token).payload
     assert (asked["product_id"], asked["recipient"]) == (product_id, "JPN")
     with trio.rt["USA"].ctx.db.read() as conn:
-        (jpn,) = [d for d in products.deliveries_of(conn, product_id, 1) if d.party == "JPN"]
+        (jpn,) = [d for d in deliveries.deliveries_of(conn, product_id, 1) if d.party == "JPN"]
     assert jpn.state == DeliveryState.HELD
 
 

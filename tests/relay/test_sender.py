@@ -20,7 +20,7 @@ from tisa.domain.model import DeliveryState, OutboxState
 from tisa.relay.sender import MESSAGES_PATH, Sender
 from tisa.relay.transmission import HEADER, check_transmission
 from tisa.services.accounts import Role
-from tisa.store import audit, products, tables
+from tisa.store import audit, deliveries, products, tables
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -51,9 +51,9 @@ def _peer(handler: Handler, seen: list[httpx.Request] | None = None) -> httpx.As
     return httpx.AsyncClient(transport=httpx.MockTransport(answer), base_url="http://usa")
 
 
-def _delivery(trio: Trio, party: str, product_id: str, peer: str) -> products.DeliveryRow:
+def _delivery(trio: Trio, party: str, product_id: str, peer: str) -> deliveries.DeliveryRow:
     with trio.rt[party].ctx.db.read() as conn:
-        (row,) = [d for d in products.deliveries_of(conn, product_id, 1) if d.party == peer]
+        (row,) = [d for d in deliveries.deliveries_of(conn, product_id, 1) if d.party == peer]
     return row
 
 

@@ -11,7 +11,7 @@ from tisa.domain.model import DeliveryState, OutboxState, ProductState
 from tisa.domain.wire import DraftIn, parse
 from tisa.errors import AccessDenied, Conflict, PolicyDenied
 from tisa.services.accounts import Role
-from tisa.store import products
+from tisa.store import deliveries, products
 
 
 def _draft(trio: Trio, **fields: object) -> str:
@@ -83,7 +83,7 @@ def test_recall_tells_every_holder_and_cancels_what_is_still_queued(trio: Trio) 
     (envelope,) = [e for e in trio.outbox("KOR", product_id=queued) if e.kind == "envelope"]
     assert envelope.state == OutboxState.CANCELLED
     with kor.ctx.db.read() as conn:
-        (usa,) = [d for d in products.deliveries_of(conn, queued, 1) if d.party == "USA"]
+        (usa,) = [d for d in deliveries.deliveries_of(conn, queued, 1) if d.party == "USA"]
     assert usa.state == DeliveryState.CANCELLED
     assert _row(trio, held).recalled_at is not None
     assert _row(trio, queued).recalled_at is not None

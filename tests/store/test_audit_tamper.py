@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import insert, text, update
 
 from tisa.audit.chain import GENESIS, Damaged, Entry, chain_hash, content
-from tisa.audit.log import verify_log
+from tisa.audit.proofs import verify_log
 from tisa.demo.network import Cluster
 from tisa.errors import AuditTampered
 from tisa.node.runtime import Runtime

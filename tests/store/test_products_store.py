@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from tisa.domain.model import DeliveryState, ProductState
 from tisa.errors import Damaged
-from tisa.store import consents, products
+from tisa.store import consents, deliveries, products
 from tisa.store.consents import ConsentRow, RequestRow
 from tisa.store.database import Database
 from tisa.store.tables import consent_requests
@@ -89,7 +89,7 @@ def test_unknown_products_and_versions_are_none(db: Database) -> None:
         assert products.get(conn, OTHER, 1) is None
         assert products.latest_version(conn, OTHER) is None
         assert products.versions(conn, OTHER) == []
-        assert products.deliveries_of(conn, OTHER) == []
+        assert deliveries.deliveries_of(conn, OTHER) == []
 
 
 def test_versions_latest_and_count(db: Database) -> None:
@@ -148,16 +148,16 @@ def test_releasing_changes_only_that_version_and_only_a_draft(db: Database) -> N
 # -- deliveries ----------------------------------------------------------------------------------
 
 
-def delivery(db: Database, party: str = "JPN", version: int = 1) -> products.DeliveryRow:
+def delivery(db: Database, party: str = "JPN", version: int = 1) -> deliveries.DeliveryRow:
     with db.read() as conn:
-        rows = [d for d in products.deliveries_of(conn, PID, version) if d.party == party]
+        rows = [d for d in deliveries.deliveries_of(conn, PID, version) if d.party == party]
     assert len(rows) == 1
     return rows[0]
 
 
 def set_state(db: Database, state: str, at: datetime, party: str = "JPN", **extra: Any) -> bool:
     with db.begin() as conn:
-        return products.set_delivery(conn, PID, 1, party, DeliveryState(state), at, **extra)
+        return deliveries.set_delivery(conn, PID, 1, party, DeliveryState(state), at, **extra)
 
 
 def test_delivery_states_advance(db: Database) -> None:
@@ -216,10 +216,10 @@ def test_deliveries_are_per_version_and_party(db: Database) -> None:
     set_state(db, "delivered", T0, party="USA")
     set_state(db, "queued", T0, party="JPN")
     with db.begin() as conn:
-        products.set_delivery(conn, PID, 2, "USA", DeliveryState.QUEUED, T0)
+        deliveries.set_delivery(conn, PID, 2, "USA", DeliveryState.QUEUED, T0)
     with db.read() as conn:
-        everything = [(d.version, d.party, d.state) for d in products.deliveries_of(conn, PID)]
-        first = [(d.version, d.party) for d in products.deliveries_of(conn, PID, 1)]
+        everything = [(d.version, d.party, d.state) for d in deliveries.deliveries_of(conn, PID)]
+        first = [(d.version, d.party) for d in deliveries.deliveries_of(conn, PID, 1)]
     assert everything == [(1, "JPN", "queued"), (1, "USA", "delivered"), (2, "USA", "queued")]
     assert first == [(1, "JPN"), (1, "USA")]
 
@@ -239,7 +239,7 @@ def test_delivery_states_only_move_forward(db: Database, steps: list[DeliverySta
     current: DeliveryState | None = None
     for n, step in enumerate(steps):
         with db.begin() as conn:
-            moved = products.set_delivery(
+            moved = deliveries.set_delivery(
                 conn, PID, version, "JPN", step, T0 + timedelta(seconds=n), detail=str(n)
             )
         allowed = current is None or current in step.before()
@@ -259,8 +259,8 @@ def test_holders_are_the_parties_a_version_went_or_is_going_to(db: Database) -> 
     for party, state in (("AUS", "held"), ("CAN", "denied")):
         set_state(db, state, T0, party=party)
     with db.read() as conn:
-        assert sorted(products.holders(conn, PID, 1)) == ["GBR", "JPN", "USA"]
-        assert products.holders(conn, PID, 2) == []
+        assert sorted(deliveries.holders(conn, PID, 1)) == ["GBR", "JPN", "USA"]
+        assert deliveries.holders(conn, PID, 2) == []
 
 
 # -- consents ------------------------------------------------------------------------------------
@@ -458,12 +458,12 @@ def _race(db: Database) -> None:
     for version in versions:
         add_product(db, version=version)
         with db.begin() as conn:
-            products.set_delivery(conn, PID, version, "JPN", DeliveryState.QUEUED, T0)
+            deliveries.set_delivery(conn, PID, version, "JPN", DeliveryState.QUEUED, T0)
 
     def record(version: int, state: DeliveryState, start: threading.Barrier) -> None:
         with db.begin() as conn:
             start.wait()
-            products.set_delivery(conn, PID, version, "JPN", state, T0, receipt="r")
+            deliveries.set_delivery(conn, PID, version, "JPN", state, T0, receipt="r")
 
     for version in versions:
         start = threading.Barrier(2)
@@ -478,7 +478,7 @@ def _race(db: Database) -> None:
     with db.read() as conn:
         states = {
             d.version: d.state
-            for d in products.deliveries_of(conn, PID)
+            for d in deliveries.deliveries_of(conn, PID)
             if d.version in versions and d.party == "JPN"
         }
     assert states == dict.fromkeys(versions, "delivered")

@@ -15,7 +15,7 @@ from web_harness import Web
 
 from tisa.domain.model import DeliveryState, ProductState
 from tisa.services.accounts import Role
-from tisa.store import audit, products
+from tisa.store import audit, deliveries, products
 
 PAGES = [
     "/ui/inbox",
@@ -247,7 +247,7 @@ def test_the_hub_sees_where_a_relayed_product_stands(web: Web) -> None:
                 received_at=datetime.now(UTC),
             ),
         )
-        products.set_delivery(
+        deliveries.set_delivery(
             conn,
             product_id,
             1,

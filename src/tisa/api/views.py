@@ -12,7 +12,7 @@ from tisa.services.accounts import User
 from tisa.services.reading import Held, Reading
 from tisa.store.attachments import UploadRow
 from tisa.store.consents import ConsentRow, RequestRow
-from tisa.store.products import DeliveryRow
+from tisa.store.deliveries import DeliveryRow
 
 
 def _when(value: Any) -> str | None:

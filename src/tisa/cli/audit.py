@@ -26,7 +26,7 @@ def audit_verify(
     peers: Annotated[bool, typer.Option(help="Also ask peers what they hold.")] = False,
 ) -> None:
     """Check the hash chain, the Merkle roots, and every checkpoint this node signed."""
-    from tisa.audit.log import verify_log
+    from tisa.audit.proofs import verify_log
     from tisa.node.runtime import Runtime
 
     with Runtime(Settings.load(root)) as rt:
@@ -151,7 +151,7 @@ def audit_prove(
     peers: Annotated[bool, typer.Option(help="Use checkpoints peers hold.")] = True,
 ) -> None:
     """Print and verify the signed chain of one product: released, relayed, received."""
-    from tisa.audit.log import prove
+    from tisa.audit.proofs import prove
     from tisa.node.runtime import Runtime
 
     with Runtime(Settings.load(root)) as rt:

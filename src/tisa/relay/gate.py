@@ -29,7 +29,7 @@ from tisa.domain.policy import (
     find_consent,
 )
 from tisa.domain.wire import ConsentToken, parse
-from tisa.store import consents, network, products
+from tisa.store import consents, network, recalls
 
 
 class Gate:
@@ -62,7 +62,7 @@ class Gate:
             arrangement=self.arrangement,
             consents=self._consents(conn, presented),
             suspended=network.suspended(conn),
-            recalled=products.recalled_among(conn, keys),
+            recalled=recalls.recalled_among(conn, keys),
             now=self._clock(),
         )
 

@@ -32,7 +32,7 @@ from tisa.relay.messages import (
     require,
 )
 from tisa.relay.provenance import Attachments, Envelope, verify_envelope
-from tisa.store import attachments, audit, consents, products
+from tisa.store import attachments, audit, consents, deliveries, products
 from tisa.store.database import savepoint
 
 Outcome = Literal["stored", "duplicate"]
@@ -211,10 +211,10 @@ def _receipt(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> O
         sender in (recipient, ctx.arrangement.hub),
         f"{sender} may not pass on {recipient}'s receipt",
     )
-    before = {d.party: d for d in products.deliveries_of(conn, row.product_id, row.version)}
+    before = {d.party: d for d in deliveries.deliveries_of(conn, row.product_id, row.version)}
     if recipient in before and before[recipient].receipt == msg.token:
         return "duplicate"
-    products.set_delivery(
+    deliveries.set_delivery(
         conn,
         row.product_id,
         row.version,
@@ -341,7 +341,7 @@ def _consent_request(ctx: NodeContext, conn: Connection, sender: str, msg: Messa
     )
     if not fresh:
         return "duplicate"
-    products.set_delivery(
+    deliveries.set_delivery(
         conn,
         request.product_id,
         request.version,
@@ -375,7 +375,7 @@ def _consent_denial(ctx: NodeContext, conn: Connection, sender: str, msg: Messag
     if request.state != "open":
         return "duplicate"
     consents.decide_request(conn, request.request_id, "denied", now, sender, denial.reason)
-    products.set_delivery(
+    deliveries.set_delivery(
         conn,
         request.product_id,
         request.version,

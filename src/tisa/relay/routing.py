@@ -26,7 +26,7 @@ from tisa.relay.messages import (
     message,
     payload,
 )
-from tisa.store import audit, consents, outbox, products
+from tisa.store import audit, consents, deliveries, outbox, products
 
 
 def stored_product(row: products.ProductRow) -> Product:
@@ -94,7 +94,7 @@ def queue_envelope(
         version=product.version,
         consent_id=consent_id,
     )
-    products.set_delivery(conn, product.id, product.version, recipient, DeliveryState.QUEUED, now)
+    deliveries.set_delivery(conn, product.id, product.version, recipient, DeliveryState.QUEUED, now)
 
 
 def record_denial(
@@ -108,7 +108,7 @@ def record_denial(
     """A movement the rules refused: delivery state and audit entry, with every reason."""
     for reason in decision.reasons:
         ctx.count_denial(reason.rule.value)
-    products.set_delivery(
+    deliveries.set_delivery(
         conn,
         product.id,
         product.version,
@@ -145,7 +145,7 @@ def relay(
         if r != product.originator and r in product.markings.rel_to
     ]
     done = (DeliveryState.QUEUED, DeliveryState.SENT, DeliveryState.DELIVERED)
-    states = {d.party: d.state for d in products.deliveries_of(conn, product.id, product.version)}
+    states = {d.party: d.state for d in deliveries.deliveries_of(conn, product.id, product.version)}
     recipients = [r for r in recipients if states.get(r) not in [s.value for s in done]]
     moves = [Movement(product, ctx.party, r) for r in recipients]
     for move, decision in zip(moves, ctx.gate.moves(conn, QUEUE, moves), strict=True):
@@ -244,7 +244,7 @@ def hold(
             reason=None,
         ),
     )
-    products.set_delivery(
+    deliveries.set_delivery(
         conn,
         product.id,
         product.version,

@@ -33,7 +33,7 @@ from tisa.relay.blob_transfer import ensure_at_peer
 from tisa.relay.context import NodeContext
 from tisa.relay.messages import AuditExchange, MessageKind
 from tisa.relay.transmission import HEADER, REFUSED_FOR_GOOD, sign_transmission
-from tisa.store import audit, network, outbox, products
+from tisa.store import audit, deliveries, network, outbox
 from tisa.store.outbox import OutboxEntry
 
 BATCH = 64
@@ -208,7 +208,7 @@ class Sender:
             self._ctx.count_denial(rule)
         assert entry.product_id is not None
         assert entry.version is not None
-        products.set_delivery(
+        deliveries.set_delivery(
             conn,
             entry.product_id,
             entry.version,
@@ -425,7 +425,7 @@ class Sender:
                 if status in ("stored", "duplicate"):
                     outbox.mark_sent(conn, entry.id, now)
                     if entry.kind == "envelope" and entry.product_id and entry.version:
-                        products.set_delivery(
+                        deliveries.set_delivery(
                             conn,
                             entry.product_id,
                             entry.version,
@@ -437,7 +437,7 @@ class Sender:
                 elif status == "rejected" and result.get("permanent"):
                     outbox.mark_dead(conn, entry.id, reason)
                     if entry.kind == "envelope" and entry.product_id and entry.version:
-                        products.set_delivery(
+                        deliveries.set_delivery(
                             conn,
                             entry.product_id,
                             entry.version,

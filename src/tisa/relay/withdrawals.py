@@ -17,7 +17,7 @@ from tisa.domain.model import DeliveryState
 from tisa.relay import routing
 from tisa.relay.context import NodeContext
 from tisa.relay.messages import MessageKind, Recall, Revocation
-from tisa.store import attachments, audit, consents, outbox, products
+from tisa.store import attachments, audit, consents, deliveries, outbox, products, recalls
 from tisa.store.database import after_commit
 
 
@@ -28,7 +28,7 @@ def _cancel(
     for entry in cancelled:
         if entry.product_id is None or entry.version is None:
             continue
-        products.set_delivery(
+        deliveries.set_delivery(
             conn,
             entry.product_id,
             entry.version,
@@ -58,9 +58,9 @@ def recall(
     is None at the originator itself. Returns False if the recall was already applied.
     """
     now = ctx.clock()
-    fresh = products.record_recall(
+    fresh = recalls.record_recall(
         conn,
-        products.RecallRow(
+        recalls.RecallRow(
             product_id=recall.product_id,
             version=recall.version,
             originator=recall.originator,
@@ -83,7 +83,7 @@ def recall(
     elif not fresh:
         return False
     # Whoever this node may have sent the version to, before the cancellations below.
-    holders = [] if row is None else products.holders(conn, row.product_id, row.version)
+    holders = [] if row is None else deliveries.holders(conn, row.product_id, row.version)
     why = f"recalled by {recall.originator} before it was sent: {recall.reason}"
     cancelled = outbox.cancel_pending(
         conn, now=now, reason=why, product=(recall.product_id, recall.version)

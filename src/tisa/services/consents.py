@@ -36,9 +36,9 @@ from tisa.relay.messages import (
     payload,
 )
 from tisa.services.accounts import Role, User
-from tisa.store import audit, consents, products
+from tisa.store import audit, consents, deliveries, products
 from tisa.store.consents import ConsentRow, RequestRow
-from tisa.store.products import DeliveryRow
+from tisa.store.deliveries import DeliveryRow
 
 
 class Consents:
@@ -239,7 +239,7 @@ class Consents:
             ),
         )
         consents.decide_request(conn, request.request_id, "denied", now, user.username, reason)
-        products.set_delivery(
+        deliveries.set_delivery(
             conn,
             request.product_id,
             request.version,
@@ -279,7 +279,7 @@ class Consents:
         """What each consent let through: deliveries whose signed receipt names it."""
         user.require(Role.RELEASE_OFFICER, Role.ADMIN, Role.AUDITOR)
         with self.ctx.db.read() as conn:
-            rows = products.receipted(conn)
+            rows = deliveries.receipted(conn)
         found: dict[str, list[DeliveryRow]] = {}
         for row in rows:
             assert row.receipt is not None

@@ -26,9 +26,10 @@ from tisa.relay import routing
 from tisa.relay.context import NodeContext
 from tisa.relay.provenance import Provenance, verify_stored
 from tisa.services.accounts import User
-from tisa.store import attachments, audit, products, reads
+from tisa.store import attachments, audit, deliveries, products, reads
+from tisa.store.deliveries import DeliveryRow
 from tisa.store.disk import writing
-from tisa.store.products import DeliveryRow, ProductRow, Unreadable
+from tisa.store.products import ProductRow, Unreadable
 
 _log = logging.getLogger("tisa.services.reading")
 
@@ -334,5 +335,5 @@ class Reading:
         user may see (no second audited view: one page view is one view)."""
         seen = {h.row.version for h in self.versions(user, held.row.product_id)}
         with self.ctx.db.read() as conn:
-            rows = products.deliveries_of(conn, held.row.product_id)
+            rows = deliveries.deliveries_of(conn, held.row.product_id)
         return [d for d in rows if d.version in seen]

@@ -27,7 +27,7 @@ from tisa.relay.messages import (
 )
 from tisa.services.accounts import Role, User
 from tisa.services.drafts import own_draft
-from tisa.store import audit, products
+from tisa.store import audit, deliveries, products
 
 
 class Releases:
@@ -105,7 +105,7 @@ class Releases:
                     outcome[peer] = "queued"
                 for party in others:
                     if party not in outcome and party in arrangement.parties:
-                        products.set_delivery(
+                        deliveries.set_delivery(
                             conn,
                             product_id,
                             version,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tisa.audit.log import coverage
+from tisa.audit.coverage import coverage
 from tisa.domain.markings import Precedence
 from tisa.domain.wire import iso
 from tisa.relay.context import NodeContext

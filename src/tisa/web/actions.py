@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from tisa.api.params import Id, Version
-from tisa.audit.log import verify_log
+from tisa.audit.proofs import verify_log
 from tisa.domain.wire import ConsentIn, parse
 from tisa.errors import InputInvalid
 from tisa.node.runtime import Runtime
