@@ -15,7 +15,7 @@ from PIL.TiffImagePlugin import ImageFileDirectory_v2, TiffImageFile
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import DictionaryObject, NameObject
 
-from tisa.attachments import scrub as scrub_module
+from tisa.attachments import scrub_docx
 from tisa.attachments.kinds import AttachmentRefused, Detected, MediaType, detect
 from tisa.attachments.scrub import ScrubReport, scrub
 
@@ -455,7 +455,7 @@ def test_docx_zip_bomb_is_refused(tmp_path: Path) -> None:
 def test_docx_unpacking_past_the_limit_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(scrub_module, "MAX_DOCX_SIZE", 4096)
+    monkeypatch.setattr(scrub_docx, "MAX_DOCX_SIZE", 4096)
     src = _docx(tmp_path / "big.docx", extra={"word/styles.xml": bytes(range(256)) * 32})
 
     with pytest.raises(AttachmentRefused, match="would unpack to"):

@@ -11,7 +11,7 @@ from typing import Final
 
 from PIL import Image, ImageOps
 
-from tisa.attachments.scrub import open_image
+from tisa.attachments.scrub_image import open_image
 
 PREVIEW_QUALITY: Final = 85
 
