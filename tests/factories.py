@@ -496,8 +496,8 @@ def situations(max_consents: int = 6) -> st.SearchStrategy[Situation]:
 def draft(originator: str = "KOR", **fields: Any) -> dict[str, Any]:
     """A product draft as an analyst writes it (API JSON): a SECRET FLASH launch report to all
     three parties unless `fields` say otherwise; `observations=[]` leaves the launch figures
-    out. KOR and JPN report the 18 Dec 2023 launch with their own figures (tisa.demo.scenario)."""
-    from tisa.demo.scenario import JPN_LAUNCH, KOR_LAUNCH
+    out. KOR and JPN report the 18 Dec 2023 launch with their own figures (tisa.demo.launches)."""
+    from tisa.demo.launches import JPN_LAUNCH, KOR_LAUNCH
 
     launches = {"KOR": KOR_LAUNCH, "JPN": JPN_LAUNCH}
     body: dict[str, Any] = {

@@ -18,8 +18,8 @@ from factories import gps_photo
 from web_harness import ARTIFACTS
 
 from tisa.api.client import ApiClient
+from tisa.demo.launches import JPN_LAUNCH
 from tisa.demo.network import Cluster
-from tisa.demo.scenario import JPN_LAUNCH
 
 CHROMIUM = "/usr/bin/chromium"
 WAIT_MS = 30_000
