@@ -27,7 +27,8 @@ from _common import finish, log, machine
 
 from tisa.domain.arrangement import FusionWindows
 from tisa.fusion import build_events, correlate, current_reports
-from tisa.fusion.scenario import generate, score
+from tisa.fusion.scenario import generate
+from tisa.fusion.scoring import score
 
 WINDOWS = FusionWindows()
 

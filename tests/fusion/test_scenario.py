@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from tisa.domain.arrangement import FusionWindows
 from tisa.domain.model import MissileLaunch, NuclearTest, Qualifier
 from tisa.fusion import Quantity, build_events
-from tisa.fusion.scenario import Scenario, generate, score
+from tisa.fusion.scenario import Scenario, generate
+from tisa.fusion.scoring import score
 
 WINDOWS = FusionWindows()
 
