@@ -210,13 +210,15 @@ def test_json_columns_round_trip_unicode_and_nesting(db: Database) -> None:
     with db.begin() as conn:
         account_rows.add(
             conn,
+            account_rows.NewUser(
+                username="u",
+                password_hash="x",
+                role="analyst",
+                clearance=2,
+                need_to_know=topics,  # type: ignore[arg-type]
+                language="ko",
+            ),
             T0,
-            username="u",
-            password_hash="x",
-            role="analyst",
-            clearance=2,
-            need_to_know=topics,
-            language="ko",
         )
     with db.read() as conn:
         row = account_rows.get(conn, "u")
@@ -445,18 +447,18 @@ def test_adding_a_bad_user_is_refused(accounts: Accounts, db: Database) -> None:
 
 
 def test_the_primary_key_refuses_a_second_user_of_the_same_name(db: Database) -> None:
-    values: dict[str, Any] = {
-        "username": "dup",
-        "password_hash": "x",
-        "role": "analyst",
-        "clearance": 2,
-        "need_to_know": ["*"],
-        "language": "en",
-    }
+    user = account_rows.NewUser(
+        username="dup",
+        password_hash="x",
+        role="analyst",
+        clearance=2,
+        need_to_know=["*"],
+        language="en",
+    )
     with db.begin() as conn:
-        account_rows.add(conn, T0, **values)
+        account_rows.add(conn, user, T0)
     with pytest.raises(IntegrityError), db.begin() as conn:
-        account_rows.add(conn, T0, **values)
+        account_rows.add(conn, user, T0)
 
 
 @pytest.mark.parametrize("scheme", ["postgresql://", "postgres://"])

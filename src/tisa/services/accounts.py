@@ -118,13 +118,15 @@ class Accounts:
                 raise Conflict(f"user {username} exists")
             rows.add(
                 conn,
+                rows.NewUser(
+                    username=username,
+                    password_hash=self._hasher.hash(password),
+                    role=role.value,
+                    clearance=int(level),
+                    need_to_know=topics,
+                    language=language,
+                ),
                 now,
-                username=username,
-                password_hash=self._hasher.hash(password),
-                role=role.value,
-                clearance=int(level),
-                need_to_know=topics,
-                language=language,
             )
         return self._user(username, role.value, int(level), topics, language)
 
@@ -167,7 +169,7 @@ class Accounts:
                 # Counted in the database, so concurrent guesses cannot overwrite each other.
                 failed = rows.count_failure(conn, username)
                 if failed >= LOCK_AFTER:
-                    rows.change(conn, username, locked_until=now + LOCK_FOR)
+                    rows.lock(conn, username, now + LOCK_FOR)
                 audit.record(conn, audit.Action.SIGN_IN_FAILED, at=now, actor=username)
                 failure: AuthenticationFailed | None = AuthenticationFailed(
                     "unknown user or wrong password"
@@ -175,7 +177,7 @@ class Accounts:
             else:
                 failure = None
                 token = secrets.token_urlsafe(32)
-                rows.change(conn, username, failed_logins=0, locked_until=None)
+                rows.signed_in(conn, username)
                 rows.add_token(conn, _token_hash(token), username, now, now + TOKEN_LIFETIME)
                 audit.record(conn, audit.Action.SIGN_IN, at=now, actor=username)
         if failure is not None:
@@ -204,7 +206,7 @@ class Accounts:
         if language not in LANGUAGES:
             raise InputInvalid(f"language {language!r}: one of {', '.join(LANGUAGES)}")
         with self._db.begin() as conn:
-            rows.change(conn, username, language=language)
+            rows.set_language(conn, username, language)
 
     def sign_out(self, token: str) -> None:
         """End the session."""

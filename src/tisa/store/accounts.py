@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
@@ -33,14 +32,40 @@ def get(conn: Connection, username: str) -> UserRow | None:
     return UserRow(**{f: getattr(r, f) for f in UserRow.__dataclass_fields__})
 
 
-def add(conn: Connection, now: datetime, **values: Any) -> None:
+@dataclass(frozen=True)
+class NewUser:
+    """A user as created: the password only as its hash."""
+
+    username: str
+    password_hash: str
+    role: str
+    clearance: int
+    need_to_know: list[str]
+    language: str
+
+
+def add(conn: Connection, new: NewUser, now: datetime) -> None:
     """Create a user."""
-    conn.execute(insert(users).values(created_at=now, failed_logins=0, **values))
+    conn.execute(insert(users).values(**new.__dict__, created_at=now, failed_logins=0))
 
 
-def change(conn: Connection, username: str, **values: Any) -> None:
-    """Change a user's columns."""
+def _change(conn: Connection, username: str, **values: object) -> None:
     conn.execute(update(users).where(users.c.username == username).values(**values))
+
+
+def lock(conn: Connection, username: str, until: datetime) -> None:
+    """Refuse the user's sign-ins until `until`."""
+    _change(conn, username, locked_until=until)
+
+
+def signed_in(conn: Connection, username: str) -> None:
+    """A sign-in succeeded: failures are forgotten and any lock lifted."""
+    _change(conn, username, failed_logins=0, locked_until=None)
+
+
+def set_language(conn: Connection, username: str, language: str) -> None:
+    """The language the user reads the UI in."""
+    _change(conn, username, language=language)
 
 
 def count_failure(conn: Connection, username: str) -> int:
