@@ -88,7 +88,6 @@ import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Final, Protocol, Self
 
 from cryptography.exceptions import InvalidTag
@@ -532,12 +531,7 @@ class BlobStore:
         self.open_store()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         """Nothing to release: every file is opened and closed per operation."""
 
     @property
@@ -1110,12 +1104,7 @@ class BlobWriter:
         """Raises nothing."""
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         """Abort unless committed. Raises nothing."""
         self.abort()
 
@@ -1326,12 +1315,7 @@ class Partial:
         """Raises nothing."""
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         """Close, keeping progress for a later resume.
 
         Raises:
