@@ -25,7 +25,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tisa.blobs.store import HEADER_SIZE, BlobRef, BlobStore, BlobTooLarge, Swept
+from tisa.blobs import keyfile
+from tisa.blobs.format import HEADER_SIZE, BlobRef
+from tisa.blobs.limits import BlobTooLarge
+from tisa.blobs.partials import Swept
+from tisa.blobs.store import BlobStore
 from tisa.errors import (
     ConfigInvalid,
     Conflict,
@@ -758,23 +762,23 @@ def test_chunk_size_bounds(tmp_path: Path, kek: bytes, chunk_size: int) -> None:
 
 def test_key_file(tmp_path: Path) -> None:
     path = tmp_path / "blob.kek"
-    key = BlobStore.create_key(path)
+    key = keyfile.create_key(path)
     assert len(key) == 32
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert BlobStore.load_key(path) == key
+    assert keyfile.load_key(path) == key
     with pytest.raises(Conflict):
-        BlobStore.create_key(path)
-    assert BlobStore.load_key(path) == key
+        keyfile.create_key(path)
+    assert keyfile.load_key(path) == key
     path.chmod(0o640)
     with pytest.raises(ConfigInvalid, match="chmod 600"):
-        BlobStore.load_key(path)
+        keyfile.load_key(path)
     short = tmp_path / "short.kek"
     short.write_bytes(b"k" * 31)
     short.chmod(0o600)
     with pytest.raises(ConfigInvalid, match="32-byte"):
-        BlobStore.load_key(short)
+        keyfile.load_key(short)
     with pytest.raises(ConfigInvalid):
-        BlobStore.load_key(tmp_path / "missing")
+        keyfile.load_key(tmp_path / "missing")
 
 
 def test_a_store_reads_blobs_written_with_another_chunk_size(tmp_path: Path, kek: bytes) -> None:
