@@ -1,21 +1,140 @@
-"""The one chunker: any split of the same content gives the same blob, through a writer or a
-resumed receive."""
+"""The one chunker: which records go out when, sealed as which chunk; and any split of the same
+content gives the same blob, through a writer or a resumed receive."""
 
 from __future__ import annotations
 
 import itertools
+import os
 import tempfile
 from pathlib import Path
 
-from blob_factories import (
-    digest_of,
-    read_all,
-)
+import pytest
+from blob_factories import digest_of, read_all
+from cryptography.exceptions import InvalidTag
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tisa.blobs.format import BlobRef
+from tisa.blobs.chunker import Chunker
+from tisa.blobs.cipher import TAG_SIZE, ChunkCipher
+from tisa.blobs.format import BlobRef, Layout
 from tisa.blobs.store import BlobStore
+
+SIZE = 16  # plaintext bytes per chunk in these tests
+
+
+@pytest.fixture
+def cipher() -> ChunkCipher:
+    return ChunkCipher(os.urandom(32), os.urandom(8))
+
+
+def opened(cipher: ChunkCipher, records: list[bytes], *, start: int = 0) -> list[bytes]:
+    """The plaintext of `records`, chunks `start`.. of a blob whose last chunk is the last."""
+    last = start + len(records) - 1
+    return [
+        cipher.open_chunk(index, record, index == last)
+        for index, record in enumerate(records, start)
+    ]
+
+
+# -- size not known in advance (an upload) --------------------------------------------------
+
+
+def test_a_full_chunk_waits_for_the_next_byte(cipher: ChunkCipher) -> None:
+    records: list[bytes] = []
+    chunker = Chunker(cipher, SIZE, records.append)
+    chunker.write(b"a" * SIZE)
+    assert records == []  # it may still be the last
+    chunker.write(b"b")
+    assert len(records) == 1
+    assert cipher.open_chunk(0, records[0], last=False) == b"a" * SIZE
+    assert chunker.index == 1
+
+
+def test_finish_seals_the_last_short_chunk_as_last(cipher: ChunkCipher) -> None:
+    records: list[bytes] = []
+    chunker = Chunker(cipher, SIZE, records.append)
+    chunker.write(b"x" * (2 * SIZE + 5))
+    assert len(records) == 2
+    chunker.finish()
+    assert [len(r) for r in records] == [SIZE + TAG_SIZE, SIZE + TAG_SIZE, 5 + TAG_SIZE]
+    assert b"".join(opened(cipher, records)) == b"x" * (2 * SIZE + 5)
+    with pytest.raises(InvalidTag):
+        cipher.open_chunk(2, records[2], last=False)
+
+
+def test_finish_seals_a_held_full_chunk_as_last(cipher: ChunkCipher) -> None:
+    records: list[bytes] = []
+    chunker = Chunker(cipher, SIZE, records.append)
+    chunker.write(b"y" * (2 * SIZE))
+    chunker.finish()
+    assert opened(cipher, records) == [b"y" * SIZE, b"y" * SIZE]
+
+
+def test_an_empty_upload_is_one_empty_last_chunk(cipher: ChunkCipher) -> None:
+    records: list[bytes] = []
+    chunker = Chunker(cipher, SIZE, records.append)
+    chunker.write(b"")
+    chunker.finish()
+    assert [len(r) for r in records] == [TAG_SIZE]
+    assert cipher.open_chunk(0, records[0], last=True) == b""
+
+
+# -- size announced (a receive) -------------------------------------------------------------
+
+
+def test_with_the_size_announced_each_chunk_goes_out_when_full(cipher: ChunkCipher) -> None:
+    records: list[bytes] = []
+    chunker = Chunker(cipher, SIZE, records.append, size=2 * SIZE + 3)
+    chunker.write(b"z" * SIZE)
+    assert len(records) == 1  # not held back: it is known not to be the last
+    chunker.write(b"z" * (SIZE + 2))
+    assert len(records) == 2
+    chunker.write(b"z")  # the short last chunk is full at 3 bytes
+    assert len(records) == 3
+    chunker.finish()  # nothing left to seal
+    assert b"".join(opened(cipher, records)) == b"z" * (2 * SIZE + 3)
+
+
+def test_an_announced_empty_blob_is_sealed_by_finish(cipher: ChunkCipher) -> None:
+    records: list[bytes] = []
+    chunker = Chunker(cipher, SIZE, records.append, size=0)
+    chunker.finish()
+    assert opened(cipher, records) == [b""]
+
+
+def test_a_resumed_chunker_seals_from_its_index(cipher: ChunkCipher) -> None:
+    content = os.urandom(4 * SIZE + 1)
+    records: list[bytes] = []
+    Chunker(cipher, SIZE, records.append, size=len(content)).write(content[: 2 * SIZE])
+    resumed = Chunker(cipher, SIZE, records.append, size=len(content), index=2)
+    resumed.write(content[2 * SIZE :])
+    assert resumed.index == Layout(SIZE, len(content)).count == 5
+    assert b"".join(opened(cipher, records)) == content
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    content=st.binary(max_size=200),
+    cuts=st.lists(st.integers(min_value=0, max_value=200), max_size=10),
+    announced=st.booleans(),
+)
+def test_any_split_gives_the_same_records(content: bytes, cuts: list[int], announced: bool) -> None:
+    cipher = ChunkCipher(b"k" * 32, b"p" * 8)
+    size = len(content) if announced else None
+    whole: list[bytes] = []
+    one = Chunker(cipher, SIZE, whole.append, size=size)
+    one.write(content)
+    one.finish()
+    pieces: list[bytes] = []
+    split = Chunker(cipher, SIZE, pieces.append, size=size)
+    bounds = sorted({0, len(content), *(c for c in cuts if c < len(content))})
+    for start, end in itertools.pairwise(bounds):
+        split.write(memoryview(content)[start:end])
+    split.finish()
+    assert pieces == whole
+    assert len(whole) == Layout(SIZE, len(content)).count
+    assert b"".join(opened(cipher, whole)) == content
+
 
 # -- properties -----------------------------------------------------------------------------------
 

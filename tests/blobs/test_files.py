@@ -6,18 +6,10 @@ import errno
 import os
 
 import pytest
-from blob_factories import (
-    CHUNK,
-    digest_of,
-    files_under,
-    pattern,
-    receive,
-)
+from blob_factories import CHUNK, digest_of, files_under, pattern, receive
 
 from tisa.blobs.store import BlobStore
-from tisa.errors import (
-    DiskFull,
-)
+from tisa.errors import DiskFull
 
 # -- full disk ------------------------------------------------------------------------------------
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from blob_factories import (
-    CHUNK,
-    read_all,
-)
+from blob_factories import CHUNK, read_all
 
 from tisa.blobs.store import BlobStore
 

@@ -8,10 +8,7 @@ from pathlib import Path
 import pytest
 
 from tisa.blobs import keyfile
-from tisa.errors import (
-    ConfigInvalid,
-    Conflict,
-)
+from tisa.errors import ConfigInvalid, Conflict
 
 # -- key file -------------------------------------------------------------------------------------
 

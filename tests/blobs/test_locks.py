@@ -4,15 +4,10 @@ see test_partials.py for a receiver that is killed)."""
 from __future__ import annotations
 
 import pytest
-from blob_factories import (
-    digest_of,
-    pattern,
-)
+from blob_factories import digest_of, pattern
 
 from tisa.blobs.store import BlobStore
-from tisa.errors import (
-    Conflict,
-)
+from tisa.errors import Conflict
 
 # -- locks ----------------------------------------------------------------------------------------
 

@@ -5,26 +5,12 @@ from __future__ import annotations
 import gc
 
 import pytest
-from blob_factories import (
-    CHUNK,
-    SIZES,
-    Disk,
-    digest_of,
-    files_under,
-    pattern,
-    read_all,
-    receive,
-)
+from blob_factories import CHUNK, SIZES, Disk, digest_of, files_under, pattern, read_all, receive
 
 from tisa.blobs.format import BlobRef
 from tisa.blobs.limits import BlobTooLarge
 from tisa.blobs.store import BlobStore
-from tisa.errors import (
-    Conflict,
-    DiskFull,
-    InputInvalid,
-    SignatureInvalid,
-)
+from tisa.errors import Conflict, DiskFull, InputInvalid, SignatureInvalid
 
 # -- receiving ------------------------------------------------------------------------------------
 

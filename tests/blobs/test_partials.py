@@ -28,11 +28,7 @@ from blob_factories import (
 from tisa.blobs.format import HEADER_SIZE, BlobRef
 from tisa.blobs.partials import Swept
 from tisa.blobs.store import BlobStore
-from tisa.errors import (
-    Conflict,
-    DiskFull,
-    SignatureInvalid,
-)
+from tisa.errors import Conflict, DiskFull, SignatureInvalid
 
 # -- resuming -------------------------------------------------------------------------------------
 

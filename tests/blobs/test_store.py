@@ -13,25 +13,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from blob_factories import (
-    CHUNK,
-    MARKER,
-    RECORD,
-    digest_of,
-    files_under,
-    pattern,
-    put,
-    read_all,
-)
+from blob_factories import CHUNK, MARKER, RECORD, digest_of, files_under, pattern, put, read_all
 
 from tisa.blobs.format import HEADER_SIZE
 from tisa.blobs.store import BlobStore
-from tisa.errors import (
-    ConfigInvalid,
-    InputInvalid,
-    NotFound,
-    SignatureInvalid,
-)
+from tisa.errors import ConfigInvalid, InputInvalid, NotFound, SignatureInvalid
 
 # -- reading --------------------------------------------------------------------------------------
 

@@ -5,24 +5,12 @@ from __future__ import annotations
 import gc
 
 import pytest
-from blob_factories import (
-    CHUNK,
-    SIZES,
-    Disk,
-    digest_of,
-    files_under,
-    pattern,
-    put,
-    read_all,
-)
+from blob_factories import CHUNK, SIZES, Disk, digest_of, files_under, pattern, put, read_all
 
 from tisa.blobs.format import HEADER_SIZE, BlobRef
 from tisa.blobs.limits import BlobTooLarge
 from tisa.blobs.store import BlobStore
-from tisa.errors import (
-    Conflict,
-    DiskFull,
-)
+from tisa.errors import Conflict, DiskFull
 
 # -- uploads --------------------------------------------------------------------------------------
 
