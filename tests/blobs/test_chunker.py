@@ -3,9 +3,11 @@ content gives the same blob, through a writer or a resumed receive."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,10 +16,11 @@ from cryptography.exceptions import InvalidTag
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tisa.blobs.chunker import Chunker
-from tisa.blobs.cipher import TAG_SIZE, ChunkCipher
-from tisa.blobs.format import BlobRef, Layout
+from tisa.blobs.chunker import Chunker, open_chunks
+from tisa.blobs.cipher import TAG_SIZE, ChunkCipher, new_cipher
+from tisa.blobs.format import HEADER_SIZE, BlobRef, Header, Layout, build_header, open_header
 from tisa.blobs.store import BlobStore
+from tisa.errors import SignatureInvalid
 
 SIZE = 16  # plaintext bytes per chunk in these tests
 
@@ -134,6 +137,48 @@ def test_any_split_gives_the_same_records(content: bytes, cuts: list[int], annou
     assert pieces == whole
     assert len(whole) == Layout(SIZE, len(content)).count
     assert b"".join(opened(cipher, whole)) == content
+
+
+# -- opening ------------------------------------------------------------------------------
+
+
+def sealed_file(content: bytes) -> tuple[bytes, Header]:
+    """A blob file of `content` in SIZE-byte chunks, and its opened header."""
+    wrap_key = os.urandom(32)
+    cipher, wrapped = new_cipher(wrap_key)
+    digest = hashlib.sha256(content).digest()
+    header = build_header(cipher, wrapped, SIZE, len(content), digest)
+    records: list[bytes] = []
+    chunker = Chunker(cipher, SIZE, records.append)
+    chunker.write(content)
+    chunker.finish()
+    return header + b"".join(records), open_header(header, wrap_key, "test")
+
+
+def reader(data: bytes) -> Callable[[int, int], bytes]:
+    return lambda length, offset: data[offset : offset + length]
+
+
+def test_open_chunks_yields_each_chunk_from_start() -> None:
+    content = os.urandom(3 * SIZE + 2)
+    data, header = sealed_file(content)
+    assert b"".join(open_chunks(reader(data), header, "x")) == content
+    assert list(open_chunks(reader(data), header, "x", start=3)) == [content[3 * SIZE :]]
+
+
+def test_open_chunks_stops_at_a_truncated_or_altered_record() -> None:
+    content = os.urandom(3 * SIZE)
+    data, header = sealed_file(content)
+    chunks = open_chunks(reader(data[:-1]), header, "blob x")
+    assert next(chunks) + next(chunks) == content[: 2 * SIZE]
+    with pytest.raises(SignatureInvalid, match=r"^blob x: the stored file was truncated"):
+        next(chunks)
+    altered = bytearray(data)
+    altered[HEADER_SIZE + SIZE + TAG_SIZE] ^= 1  # the second record's first byte
+    chunks = open_chunks(reader(bytes(altered)), header, "blob x")
+    assert next(chunks) == content[:SIZE]
+    with pytest.raises(SignatureInvalid, match=r"^blob x: chunk 1 does not verify"):
+        next(chunks)
 
 
 # -- properties -----------------------------------------------------------------------------------

@@ -37,6 +37,15 @@ def test_open_from_every_offset(store: BlobStore) -> None:
     assert [len(c) for c in store.open(ref.digest, mid)] == [CHUNK - 10, CHUNK, 5]
 
 
+def test_reads_never_yield_an_empty_piece(store: BlobStore) -> None:
+    empty, _ = put(store, b"")
+    assert list(store.open(empty.digest)) == []
+    data = pattern(2 * CHUNK + 5)
+    ref, _ = put(store, data)
+    assert list(store.open(ref.digest, len(data))) == []
+    assert list(store.open(ref.digest, 2 * CHUNK)) == [data[2 * CHUNK :]]
+
+
 def test_open_offset_out_of_range(store: BlobStore) -> None:
     ref, _ = put(store, pattern(100))
     with pytest.raises(InputInvalid, match="past the end"):

@@ -9,7 +9,7 @@ pyproject.toml)::
     keyfile    the key-encryption key's file: create_key, load_key
     partial    Partial: a resumable receive whose digest and size were announced
     folders    the folders under the root, keyed file names, the atomic install
-    chunker    Chunker: the one routine that cuts plaintext into sealed chunk records
+    chunker    Chunker, open_chunks: the one routine that cuts and seals chunks, and its reverse
     locks      flock(2) locks, one holder per file across processes
     files      whole reads and writes, directory fsync, OSError to DiskFull/ConfigInvalid
     limits     BlobTooLarge, Space (the disk reserve), the cap on partials

@@ -1,4 +1,5 @@
-"""Cutting plaintext into a blob's chunks and sealing each: the one routine every writer uses.
+"""Cutting plaintext into a blob's chunks and sealing each, the one routine every writer uses;
+and its reverse, `open_chunks`, the one routine every reader uses.
 
 Plaintext arrives in pieces of any size; `Chunker` keeps at most one chunk of it in memory and
 hands each sealed record to a sink (which writes it to a file) in order, exactly once.
@@ -12,15 +13,18 @@ out only once that is known:
 * without it (an upload), a full chunk is held back until a byte after it arrives, and
   `Chunker.finish` seals whatever is held as the last chunk (an empty one for an empty blob).
 
-Pure: the sink does the I/O.
+Pure: the sink does the I/O, and so does the `read_at` function `open_chunks` is given.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-from tisa.blobs.cipher import ChunkCipher, Plaintext
-from tisa.blobs.format import Layout
+from cryptography.exceptions import InvalidTag
+
+from tisa.blobs.cipher import TAG_SIZE, ChunkCipher, Plaintext
+from tisa.blobs.format import Header, Layout
+from tisa.errors import SignatureInvalid
 
 
 class Chunker:
@@ -110,3 +114,29 @@ class Chunker:
     def _seal(self, plain: Plaintext, *, last: bool) -> None:
         self._sink(self._cipher.seal_chunk(self._index, plain, last))
         self._index += 1
+
+
+def open_chunks(
+    read_at: Callable[[int, int], bytes], header: Header, label: str, *, start: int = 0
+) -> Iterator[bytes]:
+    """The plaintext of each chunk of `header`'s blob from chunk `start` on, each verified before
+    it is yielded; `read_at(length, offset)` reads the file (fewer bytes only at its end).
+
+    Raises:
+        SignatureInvalid: naming `label`: a record is short (the file was truncated) or does not
+            verify (altered, moved, another blob's); raised while iterating.
+        Whatever `read_at` raises.
+    """
+    layout = header.layout
+    for index in range(start, layout.count):
+        length = layout.plain_length(index) + TAG_SIZE
+        record = read_at(length, layout.record_offset(index))
+        if len(record) != length:
+            raise SignatureInvalid(f"{label}: the stored file was truncated")
+        try:
+            plain = header.cipher.open_chunk(index, record, index == layout.count - 1)
+        except InvalidTag as exc:
+            raise SignatureInvalid(
+                f"{label}: chunk {index} does not verify; the stored file was altered"
+            ) from exc
+        yield plain

@@ -9,21 +9,21 @@ verifies the file chunk by chunk and cuts off anything after the last whole chun
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
-
-from tisa.blobs.cipher import TAG_SIZE, new_cipher
+from tisa.blobs.chunker import open_chunks
+from tisa.blobs.cipher import new_cipher
 from tisa.blobs.files import disk, fsync_dir, pread_exact, write_all
 from tisa.blobs.folders import Folders
 from tisa.blobs.format import HEADER_SIZE, Header, build_header, open_header
 from tisa.blobs.limits import Space
 from tisa.blobs.locks import lock
 from tisa.blobs.partial import Partial
-from tisa.errors import Conflict, DiskFull
+from tisa.errors import Conflict, DiskFull, SignatureInvalid
 from tisa.store.disk import MIB
 
 
@@ -40,19 +40,13 @@ def scan(fd: int, header: Header, hasher: hashlib._Hash | None) -> int:
 
     Raises OSError.
     """
-    layout = header.layout
-    for index in range(layout.count):
-        length = layout.plain_length(index) + TAG_SIZE
-        record = pread_exact(fd, length, layout.record_offset(index))
-        if len(record) != length:
-            return index
-        try:
-            plain = header.cipher.open_chunk(index, record, index == layout.count - 1)
-        except InvalidTag:
-            return index
-        if hasher is not None:
-            hasher.update(plain)
-    return layout.count
+    count = 0
+    with contextlib.suppress(SignatureInvalid):  # a torn or damaged chunk: resume before it
+        for plain in open_chunks(functools.partial(pread_exact, fd), header, "partial"):
+            if hasher is not None:
+                hasher.update(plain)
+            count += 1
+    return count
 
 
 class Partials:

@@ -27,15 +27,15 @@ directory fsync).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hmac
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Self
 
-from cryptography.exceptions import InvalidTag
-
-from tisa.blobs.cipher import KEY_SIZE, MAX_CHUNKS, TAG_SIZE, derive_key, new_cipher
+from tisa.blobs.chunker import open_chunks
+from tisa.blobs.cipher import KEY_SIZE, MAX_CHUNKS, derive_key, new_cipher
 from tisa.blobs.files import disk, fsync_dir, pread_exact
 from tisa.blobs.folders import Folders
 from tisa.blobs.format import (
@@ -251,22 +251,14 @@ class BlobStore:
     def _read(self, raw: bytes, digest: str, offset: int) -> Iterator[bytes]:
         with disk(f"read {digest}"), self._blob_fd(raw, digest) as fd:
             header = self._verify_blob(fd, raw, digest)
-            layout = header.layout
-            for index in range(offset // layout.chunk_size, layout.count):
-                length = layout.plain_length(index) + TAG_SIZE
-                record = pread_exact(fd, length, layout.record_offset(index))
-                if len(record) != length:
-                    raise SignatureInvalid(f"{digest}: the stored file was truncated")
-                try:
-                    plain = header.cipher.open_chunk(index, record, index == layout.count - 1)
-                except InvalidTag as exc:
-                    raise SignatureInvalid(
-                        f"{digest}: chunk {index} does not verify; the stored file was altered"
-                    ) from exc
-                skip = offset - index * layout.chunk_size
+            chunk_size = header.layout.chunk_size
+            first = offset // chunk_size
+            chunks = open_chunks(functools.partial(pread_exact, fd), header, digest, start=first)
+            for index, plain in enumerate(chunks, first):
+                skip = offset - index * chunk_size
                 if skip > 0:
                     plain = plain[skip:]
-                if plain:
+                if plain:  # an empty blob, or an offset at the end, yields nothing
                     yield plain
 
     # -- writing ------------------------------------------------------------------------------
