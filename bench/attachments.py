@@ -62,7 +62,7 @@ from _common import (
 )
 
 from tisa.api.client import ApiClient
-from tisa.blobs.store import HEADER_SIZE
+from tisa.blobs.format import HEADER_SIZE
 from tisa.demo.network import Cluster
 
 MIB = 1024 * 1024

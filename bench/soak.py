@@ -69,6 +69,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
 from tisa.api.client import ApiClient
+from tisa.blobs import keyfile
 from tisa.blobs.store import BlobStore
 from tisa.crypto.keys import SigningKey
 from tisa.crypto.trust import Signed, Trust
@@ -1381,7 +1382,7 @@ def check_stores(cluster: Cluster, stores: Stores, ledger: Ledger, checks: Check
     blob_bytes = 0
     for p in PARTIES:
         paths = cluster.nodes[p].settings.paths
-        blobs = BlobStore(paths.blobs, BlobStore.load_key(paths.blob_key))
+        blobs = BlobStore(paths.blobs, keyfile.load_key(paths.blob_key))
         blobs.open_store()
         hashed: dict[str, str] = {}
         for v in versions:

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from tisa.attachments.downloads import checked_stream
-from tisa.blobs.store import HEADER_SIZE, BlobStore
+from tisa.blobs.format import HEADER_SIZE
+from tisa.blobs.store import BlobStore
 from tisa.errors import Damaged
 
 CHUNK = 64

@@ -28,7 +28,9 @@ from factories import gps_photo
 from PIL import ExifTags, Image
 from pypdf import PdfWriter
 
-from tisa.blobs.store import DEFAULT_CHUNK_SIZE, HEADER_SIZE, BlobStore
+from tisa.blobs import keyfile
+from tisa.blobs.format import DEFAULT_CHUNK_SIZE, HEADER_SIZE
+from tisa.blobs.store import BlobStore
 from tisa.crypto.jws import payload_digest
 from tisa.crypto.trust import Signed
 from tisa.errors import NotFound
@@ -124,7 +126,7 @@ def _download_digest(net: Any, party: str, product_id: str, digest: str) -> tupl
 def _store(net: Any, party: str) -> Iterator[BlobStore]:
     """`party`'s blob store (its own key), opened beside the node (or while it is down)."""
     paths = net.cluster.nodes[party].settings.paths
-    store = BlobStore(paths.blobs, BlobStore.load_key(paths.blob_key))
+    store = BlobStore(paths.blobs, keyfile.load_key(paths.blob_key))
     store.open_store()
     yield store
 

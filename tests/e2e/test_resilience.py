@@ -23,6 +23,7 @@ from factories import gps_photo
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from tisa.blobs import keyfile
 from tisa.blobs.store import BlobStore
 from tisa.crypto.tls import server_context
 
@@ -62,7 +63,7 @@ def test_a_message_whose_attachment_is_gone_is_its_own_dead_letter(make_network)
         "USA queueing the relay for JPN",
     )
     paths = net.cluster.nodes["USA"].settings.paths
-    with BlobStore(paths.blobs, BlobStore.load_key(paths.blob_key)) as store:
+    with BlobStore(paths.blobs, keyfile.load_key(paths.blob_key)) as store:
         store.delete(digest)
     admin.post("/api/v1/channels/USA-JPN/resume")
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from factories import arrangement, product, signers
 
+from tisa.blobs import keyfile
 from tisa.blobs.store import BlobStore
 from tisa.crypto.jws import payload_digest
 from tisa.crypto.trust import Signed
@@ -141,9 +142,9 @@ class Store:
 def store(tmp_path: Path) -> Iterator[Store]:
     db = Database(f"sqlite:///{tmp_path / 'store.db'}").open()
     key = tmp_path / "blob.key"
-    BlobStore.create_key(key)
+    keyfile.create_key(key)
     try:
-        with BlobStore(tmp_path / "blobs", BlobStore.load_key(key)) as blobs:
+        with BlobStore(tmp_path / "blobs", keyfile.load_key(key)) as blobs:
             yield Store(db, blobs)
     finally:
         db.close()

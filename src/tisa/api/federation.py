@@ -19,7 +19,7 @@ from tisa.api.errors import install
 from tisa.api.limits import BodyTooLarge, read_body
 from tisa.api.params import DIGEST
 from tisa.api.probes import install_probes
-from tisa.blobs.store import Partial
+from tisa.blobs.partial import Partial
 from tisa.crypto.trust import Signed
 from tisa.domain.policy import oversize
 from tisa.domain.wire import iso, parse

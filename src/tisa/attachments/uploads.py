@@ -22,7 +22,8 @@ from datetime import datetime
 from pathlib import Path
 
 from tisa.attachments import kinds, previews, scrub
-from tisa.blobs.store import BlobRef, BlobStore
+from tisa.blobs.format import BlobRef
+from tisa.blobs.store import BlobStore
 from tisa.errors import TooLarge
 from tisa.store import attachments, audit
 from tisa.store.attachments import UploadRow

@@ -16,6 +16,7 @@ import httpx
 
 from tisa.attachments.uploads import sweep_workspaces
 from tisa.audit.log import AuditLog
+from tisa.blobs import keyfile
 from tisa.blobs.store import BlobStore
 from tisa.crypto.certs import is_ca
 from tisa.crypto.keys import SigningKey
@@ -95,9 +96,9 @@ class Runtime:
                 f"{self.settings.party}"
             )
         if not paths.blob_key.exists():
-            BlobStore.create_key(paths.blob_key)
+            keyfile.create_key(paths.blob_key)
         self.reserve = Reserve(paths.root, self.settings.disk_reserve_mb * MIB)
-        self.blobs = BlobStore(paths.blobs, BlobStore.load_key(paths.blob_key), space=self.reserve)
+        self.blobs = BlobStore(paths.blobs, keyfile.load_key(paths.blob_key), space=self.reserve)
         self.blobs.open_store()
         self._db = Database(self.settings.database_url).open()
         self.metrics = Metrics(self._db)

@@ -18,7 +18,7 @@ from typing import Any
 
 import tomli_w
 
-from tisa.blobs.store import BlobStore
+from tisa.blobs import keyfile
 from tisa.crypto.certs import make_tls_identity
 from tisa.crypto.keys import SigningKey
 from tisa.domain.arrangement import Arrangement, parse_arrangement
@@ -204,7 +204,7 @@ def init_node(
     key_pem, cert_pem = make_tls_identity(party, ("localhost", host), now=now)
     _write_secret(paths.signing_key, signing.to_pem())
     _write_tls_identity(paths, key_pem, cert_pem)
-    BlobStore.create_key(paths.blob_key)
+    keyfile.create_key(paths.blob_key)
     config: dict[str, Any] = {
         "party": party,
         "host": host,
