@@ -31,6 +31,7 @@ from tisa.domain.model import (
     TEXT_MAX,
     TITLE_MAX,
     Consent,
+    ConsentKind,
     Estimate,
     HeldConsent,
     Instant,
@@ -38,6 +39,7 @@ from tisa.domain.model import (
     Position,
     Product,
     Qualifier,
+    StreamMode,
     topic_matches,
 )
 from tisa.errors import InputInvalid
@@ -391,3 +393,69 @@ def test_held_consent_defaults_to_unrevoked() -> None:
 def test_product_refuses_a_naive_created_at() -> None:
     with pytest.raises(InputInvalid):
         product(created_at=datetime(2024, 1, 14, 6, 0))
+
+
+# --- Consent: live tracks --------------------------------------------------------------------
+
+
+def _live(**overrides: Any) -> Consent:
+    fields: dict[str, Any] = {
+        "kind": ConsentKind.LIVE_TRACKS,
+        "topics": frozenset(),
+        "modes": frozenset({StreamMode.LIVE}),
+    }
+    return consent(**(fields | overrides))
+
+
+def test_a_live_track_consent_names_a_ceiling_and_modes_only() -> None:
+    c = _live(modes=frozenset({StreamMode.LIVE, StreamMode.EXERCISE}))
+    assert c.kind is ConsentKind.LIVE_TRACKS
+    assert c.max_classification == Classification.SECRET
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        ({"modes": frozenset()}, "at least one mode"),
+        ({"max_classification": None}, "maximum classification"),
+        ({"topics": frozenset({"dprk.missile.*"})}, "not products, topics"),
+        ({"product_id": PRODUCT_ID}, "not products, topics"),
+        ({"precedences": frozenset({Precedence.FLASH})}, "not products, topics"),
+        ({"recipient": "USA"}, "for a third party"),
+    ],
+)
+def test_a_live_track_consent_refuses_other_terms(overrides: dict[str, Any], words: str) -> None:
+    with pytest.raises(InputInvalid, match=words):
+        _live(**overrides)
+
+
+def test_a_product_consent_takes_no_modes() -> None:
+    with pytest.raises(InputInvalid, match="belong to a live-track consent"):
+        consent(modes=frozenset({StreamMode.LIVE}))
+
+
+def test_a_live_track_consent_never_covers_a_product() -> None:
+    assert not _live(max_classification=Classification.TOP_SECRET).covers(product())
+
+
+@given(
+    level=st.sampled_from(list(Classification)),
+    ceiling=st.sampled_from(list(Classification)),
+    modes=st.frozensets(st.sampled_from(list(StreamMode)), min_size=1),
+    mode=st.sampled_from(list(StreamMode)),
+    originator=st.sampled_from(["KOR", "JPN", "USA"]),
+)
+def test_a_live_track_consent_covers_exactly_its_originators_streams_in_its_terms(
+    level: Classification,
+    ceiling: Classification,
+    modes: frozenset[StreamMode],
+    mode: StreamMode,
+    originator: str,
+) -> None:
+    c = _live(max_classification=ceiling, modes=modes)
+    expected = originator == "KOR" and level <= ceiling and mode in modes
+    assert c.covers_stream(originator, level, mode) is expected
+
+
+def test_a_product_consent_never_covers_a_stream() -> None:
+    assert not consent().covers_stream("KOR", Classification.CONFIDENTIAL, StreamMode.LIVE)

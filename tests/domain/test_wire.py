@@ -22,7 +22,7 @@ from factories import (
 from hypothesis import HealthCheck, given, settings
 
 from tisa.domain.markings import Classification, Precedence
-from tisa.domain.model import Consent, Product
+from tisa.domain.model import Consent, ConsentKind, Product, StreamMode
 from tisa.domain.wire import (
     ConsentIn,
     ConsentToken,
@@ -415,3 +415,24 @@ def test_consent_times_in_other_zones_round_trip_to_the_same_instant() -> None:
     assert back == c
     assert back.issued_at.utcoffset() == timedelta(0)
     assert back.issued_at == datetime(2024, 1, 14, 5, 55, tzinfo=UTC)
+
+
+def test_a_live_track_consent_wire_form_round_trips_and_names_its_kind() -> None:
+    live = consent(
+        kind=ConsentKind.LIVE_TRACKS,
+        topics=frozenset(),
+        modes=frozenset({StreamMode.EXERCISE, StreamMode.LIVE}),
+    )
+    data = consent_to_wire(live)
+    assert data["kind"] == "live-tracks"
+    assert data["modes"] == ["exercise", "live"]
+    assert "kind" not in consent_to_wire(consent())  # a product consent reads as it always did
+    assert parse(ConsentToken, data).consent() == live
+
+
+def test_a_live_track_consent_with_an_unknown_mode_is_refused() -> None:
+    data = consent_to_wire(
+        consent(kind=ConsentKind.LIVE_TRACKS, topics=frozenset(), modes={StreamMode.LIVE})
+    )
+    with pytest.raises(InputInvalid, match="modes"):
+        parse(ConsentToken, {**data, "modes": ["drill"]})

@@ -13,6 +13,7 @@ from world import Trio
 
 from tisa.crypto import jws
 from tisa.demo.network import Cluster
+from tisa.domain.model import ConsentKind, StreamMode
 from tisa.domain.wire import ConsentIn, DraftIn, parse
 from tisa.errors import AccessDenied, InputInvalid
 from tisa.node.runtime import Runtime
@@ -130,3 +131,39 @@ def test_a_grant_goes_to_the_hub_and_its_revocation_follows(trio: Trio) -> None:
     assert jws.peek(revocation.token).payload["consent_id"] == given["id"]
     (held,) = desk.consents(officer)
     assert held.revoked_at is not None
+
+
+def test_a_live_track_consent_reaches_the_hub_and_never_carries_a_product(trio: Trio) -> None:
+    officer = trio.user("KOR", Role.RELEASE_OFFICER)
+    given = trio.rt["KOR"].consents.grant_consent(
+        officer,
+        ConsentIn(
+            recipient="JPN",
+            kind=ConsentKind.LIVE_TRACKS,
+            max_classification="SECRET",
+            modes=[StreamMode.LIVE],
+        ),
+    )
+    trio.carry("KOR", "USA")
+    (held,) = trio.rt["USA"].consents.consents(trio.user("USA", Role.ADMIN))
+    assert (held.consent_id, held.terms["kind"]) == (given["id"], "live-tracks")
+
+    product_id = trio.release("KOR")
+    trio.carry("KOR", "USA")
+
+    assert trio.outbox("USA", peer="JPN", product_id=product_id) == []
+    assert len(trio.messages("USA", "KOR", "consent-request")) == 1
+
+
+def test_a_live_track_consent_above_the_channels_ceiling_is_refused(trio: Trio) -> None:
+    with pytest.raises(InputInvalid, match="ceiling"):
+        trio.rt["KOR"].consents.grant_consent(
+            trio.user("KOR", Role.RELEASE_OFFICER),
+            ConsentIn(
+                recipient="JPN",
+                kind=ConsentKind.LIVE_TRACKS,
+                max_classification="TOP SECRET",
+                modes=[StreamMode.EXERCISE],
+            ),
+        )
+    assert trio.outbox("KOR") == []

@@ -143,6 +143,24 @@ def test_standing_rule_form_validates_and_grants(web: Web) -> None:
     assert "2099-12-31" in page
 
 
+def test_live_track_consent_form_validates_and_grants(web: Web) -> None:
+    officer = web.signed_in("kor-officer")
+    token = web.csrf(officer)
+    live = {
+        "csrf": token,
+        "recipient": "JPN",
+        "kind": "live-tracks",
+        "max_classification": "SECRET",
+    }
+    none = officer.post("/ui/consents", data=live)
+    assert none.status_code == 422
+    assert "streams" in none.text
+    made = officer.post("/ui/consents", data={**live, "modes": ["live", "exercise"]})
+    assert made.status_code == 303, made.text
+    page = officer.get("/ui/consents").text
+    assert "live missile tracks (exercise, live)" in page
+
+
 def test_audit_page_verifies_the_log(web: Web) -> None:
     auditor = web.signed_in("kor-auditor")
     page = auditor.get("/ui/audit")

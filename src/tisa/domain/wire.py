@@ -30,6 +30,7 @@ from tisa.domain.model import (
     Attachment,
     AttachmentKind,
     Consent,
+    ConsentKind,
     Estimate,
     Instant,
     MissileClass,
@@ -39,6 +40,7 @@ from tisa.domain.model import (
     Position,
     Product,
     Qualifier,
+    StreamMode,
 )
 from tisa.errors import InputInvalid, TisaError
 
@@ -410,6 +412,8 @@ class ConsentIn(Strict):
     max_classification: str | None = None
     precedences: list[Precedence] = Field(default_factory=list)
     expires_at: AwareDatetime | None = None
+    kind: ConsentKind = ConsentKind.PRODUCTS
+    modes: list[StreamMode] = Field(default_factory=list, max_length=2)
 
 
 class ConsentToken(ConsentIn):
@@ -439,6 +443,8 @@ class ConsentToken(ConsentIn):
                 ),
                 precedences=frozenset(self.precedences),
                 expires_at=self.expires_at,
+                kind=self.kind,
+                modes=frozenset(self.modes),
             )
         except InputInvalid:
             raise
@@ -463,5 +469,8 @@ def consent_to_wire(c: Consent) -> dict[str, Any]:
             ),
             "precedences": sorted(p.value for p in c.precedences),
             "expires_at": None if c.expires_at is None else iso(c.expires_at),
+            # Named only when not products, so a product consent's payload is as it always was.
+            "kind": None if c.kind is ConsentKind.PRODUCTS else c.kind.value,
+            "modes": sorted(m.value for m in c.modes) or None,
         }
     )

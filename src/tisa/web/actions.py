@@ -15,6 +15,7 @@ from starlette.datastructures import FormData
 
 from tisa.api.params import Id, Version
 from tisa.audit.proofs import verify_log
+from tisa.domain.model import ConsentKind
 from tisa.domain.wire import ConsentIn, parse
 from tisa.errors import InputInvalid
 from tisa.node.runtime import Runtime
@@ -93,13 +94,17 @@ def install(app: FastAPI, rt: Runtime, ui: Pages) -> None:
     @app.post("/ui/consents", include_in_schema=False)
     async def standing_rule(request: Request) -> Response:
         user, form = await signed_form(request)
-        terms: dict[str, Any] = {
-            "recipient": _text(form, "recipient", limit=3),
-            "topics": [t for t in form.getlist("topics") if isinstance(t, str)],
-            "precedences": [p for p in form.getlist("precedences") if isinstance(p, str)],
-        }
-        if not terms["topics"]:
-            raise InputInvalid("topics: choose at least one topic the rule covers")
+        terms: dict[str, Any] = {"recipient": _text(form, "recipient", limit=3)}
+        if _text(form, "kind", required=False, limit=20) == ConsentKind.LIVE_TRACKS.value:
+            terms["kind"] = ConsentKind.LIVE_TRACKS.value
+            terms["modes"] = [m for m in form.getlist("modes") if isinstance(m, str)]
+            if not terms["modes"]:
+                raise InputInvalid("streams: choose live, exercise or both")
+        else:
+            terms["topics"] = [t for t in form.getlist("topics") if isinstance(t, str)]
+            terms["precedences"] = [p for p in form.getlist("precedences") if isinstance(p, str)]
+            if not terms["topics"]:
+                raise InputInvalid("topics: choose at least one topic the rule covers")
         if level := _text(form, "max_classification", required=False, limit=20):
             terms["max_classification"] = level
         if expires := _text(form, "expires", required=False, limit=10):
