@@ -5,7 +5,7 @@
 from tisa.api.errors import ErrorBody
 from tisa.attachments import scrub
 from tisa.blobs.store import BlobStore
-from tisa.domain import markings, model
+from tisa.domain import consent, markings, model
 from tisa.domain.wire import Strict
 from tisa.fusion import scenario
 from tisa.node import metrics, runtime, supervisor
@@ -80,6 +80,6 @@ BlobStore.discard_partial
 # Stream modes arrive in consents (forms, the API, signed payloads); covers_stream is what the
 # hub's live-track relay asks of a consent. The relay is being built; until it lands, only
 # tests/domain/test_model.py asks it.
-model.StreamMode.LIVE
-model.StreamMode.EXERCISE
-model.Consent.covers_stream
+consent.StreamMode.LIVE
+consent.StreamMode.EXERCISE
+consent.Consent.covers_stream

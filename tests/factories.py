@@ -44,6 +44,7 @@ from PIL import ExifTags, Image
 from tisa.crypto.keys import SigningKey
 from tisa.crypto.trust import Trust
 from tisa.domain.arrangement import Arrangement, parse_arrangement
+from tisa.domain.consent import Consent, HeldConsent
 from tisa.domain.markings import (
     Classification,
     InformationCredibility,
@@ -52,9 +53,7 @@ from tisa.domain.markings import (
     SourceReliability,
 )
 from tisa.domain.model import (
-    Consent,
     Estimate,
-    HeldConsent,
     Instant,
     MissileClass,
     MissileLaunch,

@@ -33,7 +33,7 @@ from tisa.api.federation import federation_app
 from tisa.crypto.jws import payload_digest
 from tisa.crypto.trust import Signed
 from tisa.demo.network import Cluster
-from tisa.domain.model import Consent
+from tisa.domain.consent import Consent
 from tisa.domain.wire import consent_to_wire, manifest_to_wire
 from tisa.node.runtime import Runtime
 from tisa.relay.messages import Attestation, MessageKind, message, payload

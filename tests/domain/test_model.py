@@ -25,21 +25,18 @@ from factories import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tisa.domain.consent import Consent, ConsentKind, HeldConsent, StreamMode
 from tisa.domain.markings import Classification, Precedence
 from tisa.domain.model import (
     OBSERVATIONS_MAX,
     TEXT_MAX,
     TITLE_MAX,
-    Consent,
-    ConsentKind,
     Estimate,
-    HeldConsent,
     Instant,
     ObservationKind,
     Position,
     Product,
     Qualifier,
-    StreamMode,
     topic_matches,
 )
 from tisa.errors import InputInvalid

@@ -41,8 +41,9 @@ from factories import (
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from tisa.domain.consent import Consent, HeldConsent
 from tisa.domain.markings import Classification, Precedence
-from tisa.domain.model import Consent, HeldConsent, Product
+from tisa.domain.model import Product
 from tisa.domain.policy import (
     COMPOSE,
     FETCH,

@@ -21,8 +21,9 @@ from factories import (
 )
 from hypothesis import HealthCheck, given, settings
 
+from tisa.domain.consent import Consent, ConsentKind, StreamMode
 from tisa.domain.markings import Classification, Precedence
-from tisa.domain.model import Consent, ConsentKind, Product, StreamMode
+from tisa.domain.model import Product
 from tisa.domain.wire import (
     ConsentIn,
     ConsentToken,

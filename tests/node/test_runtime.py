@@ -23,7 +23,7 @@ from factories import legacy_tls_identity
 from prometheus_client.parser import text_string_to_metric_families
 
 from tisa.crypto.certs import make_tls_identity
-from tisa.domain.model import ProductState
+from tisa.domain.states import ProductState
 from tisa.errors import ConfigInvalid, DiskFull
 from tisa.node.runtime import Runtime
 from tisa.node.settings import (

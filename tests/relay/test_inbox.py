@@ -11,7 +11,7 @@ from world import Trio
 
 from tisa.crypto import jws
 from tisa.crypto.trust import Signed
-from tisa.domain.model import DeliveryState, ProductState
+from tisa.domain.states import DeliveryState, ProductState
 from tisa.domain.wire import parse
 from tisa.errors import ChannelSuspended, Conflict, NotFound, PolicyDenied, SignatureInvalid
 from tisa.relay import inbox

@@ -7,7 +7,7 @@ from world import Trio
 
 from tisa.crypto import jws
 from tisa.domain.markings import Precedence
-from tisa.domain.model import DeliveryState, ProductState
+from tisa.domain.states import DeliveryState, ProductState
 from tisa.domain.wire import ConsentIn
 from tisa.relay import routing
 from tisa.services.accounts import Role

@@ -16,7 +16,7 @@ from world import Trio
 from tisa.api.federation import federation_app
 from tisa.crypto import jws
 from tisa.domain.markings import Precedence
-from tisa.domain.model import DeliveryState, OutboxState
+from tisa.domain.states import DeliveryState, OutboxState
 from tisa.relay.sender import MESSAGES_PATH, Sender
 from tisa.relay.transmission import HEADER, check_transmission
 from tisa.services.accounts import Role

@@ -13,7 +13,7 @@ from world import Trio
 
 from tisa.crypto import jws
 from tisa.demo.network import Cluster
-from tisa.domain.model import ConsentKind, StreamMode
+from tisa.domain.consent import ConsentKind, StreamMode
 from tisa.domain.wire import ConsentIn, DraftIn, parse
 from tisa.errors import AccessDenied, InputInvalid
 from tisa.node.runtime import Runtime

@@ -7,7 +7,7 @@ from factories import draft
 from sqlalchemy import func, select
 from world import Trio
 
-from tisa.domain.model import ProductState
+from tisa.domain.states import ProductState
 from tisa.domain.wire import DraftIn, parse
 from tisa.errors import AccessDenied, Conflict, InputInvalid, PolicyDenied
 from tisa.services.accounts import Role

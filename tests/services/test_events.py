@@ -15,15 +15,8 @@ from tisa.blobs.store import BlobStore
 from tisa.crypto.jws import payload_digest
 from tisa.crypto.trust import Signed
 from tisa.domain.markings import Classification
-from tisa.domain.model import (
-    Estimate,
-    Instant,
-    MissileLaunch,
-    NuclearTest,
-    Product,
-    ProductState,
-    Qualifier,
-)
+from tisa.domain.model import Estimate, Instant, MissileLaunch, NuclearTest, Product, Qualifier
+from tisa.domain.states import ProductState
 from tisa.domain.wire import manifest_to_wire
 from tisa.errors import NotFound
 from tisa.fusion import Quantity

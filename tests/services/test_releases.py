@@ -7,7 +7,7 @@ from factories import draft
 from world import Trio
 
 from tisa.crypto import jws
-from tisa.domain.model import DeliveryState, OutboxState, ProductState
+from tisa.domain.states import DeliveryState, OutboxState, ProductState
 from tisa.domain.wire import DraftIn, parse
 from tisa.errors import AccessDenied, Conflict, PolicyDenied
 from tisa.services.accounts import Role

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from sqlalchemy import insert, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from tisa.domain.model import DeliveryState, ProductState
+from tisa.domain.states import DeliveryState, ProductState
 from tisa.errors import Damaged
 from tisa.store import consents, deliveries, products
 from tisa.store.consents import ConsentRow, RequestRow

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from web_harness import Web
 
-from tisa.domain.model import DeliveryState, ProductState
+from tisa.domain.states import DeliveryState, ProductState
 from tisa.services.accounts import Role
 from tisa.store import audit, deliveries, products
 

@@ -24,8 +24,9 @@ from enum import StrEnum
 from typing import Generic, Protocol, TypeVar
 
 from tisa.domain.arrangement import Arrangement, Channel
+from tisa.domain.consent import HeldConsent
 from tisa.domain.markings import Classification
-from tisa.domain.model import HeldConsent, Product, topic_matches
+from tisa.domain.model import Product, topic_matches
 from tisa.errors import PolicyDenied
 
 

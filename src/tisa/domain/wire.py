@@ -19,6 +19,7 @@ from pydantic import (
     field_validator,
 )
 
+from tisa.domain.consent import Consent, ConsentKind, StreamMode
 from tisa.domain.markings import (
     Classification,
     InformationCredibility,
@@ -29,8 +30,6 @@ from tisa.domain.markings import (
 from tisa.domain.model import (
     Attachment,
     AttachmentKind,
-    Consent,
-    ConsentKind,
     Estimate,
     Instant,
     MissileClass,
@@ -40,7 +39,6 @@ from tisa.domain.model import (
     Position,
     Product,
     Qualifier,
-    StreamMode,
 )
 from tisa.errors import InputInvalid, TisaError
 

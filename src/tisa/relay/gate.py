@@ -17,7 +17,8 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from tisa.domain.arrangement import Arrangement
-from tisa.domain.model import Consent, HeldConsent, Product
+from tisa.domain.consent import Consent, HeldConsent
+from tisa.domain.model import Product
 from tisa.domain.policy import (
     AllOf,
     Decision,

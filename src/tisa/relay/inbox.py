@@ -14,8 +14,8 @@ from sqlalchemy import Connection
 
 from tisa.crypto.jws import payload_digest
 from tisa.crypto.trust import Signed
-from tisa.domain.model import DeliveryState, ProductState
 from tisa.domain.policy import MOVE, Movement
+from tisa.domain.states import DeliveryState, ProductState
 from tisa.domain.wire import ConsentToken, iso, parse
 from tisa.errors import ChannelSuspended, Conflict, NotFound, TisaError
 from tisa.relay import routing, withdrawals

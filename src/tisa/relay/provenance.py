@@ -16,7 +16,8 @@ from typing import Any, Protocol
 
 from tisa.crypto.jws import payload_digest
 from tisa.crypto.trust import Signed, Trust
-from tisa.domain.model import Consent, Product
+from tisa.domain.consent import Consent
+from tisa.domain.model import Product
 from tisa.domain.wire import ConsentToken, ManifestIn, parse
 from tisa.errors import Damaged, Incomplete, SignatureInvalid, TisaError
 from tisa.relay.messages import Attestation

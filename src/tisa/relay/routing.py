@@ -15,8 +15,9 @@ from sqlalchemy import Connection
 
 from tisa.crypto.trust import Signed
 from tisa.domain.markings import Precedence
-from tisa.domain.model import DeliveryState, Product
+from tisa.domain.model import Product
 from tisa.domain.policy import QUEUE, Decision, Movement
+from tisa.domain.states import DeliveryState
 from tisa.domain.wire import ManifestIn, parse
 from tisa.relay.context import NodeContext
 from tisa.relay.messages import (

@@ -24,8 +24,9 @@ from sqlalchemy import Connection
 from tisa.blobs.store import BlobStore
 from tisa.crypto import jws
 from tisa.domain.markings import Precedence
-from tisa.domain.model import DeliveryState, Product
+from tisa.domain.model import Product
 from tisa.domain.policy import MOVE, Decision, Movement
+from tisa.domain.states import DeliveryState
 from tisa.domain.wire import ManifestIn, parse
 from tisa.errors import DeliveryFailed, DeliveryRejected, TisaError
 from tisa.relay.audit_partner import AuditPartner

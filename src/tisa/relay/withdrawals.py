@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from tisa.domain.model import DeliveryState
+from tisa.domain.states import DeliveryState
 from tisa.relay import routing
 from tisa.relay.context import NodeContext
 from tisa.relay.messages import MessageKind, Recall, Revocation

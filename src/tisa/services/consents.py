@@ -11,11 +11,9 @@ from sqlalchemy import Connection
 
 from tisa.crypto import jws
 from tisa.crypto.trust import Signed
-from tisa.domain.model import (
-    Consent,
-    DeliveryState,
-    topic_matches,
-)
+from tisa.domain.consent import Consent
+from tisa.domain.model import topic_matches
+from tisa.domain.states import DeliveryState
 from tisa.domain.wire import (
     ConsentIn,
     ConsentToken,

@@ -9,13 +9,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
-from tisa.domain.model import (
-    Attachment,
-    AttachmentKind,
-    Product,
-    ProductState,
-)
+from tisa.domain.model import Attachment, AttachmentKind, Product
 from tisa.domain.policy import COMPOSE, READ, Movement
+from tisa.domain.states import ProductState
 from tisa.domain.wire import (
     DraftIn,
     manifest_to_wire,

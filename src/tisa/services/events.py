@@ -18,8 +18,8 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from tisa.domain.model import ProductState
 from tisa.domain.policy import Reader
+from tisa.domain.states import ProductState
 from tisa.errors import NotFound
 from tisa.fusion import Event, Holding, build_events
 from tisa.services.accounts import User

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from tisa.domain.model import DeliveryState
+from tisa.domain.states import DeliveryState
 from tisa.store.rows import insert_new
 from tisa.store.tables import deliveries
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, insert, or_, select, update
 
-from tisa.domain.model import OutboxState
+from tisa.domain.states import OutboxState
 from tisa.store.tables import outbox
 
 LEASE = timedelta(seconds=30)

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from tisa.domain.model import ProductState
+from tisa.domain.states import ProductState
 from tisa.store import salvage
 from tisa.store.tables import products
 

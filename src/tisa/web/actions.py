@@ -15,7 +15,7 @@ from starlette.datastructures import FormData
 
 from tisa.api.params import Id, Version
 from tisa.audit.proofs import verify_log
-from tisa.domain.model import ConsentKind
+from tisa.domain.consent import ConsentKind
 from tisa.domain.wire import ConsentIn, parse
 from tisa.errors import InputInvalid
 from tisa.node.runtime import Runtime

@@ -30,7 +30,8 @@ from tisa.domain.markings import (
     Precedence,
     SourceReliability,
 )
-from tisa.domain.model import MissileClass, ProductState, Qualifier, topic_matches
+from tisa.domain.model import MissileClass, Qualifier, topic_matches
+from tisa.domain.states import ProductState
 from tisa.errors import InputInvalid
 from tisa.node.runtime import Runtime
 from tisa.services.accounts import Role, User
