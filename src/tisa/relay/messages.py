@@ -16,6 +16,9 @@ from tisa.crypto.trust import Signed
 from tisa.domain.wire import Strict, iso
 from tisa.errors import InputInvalid
 
+#: What a receiver answers for a message it took: kept now, or already held.
+Outcome = Literal["stored", "duplicate"]
+
 
 class MessageKind(StrEnum):
     """What a federation message carries."""
