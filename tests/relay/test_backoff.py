@@ -7,7 +7,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tisa.relay.sender import BACKOFF_BASE, BACKOFF_CAP, backoff
+from tisa.relay.backoff import BACKOFF_BASE, BACKOFF_CAP, backoff
 
 
 @given(st.integers(min_value=0, max_value=10_000), st.integers())

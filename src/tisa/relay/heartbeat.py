@@ -26,9 +26,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from tisa.domain.wire import parse
 from tisa.errors import AuditTampered, DeliveryFailed, TisaError
 from tisa.relay.audit_partner import AuditPartner
+from tisa.relay.backoff import backoff
 from tisa.relay.context import NodeContext
 from tisa.relay.messages import AuditExchange
-from tisa.relay.sender import backoff
 from tisa.relay.transmission import HEADER, sign_transmission
 from tisa.store import network
 

@@ -15,7 +15,7 @@ import json
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -25,34 +25,27 @@ from tisa.blobs.store import BlobStore
 from tisa.crypto import jws
 from tisa.domain.markings import Precedence
 from tisa.domain.model import Product
-from tisa.domain.policy import MOVE, Decision, Movement
-from tisa.domain.states import DeliveryState
+from tisa.domain.policy import MOVE, Movement
 from tisa.domain.wire import ManifestIn, parse
 from tisa.errors import DeliveryFailed, DeliveryRejected, TisaError
+from tisa.relay import outcomes
 from tisa.relay.audit_partner import AuditPartner
+from tisa.relay.backoff import backoff
 from tisa.relay.blob_transfer import ensure_at_peer
 from tisa.relay.context import NodeContext
 from tisa.relay.messages import AuditExchange, MessageKind
 from tisa.relay.transmission import HEADER, REFUSED_FOR_GOOD, sign_transmission
-from tisa.store import audit, deliveries, network, outbox
+from tisa.store import audit, network, outbox
 from tisa.store.outbox import OutboxEntry
 
 BATCH = 64
 URGENT_FIRST = 0.05
 EXCHANGE_EVERY = 2.0
-BACKOFF_BASE = 0.25
-BACKOFF_CAP = 30.0
 IDLE_POLL = 1.0
 MESSAGES_PATH = "/federation/v1/messages"
 
 
 _log = logging.getLogger("tisa.sender")
-
-
-def backoff(attempts: int, rng: random.Random) -> float:
-    """Seconds to wait after `attempts` failures: exponential, capped, full jitter."""
-    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** min(attempts, 16)))
-    return rng.uniform(ceiling / 2, ceiling)
 
 
 Observer = Callable[[str, OutboxEntry, str, float], None]
@@ -192,42 +185,8 @@ class Sender:
             elif decision.held:
                 outbox.release_lease(conn, entry.id)
             else:
-                self._cancel(conn, peer, entry, decision, now)
+                outcomes.cancelled(conn, self._ctx, peer, entry, decision, now)
         return admitted
-
-    def _cancel(
-        self,
-        conn: Connection,
-        peer: str,
-        entry: OutboxEntry,
-        decision: Decision,
-        now: datetime,
-    ) -> None:
-        why = "; ".join(decision.texts)
-        outbox.cancel(conn, [entry.id], why)
-        for rule in decision.rules:
-            self._ctx.count_denial(rule)
-        assert entry.product_id is not None
-        assert entry.version is not None
-        deliveries.set_delivery(
-            conn,
-            entry.product_id,
-            entry.version,
-            peer,
-            DeliveryState.CANCELLED,
-            now,
-            detail=f"not sent: {why}",
-        )
-        audit.record(
-            conn,
-            audit.Action.CANCEL,
-            at=now,
-            actor=self._ctx.party,
-            party=peer,
-            product_id=entry.product_id,
-            version=entry.version,
-            detail={"reasons": list(decision.texts), "rules": list(decision.rules)},
-        )
 
     async def _lane(self, peer: str, lane: int) -> None:
         """Deliver one (peer, lane) until cancelled. A failure with no message to blame (the
@@ -421,53 +380,9 @@ class Sender:
         with self._ctx.db.begin() as conn:
             network.touch(conn, peer, now)
             for entry, result in zip(batch, results, strict=True):
-                status = result.get("status") if isinstance(result, dict) else None
-                reason = str(result.get("reason", "")) if isinstance(result, dict) else "bad result"
-                if status in ("stored", "duplicate"):
-                    outbox.mark_sent(conn, entry.id, now)
-                    if entry.kind == "envelope" and entry.product_id and entry.version:
-                        deliveries.set_delivery(
-                            conn,
-                            entry.product_id,
-                            entry.version,
-                            peer,
-                            DeliveryState.SENT,
-                            now,
-                        )
-                    outcome = "sent"
-                elif status == "rejected" and result.get("permanent"):
-                    outbox.mark_dead(conn, entry.id, reason)
-                    if entry.kind == "envelope" and entry.product_id and entry.version:
-                        deliveries.set_delivery(
-                            conn,
-                            entry.product_id,
-                            entry.version,
-                            peer,
-                            DeliveryState.DENIED,
-                            now,
-                            detail=(
-                                f"not sent: {reason}"
-                                if result.get("local")
-                                else f"refused by {peer}: {reason}"
-                            ),
-                        )
-                    audit.record(
-                        conn,
-                        audit.Action.DEAD_LETTER,
-                        at=now,
-                        actor=self._ctx.party,
-                        party=peer,
-                        product_id=entry.product_id,
-                        version=entry.version,
-                        detail={"kind": entry.kind, "reason": reason},
-                    )
-                    outcome = "dead"
-                else:
-                    wait = backoff(entry.attempts, self._rng)
-                    outbox.retry_later(conn, entry.id, reason, now + timedelta(seconds=wait))
-                    outcome = "retry"
+                outcome = outcomes.answered(conn, self._ctx, peer, entry, result, now, self._rng)
                 if self._observe:
-                    self._observe(peer, entry, outcome, elapsed)
+                    self._observe(peer, entry, outcome.value, elapsed)
 
 
 def _product(entry: OutboxEntry) -> Product:
