@@ -32,7 +32,7 @@ from tisa.domain.wire import iso
 from tisa.node.runtime import Runtime
 from tisa.relay.messages import AuditExchange, MessageKind, Receipt, payload
 from tisa.relay.transmission import HEADER, blob_subject
-from tisa.store import audit, products
+from tisa.store import audit, checkpoints, products
 
 MESSAGES = "/federation/v1/messages"
 HELLO = "/federation/v1/hello"
@@ -892,7 +892,7 @@ def test_an_audit_exchange_alone_is_answered_with_the_hubs_checkpoint(harness: A
     assert answer.checkpoint == h.rt["USA"].audit.checkpoint().token  # type: ignore[union-attr]
     # USA now knows what KOR says it holds of USA's log.
     with h.rt["USA"].ctx.db.read() as conn:
-        assert audit.holdings(conn)["KOR"].size == 0
+        assert checkpoints.holdings(conn)["KOR"].size == 0
 
 
 def test_the_audit_exchange_refuses_bad_headers_bodies_and_shapes(harness: Any) -> None:

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from tisa.cli.main import app
 from tisa.crypto.certs import fingerprint
 from tisa.demo.network import Cluster
+from tisa.store import checkpoints
 
 runner = CliRunner()
 
@@ -121,7 +122,6 @@ def test_audit_verify_names_malformed_rows_instead_of_crashing(tmp_path: Path) -
 
 def test_status_shows_what_peers_hold_and_warns_of_an_unwitnessed_tail(tmp_path: Path) -> None:
     from tisa.node.settings import Settings
-    from tisa.store import audit
     from tisa.store.database import Database
 
     cluster = Cluster(tmp_path / "net")
@@ -132,7 +132,7 @@ def test_status_shows_what_peers_hold_and_warns_of_an_unwitnessed_tail(tmp_path:
     assert "checkpoint: size 2" in sealed.output
     _grow_log(root, 3, datetime.now(UTC) - timedelta(minutes=5))
     with Database(Settings.load(root, env={}).database_url) as db, db.begin() as conn:
-        audit.set_holding(conn, "USA", 2, datetime.now(UTC) - timedelta(minutes=4))
+        checkpoints.set_holding(conn, "USA", 2, datetime.now(UTC) - timedelta(minutes=4))
     result = runner.invoke(app, ["status", "--dir", str(root)])
     assert result.exit_code == 0, result.output
     assert "USA holds our checkpoint of 2 entries (at " in result.output

@@ -17,7 +17,7 @@ from tisa.relay.heartbeat import BEAT_EVERY
 
 if TYPE_CHECKING:  # the e2e conftest's Net (another conftest module shares the name)
     from conftest import Net
-from tisa.store import audit
+from tisa.store import audit, checkpoints
 from tisa.store.database import Database
 from tisa.store.tables import audit_head
 
@@ -36,7 +36,7 @@ def held(net: Net, holder: str, issuer: str) -> int:
     """The size of the largest checkpoint of `issuer`'s held in `holder`'s store."""
     url = net.cluster.nodes[holder].settings.database_url
     with Database(url) as db, db.read() as conn:
-        latest = audit.latest_checkpoint(conn, issuer)
+        latest = checkpoints.latest_checkpoint(conn, issuer)
     return 0 if latest is None else latest.size
 
 
@@ -83,7 +83,7 @@ def test_a_quiet_hub_holds_each_spokes_latest_checkpoint_within_seconds(
 def reported(net: Net, holder: str, peer: str) -> datetime:
     """When `holder` last heard from `peer` how much of its log `peer` holds."""
     with Database(net.cluster.nodes[holder].settings.database_url) as db, db.read() as conn:
-        return audit.holdings(conn)[peer].reported_at
+        return checkpoints.holdings(conn)[peer].reported_at
 
 
 def test_a_suspended_channel_carries_no_heartbeat(make_network: Callable[..., Net]) -> None:

@@ -18,7 +18,7 @@ from tisa.api.federation import federation_app
 from tisa.demo.network import Cluster
 from tisa.node.runtime import Runtime
 from tisa.relay.heartbeat import EXCHANGE_PATH, Heartbeat
-from tisa.store import audit, network
+from tisa.store import audit, checkpoints, network
 from tisa.store.audit import Action
 
 
@@ -54,7 +54,7 @@ def to(rt: Runtime) -> httpx.AsyncClient:
 def held(rt: Runtime, issuer: str) -> int:
     """The size of the largest checkpoint of `issuer`'s that `rt` holds."""
     with rt.ctx.db.read() as conn:
-        latest = audit.latest_checkpoint(conn, issuer)
+        latest = checkpoints.latest_checkpoint(conn, issuer)
     return 0 if latest is None else latest.size
 
 
@@ -75,7 +75,7 @@ def test_a_beat_leaves_the_peer_holding_our_latest_checkpoint_without_messages(
     # Each side knows, persistently, how much of its log the other holds.
     assert kor.audit.held_by("USA") == size
     with usa.ctx.db.read() as conn:
-        assert "KOR" in audit.holdings(conn)
+        assert "KOR" in checkpoints.holdings(conn)
 
     # The log grows; the next beat seals and hands over the new checkpoint, with a
     # consistency proof from the one the peer holds.

@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from tisa.store import audit
-from tisa.store.audit import CheckpointRow
+from tisa.store import checkpoints as kept
+from tisa.store.checkpoints import CheckpointRow
 from tisa.store.database import Database
 from tisa.store.tables import checkpoints
 
@@ -58,8 +58,8 @@ def _while_first_is_open(db: Database, first: object, second: object) -> list[ob
 def test_a_checkpoint_kept_twice_at_once_is_kept_once(db: Database) -> None:
     outcomes = _while_first_is_open(
         db,
-        lambda conn: audit.add_checkpoint(conn, ROW, T0),
-        lambda conn: audit.add_checkpoint(conn, ROW, T0),
+        lambda conn: kept.add_checkpoint(conn, ROW, T0),
+        lambda conn: kept.add_checkpoint(conn, ROW, T0),
     )
     assert outcomes == [True, False]
     with db.read() as conn:
@@ -68,9 +68,9 @@ def test_a_checkpoint_kept_twice_at_once_is_kept_once(db: Database) -> None:
 
 def test_a_checkpoint_already_held_is_not_kept_again(db: Database) -> None:
     with db.begin() as conn:
-        assert audit.add_checkpoint(conn, ROW, T0)
+        assert kept.add_checkpoint(conn, ROW, T0)
     with db.begin() as conn:
-        assert not audit.add_checkpoint(conn, ROW, T0)
+        assert not kept.add_checkpoint(conn, ROW, T0)
 
 
 def test_the_first_holding_of_a_peer_noted_twice_at_once_keeps_the_later_word(
@@ -79,11 +79,11 @@ def test_the_first_holding_of_a_peer_noted_twice_at_once_keeps_the_later_word(
     later = T0 + timedelta(seconds=3)
     outcomes = _while_first_is_open(
         db,
-        lambda conn: audit.set_holding(conn, "KOR", 10, T0),
-        lambda conn: audit.set_holding(conn, "KOR", 12, later),
+        lambda conn: kept.set_holding(conn, "KOR", 10, T0),
+        lambda conn: kept.set_holding(conn, "KOR", 12, later),
     )
     assert outcomes == [None, None]
     with db.read() as conn:
-        held = audit.holdings(conn)
+        held = kept.holdings(conn)
     assert held["KOR"].size == 12
     assert held["KOR"].reported_at == later

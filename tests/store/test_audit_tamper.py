@@ -23,7 +23,7 @@ from tisa.demo.network import Cluster
 from tisa.errors import AuditTampered
 from tisa.node.runtime import Runtime
 from tisa.services.status import node_status
-from tisa.store import audit
+from tisa.store import audit, checkpoints
 from tisa.store.audit import Action
 from tisa.store.tables import audit_entries, audit_head
 
@@ -35,7 +35,7 @@ class Pair:
 
     def witnessed(self) -> dict[str, list[str]]:
         with self.usa.ctx.db.read() as conn:
-            return {"USA": [cp.token for cp in audit.checkpoints_of(conn, "KOR")]}
+            return {"USA": [cp.token for cp in checkpoints.checkpoints_of(conn, "KOR")]}
 
     def verify(self) -> dict[str, object]:
         return verify_log(self.kor.ctx.db, self.kor.ctx.trust, self.witnessed())
@@ -211,12 +211,12 @@ def test_a_peer_refuses_a_checkpoint_that_contradicts_the_one_it_holds(pair: Pai
     kor.audit._tree = type(kor.audit._tree)()  # a fresh process: rebuild from the database
     kor.audit.checkpoint()
     with pair.usa.ctx.db.read() as conn:
-        held = audit.latest_checkpoint(conn, "KOR")
+        held = checkpoints.latest_checkpoint(conn, "KOR")
     assert held is not None
     pair.usa.audit.hear("KOR", kor.audit.speak("USA", held.size))
     with pair.usa.ctx.db.read() as conn:
         alarms = audit.entries(conn, action=Action.INCONSISTENT.value)
-        still = audit.latest_checkpoint(conn, "KOR")
+        still = checkpoints.latest_checkpoint(conn, "KOR")
     assert alarms, "USA must record that KOR's history changed"
     shown = node_status(pair.usa.ctx)["audit_alarms"]
     assert shown

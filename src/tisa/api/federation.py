@@ -29,7 +29,7 @@ from tisa.relay import inbox
 from tisa.relay.blob_transfer import status_subject
 from tisa.relay.messages import AuditExchange, Batch
 from tisa.relay.transmission import HEADER, blob_subject, check_transmission
-from tisa.store import audit, network
+from tisa.store import audit, checkpoints, network
 from tisa.store.disk import is_disk_full
 
 MAX_BODY = 16 * 1024 * 1024
@@ -210,7 +210,7 @@ def federation_app(rt: Runtime) -> FastAPI:
 
         def tokens() -> list[str]:
             with ctx.db.read() as conn:
-                return [cp.token for cp in audit.checkpoints_of(conn, sender)]
+                return [cp.token for cp in checkpoints.checkpoints_of(conn, sender)]
 
         return JSONResponse({"checkpoints": await run_in_threadpool(tokens)})
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
-from tisa.store import audit
+from tisa.store import audit, checkpoints
 
 # Entries not yet in a checkpoint any peer holds could be cut off unseen; for a few seconds
 # that is the normal lag of the heartbeat, beyond this it is worth a warning.
@@ -21,7 +21,7 @@ class Coverage:
     could not remove unseen."""
 
     size: int
-    holdings: dict[str, audit.Holding]
+    holdings: dict[str, checkpoints.Holding]
     covered: int
     since: datetime | None
     overdue: bool
@@ -64,8 +64,8 @@ def coverage(conn: Connection, party: str, now: datetime) -> Coverage:
     UNWITNESSED_GRACE.
     """
     size, _ = audit.head(conn)
-    held = audit.holdings(conn)
-    signed = audit.latest_checkpoint(conn, party)
+    held = checkpoints.holdings(conn)
+    signed = checkpoints.latest_checkpoint(conn, party)
     claimed = max((h.size for h in held.values()), default=0)
     covered = min(size, claimed, 0 if signed is None else signed.size)
     since = audit.entry_time(conn, covered + 1) if covered < size else None

@@ -26,8 +26,9 @@ from tisa.relay.messages import (
     CheckpointBody,
     payload,
 )
-from tisa.store import audit
-from tisa.store.audit import Action, CheckpointRow
+from tisa.store import audit, checkpoints
+from tisa.store.audit import Action
+from tisa.store.checkpoints import CheckpointRow
 
 # What a peer says it holds is written at most this often (unless it changed), so exchanges
 # do not take the write lock each time.
@@ -85,7 +86,7 @@ class AuditLog:
         ctx = self._ctx
         with self._tree.lock, ctx.db.read() as conn:
             size, head = audit.head(conn)
-            latest = audit.latest_checkpoint(conn, ctx.party)
+            latest = checkpoints.latest_checkpoint(conn, ctx.party)
             if latest is not None and latest.size == size:
                 return latest
             if latest is not None and latest.size > size:
@@ -103,7 +104,7 @@ class AuditLog:
         row = CheckpointRow(ctx.party, size, root, token, now)
         # Not an audit entry itself: that would grow the log it just sealed, forever.
         with ctx.db.begin() as conn:
-            audit.add_checkpoint(conn, row, now)
+            checkpoints.add_checkpoint(conn, row, now)
         return row
 
     def _extend(self, conn: Connection, size: int, head: str) -> str:
@@ -165,7 +166,7 @@ class AuditLog:
     def held_by(self, peer: str) -> int:
         """The size of this node's checkpoint `peer` last said it holds (0: none known)."""
         with self._ctx.db.read() as conn:
-            held = audit.holdings(conn).get(peer)
+            held = checkpoints.holdings(conn).get(peer)
         return 0 if held is None else held.size
 
     def _note_holding(self, peer: str, size: int, now: datetime) -> None:
@@ -173,7 +174,7 @@ class AuditLog:
         if noted is not None and noted[0] == size and now - noted[1] < HOLDING_NOTE_EVERY:
             return
         with self._ctx.db.begin() as conn:
-            audit.set_holding(conn, peer, size, now)
+            checkpoints.set_holding(conn, peer, size, now)
         self._noted[peer] = (size, now)
 
     # -- exchange ----------------------------------------------------------------------------
@@ -186,8 +187,8 @@ class AuditLog:
         """
         ctx = self._ctx
         with ctx.db.read() as conn:
-            ours = audit.latest_checkpoint(conn, ctx.party)
-            theirs = audit.latest_checkpoint(conn, peer)
+            ours = checkpoints.latest_checkpoint(conn, ctx.party)
+            theirs = checkpoints.latest_checkpoint(conn, peer)
         holding = 0 if theirs is None else theirs.size
         if ours is None:
             return AuditExchange(holding=holding)
@@ -214,7 +215,7 @@ class AuditLog:
             return
         body = read_checkpoint(ctx.trust, said.checkpoint, peer)
         with ctx.db.begin() as conn:
-            held = audit.latest_checkpoint(conn, peer)
+            held = checkpoints.latest_checkpoint(conn, peer)
             problem: str | None = None
             if held is not None:
                 if body.size < held.size:
@@ -247,6 +248,6 @@ class AuditLog:
             # Kept in the append-only checkpoints table, not as an audit entry: an entry would
             # grow this log, its next checkpoint would grow the peer's, and two quiet nodes
             # exchanging heartbeats would seal each other's logs forever.
-            audit.add_checkpoint(
+            checkpoints.add_checkpoint(
                 conn, CheckpointRow(peer, body.size, body.root, said.checkpoint, body.at), now
             )

@@ -21,7 +21,7 @@ from tisa.relay.messages import (
     Receipt,
 )
 from tisa.relay.provenance import Holdings, Verified, verify_stored
-from tisa.store import audit, consents, deliveries, products
+from tisa.store import audit, checkpoints, consents, deliveries, products
 from tisa.store.database import Database
 
 T = TypeVar("T")
@@ -44,7 +44,9 @@ def verify_log(db: Database, trust: Trust, witnessed: dict[str, list[str]]) -> d
     unread: list[str] = []
     checked: list[str] = []
     with db.read() as conn:
-        own = _attempt(conn, unread, "this node's own checkpoints", audit.checkpoints_of, party)
+        own = _attempt(
+            conn, unread, "this node's own checkpoints", checkpoints.checkpoints_of, party
+        )
         recorded = _attempt(conn, unread, "the log's head row", audit.head)
         statements: list[tuple[str, str]] = [("this node", cp.token) for cp in own or []]
         for peer, tokens in witnessed.items():

@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from tisa.domain.arrangement import Arrangement
 from tisa.errors import ConfigInvalid
 from tisa.node.supervisor import Supervisor, TaskState
-from tisa.store import audit, health, network
+from tisa.store import audit, checkpoints, health, network
 from tisa.store.database import Database
 from tisa.store.disk import MIB, free_bytes, is_disk_full
 
@@ -144,7 +144,7 @@ class Health:
     def _checkpoint(self, now: datetime) -> Check:
         with self._db.read() as conn:
             size, _ = audit.head(conn)
-            latest = audit.latest_checkpoint(conn, self._party)
+            latest = checkpoints.latest_checkpoint(conn, self._party)
             sealed = 0 if latest is None else latest.size
             oldest = audit.entry_time(conn, sealed + 1) if size > sealed else None
         if oldest is None or now - oldest < CHECKPOINT_STALE:

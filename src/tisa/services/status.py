@@ -9,7 +9,7 @@ from tisa.domain.markings import Precedence
 from tisa.domain.wire import iso
 from tisa.relay.context import NodeContext
 from tisa.store import audit, network, outbox, products
-from tisa.store.audit import Holding
+from tisa.store.checkpoints import Holding
 
 
 def node_status(ctx: NodeContext) -> dict[str, Any]:
