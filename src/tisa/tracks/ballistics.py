@@ -22,7 +22,7 @@ import numpy as np
 
 from tisa.errors import InputInvalid
 from tisa.tracks import earth
-from tisa.tracks.earth import Vec
+from tisa.tracks.earth import WGS84, EarthModel, Vec
 
 Acceleration = Callable[[float, Vec, Vec], Vec]
 
@@ -124,10 +124,15 @@ PROFILES: dict[MissileType, MissileProfile] = {
 }
 
 
-def acceleration(r: Vec, v: Vec, ballistic_coefficient: float | None) -> Vec:
+def acceleration(
+    r: Vec, v: Vec, ballistic_coefficient: float | None, model: EarthModel = WGS84
+) -> Vec:
     """Acceleration in the rotating frame without thrust: gravity with J2, Coriolis and
-    centrifugal terms, and drag if `ballistic_coefficient` (kg/m^2) is given."""
-    acc = earth.gravity(r) + earth.frame_acceleration(r, v)
+    centrifugal terms (as `model` says), and drag if `ballistic_coefficient` (kg/m^2) is
+    given."""
+    acc = earth.gravity(r, j2=model.j2)
+    if model.rotating:
+        acc = acc + earth.frame_acceleration(r, v)
     if ballistic_coefficient is not None:
         rho = earth.density(earth.altitude(r))
         speed = np.linalg.norm(v, axis=-1)
@@ -149,7 +154,11 @@ def rk4_step(t: float, state: Vec, dt: float, accel: Acceleration) -> Vec:
 
 
 def coast_to_ground(
-    states: Vec, *, ballistic_coefficient: float | None = None, max_seconds: float = 7200.0
+    states: Vec,
+    *,
+    ballistic_coefficient: float | None = None,
+    max_seconds: float = 7200.0,
+    model: EarthModel = WGS84,
 ) -> tuple[Vec, Vec]:
     """Propagate each row of `states` (shape (n, 6)) until it reaches the ellipsoid.
 
@@ -170,7 +179,7 @@ def coast_to_ground(
     when[~flying] = 0.0
 
     def accel(_t: float, r: Vec, v: Vec) -> Vec:
-        return acceleration(r, v, ballistic_coefficient)
+        return acceleration(r, v, ballistic_coefficient, model)
 
     while flying.any() and t < max_seconds:
         dt = float(np.clip(np.min(alt[flying]) / 10e3, 0.5, 60.0))

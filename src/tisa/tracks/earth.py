@@ -9,6 +9,7 @@ Functions take one state (shape (3,)) or a batch (shape (n, 3)) alike.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
@@ -30,6 +31,18 @@ SEA_LEVEL_DENSITY: Final = 1.225  # kg/m^3
 SCALE_HEIGHT: Final = 7200.0  # m, exponential atmosphere
 
 _WGS84 = pymap3d.Ellipsoid.from_name("wgs84")
+
+
+@dataclass(frozen=True)
+class EarthModel:
+    """Which terms the equations of motion carry: all of them for real flights; fewer for
+    checks against closed forms (a point-mass Earth that does not turn)."""
+
+    j2: bool = True
+    rotating: bool = True
+
+
+WGS84 = EarthModel()
 
 
 def gravity(r: Vec, *, j2: bool = True) -> Vec:

@@ -152,6 +152,7 @@ class FusionCenter:
     Mutable, owned by one caller; no I/O and no clock."""
 
     max_age_ms: int = 30000
+    config: TrackerConfig = field(default_factory=TrackerConfig)
     _held: dict[str, TrackUpdate] = field(default_factory=dict)
     _fused_of: dict[str, str] = field(default_factory=dict)
     _first_seen: dict[str, int] = field(default_factory=dict)
@@ -167,7 +168,7 @@ class FusionCenter:
         """The fused picture at `time_ms` from the updates held (none older than
         `max_age_ms`), associated across nations and fused by CI."""
         fresh = [u for u in self._held.values() if 0 <= time_ms - u.time_ms <= self.max_age_ms]
-        aligned = {u.key: align(u.state, (time_ms - u.time_ms) / 1000) for u in fresh}
+        aligned = {u.key: align(u.state, (time_ms - u.time_ms) / 1000, self.config) for u in fresh}
         by_key = {u.key: u for u in fresh}
         clusters = associate(fresh, aligned)
         fused: list[FusedTrack] = []
@@ -207,5 +208,9 @@ class FusionCenter:
             status=status,
             sources=keys,
             launch_point=None if first is None else first.launch_point,
-            impact=None if status is TrackStatus.IMPACTED else predict_impact(state, time_ms),
+            impact=None
+            if status is TrackStatus.IMPACTED
+            else predict_impact(
+                state, time_ms, ballistic_coefficient=self.config.iip_ballistic_coefficient
+            ),
         )

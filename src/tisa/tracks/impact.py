@@ -15,6 +15,7 @@ import numpy as np
 
 from tisa.tracks import earth
 from tisa.tracks.ballistics import coast_to_ground
+from tisa.tracks.earth import WGS84, EarthModel
 from tisa.tracks.track import GeodeticPoint, ImpactPrediction, StateEstimate
 
 # Perturbations for the Jacobian: small against the errors, large against rounding.
@@ -38,22 +39,23 @@ def predict_impact(
     *,
     ballistic_coefficient: float | None = None,
     max_seconds: float = 7200.0,
+    model: EarthModel = WGS84,
 ) -> ImpactPrediction | None:
     """The IIP of `estimate` (taken at `time_ms`) with its error ellipse, or None if the
     coast does not reach the ground within `max_seconds` (or starts below it)."""
     x = estimate.vector()
     rows = np.vstack([x, x + np.diag(_STEP)])
     impacts, seconds = coast_to_ground(
-        rows, ballistic_coefficient=ballistic_coefficient, max_seconds=max_seconds
+        rows, ballistic_coefficient=ballistic_coefficient, max_seconds=max_seconds, model=model
     )
     if not np.all(np.isfinite(impacts)) or seconds[0] <= 0:
         return None
-    lat, lon, _ = earth.to_geodetic(impacts[0])
+    lat, lon, alt = earth.to_geodetic(impacts[0])
     rotation = earth.enu_rotation(lat, lon)[:2]
     jac = (rotation @ (impacts[1:] - impacts[0]).T) / _STEP
     major, minor, orientation = ellipse(jac @ estimate.matrix() @ jac.T)
     return ImpactPrediction(
-        point=GeodeticPoint(lat, lon, 0.0),
+        point=GeodeticPoint(lat, lon, alt),
         semi_major_m=major,
         semi_minor_m=minor,
         orientation_deg=orientation,

@@ -186,7 +186,7 @@ def run(scenario: Scenario) -> ScenarioResult:
             name = tracker.truth_name(u.track_id)
             if name is not None:
                 truth_of[u.key] = name
-    hub = FusionCenter(max_age_ms=3 * s.report_period_ms)
+    hub = FusionCenter(max_age_ms=3 * s.report_period_ms, config=s.tracker)
     fused: list[FusedTrack] = []
     for t in range(s.start_ms, end_ms + 1, s.report_period_ms):
         hub.take(u for nation in s.nations for u in updates[nation] if u.time_ms == t)

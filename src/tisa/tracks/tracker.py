@@ -57,7 +57,7 @@ class TrackerConfig:
     """
 
     boost_jerk: float = 25.0
-    drag_jerk: float = 0.5
+    drag_jerk: float = 20.0  # drag grows fast as the air thickens on the way down
     model_noise: float = 1e-4
     initial_accel_sigma: float = 30.0
     boost_push: float = 3.0  # m/s^2 forward push that counts as thrust
@@ -67,6 +67,8 @@ class TrackerConfig:
     surprises: int = 3
     lost_after_ms: int = 30000
     tentative_ms: int = 20000
+    # The IIP's coast assumes a re-entry vehicle this blunt (kg/m^2); None for vacuum.
+    iip_ballistic_coefficient: float | None = 10000.0
     max_step_s: float = 2.0  # integration step while the acceleration may change
     coast_step_s: float = 10.0  # and while coasting above the air
 
@@ -304,7 +306,13 @@ class NationTracker:
                     quality=quality_of(estimate.position_sigma_m),
                     status=status,
                     launch_point=track.launch_point,
-                    impact=None if track.ended else predict_impact(estimate, time_ms),
+                    impact=None
+                    if track.ended
+                    else predict_impact(
+                        estimate,
+                        time_ms,
+                        ballistic_coefficient=self.config.iip_ballistic_coefficient,
+                    ),
                 )
             )
         return updates
