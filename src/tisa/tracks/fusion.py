@@ -174,9 +174,10 @@ class FusionCenter:
         fused: list[FusedTrack] = []
         for keys in clusters:
             fused.append(self._fuse_cluster(time_ms, [by_key[k] for k in keys], aligned))
-        # An impacted track has said its last word.
-        for key in [k for k, u in self._held.items() if u.status is TrackStatus.IMPACTED]:
-            if self._held[key].time_ms <= time_ms:
+        # An impacted track has said its last word; a stale one says nothing more.
+        for key, u in list(self._held.items()):
+            gone = u.status is TrackStatus.IMPACTED and u.time_ms <= time_ms
+            if gone or time_ms - u.time_ms > self.max_age_ms:
                 del self._held[key]
         return sorted(fused, key=lambda f: f.fused_id)
 
