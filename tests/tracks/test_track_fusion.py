@@ -137,3 +137,23 @@ def test_a_fused_track_rests_on_something() -> None:
             status=TrackStatus.ACTIVE,
             sources=(),
         )
+
+
+def test_when_a_track_splits_off_two_fused_tracks_never_share_an_id() -> None:
+    x = midcourse()
+    hub = FusionCenter()
+    hub.take(
+        [update("KOR", "K1", estimate(x), time_ms=T0), update("JPN", "J1", estimate(x), time_ms=T0)]
+    )
+    (together,) = hub.fuse(T0)
+    far = x + np.array([50e3, 0, 0, 0, 0, 0])
+    hub.take(
+        [
+            update("KOR", "K1", estimate(x), time_ms=T0 + 10000),
+            update("JPN", "J1", estimate(far), time_ms=T0 + 10000),
+        ]
+    )
+    apart = hub.fuse(T0 + 10000)
+    assert len(apart) == 2
+    assert len({f.fused_id for f in apart}) == 2
+    assert together.fused_id in {f.fused_id for f in apart}

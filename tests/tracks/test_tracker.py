@@ -11,7 +11,7 @@ from tisa.tracks.scoring import nees
 from tisa.tracks.sensors import SensorNetwork
 from tisa.tracks.sites import LAUNCH_SITES
 from tisa.tracks.track import FlightPhase, TrackStatus, TrackUpdate
-from tisa.tracks.tracker import NationTracker, launch_point_of
+from tisa.tracks.tracker import NationTracker, TrackerConfig, launch_point_of
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +87,23 @@ def test_one_plot_starts_nothing_and_a_quiet_track_is_lost(srbm: Trajectory) -> 
     assert lost.status is TrackStatus.LOST
     assert lost.state.position_sigma_m > 0
     assert tracker.truth_name(lost.track_id) == "m"
+
+
+def test_a_track_too_blurred_to_report_is_dropped_and_a_new_one_starts(srbm: Trajectory) -> None:
+    network = SensorNetwork.default("JPN")
+    plots = network.observe({"m": srbm}, 0, srbm.impact_ms, np.random.default_rng(2))
+    tracker = NationTracker(network, TrackerConfig(drop_sigma_m=1.0))
+    for plot in plots[:10]:
+        tracker.ingest(plot)
+    gap = plots[9].time_ms + tracker.config.lost_after_ms + 1000
+    (lost,) = tracker.report(gap)
+    assert lost.status is TrackStatus.LOST
+    assert tracker.report(gap + 10000) == []
+    for plot in [p for p in plots if p.time_ms > gap][:3]:
+        tracker.ingest(plot)
+    (again,) = tracker.report(gap + 20000)
+    assert again.track_id != lost.track_id
+    assert tracker.truth_name(lost.track_id) == tracker.truth_name(again.track_id) == "m"
 
 
 def test_back_along_the_velocity_to_the_ground() -> None:

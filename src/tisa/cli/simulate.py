@@ -136,8 +136,8 @@ def simulate(
         )
     out.print(table)
     out.print(
-        "first: first report after launch; pos RMS: position error against truth while in"
-        " flight; IIP err: predicted against true impact point, at 60 s and at apogee;"
+        "first: first report after launch; pos RMS: position error against truth while"
+        " measuring; IIP err: predicted against true impact point, at 60 s and at apogee;"
         " ANEES: mean normalised state error squared while measured (6 if consistent)."
     )
     for name, truth in sorted(result.truths.items()):

@@ -170,10 +170,14 @@ class FusionCenter:
         fresh = [u for u in self._held.values() if 0 <= time_ms - u.time_ms <= self.max_age_ms]
         aligned = {u.key: align(u.state, (time_ms - u.time_ms) / 1000, self.config) for u in fresh}
         by_key = {u.key: u for u in fresh}
-        clusters = associate(fresh, aligned)
+        # Larger clusters first: when a track splits off, the id stays with the many.
+        clusters = sorted(associate(fresh, aligned), key=lambda c: (-len(c), c))
         fused: list[FusedTrack] = []
+        taken: set[str] = set()
         for keys in clusters:
-            fused.append(self._fuse_cluster(time_ms, [by_key[k] for k in keys], aligned))
+            track = self._fuse_cluster(time_ms, [by_key[k] for k in keys], aligned, taken)
+            taken.add(track.fused_id)
+            fused.append(track)
         # An impacted track has said its last word; a stale one says nothing more.
         for key, u in list(self._held.items()):
             gone = u.status is TrackStatus.IMPACTED and u.time_ms <= time_ms
@@ -182,11 +186,15 @@ class FusionCenter:
         return sorted(fused, key=lambda f: f.fused_id)
 
     def _fuse_cluster(
-        self, time_ms: int, members: list[TrackUpdate], aligned: dict[str, StateEstimate]
+        self,
+        time_ms: int,
+        members: list[TrackUpdate],
+        aligned: dict[str, StateEstimate],
+        taken: set[str],
     ) -> FusedTrack:
         members.sort(key=lambda u: (-u.quality, u.key))
         keys = tuple(sorted(u.key for u in members))
-        previous = sorted({self._fused_of[k] for k in keys if k in self._fused_of})
+        previous = sorted({self._fused_of[k] for k in keys if k in self._fused_of} - taken)
         if previous:
             fused_id = previous[0]
         else:

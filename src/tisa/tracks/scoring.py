@@ -1,11 +1,13 @@
 """How good the tracks were, measured against the truth the simulator kept.
 
-For each source (a nation, or the fused picture) and each missile: when it first reported the
-missile after launch; the root-mean-square position error of its reports while the missile
-flew; the distance from its predicted impact point to the true one, as reported 60 s after
-launch and at apogee (the report nearest each moment, if one is within a report period); and
-its average normalised estimation error squared (ANEES, 6 for a consistent 6-state estimate)
-over the reports made while it was measuring.
+For each source (a nation, or the fused picture) and each missile:
+- when it first reported the missile after launch;
+- the root-mean-square position error of its reports while it was measuring the missile
+  (ACTIVE; a long coast out of sight is judged by its IIP, not here);
+- the distance from its predicted impact point to the true one, as reported 60 s after launch
+  and at apogee (the report nearest each moment, if one is within a report period);
+- its average normalised estimation error squared (ANEES, 6 for a consistent 6-state
+  estimate) over the same reports as the position error.
 """
 
 from __future__ import annotations
@@ -72,10 +74,9 @@ def _score(
     consistency = []
     for r in reports:
         true = truth.state_at(r.time_ms)
-        if true is not None and r.status is not TrackStatus.IMPACTED:
+        if true is not None and r.status is TrackStatus.ACTIVE:
             errors.append(float(np.sum((r.state.vector()[:3] - true[:3]) ** 2)))
-            if r.status is TrackStatus.ACTIVE:
-                consistency.append(nees(r.state, true))
+            consistency.append(nees(r.state, true))
     first = min((r.time_ms for r in reports), default=None)
     return Score(
         source=source,

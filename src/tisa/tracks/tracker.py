@@ -13,7 +13,9 @@ is large; once that push has been gone for a few seconds the track turns ballist
 (no restart of a motor is modelled): above 100 km the acceleration is pinned at zero, lower
 down a small jerk noise lets it follow drag. A track starts from two plots (position and a
 velocity from their difference), reports on a common grid of report times, is LOST after a
-quiet spell (and coasts on), and IMPACTED once its coast reaches the ground.
+quiet spell (and coasts on, until its position is too blurred to be worth reporting: then
+it is dropped, and a new track starts if the missile is seen again), and IMPACTED once its
+coast reaches the ground.
 
 filterpy was chosen over Stone Soup: it installs as one pure-Python wheel over numpy and scipy
 (Stone Soup brings plotting, spatial-index and YAML stacks), and its plain functions fit a
@@ -66,6 +68,7 @@ class TrackerConfig:
     surprise_nis: float = 30.0  # beyond chi-square(3) at 99.9999 %
     surprises: int = 3
     lost_after_ms: int = 30000
+    drop_sigma_m: float = 50e3  # a lost track this blurred is dropped
     tentative_ms: int = 20000
     # The IIP's coast assumes a re-entry vehicle this blunt (kg/m^2); None for vacuum.
     iip_ballistic_coefficient: float | None = 10000.0
@@ -87,6 +90,7 @@ class _Track:
     quiet_since_ms: int | None = None
     launch_point: GeodeticPoint | None = None
     ended: bool = False
+    impacted: bool = False
     misses: int = 0
 
 
@@ -185,6 +189,7 @@ class NationTracker:
     _tracks: dict[str, _Track] = field(default_factory=dict)
     _tentative: dict[str, tuple[Plot, Vec, Vec]] = field(default_factory=dict)
     _next_id: int = 1
+    _followed: dict[str, str] = field(default_factory=dict)
 
     def _jerk(self, track: _Track) -> float:
         if track.boosting:
@@ -214,6 +219,11 @@ class NationTracker:
         z, r = self.network.radar(plot.radar).to_ecef(plot)
         track = self._tracks.get(plot.target)
         if track is None:
+            self._start(plot, z, r)
+            return
+        if track.ended and not track.impacted:
+            # A dropped track: the missile is seen again, so a new track starts.
+            del self._tracks[plot.target]
             self._start(plot, z, r)
             return
         if track.ended or plot.time_ms < track.time_ms:
@@ -247,6 +257,7 @@ class NationTracker:
         track_id = f"{self.network.nation[0]}{self._next_id:04d}"
         self._next_id += 1
         self._tracks[plot.target] = _Track(track_id, x, p, plot.time_ms, plot.time_ms)
+        self._followed[track_id] = plot.target
         del self._tentative[plot.target]
 
     def _watch(self, track: _Track, nis: float) -> None:
@@ -288,11 +299,13 @@ class NationTracker:
             estimate = StateEstimate.of(x[:6], p[:6, :6])
             if float(earth.altitude(x[:3])) <= 0:
                 status = TrackStatus.IMPACTED
-                track.ended = True
+                track.ended = track.impacted = True
             elif time_ms - track.last_plot_ms > self.config.lost_after_ms:
                 status = TrackStatus.LOST
                 # Out of sight, the best guess is a coast: the motor cannot burn for ever.
                 track.boosting = False
+                # Coasted too long to say where it is: said once more, then dropped.
+                track.ended = estimate.position_sigma_m > self.config.drop_sigma_m
             else:
                 status = TrackStatus.ACTIVE
             updates.append(
@@ -319,7 +332,4 @@ class NationTracker:
 
     def truth_name(self, track_id: str) -> str | None:
         """The missile a track follows (for scoring against truth only)."""
-        for name, track in self._tracks.items():
-            if track.track_id == track_id:
-                return name
-        return None
+        return self._followed.get(track_id)
