@@ -141,7 +141,11 @@ class ScenarioResult:
 
 
 def fly_all(scenario: Scenario) -> dict[str, Trajectory]:
-    """The truth of every launch."""
+    """The truth of every launch.
+
+    Raises:
+        InputInvalid: a missile that does not come down (see `fly`).
+    """
     truths = {}
     for launch in scenario.launches:
         site = LAUNCH_SITES[launch.site].point
@@ -159,7 +163,7 @@ def run(scenario: Scenario) -> ScenarioResult:
     """Fly, observe, track and fuse `scenario`.
 
     Raises:
-        InputInvalid: a nation with no shipped radar network.
+        InputInvalid: a nation with no shipped radar network, or as `fly_all`.
         MarkingInvalid: a marking that does not parse or leaves out a nation.
     """
     truths = fly_all(scenario)

@@ -215,7 +215,11 @@ class NationTracker:
         return x, p
 
     def ingest(self, plot: Plot) -> None:
-        """Take one plot (plots come in time order): start, confirm or update a track."""
+        """Take one plot (plots come in time order): start, confirm or update a track.
+
+        Raises:
+            InputInvalid: a plot from a radar that is not in this nation's network.
+        """
         z, r = self.network.radar(plot.radar).to_ecef(plot)
         track = self._tracks.get(plot.target)
         if track is None:
