@@ -21,6 +21,9 @@ def test_each_source_is_scored_on_each_missile_and_fusion_reports_first() -> Non
     assert jpn.first_report_s is not None
     assert 0 < kor.first_report_s < jpn.first_report_s
     assert fused.first_report_s == kor.first_report_s
+    assert kor.first_detection_s is not None
+    assert 0 < kor.first_detection_s <= kor.first_report_s
+    assert fused.first_detection_s == kor.first_detection_s
     for s in (kor, jpn, fused):
         assert s.position_rms_m is not None
         assert 0 < s.position_rms_m < 5000

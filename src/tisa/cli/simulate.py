@@ -116,6 +116,7 @@ def simulate(
         "missile",
         "source",
         "reports",
+        "detect (s)",
         "first (s)",
         "pos RMS (m)",
         "IIP err 60 s (km)",
@@ -128,6 +129,7 @@ def simulate(
             sc.missile,
             sc.source,
             str(sc.reports),
+            _fmt(sc.first_detection_s, digits=1),
             _fmt(sc.first_report_s, digits=0),
             _fmt(sc.position_rms_m, digits=0),
             _fmt(sc.iip_error_60s_m, 1000.0),
@@ -136,8 +138,9 @@ def simulate(
         )
     out.print(table)
     out.print(
-        "first: first report after launch; pos RMS: position error against truth while"
-        " measuring; IIP err: predicted against true impact point, at 60 s and at apogee;"
+        "detect: first radar plot after launch; first: first track report (10 s grid);"
+        " pos RMS: position error against truth while measuring;"
+        " IIP err: predicted against true impact point, at 60 s and at apogee;"
         " ANEES: mean normalised state error squared while measured (6 if consistent)."
     )
     for name, truth in sorted(result.truths.items()):

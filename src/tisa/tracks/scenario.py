@@ -115,7 +115,8 @@ class Scenario:
 @dataclass(frozen=True, eq=False)
 class ScenarioResult:
     """A run: the truth of each missile, each nation's stream and updates, the fused
-    picture, and which missile each nation track followed (for scoring only)."""
+    picture, which missile each nation track followed, and when each nation's radars first
+    detected each missile ((nation, missile) to ms; both for scoring only)."""
 
     scenario: Scenario
     truths: dict[str, Trajectory]
@@ -123,6 +124,7 @@ class ScenarioResult:
     updates: dict[str, tuple[TrackUpdate, ...]]
     fused: tuple[FusedTrack, ...]
     truth_of: dict[str, str]
+    first_plots: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @property
     def report_times(self) -> range:
@@ -172,11 +174,14 @@ def run(scenario: Scenario) -> ScenarioResult:
     streams: dict[str, TrackStream] = {}
     updates: dict[str, tuple[TrackUpdate, ...]] = {}
     truth_of: dict[str, str] = {}
+    first_plots: dict[tuple[str, str], int] = {}
     for index, nation in enumerate(s.nations):
         network = SensorNetwork.default(nation)
         streams[nation] = TrackStream(nation, network.name, s.marking, s.exercise)
         rng = np.random.default_rng([s.seed, index])
         plots = network.observe(truths, s.start_ms, end_ms, rng)
+        for plot in plots:
+            first_plots.setdefault((nation, plot.target), plot.time_ms)
         tracker = NationTracker(network, s.tracker)
         emitted: list[TrackUpdate] = []
         i = 0
@@ -195,4 +200,4 @@ def run(scenario: Scenario) -> ScenarioResult:
     for t in range(s.start_ms, end_ms + 1, s.report_period_ms):
         hub.take(u for nation in s.nations for u in updates[nation] if u.time_ms == t)
         fused.extend(hub.fuse(t))
-    return ScenarioResult(s, truths, streams, updates, tuple(fused), truth_of)
+    return ScenarioResult(s, truths, streams, updates, tuple(fused), truth_of, first_plots)

@@ -1,6 +1,7 @@
 """How good the tracks were, measured against the truth the simulator kept.
 
 For each source (a nation, or the fused picture) and each missile:
+- when its radars first detected the missile (the fused picture: the first nation's);
 - when it first reported the missile after launch;
 - the root-mean-square position error of its reports while it was measuring the missile
   (ACTIVE; a long coast out of sight is judged by its IIP, not here);
@@ -33,6 +34,7 @@ class Score:
     source: str
     missile: str
     reports: int
+    first_detection_s: float | None
     first_report_s: float | None
     position_rms_m: float | None
     iip_error_60s_m: float | None
@@ -68,7 +70,12 @@ def _nearest(reports: Sequence[_Report], time_ms: int, within_ms: int) -> _Repor
 
 
 def _score(
-    source: str, missile: str, reports: Sequence[_Report], truth: Trajectory, period_ms: int
+    source: str,
+    missile: str,
+    reports: Sequence[_Report],
+    truth: Trajectory,
+    period_ms: int,
+    detected_ms: int | None,
 ) -> Score:
     errors = []
     consistency = []
@@ -82,6 +89,7 @@ def _score(
         source=source,
         missile=missile,
         reports=len(reports),
+        first_detection_s=None if detected_ms is None else (detected_ms - truth.launch_ms) / 1000,
         first_report_s=None if first is None else (first - truth.launch_ms) / 1000,
         position_rms_m=math.sqrt(sum(errors) / len(errors)) if errors else None,
         iip_error_60s_m=_iip_error(_nearest(reports, truth.launch_ms + 60000, period_ms), truth),
@@ -101,11 +109,15 @@ def score(result: ScenarioResult) -> list[Score]:
                 for u in updates
                 if result.truth_of.get(u.key) == missile
             ]
-            scores.append(_score(nation, missile, mine, truth, period))
+            detected = result.first_plots.get((nation, missile))
+            scores.append(_score(nation, missile, mine, truth, period, detected))
         fused = [
             _Report(f.time_ms, f.state, f.status, f.impact)
             for f in result.fused
             if result.truth_of.get(f.sources[0]) == missile
         ]
-        scores.append(_score(FUSED, missile, fused, truth, period))
+        detected = min(
+            (t for (_, m), t in result.first_plots.items() if m == missile), default=None
+        )
+        scores.append(_score(FUSED, missile, fused, truth, period, detected))
     return scores
