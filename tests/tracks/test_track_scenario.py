@@ -53,10 +53,9 @@ def _truth_of_fused(result: ScenarioResult) -> dict[str, set[str]]:
     return missiles
 
 
-def test_same_seed_same_run_and_the_missiles_of_a_salvo_never_merge() -> None:
-    first, again = _short_salvo(4), _short_salvo(4)
-    assert first.updates == again.updates
-    assert first.fused == again.fused
+def test_the_missiles_of_a_salvo_never_merge_and_each_rests_on_both_nations() -> None:
+    # (The same seed giving the same bytes is tests/cli/test_simulate.py's.)
+    first = _short_salvo(4)
     assert all(len(m) == 1 for m in _truth_of_fused(first).values())
     # Each missile, once both nations hold it, is one fused track resting on both.
     for missile in ("M1", "M2"):
