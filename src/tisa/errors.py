@@ -5,7 +5,8 @@
     ├── ConfigInvalid           a node's settings or data directory are unusable
     ├── InputInvalid            a product, consent or request that does not parse
     │   ├── MarkingInvalid      classification, REL TO or caveats that break the rules
-    │   └── TooLarge            a body or file over its limit (refused before it is stored)
+    │   ├── TooLarge            a body or file over its limit (refused before it is stored)
+    │   └── TrackInvalid        a missile track that does not hold (a covariance, a time)
     ├── PolicyDenied            a rule of release refused a movement (carries the reasons)
     ├── AccessDenied            a user may not see or do this
     │   └── AuthenticationFailed  unknown user, wrong password, missing or stale token
@@ -67,6 +68,11 @@ class MarkingInvalid(InputInvalid):
 
 class TooLarge(InputInvalid):
     """A body or file over its limit; refused before it is stored."""
+
+
+class TrackInvalid(InputInvalid):
+    """A missile track that does not hold together: a covariance that is not symmetric
+    positive semi-definite, a number that is not finite, a time before 1970."""
 
 
 class PolicyDenied(TisaError):
