@@ -8,6 +8,7 @@ builds `where` from the state of the moment and is the only caller outside tests
 
 Policies:
     COMPOSE  what an analyst hears while writing (scope, parties in REL TO)
+    STREAM   one live track update crossing one hop: rules 1–6, the consent a live-track one
     QUEUE    putting a hop in the outbox (a release, a relay): rules 1–6, but a suspended
              channel does not stop the queueing, only the moving
     MOVE     one hop of one product as it moves: a sender leasing it, a recipient storing it
@@ -24,8 +25,8 @@ from enum import StrEnum
 from typing import Generic, Protocol, TypeVar
 
 from tisa.domain.arrangement import Arrangement, Channel
-from tisa.domain.consent import HeldConsent
-from tisa.domain.markings import Classification
+from tisa.domain.consent import HeldConsent, StreamMode
+from tisa.domain.markings import Classification, Markings
 from tisa.domain.model import Product, topic_matches
 from tisa.errors import PolicyDenied
 
@@ -92,6 +93,35 @@ class Decision:
             raise PolicyDenied(self.texts, self.rules)
 
 
+class Releasable(Protocol):
+    """What the rules of release read of what moves: a product, or a live track stream."""
+
+    @property
+    def originator(self) -> str: ...
+
+    @property
+    def markings(self) -> Markings: ...
+
+    @property
+    def topics(self) -> frozenset[str]: ...
+
+    @property
+    def classification(self) -> Classification: ...
+
+
+class Hop(Protocol):
+    """Something crossing from `sender` to `recipient` now."""
+
+    @property
+    def sender(self) -> str: ...
+
+    @property
+    def recipient(self) -> str: ...
+
+    @property
+    def subject(self) -> Releasable: ...
+
+
 @dataclass(frozen=True)
 class Movement:
     """One hop of one product: `sender` hands it to `recipient` now. `consent_id` is the
@@ -101,6 +131,55 @@ class Movement:
     sender: str
     recipient: str
     consent_id: str | None = None
+
+    @property
+    def subject(self) -> Product:
+        """What moves."""
+        return self.product
+
+
+#: A live track is a report of a launch as it flies: it is held to that topic's scope.
+TRACK_TOPIC = "dprk.missile.launch"
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One nation's live track stream as the rules see it: its originator and marking, and
+    whether it is of a real event or an exercise."""
+
+    markings: Markings
+    mode: StreamMode
+
+    @property
+    def originator(self) -> str:
+        """The nation whose tracks these are."""
+        return self.markings.originator
+
+    @property
+    def classification(self) -> Classification:
+        """The stream's level."""
+        return self.markings.classification
+
+    @property
+    def topics(self) -> frozenset[str]:
+        """The one topic a track stream carries."""
+        return frozenset({TRACK_TOPIC})
+
+
+@dataclass(frozen=True)
+class StreamHop:
+    """One update of `stream` crossing from `sender` to `recipient` now; `consent_id` is the
+    live-track consent a relay cites."""
+
+    stream: Stream
+    sender: str
+    recipient: str
+    consent_id: str | None = None
+
+    @property
+    def subject(self) -> Stream:
+        """What moves."""
+        return self.stream
 
 
 @dataclass(frozen=True)
@@ -137,8 +216,8 @@ class Situation:
     now: datetime
 
 
-Q = TypeVar("Q", Movement, Opening)
-Q_contra = TypeVar("Q_contra", Movement, Opening, contravariant=True)
+Q = TypeVar("Q", Movement, Opening, StreamHop)
+Q_contra = TypeVar("Q_contra", Movement, Opening, StreamHop, contravariant=True)
 
 
 class Rule(Protocol[Q_contra]):
@@ -152,7 +231,7 @@ class Rule(Protocol[Q_contra]):
 class ChannelRule:
     """Rule 1: a node sends only along a channel."""
 
-    def check(self, move: Movement, where: Situation) -> tuple[Reason, ...]:
+    def check(self, move: Hop, where: Situation) -> tuple[Reason, ...]:
         if where.arrangement.channel_between(move.sender, move.recipient) is not None:
             return ()
         hub = where.arrangement.hub
@@ -168,7 +247,7 @@ class ChannelRule:
 class SuspensionRule:
     """Rule 1b: nothing moves over a channel while it is suspended (a hold: queues wait)."""
 
-    def check(self, move: Movement, where: Situation) -> tuple[Reason, ...]:
+    def check(self, move: Hop, where: Situation) -> tuple[Reason, ...]:
         channel = where.arrangement.channel_between(move.sender, move.recipient)
         if channel is None:
             return ()
@@ -181,8 +260,8 @@ class SuspensionRule:
 class ScopeRule:
     """Rule 2: at least one topic, and every topic inside the arrangement's scope."""
 
-    def check(self, move: Movement, where: Situation) -> tuple[Reason, ...]:
-        topics = move.product.topics
+    def check(self, move: Hop, where: Situation) -> tuple[Reason, ...]:
+        topics = move.subject.topics
         if not topics:
             return (Reason(RuleName.SCOPE, "the product has no topic"),)
         outside = sorted(t for t in topics if t not in where.arrangement.scope)
@@ -196,8 +275,8 @@ class PartiesRule:
     """REL TO names only parties of the arrangement: a product marked for a nation outside it
     can be released to no one, since no one could honour the marking."""
 
-    def check(self, move: Movement, where: Situation) -> tuple[Reason, ...]:
-        outside = sorted(move.product.markings.rel_to - set(where.arrangement.parties))
+    def check(self, move: Hop, where: Situation) -> tuple[Reason, ...]:
+        outside = sorted(move.subject.markings.rel_to - set(where.arrangement.parties))
         return tuple(
             Reason(
                 RuleName.PARTIES,
@@ -210,8 +289,8 @@ class PartiesRule:
 class ReleasabilityRule:
     """Rule 3: the recipient is in REL TO."""
 
-    def check(self, move: Movement, where: Situation) -> tuple[Reason, ...]:
-        if move.recipient in move.product.markings.rel_to:
+    def check(self, move: Hop, where: Situation) -> tuple[Reason, ...]:
+        if move.recipient in move.subject.markings.rel_to:
             return ()
         return (Reason(RuleName.RELEASABILITY, f"REL TO lacks {move.recipient}"),)
 
@@ -219,9 +298,9 @@ class ReleasabilityRule:
 class CeilingRule:
     """Rule 4: the classification is at or below the channel's ceiling."""
 
-    def check(self, move: Movement, where: Situation) -> tuple[Reason, ...]:
+    def check(self, move: Hop, where: Situation) -> tuple[Reason, ...]:
         channel = where.arrangement.channel_between(move.sender, move.recipient)
-        level = move.product.classification
+        level = move.subject.classification
         if channel is None or level <= channel.ceiling:
             return ()
         return (
@@ -258,8 +337,8 @@ class AttachmentSizeRule:
 class NoEchoRule:
     """Rule 6: never back to the originator; only the hub relays, and only once."""
 
-    def check(self, move: Movement, where: Situation) -> tuple[Reason, ...]:
-        originator = move.product.originator
+    def check(self, move: Hop, where: Situation) -> tuple[Reason, ...]:
+        originator = move.subject.originator
         if move.recipient == originator:
             return (Reason(RuleName.NO_ECHO, f"{originator} is the originator; no echo"),)
         if move.sender == originator:
@@ -332,6 +411,45 @@ class ConsentRule:
                 f"for {move.recipient}"
             )
         return (Reason(RuleName.CONSENT, text),)
+
+
+def find_live_consent(hop: StreamHop, where: Situation) -> HeldConsent | None:
+    """The live-track consent in force that lets the hub pass this update on, or None. A relay
+    that cites a consent may rest on that one only."""
+    stream = hop.stream
+    for held in where.consents:
+        consent = held.consent
+        if hop.consent_id is not None and consent.id != hop.consent_id:
+            continue
+        if (
+            consent.hub == hop.sender
+            and consent.recipient == hop.recipient
+            and consent.covers_stream(stream.originator, stream.classification, stream.mode)
+            and consent.in_force(where.now, held.revoked_at)
+        ):
+            return held
+    return None
+
+
+class LiveConsentRule:
+    """Rule 5 for live tracks: the hub passes a nation's track on only under that nation's
+    live-track consent, in force, covering the recipient, the level and the mode. A stream
+    does not wait for consent: without one, the update is not passed on."""
+
+    def check(self, hop: StreamHop, where: Situation) -> tuple[Reason, ...]:
+        originator = hop.stream.originator
+        if hop.sender == originator or find_live_consent(hop, where) is not None:
+            return ()
+        if hop.recipient == originator or hop.sender != where.arrangement.hub:
+            return ()  # no consent could make this hop lawful; the no-echo rule says why
+        cited = "" if hop.consent_id is None else f" (consent {hop.consent_id} cited)"
+        return (
+            Reason(
+                RuleName.CONSENT,
+                f"no live-track consent in force from {originator} for {hop.recipient} "
+                f"covering {hop.stream.mode} tracks at {hop.stream.classification.label}{cited}",
+            ),
+        )
 
 
 class RecallRule:
@@ -436,6 +554,17 @@ MOVE: AllOf[Movement] = AllOf(
     NoEchoRule(),
     ConsentRule(),
     RecallRule(),
+)
+# A live track moves only over a channel that is up: nothing waits (the latest update wins).
+STREAM: AllOf[StreamHop] = AllOf(
+    ChannelRule(),
+    SuspensionRule(),
+    ScopeRule(),
+    PartiesRule(),
+    ReleasabilityRule(),
+    CeilingRule(),
+    NoEchoRule(),
+    LiveConsentRule(),
 )
 READ: AllOf[Opening] = AllOf(ClearanceRule(), NeedToKnowRule())
 FETCH: AllOf[Opening] = AllOf(ClearanceRule(), NeedToKnowRule(), WithdrawnRule())

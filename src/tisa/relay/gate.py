@@ -1,12 +1,13 @@
-"""The gate: every movement and every opening of a product is decided here, with the state of
-the moment it happens.
+"""The gate: every movement and every opening of a product, and every hop of a live track
+update, is decided here, with the state of the moment it happens.
 
 A movement (an originator queueing a release, a sender leasing a batch, the hub relaying, a
-recipient storing) and an opening (a read, a listing, a download, a preview, the events
-picture, the live stream) each ask `Gate.moves` / `Gate.move` or `Gate.opens`. The gate reads
-what the rules consult from the store now (channels suspended here, consents and their
-revocations, recalls) and hands it, with the question, to `tisa.domain.policy.decide`. The policy is
-a required argument of every call: there is no default and no way to skip it.
+recipient storing) asks `Gate.moves` / `Gate.move`; a live track update crossing a hop asks
+`Gate.streams`; an opening (a read, a listing, a download, a preview, the events picture, the
+live stream) asks `Gate.opens`. The gate reads what the rules consult from the store now
+(channels suspended here, consents and their revocations, recalls) and hands it, with the
+question, to `tisa.domain.policy.decide`. The policy is a required argument of every call:
+there is no default and no way to skip it.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from tisa.domain.policy import (
     Opening,
     Reader,
     Situation,
+    StreamHop,
     decide,
     find_consent,
+    find_live_consent,
 )
 from tisa.domain.wire import ConsentToken, parse
 from tisa.store import consents, network, recalls
@@ -97,6 +100,39 @@ class Gate:
     def consent_for(self, conn: Connection, move: Movement) -> HeldConsent | None:
         """The consent in force a relay the gate allowed rests on (for its attestation)."""
         return find_consent(move, self.situation(conn, [move]))
+
+    def streams(
+        self,
+        conn: Connection,
+        policy: AllOf[StreamHop],
+        hops: Sequence[StreamHop],
+        *,
+        presented: Sequence[Consent] = (),
+    ) -> list[Decision]:
+        """Decide each live track update's hop under `policy`, with the state read once for
+        all of them (channels suspended now, consents and revocations held now).
+        `presented`: the consent a relayed update carries."""
+        if not hops:
+            return []
+        where = Situation(
+            arrangement=self.arrangement,
+            consents=self._consents(conn, presented),
+            suspended=network.suspended(conn),
+            recalled=frozenset(),
+            now=self._clock(),
+        )
+        return [decide(policy, hop, where) for hop in hops]
+
+    def live_consent_for(self, conn: Connection, hop: StreamHop) -> HeldConsent | None:
+        """The live-track consent in force a relay of `hop` the gate allowed rests on."""
+        where = Situation(
+            arrangement=self.arrangement,
+            consents=self._consents(conn, ()),
+            suspended=frozenset(),
+            recalled=frozenset(),
+            now=self._clock(),
+        )
+        return find_live_consent(hop, where)
 
     def opens(
         self,
