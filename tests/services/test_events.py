@@ -22,6 +22,7 @@ from tisa.errors import NotFound
 from tisa.fusion import Quantity
 from tisa.relay.context import NodeContext
 from tisa.relay.gate import Gate
+from tisa.relay.live_links import LiveLinks
 from tisa.services.accounts import Role, User
 from tisa.services.events import Events
 from tisa.services.reading import Reading
@@ -87,6 +88,7 @@ class Store:
             clock=clock,
             wake=lambda: None,
             count_denial=lambda _rule: None,
+            live=LiveLinks(trust.arrangement.peers_of("USA")),
         )
         self.events = Events(Reading(ctx))
 

@@ -18,6 +18,7 @@ from tisa.api.openapi import analyst_operations, describe
 from tisa.api.params import UUID, Digest, Id, Version
 from tisa.api.probes import METRICS_TYPE, install_probes
 from tisa.api.session import Signed_in
+from tisa.api.tracks import tracks_router
 from tisa.api.views import (
     consent_view,
     delivery_view,
@@ -323,6 +324,7 @@ def analyst_app(rt: Runtime) -> FastAPI:
         return Response(body, media_type=METRICS_TYPE)
 
     app.include_router(events_router(rt, rt.events))
+    app.include_router(tracks_router(rt.tracks))
     return app
 
 

@@ -19,6 +19,7 @@ from tisa.api.errors import install
 from tisa.api.limits import BodyTooLarge, read_body
 from tisa.api.params import DIGEST
 from tisa.api.probes import install_probes
+from tisa.api.track_stream import install_track_stream
 from tisa.blobs.partial import Partial
 from tisa.crypto.trust import Signed
 from tisa.domain.policy import oversize
@@ -160,6 +161,8 @@ def federation_app(rt: Runtime) -> FastAPI:
                     rt.metrics.received.labels(msg.kind.value, outcome).inc()
                     results.append({"status": outcome})
         return results
+
+    install_track_stream(app, rt, _sender)
 
     @app.post("/federation/v1/messages")
     async def messages(request: Request) -> JSONResponse:

@@ -10,7 +10,7 @@ from tisa.cli.app import app, err
 from tisa.errors import TisaError
 
 # Importing each group registers its commands on `app`, in the order `tisa --help` lists them.
-GROUPS = ("node", "files", "events", "channels", "audit", "setup", "simulate")
+GROUPS = ("node", "files", "events", "channels", "audit", "setup", "simulate", "tracks")
 for _group in GROUPS:
     importlib.import_module(f"tisa.cli.{_group}")
 

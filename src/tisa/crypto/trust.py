@@ -33,6 +33,7 @@ class Signed(StrEnum):
     CONSENT_DENIAL = "tisa-consent-denial+jws"
     RECEIPT = "tisa-receipt+jws"
     RECALL = "tisa-recall+jws"
+    TRACK = "tisa-track+jws"
     TRANSMISSION = "tisa-transmission+jws"
     HELLO = "tisa-hello+jws"
     CHECKPOINT = "tisa-checkpoint+jws"

@@ -13,6 +13,7 @@ Policies:
              channel does not stop the queueing, only the moving
     MOVE     one hop of one product as it moves: a sender leasing it, a recipient storing it
     READ     opening a product: clearance and need-to-know (rule 7)
+    WATCH    watching a live track stream: rule 7
     FETCH    opening an attachment or preview: rule 7, and not withdrawn by a recall
 """
 
@@ -183,6 +184,19 @@ class StreamHop:
 
 
 @dataclass(frozen=True)
+class Watching:
+    """`reader` watches a nation's live track stream here."""
+
+    reader: Reader
+    stream: Stream
+
+    @property
+    def subject(self) -> Stream:
+        """What is watched."""
+        return self.stream
+
+
+@dataclass(frozen=True)
 class Reader:
     """A user at a node: clearance in common levels, need-to-know as topic patterns."""
 
@@ -201,6 +215,21 @@ class Opening:
     here: str
     recalled: bool
 
+    @property
+    def subject(self) -> Product:
+        """What is opened."""
+        return self.product
+
+
+class Look(Protocol):
+    """A reader looking at something here."""
+
+    @property
+    def reader(self) -> Reader: ...
+
+    @property
+    def subject(self) -> Releasable: ...
+
 
 @dataclass(frozen=True)
 class Situation:
@@ -216,8 +245,8 @@ class Situation:
     now: datetime
 
 
-Q = TypeVar("Q", Movement, Opening, StreamHop)
-Q_contra = TypeVar("Q_contra", Movement, Opening, StreamHop, contravariant=True)
+Q = TypeVar("Q", Movement, Opening, StreamHop, Watching)
+Q_contra = TypeVar("Q_contra", Movement, Opening, StreamHop, Watching, contravariant=True)
 
 
 class Rule(Protocol[Q_contra]):
@@ -470,8 +499,8 @@ class RecallRule:
 class ClearanceRule:
     """Rule 7a: the reader's clearance is at or above the product's classification."""
 
-    def check(self, opening: Opening, where: Situation) -> tuple[Reason, ...]:
-        reader, level = opening.reader, opening.product.classification
+    def check(self, opening: Look, where: Situation) -> tuple[Reason, ...]:
+        reader, level = opening.reader, opening.subject.classification
         if level <= reader.clearance:
             return ()
         return (
@@ -485,11 +514,11 @@ class ClearanceRule:
 class NeedToKnowRule:
     """Rule 7b: the reader has need-to-know for every topic of the product."""
 
-    def check(self, opening: Opening, where: Situation) -> tuple[Reason, ...]:
+    def check(self, opening: Look, where: Situation) -> tuple[Reason, ...]:
         reader = opening.reader
         lacking = sorted(
             t
-            for t in opening.product.topics
+            for t in opening.subject.topics
             if not any(topic_matches(p, t) for p in reader.need_to_know)
         )
         if not lacking:
@@ -567,6 +596,7 @@ STREAM: AllOf[StreamHop] = AllOf(
     LiveConsentRule(),
 )
 READ: AllOf[Opening] = AllOf(ClearanceRule(), NeedToKnowRule())
+WATCH: AllOf[Watching] = AllOf(ClearanceRule(), NeedToKnowRule())
 FETCH: AllOf[Opening] = AllOf(ClearanceRule(), NeedToKnowRule(), WithdrawnRule())
 
 

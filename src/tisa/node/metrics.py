@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from tisa.crypto.tls import Port, Refusal
 from tisa.domain.markings import Precedence
 from tisa.node.supervisor import TaskHealth, TaskState
+from tisa.relay.live_links import LiveLinks
 from tisa.store import outbox
 from tisa.store.database import Database
 
@@ -46,6 +47,28 @@ class _TaskCollector(Collector):
         for task in self._tasks():
             gauge.add_metric([task.name], 1.0 if task.state is TaskState.RUNNING else 0.0)
         yield gauge
+
+
+class _LiveCollector(Collector):
+    """Live track updates offered to each link and those a newer one superseded."""
+
+    def __init__(self, live: LiveLinks) -> None:
+        self._live = live
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        offered = CounterMetricFamily(
+            "tisa_live_updates_offered", "Live track updates queued for a peer", labels=["peer"]
+        )
+        superseded = CounterMetricFamily(
+            "tisa_live_updates_superseded",
+            "Live track updates dropped before sending because a newer one of the track came",
+            labels=["peer"],
+        )
+        for peer, queue in sorted(self._live.queues.items()):
+            offered.add_metric([peer], float(queue.offered))
+            superseded.add_metric([peer], float(queue.superseded))
+        yield offered
+        yield superseded
 
 
 class Metrics:
@@ -111,6 +134,10 @@ class Metrics:
     def watch_tasks(self, tasks: Callable[[], list[TaskHealth]]) -> None:
         """Report each supervised task as up (1) or not (0) at scrape time."""
         self.registry.register(_TaskCollector(tasks))
+
+    def watch_live(self, live: LiveLinks) -> None:
+        """Report each live link's offered and superseded updates at scrape time."""
+        self.registry.register(_LiveCollector(live))
 
     def count_tls_refusal(self, port: Port, reason: Refusal) -> None:
         """Count one refused TLS handshake (`tisa.crypto.tls.OnRefused`, for a node's contexts)."""

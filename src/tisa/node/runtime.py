@@ -31,7 +31,9 @@ from tisa.node.supervisor import Supervisor
 from tisa.relay import witnesses
 from tisa.relay.context import NodeContext
 from tisa.relay.gate import Gate
+from tisa.relay.live_links import LiveLinks
 from tisa.relay.sender import Sender
+from tisa.relay.streamer import Streamer
 from tisa.services.accounts import Accounts
 from tisa.services.channels import Channels
 from tisa.services.consents import Consents
@@ -39,6 +41,7 @@ from tisa.services.drafts import Drafts
 from tisa.services.events import Events
 from tisa.services.reading import Reading
 from tisa.services.releases import Releases
+from tisa.services.tracks import Tracks
 from tisa.store.database import Database
 from tisa.store.disk import MIB, Reserve
 from tisa.store.outbox import OutboxEntry
@@ -112,6 +115,7 @@ class Runtime:
             clock=self.clock,
             wake=self._wake,
             count_denial=lambda rule: self.metrics.denials.labels(rule).inc(),
+            live=LiveLinks(arrangement.peers_of(self.settings.party)),
         )
         # What users do, each a service with what it needs; the API, the UI and the CLI call
         # these same objects.
@@ -120,6 +124,7 @@ class Runtime:
         self.drafts = Drafts(self._ctx, reading=self.reading, releases=self.releases)
         self.consents = Consents(self._ctx)
         self.channels = Channels(self._ctx)
+        self.tracks = Tracks(self._ctx)
         # One picture per node, shared by the events API and the UI, so both answer from one
         # cache.
         self.events = Events(self.reading)
@@ -127,6 +132,7 @@ class Runtime:
             self.clock, on_crash=lambda name: self.metrics.task_restarts.labels(name).inc()
         )
         self.metrics.watch_tasks(self.supervisor.health)
+        self.metrics.watch_live(self._ctx.live)
         self.health = Health(
             party=self.settings.party,
             arrangement=arrangement,
@@ -240,6 +246,11 @@ class Runtime:
         )
 
     # -- serving -----------------------------------------------------------------------------
+
+    def start_streamer(self, clients: Mapping[str, httpx.AsyncClient]) -> Streamer:
+        """The node's live track links over `clients` (one per peer). Constructing it starts
+        nothing."""
+        return Streamer(self.ctx, clients, on_fault=self._on_fault)
 
     def start_sender(self, clients: Mapping[str, httpx.AsyncClient]) -> Sender:
         """The node's one sender over `clients` (one per peer); what is released, received

@@ -10,12 +10,14 @@ from tisa.blobs.store import BlobStore
 from tisa.crypto.trust import Trust
 from tisa.domain.arrangement import Arrangement
 from tisa.relay.gate import Gate
+from tisa.relay.live_links import LiveLinks
 from tisa.store.database import Database
 
 
 @dataclass(frozen=True)
 class NodeContext:
-    """One node's identity, trust, gate, store, blobs and clock; `wake` nudges the sender."""
+    """One node's identity, trust, gate, store, blobs and clock; `wake` nudges the sender,
+    `live` holds each link's queue of live track updates."""
 
     party: str
     arrangement: Arrangement
@@ -26,6 +28,7 @@ class NodeContext:
     clock: Callable[[], datetime]
     wake: Callable[[], None]
     count_denial: Callable[[str], None]
+    live: LiveLinks
 
     @property
     def is_hub(self) -> bool:

@@ -27,7 +27,9 @@ from tisa.domain.policy import (
     Opening,
     Reader,
     Situation,
+    Stream,
     StreamHop,
+    Watching,
     decide,
     find_consent,
     find_live_consent,
@@ -133,6 +135,17 @@ class Gate:
             now=self._clock(),
         )
         return find_live_consent(hop, where)
+
+    def watches(self, policy: AllOf[Watching], reader: Reader, stream: Stream) -> Decision:
+        """Decide whether `reader` may watch `stream` here under `policy`."""
+        where = Situation(
+            arrangement=self.arrangement,
+            consents=(),
+            suspended=frozenset(),
+            recalled=frozenset(),
+            now=self._clock(),
+        )
+        return decide(policy, Watching(reader, stream), where)
 
     def opens(
         self,

@@ -26,6 +26,7 @@ async def serve(rt: Runtime, *, ready: Callable[[], None] | None = None) -> None
     peers = list(rt.ctx.arrangement.peers_of(settings.party))
     clients = {peer: rt.peer_client(peer) for peer in peers}
     sender = rt.start_sender(clients)
+    streamer = rt.start_streamer(clients)
     federation = Server(
         federation_app(rt),
         settings.host,
@@ -43,6 +44,9 @@ async def serve(rt: Runtime, *, ready: Callable[[], None] | None = None) -> None
     try:
         await sender.prepare()
         for name, body in sender.lanes():
+            supervisor.start(name, body)
+        streamer.prepare()
+        for name, body in streamer.lanes():
             supervisor.start(name, body)
         supervisor.start("checkpoints", rt.checkpoints)
         supervisor.start("partials", rt.sweep_partials)

@@ -347,3 +347,25 @@ idempotency = Table(
     _when("created_at", nullable=False),
     Index("ix_idempotency_created_at", "created_at"),
 )
+
+# Every live track update this node made or received, kept as signed: the history a
+# reconnecting node backfills and an event is replayed from. One row per (originator, track,
+# time); `received_from` is None for this node's own tracks, `attestation` and `consent` are
+# what a relayed update came with.
+track_updates = Table(
+    "track_updates",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("originator", String(_PARTY), nullable=False),
+    Column("track_id", String(100), nullable=False),
+    Column("time_ms", BigInteger, nullable=False),
+    Column("classification", Integer, nullable=False),
+    Column("exercise", Boolean, nullable=False),
+    Column("token", Text, nullable=False),
+    Column("attestation", Text),
+    Column("consent", Text),
+    Column("received_from", String(_PARTY)),
+    _when("stored_at", nullable=False),
+    UniqueConstraint("originator", "track_id", "time_ms", name="uq_track_updates_time"),
+    Index("ix_track_updates_time", "time_ms"),
+)

@@ -1,0 +1,105 @@
+"""`POST /federation/v1/tracks`: a peer's stream of live track updates, one JSON line each,
+taken as the lines arrive (the request may stay open for half a minute)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from tisa.api.params import UUID
+from tisa.domain.wire import parse
+from tisa.errors import TisaError, TooLarge
+from tisa.node.runtime import Runtime
+from tisa.relay import live
+from tisa.relay.streamer import STREAM_PATH, stream_subject
+from tisa.store import audit
+
+#: The longest one line may be: an update with its attestation and consent is a few KB.
+MAX_LINE = 256 * 1024
+#: Refusals named one by one in the stream's audit entry; the rest are counted.
+NAMED = 5
+
+_log = logging.getLogger("tisa.federation.tracks")
+
+
+def install_track_stream(
+    app: FastAPI, rt: Runtime, sender_of: Callable[[Request, str], str]
+) -> None:
+    """Add the track stream route to the federation app; `sender_of(request, subject)` checks
+    the transmission header (and the channel) and names the peer."""
+    ctx = rt.ctx
+
+    def take(sender: str, raw: list[bytes]) -> tuple[Counter[str], list[str]]:
+        counts: Counter[str] = Counter()
+        reasons: list[str] = []
+        lines = []
+        for data in raw:
+            if not data.strip():
+                continue
+            try:
+                lines.append(parse(live.LineIn, json.loads(data)))
+            except (ValueError, ValidationError, TisaError) as exc:
+                counts["refused"] += 1
+                reasons.append(f"not a track update line: {type(exc).__name__}")
+        for outcome in live.receive_many(ctx, sender, lines) if lines else []:
+            if isinstance(outcome, TisaError):
+                counts["refused"] += 1
+                reasons.append(outcome.reason)
+                rt.metrics.received.labels("track-update", "rejected").inc()
+            else:
+                counts[outcome] += 1
+                rt.metrics.received.labels("track-update", outcome).inc()
+        return counts, reasons
+
+    def record(sender: str, counts: Counter[str], reasons: list[str]) -> None:
+        if not counts["refused"]:
+            return
+        _log.warning("track stream from %s: %d updates refused", sender, counts["refused"])
+        with ctx.db.begin() as conn:
+            audit.record(
+                conn,
+                audit.Action.REFUSE,
+                at=ctx.clock(),
+                actor=sender,
+                party=sender,
+                detail={
+                    "kind": "track-update",
+                    "refused": counts["refused"],
+                    "reasons": reasons[:NAMED],
+                },
+            )
+
+    @app.post(STREAM_PATH)
+    async def tracks(
+        request: Request, session: Annotated[str, Query(pattern=UUID)]
+    ) -> JSONResponse:
+        sender = await run_in_threadpool(sender_of, request, stream_subject(session))
+        counts: Counter[str] = Counter()
+        reasons: list[str] = []
+        pending = b""
+        try:
+            async for chunk in request.stream():
+                pending += chunk
+                *complete, pending = pending.split(b"\n")
+                if len(pending) > MAX_LINE:
+                    raise TooLarge(f"a track update line is longer than {MAX_LINE} bytes")
+                if complete:
+                    taken, why = await run_in_threadpool(take, sender, complete)
+                    counts.update(taken)
+                    reasons.extend(why[:NAMED])
+            if pending.strip():
+                taken, why = await run_in_threadpool(take, sender, [pending])
+                counts.update(taken)
+                reasons.extend(why[:NAMED])
+        finally:
+            await run_in_threadpool(record, sender, counts, reasons)
+        body: dict[str, Any] = {k: counts[k] for k in ("stored", "duplicate", "refused")}
+        return JSONResponse(body)

@@ -1,0 +1,261 @@
+"""Live track updates between nodes: kept as history everywhere, passed on latest-first.
+
+Each update is signed by its originator (`tisa.tracks.wire`). On every link the newest update
+of each track waits in a `LiveQueue`; a newer one replaces it (the older is dropped and
+counted as superseded), so a slow or reconnecting link never queues stale positions. Every
+node keeps every update it made or received (`store.tracks`), which is what a reconnecting
+node backfills and what an event is replayed from.
+
+At each hop the one gate decides (policy STREAM): when the sender takes an update for the
+link (`admit`), and when the recipient stores it (`receive`). The hub passes a spoke's track on
+only under that spoke's live-track consent: it signs an attestation naming the update, the
+recipient and the consent, and sends the consent along so the recipient can check it too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+from sqlalchemy import Connection
+
+from tisa.crypto.jws import payload_digest
+from tisa.crypto.trust import Signed
+from tisa.domain.consent import StreamMode
+from tisa.domain.policy import STREAM, Stream, StreamHop
+from tisa.domain.wire import ConsentToken, Strict, parse
+from tisa.errors import ChannelSuspended, InputInvalid, SignatureInvalid, TisaError
+from tisa.relay.context import NodeContext
+from tisa.relay.live_links import Line
+from tisa.relay.messages import payload
+from tisa.store import consents, tracks
+from tisa.store.database import after_commit, savepoint
+from tisa.tracks.track import TrackStream, TrackUpdate
+from tisa.tracks.wire import read_update, update_to_wire
+
+Received = Literal["stored", "duplicate"]
+
+
+class LineIn(Strict):
+    """One update on the wire: the originator's token and, for a relay, the hub's attestation
+    and the originator's consent it rests on."""
+
+    token: str = Field(min_length=10, max_length=100_000)
+    attestation: str | None = Field(default=None, max_length=10_000)
+    consent: str | None = Field(default=None, max_length=10_000)
+
+
+class TrackRelay(Strict):
+    """The hub's signed word that it passes one update on to `recipient` under `consent_id`."""
+
+    type: Literal["track-relay"]
+    hub: str = Field(min_length=3, max_length=3)
+    originator: str = Field(min_length=3, max_length=3)
+    recipient: str = Field(min_length=3, max_length=3)
+    track_id: str = Field(min_length=1, max_length=100)
+    time_ms: int = Field(ge=0)
+    digest: str
+    consent_id: str = Field(min_length=36, max_length=36)
+    at: datetime
+
+
+def stream_of(stream: TrackStream) -> Stream:
+    """A track stream as the rules see it."""
+    mode = StreamMode.EXERCISE if stream.exercise else StreamMode.LIVE
+    return Stream(stream.markings(), mode)
+
+
+def admit(ctx: NodeContext, peer: str, lines: Sequence[Line]) -> list[Line]:
+    """The lines the gate lets cross to `peer` now (policy STREAM, with the state of this
+    moment); the others are dropped: a live update does not wait."""
+    hops = [StreamHop(line.stream, ctx.party, peer, line.consent_id) for line in lines]
+    with ctx.db.read() as conn:
+        decisions = ctx.gate.streams(conn, STREAM, hops)
+    allowed = []
+    for line, decision in zip(lines, decisions, strict=True):
+        if decision.allowed:
+            allowed.append(line)
+        else:
+            for rule in decision.rules:
+                ctx.count_denial(rule)
+    return allowed
+
+
+def publish(ctx: NodeContext, stream: TrackStream, updates: Sequence[TrackUpdate]) -> int:
+    """Sign this node's own `updates` of `stream`, keep them, and queue each for the hub
+    once kept; how many were new.
+
+    Raises:
+        InputInvalid: the stream is not this node's, or an update is not of the stream.
+    """
+    if stream.nation != ctx.party:
+        raise InputInvalid(f"{ctx.party} publishes its own tracks, not {stream.nation}'s")
+    gated = stream_of(stream)
+    now = ctx.clock()
+    kept: list[Line] = []
+    with ctx.db.begin() as conn:
+        for update in updates:
+            token = ctx.trust.sign(Signed.TRACK, update_to_wire(stream, update))
+            line = Line(update.key, update.time_ms, gated, token)
+            row = tracks.TrackRow(
+                originator=ctx.party,
+                track_id=update.track_id,
+                time_ms=update.time_ms,
+                classification=int(gated.classification),
+                exercise=stream.exercise,
+                token=token,
+                attestation=None,
+                consent=None,
+                received_from=None,
+                stored_at=now,
+            )
+            if tracks.add(conn, row):
+                kept.append(line)
+        hub = ctx.arrangement.hub
+        if ctx.party != hub:
+
+            def queue() -> None:
+                for line in kept:
+                    ctx.live.offer(hub, line)
+
+            after_commit(conn, queue)
+    return len(kept)
+
+
+def receive_many(
+    ctx: NodeContext, sender: str, lines: Sequence[LineIn]
+) -> list[Received | TisaError]:
+    """Verify, ask the gate and keep each update from `sender`, each in a savepoint of its
+    own; at the hub, pass each new one on where the rules allow.
+
+    Raises:
+        SQLAlchemyError: the store failed; nothing of the batch was kept.
+    """
+    results: list[Received | TisaError] = []
+    onward: list[tuple[str, Line]] = []
+    with ctx.db.begin() as conn:
+        for line in lines:
+            try:
+                with savepoint(conn):
+                    outcome, relays = _receive(ctx, conn, sender, line)
+                results.append(outcome)
+                onward.extend(relays)
+            except TisaError as exc:
+                results.append(exc)
+
+        def queue() -> None:
+            for peer, out in onward:
+                ctx.live.offer(peer, out)
+
+        after_commit(conn, queue)
+    return results
+
+
+def _receive(
+    ctx: NodeContext, conn: Connection, sender: str, line: LineIn
+) -> tuple[Received, list[tuple[str, Line]]]:
+    originator = ctx.trust.claimed(line.token, "originator")
+    stream, update = read_update(ctx.trust.verify(Signed.TRACK, line.token, signer=originator))
+    gated = stream_of(stream)
+    consent_id = None
+    presented = []
+    if sender != originator:
+        relay = _relay_of(ctx, sender, line, update)
+        grant = parse(
+            ConsentToken, ctx.trust.verify(Signed.CONSENT, line.consent or "", signer=originator)
+        ).consent()
+        if grant.id != relay.consent_id:
+            raise InputInvalid(f"the relay cites consent {relay.consent_id}, not {grant.id}")
+        consent_id, presented = grant.id, [grant]
+    elif line.attestation is not None or line.consent is not None:
+        raise InputInvalid("an originator's own update carries no attestation or consent")
+    (decision,) = ctx.gate.streams(
+        conn, STREAM, [StreamHop(gated, sender, ctx.party, consent_id)], presented=presented
+    )
+    if decision.held:
+        raise ChannelSuspended("; ".join(decision.texts))
+    decision.raise_if_denied()
+    row = tracks.TrackRow(
+        originator=originator,
+        track_id=update.track_id,
+        time_ms=update.time_ms,
+        classification=int(gated.classification),
+        exercise=stream.exercise,
+        token=line.token,
+        attestation=line.attestation,
+        consent=line.consent,
+        received_from=sender,
+        stored_at=ctx.clock(),
+    )
+    if not tracks.add(conn, row):
+        return "duplicate", []
+    if not ctx.is_hub:
+        return "stored", []
+    relays = []
+    for peer in ctx.arrangement.peers_of(ctx.party):
+        if peer in (originator, sender):
+            continue
+        relayed = _relay(ctx, conn, peer, gated, update, line.token)
+        if relayed is not None:
+            relays.append((peer, relayed))
+    return "stored", relays
+
+
+def _relay_of(ctx: NodeContext, sender: str, line: LineIn, update: TrackUpdate) -> TrackRelay:
+    """The hub's attestation for this update to us, checked against the update it names."""
+    if sender != ctx.arrangement.hub or line.attestation is None or line.consent is None:
+        raise SignatureInvalid(
+            f"{sender} passed on {update.nation}'s track without the hub's attestation and "
+            "the originator's consent"
+        )
+    relay = parse(TrackRelay, ctx.trust.verify(Signed.ATTESTATION, line.attestation, signer=sender))
+    if (
+        relay.hub != sender
+        or relay.recipient != ctx.party
+        or relay.originator != update.nation
+        or (relay.track_id, relay.time_ms) != (update.track_id, update.time_ms)
+        or relay.digest != payload_digest(line.token)
+    ):
+        raise SignatureInvalid("the hub's attestation names another update or recipient")
+    return relay
+
+
+def _relay(
+    ctx: NodeContext,
+    conn: Connection,
+    peer: str,
+    gated: Stream,
+    update: TrackUpdate,
+    token: str,
+) -> Line | None:
+    """At the hub: the line passing `update` on to `peer`, if a live-track consent allows."""
+    hop = StreamHop(gated, ctx.party, peer)
+    (decision,) = ctx.gate.streams(conn, STREAM, [hop])
+    held = ctx.gate.live_consent_for(conn, hop) if decision.allowed else None
+    if held is None:
+        return None
+    grant = consents.get(conn, held.consent.id)
+    if grant is None:
+        return None
+    relay = TrackRelay(
+        type="track-relay",
+        hub=ctx.party,
+        originator=update.nation,
+        recipient=peer,
+        track_id=update.track_id,
+        time_ms=update.time_ms,
+        digest=payload_digest(token),
+        consent_id=held.consent.id,
+        at=ctx.clock(),
+    )
+    return Line(
+        update.key,
+        update.time_ms,
+        gated,
+        token,
+        attestation=ctx.trust.sign(Signed.ATTESTATION, payload(relay)),
+        consent=grant.token,
+        consent_id=held.consent.id,
+    )

@@ -1,0 +1,100 @@
+"""Each link's queue of live track updates: the newest of each track waits, an older one is
+dropped (superseded), so a slow or reconnecting link never queues stale positions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tisa.domain.policy import Stream
+
+
+@dataclass(frozen=True)
+class Line:
+    """One update as a link carries it, with what the gate asks of it at the sender."""
+
+    key: str
+    time_ms: int
+    stream: Stream
+    token: str
+    attestation: str | None = None
+    consent: str | None = None
+    consent_id: str | None = None
+
+    def wire(self) -> bytes:
+        """The update's line on the stream (JSON, no newline)."""
+        body: dict[str, Any] = {"token": self.token}
+        if self.attestation is not None:
+            body["attestation"] = self.attestation
+            body["consent"] = self.consent
+        return json.dumps(body, separators=(",", ":")).encode()
+
+
+class LiveQueue:
+    """The newest not-yet-sent update of each track, for one link. Safe from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[str, Line] = {}
+        self._event: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.offered = 0
+        self.superseded = 0
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wake waiters in `loop` when an update is offered."""
+        self._loop = loop
+        self._event = asyncio.Event()
+
+    def offer(self, line: Line) -> None:
+        """Queue `line`; an older update of the same track still waiting is dropped, and a
+        line older than the one waiting is itself dropped."""
+        with self._lock:
+            self.offered += 1
+            waiting = self._pending.get(line.key)
+            if waiting is not None:
+                self.superseded += 1
+                if waiting.time_ms > line.time_ms:
+                    return
+            self._pending[line.key] = line
+        if self._loop is not None and self._event is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._event.set)
+
+    @property
+    def waiting(self) -> bool:
+        """True while an update waits to be sent."""
+        with self._lock:
+            return bool(self._pending)
+
+    def take(self) -> list[Line]:
+        """Every waiting update, oldest first; the queue is empty after."""
+        with self._lock:
+            lines = sorted(self._pending.values(), key=lambda line: line.time_ms)
+            self._pending.clear()
+        return lines
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait (in the bound loop) until something is offered; False after `timeout`."""
+        assert self._event is not None, "bind the queue to a loop first"
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout)
+        except TimeoutError:
+            return False
+        finally:
+            self._event.clear()
+        return True
+
+
+class LiveLinks:
+    """This node's live queues, one per channel peer."""
+
+    def __init__(self, peers: Sequence[str]) -> None:
+        self.queues = {peer: LiveQueue() for peer in peers}
+
+    def offer(self, peer: str, line: Line) -> None:
+        """Queue `line` for `peer` (latest wins)."""
+        self.queues[peer].offer(line)

@@ -1,0 +1,249 @@
+"""Live track updates between real runtimes: kept everywhere, relayed by the hub only under
+the originator's live-track consent, latest first on every link, each hop asked of the gate."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from world import Trio
+
+from tisa.domain.consent import ConsentKind, StreamMode
+from tisa.domain.wire import ConsentIn
+from tisa.errors import ChannelSuspended, InputInvalid, PolicyDenied, SignatureInvalid
+from tisa.relay import live
+from tisa.relay.live import LineIn
+from tisa.relay.live_links import Line, LiveQueue
+from tisa.services.accounts import Role
+from tisa.store import tracks as track_rows
+from tisa.tracks import earth
+from tisa.tracks.track import FlightPhase, StateEstimate, TrackStatus, TrackStream, TrackUpdate
+
+T0 = 1_780_000_000_000
+STREAM = TrackStream("KOR", "Green Pine", "SECRET//REL TO USA, JPN, KOR", exercise=False)
+
+
+def _update(time_ms: int = T0, track_id: str = "K0001", nation: str = "KOR") -> TrackUpdate:
+    r = earth.to_ecef(39.5, 131.0, 300e3)
+    x = np.concatenate([r, np.array([3000.0, 0.0, 1000.0])])
+    return TrackUpdate(
+        nation=nation,
+        track_id=track_id,
+        network="Green Pine" if nation == "KOR" else "J/FPS-5",
+        time_ms=time_ms,
+        state=StateEstimate.of(x, np.diag([100.0**2] * 3 + [5.0**2] * 3)),
+        phase=FlightPhase.MIDCOURSE,
+        quality=12,
+        status=TrackStatus.ACTIVE,
+    )
+
+
+def _wire(line: Line) -> LineIn:
+    return LineIn(token=line.token, attestation=line.attestation, consent=line.consent)
+
+
+def _live_consent(trio: Trio, modes: tuple[StreamMode, ...] = (StreamMode.LIVE,)) -> str:
+    given = trio.rt["KOR"].consents.grant_consent(
+        trio.user("KOR", Role.RELEASE_OFFICER),
+        ConsentIn(
+            recipient="JPN",
+            kind=ConsentKind.LIVE_TRACKS,
+            max_classification="SECRET",
+            modes=list(modes),
+        ),
+    )
+    trio.carry("KOR", "USA")
+    return str(given["id"])
+
+
+def _published(trio: Trio, *updates: TrackUpdate) -> list[Line]:
+    """`updates` published at KOR; what waits for the hub."""
+    live.publish(trio.rt["KOR"].ctx, STREAM, updates)
+    return trio.rt["KOR"].ctx.live.queues["USA"].take()
+
+
+def _at_hub(trio: Trio, *updates: TrackUpdate) -> list[Line]:
+    """`updates` published at KOR and received at USA; what waits for JPN."""
+    outcomes = live.receive_many(
+        trio.rt["USA"].ctx, "KOR", [_wire(line) for line in _published(trio, *updates)]
+    )
+    assert outcomes == ["stored"] * len(updates)
+    return trio.rt["USA"].ctx.live.queues["JPN"].take()
+
+
+def _history(trio: Trio, party: str) -> list[track_rows.TrackRow]:
+    with trio.rt[party].ctx.db.read() as conn:
+        return track_rows.history(conn)
+
+
+# --- the link's queue ------------------------------------------------------------------------
+
+
+def test_the_latest_update_of_a_track_wins_on_a_link() -> None:
+    queue = LiveQueue()
+    stream = live.stream_of(STREAM)
+    queue.offer(Line("KOR:K1", 1000, stream, "t1"))
+    queue.offer(Line("KOR:K1", 3000, stream, "t3"))
+    queue.offer(Line("KOR:K1", 2000, stream, "t2"))  # late, older: dropped too
+    queue.offer(Line("KOR:K2", 1500, stream, "u1"))
+
+    assert [line.token for line in queue.take()] == ["u1", "t3"]
+    assert (queue.offered, queue.superseded) == (4, 2)
+    assert queue.take() == []
+
+
+# --- the originator ---------------------------------------------------------------------------
+
+
+def test_an_originator_keeps_signs_and_queues_its_own_updates_once(trio: Trio) -> None:
+    first = _published(trio, _update(T0), _update(T0 + 100))
+    again = _published(trio, _update(T0 + 100))
+
+    assert [line.time_ms for line in first] == [T0 + 100]  # latest wins already
+    assert again == []
+    assert [(r.track_id, r.time_ms, r.received_from) for r in _history(trio, "KOR")] == [
+        ("K0001", T0, None),
+        ("K0001", T0 + 100, None),
+    ]
+
+
+def test_a_node_publishes_only_its_own_tracks(trio: Trio) -> None:
+    jpn = TrackStream("JPN", "J/FPS-5", "SECRET//REL TO USA, JPN, KOR", exercise=False)
+    with pytest.raises(InputInvalid, match="its own tracks"):
+        live.publish(trio.rt["KOR"].ctx, jpn, [_update(nation="JPN")])
+    assert _history(trio, "KOR") == []
+
+
+# --- the hub ----------------------------------------------------------------------------------
+
+
+def test_the_hub_keeps_an_update_and_passes_it_on_under_the_live_consent(trio: Trio) -> None:
+    consent_id = _live_consent(trio)
+
+    (onward,) = _at_hub(trio, _update())
+
+    assert onward.consent_id == consent_id
+    assert onward.attestation is not None
+    assert [r.received_from for r in _history(trio, "USA")] == ["KOR"]
+    assert live.receive_many(trio.rt["JPN"].ctx, "USA", [_wire(onward)]) == ["stored"]
+    (kept,) = _history(trio, "JPN")
+    assert (kept.originator, kept.received_from, kept.attestation) == (
+        "KOR",
+        "USA",
+        onward.attestation,
+    )
+
+
+def test_without_a_live_consent_the_hub_keeps_it_and_passes_nothing_on(trio: Trio) -> None:
+    assert _at_hub(trio, _update()) == []
+    assert len(_history(trio, "USA")) == 1
+
+
+def test_a_live_consent_for_exercises_passes_no_real_track(trio: Trio) -> None:
+    _live_consent(trio, modes=(StreamMode.EXERCISE,))
+    assert _at_hub(trio, _update()) == []
+
+
+def test_a_revoked_live_consent_stops_the_relay_at_once(trio: Trio) -> None:
+    consent_id = _live_consent(trio)
+    assert len(_at_hub(trio, _update(T0))) == 1
+    trio.rt["KOR"].consents.revoke_consent(trio.user("KOR", Role.RELEASE_OFFICER), consent_id)
+    trio.carry("KOR", "USA")
+
+    assert _at_hub(trio, _update(T0 + 100)) == []
+
+
+def test_the_same_update_twice_is_kept_once_and_passed_on_once(trio: Trio) -> None:
+    _live_consent(trio)
+    (line,) = _published(trio, _update())
+    usa = trio.rt["USA"].ctx
+    assert live.receive_many(usa, "KOR", [_wire(line)]) == ["stored"]
+    assert live.receive_many(usa, "KOR", [_wire(line)]) == ["duplicate"]
+    assert len(usa.live.queues["JPN"].take()) == 1
+
+
+def test_a_suspended_channel_refuses_the_stream_for_now(trio: Trio) -> None:
+    (line,) = _published(trio, _update())
+    trio.rt["USA"].channels.set_channel(trio.user("USA", Role.ADMIN), "USA-KOR", suspended=True)
+
+    (outcome,) = live.receive_many(trio.rt["USA"].ctx, "KOR", [_wire(line)])
+
+    assert isinstance(outcome, ChannelSuspended)
+    assert _history(trio, "USA") == []
+
+
+def test_the_sender_drops_at_the_gate_what_a_suspension_stops_now(trio: Trio) -> None:
+    lines = _published(trio, _update())
+    kor = trio.rt["KOR"]
+    kor.channels.set_channel(trio.user("KOR", Role.ADMIN), "USA-KOR", suspended=True)
+    assert live.admit(kor.ctx, "USA", lines) == []
+    kor.channels.set_channel(trio.user("KOR", Role.ADMIN), "USA-KOR", suspended=False)
+    assert live.admit(kor.ctx, "USA", lines) == lines
+
+
+# --- what a recipient refuses -----------------------------------------------------------------
+
+
+def test_an_altered_update_is_refused(trio: Trio) -> None:
+    (line,) = _published(trio, _update())
+    head, body, sig = line.token.split(".")
+    forged = LineIn(token=f"{head}.{body[:-4]}AAAA.{sig}")
+
+    (outcome,) = live.receive_many(trio.rt["USA"].ctx, "KOR", [forged])
+
+    assert isinstance(outcome, SignatureInvalid | InputInvalid)
+    assert _history(trio, "USA") == []
+
+
+def test_a_relay_without_the_hubs_attestation_is_refused(trio: Trio) -> None:
+    _live_consent(trio)
+    (onward,) = _at_hub(trio, _update())
+    bare = LineIn(token=onward.token)
+
+    (outcome,) = live.receive_many(trio.rt["JPN"].ctx, "USA", [bare])
+
+    assert isinstance(outcome, SignatureInvalid)
+    assert _history(trio, "JPN") == []
+
+
+def test_an_attestation_for_another_update_is_refused(trio: Trio) -> None:
+    _live_consent(trio)
+    (first,) = _at_hub(trio, _update(T0))
+    (second,) = _at_hub(trio, _update(T0 + 100))
+    swapped = dataclasses.replace(second, attestation=first.attestation)
+
+    (outcome,) = live.receive_many(trio.rt["JPN"].ctx, "USA", [_wire(swapped)])
+
+    assert isinstance(outcome, SignatureInvalid)
+
+
+def test_a_spoke_cannot_stream_to_the_other_spoke(trio: Trio) -> None:
+    (line,) = _published(trio, _update())
+
+    (outcome,) = live.receive_many(trio.rt["JPN"].ctx, "KOR", [_wire(line)])
+
+    assert isinstance(outcome, PolicyDenied)
+    assert _history(trio, "JPN") == []
+
+
+# --- watching ---------------------------------------------------------------------------------
+
+
+def test_a_reader_sees_a_track_live_only_while_it_is_fresh(trio: Trio) -> None:
+    now_ms = int(trio.rt["KOR"].clock().timestamp() * 1000)
+    live.publish(trio.rt["KOR"].ctx, STREAM, [_update(now_ms - 200, "K1")])
+    live.publish(trio.rt["KOR"].ctx, STREAM, [_update(now_ms - 5_000, "K2")])
+    analyst = trio.user("KOR", Role.ANALYST)
+
+    shown = {w.update.track_id: w.live for w in trio.rt["KOR"].tracks.watch(analyst)}
+
+    assert shown == {"K1": True, "K2": False}
+
+
+def test_a_reader_below_the_streams_level_sees_nothing_of_it(trio: Trio) -> None:
+    live.publish(trio.rt["KOR"].ctx, STREAM, [_update()])
+    low = trio.rt["KOR"].accounts.add("kor-low", "a-long-password", Role.ANALYST, "CONFIDENTIAL")
+
+    assert trio.rt["KOR"].tracks.watch(low) == []
+    assert len(trio.rt["KOR"].tracks.watch(trio.user("KOR", Role.ANALYST))) == 1
