@@ -141,7 +141,7 @@ def test_status_shows_what_peers_hold_and_warns_of_an_unwitnessed_tail(tmp_path:
 
 
 def test_check_passes_a_whole_node_and_names_a_damaged_product(tmp_path: Path) -> None:
-    from factories import draft
+    from harness.factories import draft
     from sqlalchemy import text
 
     from tisa.domain.wire import DraftIn, parse

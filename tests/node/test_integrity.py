@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pages
 import pytest
-from factories import draft
+from harness import pages
+from harness.factories import draft
 from sqlalchemy import text
 
 from tisa.attachments import uploads

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from factories import draft
+from harness.factories import draft
 from sqlalchemy import func, select
 
 from tisa.demo.network import Cluster

@@ -17,7 +17,7 @@ import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from argon2.exceptions import VerifyMismatchError
-from factories import arrangement
+from harness.factories import arrangement
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
