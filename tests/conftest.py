@@ -16,6 +16,7 @@ import pytest
 from harness import databases
 from harness.clusters import create_cluster
 from harness.databases import PgDatabases
+from sqlalchemy import Engine
 
 from tisa.demo.network import Cluster
 
@@ -35,9 +36,19 @@ def pg_databases() -> Iterator[PgDatabases]:
         yield made
 
 
+@pytest.fixture(scope="session")
+def pg_engine() -> Iterator[Engine]:
+    """One migrated PostgreSQL database for the session (for each xdist worker), dropped at
+    the end; tests use it through `harness.databases.joined`, in a transaction rolled back."""
+    databases.need_postgres()
+    with databases.throwaway() as made, databases.migrated_engine(made) as engine:
+        yield engine
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database URL: each test using it runs on SQLite and on PostgreSQL."""
+    """A fresh, empty database URL of the test's own: each test using it runs on SQLite and on
+    PostgreSQL. For tests that open the database themselves (migrations, reopening)."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.db'}"
         return
@@ -46,7 +57,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 # --- what plain `pytest` runs --------------------------------------------------------------
 # `pytest` alone runs the fast tests; `pytest -m ""` (the README's test command, and CI)
-# runs every one. A test that needs PostgreSQL (the `pg_databases` fixture, or
+# runs every one. A test that needs PostgreSQL (the `pg_databases` or `pg_engine` fixture, or
 # a PostgreSQL parameter of a store fixture) is marked `postgres` here, so no test can forget it.
 
 
@@ -55,5 +66,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         fixtures = set(getattr(item, "fixturenames", ()))
         callspec = getattr(item, "callspec", None)
         params = list(callspec.params.values()) if callspec is not None else []
-        if "pg_databases" in fixtures or any(p == "postgresql" for p in params):
+        if {"pg_databases", "pg_engine"} & fixtures or any(p == "postgresql" for p in params):
             item.add_marker(pytest.mark.postgres)
