@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness.clusters import copy_cluster
 from harness.factories import draft
 from sqlalchemy import func, select
 
@@ -22,9 +23,8 @@ from tisa.store.tables import consents as consent_table
 
 
 @pytest.fixture(scope="module")
-def kor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    cluster = Cluster(tmp_path_factory.mktemp("node"))
-    cluster.create()
+def kor(tmp_path_factory: pytest.TempPathFactory, cluster_template: Cluster) -> Iterator[Runtime]:
+    cluster = copy_cluster(cluster_template, tmp_path_factory.mktemp("node") / "net")
     rt = Runtime(cluster.nodes["KOR"].settings).open()
     try:
         yield rt
