@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from fastapi import FastAPI
 
 from harness.clusters import open_runtimes
 from harness.users import party_of
@@ -37,6 +38,7 @@ class Web:
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
         self.rt = open_runtimes(cluster)
+        self._apps: dict[str, FastAPI] = {}
         self._clients: list[TestClient] = []
 
     def close(self) -> None:
@@ -45,11 +47,16 @@ class Web:
         for rt in self.rt.values():
             rt.close()
 
+    def app(self, party: str) -> FastAPI:
+        """`party`'s analyst server (API and UI), built once and shared by every client, as
+        one running node serves every browser."""
+        if party not in self._apps:
+            self._apps[party] = analyst_server(self.rt[party])[0]
+        return self._apps[party]
+
     def client(self, party: str) -> TestClient:
         """A fresh browser-like client (its own cookie jar) of `party`'s UI."""
-        client = TestClient(
-            analyst_server(self.rt[party])[0], base_url="https://testserver", follow_redirects=False
-        )
+        client = TestClient(self.app(party), base_url="https://testserver", follow_redirects=False)
         self._clients.append(client)
         return client
 
