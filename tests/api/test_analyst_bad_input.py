@@ -1253,6 +1253,7 @@ def _created_or_refused(
         assert h.snapshot(party) == before
 
 
+@pytest.mark.slow  # API fuzzing: 120 requests, each between two snapshots of the store
 @FUZZ
 @given(value=json_values)
 def test_fuzz_products(harness: Harness, value: Any) -> None:
@@ -1261,6 +1262,7 @@ def test_fuzz_products(harness: Harness, value: Any) -> None:
     _created_or_refused(h, "USA", "/api/v1/products", value, auth, "products")
 
 
+@pytest.mark.slow  # API fuzzing: 120 requests, each between two snapshots of the store
 @FUZZ
 @given(value=json_values)
 def test_fuzz_consents(harness: Harness, value: Any) -> None:
@@ -1269,6 +1271,7 @@ def test_fuzz_consents(harness: Harness, value: Any) -> None:
     _created_or_refused(h, "KOR", "/api/v1/consents", value, auth, "consents")
 
 
+@pytest.mark.slow  # API fuzzing: 120 requests, each between two snapshots of the store
 @FUZZ
 @given(value=json_values)
 def test_fuzz_session(harness: Harness, value: Any) -> None:
@@ -1278,6 +1281,7 @@ def test_fuzz_session(harness: Harness, value: Any) -> None:
         _assert_clear_refusal(_fuzz_post(h, "USA", "/api/v1/session", value, {}))
 
 
+@pytest.mark.slow  # API fuzzing: 120 requests, each between two snapshots of the store
 @FUZZ
 @given(field=st.sampled_from(sorted(DRAFT)), value=json_values)
 def test_fuzz_a_draft_with_one_field_replaced(harness: Harness, field: str, value: Any) -> None:

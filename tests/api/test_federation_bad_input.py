@@ -1150,6 +1150,7 @@ FUZZ = settings(
 )
 
 
+@pytest.mark.slow  # API fuzzing: 120 requests, each between two snapshots of the store
 @FUZZ
 @given(value=json_values)
 def test_fuzz_any_json_batch_body_is_refused_without_5xx(harness: Harness, value: Any) -> None:
@@ -1223,6 +1224,7 @@ def _base_payload(h: Harness, kind: str) -> dict[str, Any]:
 KINDS = ("envelope", "receipt", "consent", "revocation", "consent-denial", "recall")
 
 
+@pytest.mark.slow  # API fuzzing: 120 requests, each between two snapshots of the store
 @FUZZ
 @given(kind=st.sampled_from(KINDS), data=st.data(), value=canonical_values)
 def test_fuzz_signed_messages_with_one_bad_field_never_answer_5xx(
