@@ -38,8 +38,9 @@ def pg_databases() -> Iterator[PgDatabases]:
 
 @pytest.fixture(scope="session")
 def pg_engine() -> Iterator[Engine]:
-    """One migrated PostgreSQL database for the session (for each xdist worker), dropped at
-    the end; tests use it through `harness.databases.joined`, in a transaction rolled back."""
+    """One migrated PostgreSQL database for the session (each xdist worker would have its
+    own), dropped at the end; tests use it through `harness.databases.joined`, each in a
+    transaction rolled back."""
     databases.need_postgres()
     with databases.throwaway() as made, databases.migrated_engine(made) as engine:
         yield engine

@@ -1,7 +1,8 @@
 """PostgreSQL for tests, at 127.0.0.1:5432 with trust auth.
 
-Most store tests share one migrated database per session (per xdist worker) and each runs in
-a transaction rolled back when it ends (`joined`): no database is made or migrated per test.
+Most store tests share one migrated database per session (each xdist worker would have its
+own) and each runs in a transaction rolled back when it ends (`joined`): no database is made
+or migrated per test.
 Tests that need real separate connections (threads racing for rows and locks), commits seen by
 another process (runtimes, node processes) or an empty database (migrations) get a throw-away
 database of their own from `PgDatabases`.
