@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from harness.nodes import Harness
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -86,17 +87,17 @@ def with_(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def usa(harness: Any) -> Any:
+def usa(harness: Harness) -> Any:
     return harness.api("USA")
 
 
 @pytest.fixture(scope="module")
-def kor(harness: Any) -> Any:
+def kor(harness: Harness) -> Any:
     return harness.api("KOR")
 
 
 @pytest.fixture(scope="module")
-def expired_token(harness: Any) -> str:
+def expired_token(harness: Harness) -> str:
     """A real usa-auditor token whose twelve hours ended an hour ago."""
     rt = harness.rt["USA"]
     past = utc_now() - timedelta(hours=13)
@@ -105,21 +106,21 @@ def expired_token(harness: Any) -> str:
 
 
 @pytest.fixture(scope="module")
-def signed_out_token(harness: Any) -> str:
+def signed_out_token(harness: Harness) -> str:
     rt = harness.rt["USA"]
     token = rt.accounts.sign_in("usa-auditor", harness.password("usa-auditor"))
     rt.accounts.sign_out(token)
     return token
 
 
-def create(h: Any, party: str, username: str, draft: dict[str, Any] | None = None) -> str:
+def create(h: Harness, party: str, username: str, draft: dict[str, Any] | None = None) -> str:
     """A new draft at `party`, by `username`; its id."""
     response = h.api(party).post("/api/v1/products", json=draft or DRAFT, headers=h.auth(username))
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
 
 
-def release(h: Any, party: str, product_id: str, version: int = 1) -> None:
+def release(h: Harness, party: str, product_id: str, version: int = 1) -> None:
     officer = f"{party.lower()}-officer"
     response = h.api(party).post(
         f"/api/v1/products/{product_id}/versions/{version}/release", headers=h.auth(officer)
@@ -172,7 +173,7 @@ BAD_AUTH = {
 
 @pytest.mark.parametrize(("method", "path", "body"), ENDPOINTS, ids=ENDPOINT_IDS)
 def test_every_endpoint_refuses_missing_or_bad_tokens(
-    harness: Any,
+    harness: Harness,
     usa: Any,
     expired_token: str,
     signed_out_token: str,
@@ -194,7 +195,7 @@ def test_every_endpoint_refuses_missing_or_bad_tokens(
             assert response.headers.get("www-authenticate") == "Bearer", case
 
 
-def test_health_needs_no_token_metrics_and_status_need_an_admin(harness: Any, usa: Any) -> None:
+def test_health_needs_no_token_metrics_and_status_need_an_admin(harness: Harness, usa: Any) -> None:
     assert usa.get("/healthz/live").json() == {"status": "ok", "party": "USA"}
     ready = usa.get("/healthz/ready").json()
     assert ready["checks"]["tasks"] == {"ok": True, "detail": "no background tasks (not serving)"}
@@ -209,7 +210,7 @@ def test_health_needs_no_token_metrics_and_status_need_an_admin(harness: Any, us
     assert usa.get("/api/v1/status", headers=harness.auth("usa-admin")).status_code == 200
 
 
-def test_unknown_paths_and_methods_answer_json_errors(harness: Any, usa: Any) -> None:
+def test_unknown_paths_and_methods_answer_json_errors(harness: Harness, usa: Any) -> None:
     refused(usa.get("/api/v1/nothing"), 404, "HTTPError", "not found")
     refused(usa.put("/api/v1/products", json=DRAFT), 405, "HTTPError", "method not allowed")
 
@@ -224,7 +225,7 @@ def test_unknown_paths_and_methods_answer_json_errors(harness: Any, usa: Any) ->
     ],
 )
 def test_a_wrong_method_is_told_every_method_the_path_takes(
-    harness: Any, usa: Any, path: str, allowed: str
+    harness: Harness, usa: Any, path: str, allowed: str
 ) -> None:
     # Each method is a route of its own; the answer names them all, not the first route's.
     response = usa.request("PATCH", path, headers=harness.auth("usa-analyst"))
@@ -252,7 +253,7 @@ BAD_SIGN_INS: dict[str, tuple[bytes, tuple[str, ...]]] = {
 
 
 @pytest.mark.parametrize("case", list(BAD_SIGN_INS), ids=list(BAD_SIGN_INS))
-def test_a_malformed_sign_in_is_refused(harness: Any, usa: Any, case: str) -> None:
+def test_a_malformed_sign_in_is_refused(harness: Harness, usa: Any, case: str) -> None:
     raw, words = BAD_SIGN_INS[case]
     with harness.unchanged():
         refused(post_raw(usa, "/api/v1/session", raw, {}), 422, "InputInvalid", *words)
@@ -261,21 +262,21 @@ def test_a_malformed_sign_in_is_refused(harness: Any, usa: Any, case: str) -> No
 @pytest.mark.parametrize(
     "raw", [b"[" * 100_000, b"\xff\xfe\xfd"], ids=["nested too deep", "not UTF-8"]
 )
-def test_an_unparseable_body_is_refused(harness: Any, usa: Any, raw: bytes) -> None:
+def test_an_unparseable_body_is_refused(harness: Harness, usa: Any, raw: bytes) -> None:
     with harness.unchanged():
         response = post_raw(usa, "/api/v1/session", raw, {})
         refused(response, 400, "HTTPError", "parsing the body")
 
 
 def test_an_unknown_user_is_refused_without_saying_which_part_was_wrong(
-    harness: Any, usa: Any
+    harness: Harness, usa: Any
 ) -> None:
     with harness.unchanged():
         response = usa.post("/api/v1/session", json={"username": "nobody", "password": "x" * 12})
         refused(response, 401, "AuthenticationFailed", "unknown user or wrong password")
 
 
-def test_a_wrong_password_is_refused_and_counted(harness: Any, usa: Any) -> None:
+def test_a_wrong_password_is_refused_and_counted(harness: Harness, usa: Any) -> None:
     h = harness
     rt = h.rt["USA"]
     name = f"usa-probe-{uuid.uuid4().hex[:8]}"
@@ -290,7 +291,7 @@ def test_a_wrong_password_is_refused_and_counted(harness: Any, usa: Any) -> None
     assert row.failed_logins == 1
 
 
-def test_signing_out_a_garbage_token_changes_nothing(harness: Any, usa: Any) -> None:
+def test_signing_out_a_garbage_token_changes_nothing(harness: Harness, usa: Any) -> None:
     with harness.unchanged():
         assert usa.delete("/api/v1/session").status_code == 204
         response = usa.delete("/api/v1/session", headers={"Authorization": "Bearer nonsense"})
@@ -436,7 +437,9 @@ BAD_DRAFTS: dict[str, tuple[Any, str | tuple[str, ...], tuple[str, ...]]] = {
 
 
 @pytest.mark.parametrize("case", list(BAD_DRAFTS), ids=list(BAD_DRAFTS))
-def test_a_bad_draft_is_refused_and_nothing_is_stored(harness: Any, usa: Any, case: str) -> None:
+def test_a_bad_draft_is_refused_and_nothing_is_stored(
+    harness: Harness, usa: Any, case: str
+) -> None:
     body, error, words = BAD_DRAFTS[case]
     h = harness
     auth = h.auth("usa-analyst")
@@ -445,7 +448,7 @@ def test_a_bad_draft_is_refused_and_nothing_is_stored(harness: Any, usa: Any, ca
         refused(post_raw(usa, "/api/v1/products", raw, auth), 422, error, *words)
 
 
-def test_a_good_draft_is_stored(harness: Any, usa: Any) -> None:
+def test_a_good_draft_is_stored(harness: Harness, usa: Any) -> None:
     """The control for the draft cases."""
     h = harness
     before = h.counts("USA")
@@ -457,7 +460,9 @@ def test_a_good_draft_is_stored(harness: Any, usa: Any) -> None:
 
 
 @pytest.mark.parametrize("username", ["usa-admin", "usa-auditor"])
-def test_only_analysts_and_officers_write_products(harness: Any, usa: Any, username: str) -> None:
+def test_only_analysts_and_officers_write_products(
+    harness: Harness, usa: Any, username: str
+) -> None:
     h = harness
     auth = h.auth(username)
     with h.unchanged():
@@ -544,7 +549,7 @@ BAD_PRODUCT_PATHS: dict[str, tuple[str, int, str, tuple[str, ...]]] = {
 
 
 @pytest.mark.parametrize("case", list(BAD_PRODUCT_PATHS), ids=list(BAD_PRODUCT_PATHS))
-def test_bad_product_paths_and_queries_are_refused(harness: Any, usa: Any, case: str) -> None:
+def test_bad_product_paths_and_queries_are_refused(harness: Harness, usa: Any, case: str) -> None:
     path, status, error, words = BAD_PRODUCT_PATHS[case]
     h = harness
     auth = h.auth("usa-analyst")
@@ -563,7 +568,7 @@ def test_bad_product_paths_and_queries_are_refused(harness: Any, usa: Any, case:
     ids=["read", "release", "recall", "download"],
 )
 def test_a_version_beyond_any_integer_column_is_refused(
-    harness: Any, usa: Any, method: str, suffix: str, username: str
+    harness: Harness, usa: Any, method: str, suffix: str, username: str
 ) -> None:
     h = harness
     auth = h.auth(username)
@@ -575,7 +580,7 @@ def test_a_version_beyond_any_integer_column_is_refused(
         refused(response, 422, "InputInvalid", "version")
 
 
-def test_amend_refuses_bad_targets_and_bodies(harness: Any, usa: Any) -> None:
+def test_amend_refuses_bad_targets_and_bodies(harness: Harness, usa: Any) -> None:
     h = harness
     analyst = h.auth("usa-analyst")
     draft_id = create(h, "USA", "usa-analyst")
@@ -622,7 +627,7 @@ def test_amend_refuses_bad_targets_and_bodies(harness: Any, usa: Any) -> None:
         )
 
 
-def _received_kor_product(h: Any) -> str:
+def _received_kor_product(h: Harness) -> str:
     """A KOR product USA has received over the federation; its id."""
     token, body = h.envelope("KOR")
     response = h.deliver("KOR", "USA", h.batch(h.message("envelope", token)))
@@ -630,7 +635,7 @@ def _received_kor_product(h: Any) -> str:
     return str(body["id"])
 
 
-def test_release_refuses_wrong_roles_unknown_drafts_and_repeats(harness: Any, usa: Any) -> None:
+def test_release_refuses_wrong_roles_unknown_drafts_and_repeats(harness: Harness, usa: Any) -> None:
     h = harness
     analyst, officer = h.auth("usa-analyst"), h.auth("usa-officer")
     draft_id = create(h, "USA", "usa-analyst")
@@ -675,7 +680,7 @@ def test_release_refuses_wrong_roles_unknown_drafts_and_repeats(harness: Any, us
         refused(usa.post(path, headers=officer), 409, "Conflict", "already released")
 
 
-def test_recall_refuses_bad_reasons_targets_and_repeats(harness: Any, usa: Any) -> None:
+def test_recall_refuses_bad_reasons_targets_and_repeats(harness: Harness, usa: Any) -> None:
     h = harness
     officer = h.auth("usa-officer")
     draft_id = create(h, "USA", "usa-analyst")
@@ -727,7 +732,9 @@ def test_recall_refuses_bad_reasons_targets_and_repeats(harness: Any, usa: Any) 
 
 
 @pytest.mark.parametrize("path", ["/api/v1/products", "/api/v1/session"])
-def test_an_oversize_analyst_body_is_refused_with_413(harness: Any, usa: Any, path: str) -> None:
+def test_an_oversize_analyst_body_is_refused_with_413(
+    harness: Harness, usa: Any, path: str
+) -> None:
     """Declared (Content-Length) or streamed without a length, before the token is checked."""
     h = harness
     auth = h.auth("usa-analyst") if path.endswith("products") else {}
@@ -742,7 +749,7 @@ def test_an_oversize_analyst_body_is_refused_with_413(harness: Any, usa: Any, pa
         refused(response, 413, "BodyTooLarge", str(MAX_BODY))
 
 
-def test_a_body_of_exactly_the_analyst_limit_is_read(harness: Any, usa: Any) -> None:
+def test_a_body_of_exactly_the_analyst_limit_is_read(harness: Harness, usa: Any) -> None:
     """The limit is inclusive: MAX_BODY bytes are read, and refused for what they say."""
     h = harness
     raw = json.dumps(with_(DRAFT, text="x" * 100_001)).encode()
@@ -752,7 +759,7 @@ def test_a_body_of_exactly_the_analyst_limit_is_read(harness: Any, usa: Any) -> 
         refused(post_raw(usa, "/api/v1/products", raw, auth), 422, "InputInvalid", "text")
 
 
-def test_uploads_refuse_bad_names_and_roles(harness: Any, usa: Any) -> None:
+def test_uploads_refuse_bad_names_and_roles(harness: Harness, usa: Any) -> None:
     h = harness
     analyst = {**h.auth("usa-analyst"), "Content-Type": "text/plain"}
     with h.unchanged():
@@ -904,7 +911,7 @@ BAD_CONSENTS: dict[str, tuple[Any, int, str | tuple[str, ...], tuple[str, ...]]]
 
 @pytest.mark.parametrize("case", list(BAD_CONSENTS), ids=list(BAD_CONSENTS))
 def test_a_bad_consent_is_refused_and_nothing_is_signed_or_queued(
-    harness: Any, kor: Any, case: str
+    harness: Harness, kor: Any, case: str
 ) -> None:
     body, status, error, words = BAD_CONSENTS[case]
     h = harness
@@ -914,7 +921,7 @@ def test_a_bad_consent_is_refused_and_nothing_is_signed_or_queued(
         refused(post_raw(kor, "/api/v1/consents", raw, auth), status, error, *words)
 
 
-def test_a_good_consent_is_signed_and_queued_for_the_hub(harness: Any, kor: Any) -> None:
+def test_a_good_consent_is_signed_and_queued_for_the_hub(harness: Harness, kor: Any) -> None:
     """The control for the consent cases."""
     h = harness
     before = h.counts("KOR")
@@ -926,7 +933,7 @@ def test_a_good_consent_is_signed_and_queued_for_the_hub(harness: Any, kor: Any)
 
 
 @pytest.mark.parametrize("pattern", ["NOFORN*", "dprk*", "*.missile", "dprk.**"])
-def test_a_malformed_consent_pattern_is_refused(harness: Any, kor: Any, pattern: str) -> None:
+def test_a_malformed_consent_pattern_is_refused(harness: Harness, kor: Any, pattern: str) -> None:
     h = harness
     auth = h.auth("kor-officer")
     with h.unchanged():
@@ -938,7 +945,7 @@ def test_a_malformed_consent_pattern_is_refused(harness: Any, kor: Any, pattern:
 
 @pytest.mark.parametrize("pattern", ["prc.*", "dprk.cyber.*"])
 def test_a_consent_pattern_matching_nothing_in_scope_is_refused(
-    harness: Any, kor: Any, pattern: str
+    harness: Harness, kor: Any, pattern: str
 ) -> None:
     h = harness
     auth = h.auth("kor-officer")
@@ -949,7 +956,7 @@ def test_a_consent_pattern_matching_nothing_in_scope_is_refused(
         refused(response, 422, "InputInvalid", pattern)
 
 
-def test_consent_endpoints_refuse_wrong_roles_and_the_hub(harness: Any, kor: Any) -> None:
+def test_consent_endpoints_refuse_wrong_roles_and_the_hub(harness: Harness, kor: Any) -> None:
     h = harness
     auths = {u: h.auth(u) for u in ("kor-analyst", "kor-admin", "kor-auditor", "usa-officer")}
     with h.unchanged():
@@ -972,7 +979,7 @@ def test_consent_endpoints_refuse_wrong_roles_and_the_hub(harness: Any, kor: Any
         )
 
 
-def test_revoke_refuses_unknown_bad_and_repeated_ids(harness: Any, kor: Any) -> None:
+def test_revoke_refuses_unknown_bad_and_repeated_ids(harness: Harness, kor: Any) -> None:
     h = harness
     officer = h.auth("kor-officer")
     granted = kor.post("/api/v1/consents", json=STANDING_RULE, headers=officer)
@@ -1010,7 +1017,7 @@ def test_revoke_refuses_unknown_bad_and_repeated_ids(harness: Any, kor: Any) -> 
 
 
 @pytest.fixture
-def open_request(harness: Any) -> str:
+def open_request(harness: Harness) -> str:
     """An open consent request at KOR: USA asks to pass a released KOR product to JPN."""
     h = harness
     product_id = create(h, "KOR", "kor-analyst")
@@ -1038,7 +1045,7 @@ def open_request(harness: Any) -> str:
     return request_id
 
 
-def test_consent_requests_refuse_bad_answers(harness: Any, kor: Any, open_request: str) -> None:
+def test_consent_requests_refuse_bad_answers(harness: Harness, kor: Any, open_request: str) -> None:
     h = harness
     officer = h.auth("kor-officer")
     base = f"/api/v1/consent-requests/{open_request}"
@@ -1095,7 +1102,7 @@ def test_consent_requests_refuse_bad_answers(harness: Any, kor: Any, open_reques
 # -- channels, status, audit ---------------------------------------------------------------------
 
 
-def test_channel_endpoints_refuse_bad_channels_and_roles(harness: Any, usa: Any) -> None:
+def test_channel_endpoints_refuse_bad_channels_and_roles(harness: Harness, usa: Any) -> None:
     h = harness
     admin = h.auth("usa-admin")
     with h.unchanged():
@@ -1122,7 +1129,7 @@ def test_channel_endpoints_refuse_bad_channels_and_roles(harness: Any, usa: Any)
             )
 
 
-def test_audit_refuses_bad_filters_and_roles(harness: Any, usa: Any) -> None:
+def test_audit_refuses_bad_filters_and_roles(harness: Harness, usa: Any) -> None:
     h = harness
     auditor = h.auth("usa-auditor")
     with h.unchanged():
@@ -1147,7 +1154,7 @@ def test_audit_refuses_bad_filters_and_roles(harness: Any, usa: Any) -> None:
 
 
 @pytest.fixture
-def pg_usa(harness: Any, pg_databases: Any) -> Iterator[tuple[Any, Any]]:
+def pg_usa(harness: Harness, pg_databases: Any) -> Iterator[tuple[Any, Any]]:
     """USA's keys and arrangement over a fresh PostgreSQL store, with one analyst."""
     settings = dataclasses.replace(
         harness.cluster.nodes["USA"].settings, database_url=pg_databases.new()
@@ -1219,7 +1226,7 @@ FUZZ = settings(
 )
 
 
-def _fuzz_post(h: Any, party: str, path: str, value: Any, auth: dict[str, str]) -> Any:
+def _fuzz_post(h: Harness, party: str, path: str, value: Any, auth: dict[str, str]) -> Any:
     raw = json.dumps(value).encode()  # NaN and Infinity as Python writes them
     return post_raw(h.api(party), path, raw, auth)
 
@@ -1232,7 +1239,9 @@ def _assert_clear_refusal(response: Any) -> None:
     assert isinstance(body["detail"], str), body
 
 
-def _created_or_refused(h: Any, party: str, path: str, value: Any, auth: Any, grew: str) -> None:
+def _created_or_refused(
+    h: Harness, party: str, path: str, value: Any, auth: Any, grew: str
+) -> None:
     """POST `value`: either it was valid (201, one more row in `grew`), or it was refused with
     a clear 4xx and nothing changed. Never a 5xx."""
     before = h.snapshot(party)
@@ -1244,34 +1253,38 @@ def _created_or_refused(h: Any, party: str, path: str, value: Any, auth: Any, gr
         assert h.snapshot(party) == before
 
 
+@pytest.mark.slow  # API fuzzing: 120 requests, each between two snapshots of the store
 @FUZZ
 @given(value=json_values)
-def test_fuzz_products(harness: Any, value: Any) -> None:
+def test_fuzz_products(harness: Harness, value: Any) -> None:
     h = harness
     auth = h.auth("usa-analyst")
     _created_or_refused(h, "USA", "/api/v1/products", value, auth, "products")
 
 
+@pytest.mark.slow  # API fuzzing: 120 requests, each between two snapshots of the store
 @FUZZ
 @given(value=json_values)
-def test_fuzz_consents(harness: Any, value: Any) -> None:
+def test_fuzz_consents(harness: Harness, value: Any) -> None:
     h = harness
     auth = h.auth("kor-officer")
     _created_or_refused(h, "KOR", "/api/v1/consents", value, auth, "consents")
 
 
+@pytest.mark.slow  # API fuzzing: 120 requests, each between two snapshots of the store
 @FUZZ
 @given(value=json_values)
-def test_fuzz_session(harness: Any, value: Any) -> None:
+def test_fuzz_session(harness: Harness, value: Any) -> None:
     """No fuzzed name is a real user's (see `scalars`), so every attempt fails cleanly."""
     h = harness
     with h.unchanged("USA"):
         _assert_clear_refusal(_fuzz_post(h, "USA", "/api/v1/session", value, {}))
 
 
+@pytest.mark.slow  # API fuzzing: 120 requests, each between two snapshots of the store
 @FUZZ
 @given(field=st.sampled_from(sorted(DRAFT)), value=json_values)
-def test_fuzz_a_draft_with_one_field_replaced(harness: Any, field: str, value: Any) -> None:
+def test_fuzz_a_draft_with_one_field_replaced(harness: Harness, field: str, value: Any) -> None:
     """A valid draft with one field replaced by anything: stored or clearly refused."""
     h = harness
     auth = h.auth("usa-analyst")
@@ -1280,7 +1293,7 @@ def test_fuzz_a_draft_with_one_field_replaced(harness: Any, field: str, value: A
 
 
 def test_a_spoke_release_whose_rel_to_lacks_the_hub_is_refused_by_the_releasability_rule(
-    harness: Any,
+    harness: Harness,
 ) -> None:
     """Everything a spoke shares goes through the hub; the REL TO rule names what is missing."""
     h = harness

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from harness.nodes import Harness
+from harness.users import bearer
 
 from tisa.api.analyst import analyst_app
 from tisa.api.events import events_router
@@ -35,7 +37,7 @@ def draft(magnitude: float, topics: list[str]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def api(harness: Any) -> Iterator[Any]:
+def api(harness: Harness) -> Iterator[Any]:
     """USA's analyst app with the events router (included once, whoever includes it)."""
     rt = harness.rt["USA"]
     app = analyst_app(rt)
@@ -46,7 +48,7 @@ def api(harness: Any) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def event_id(harness: Any, api: Any) -> str:
+def event_id(harness: Harness, api: Any) -> str:
     for magnitude, topics in (
         (5.0, ["dprk.nuclear.test"]),
         (6.0, ["dprk.nuclear.test", "dprk.nuclear.site-activity"]),
@@ -67,15 +69,15 @@ def event_id(harness: Any, api: Any) -> str:
     return str(ours[0]["id"])
 
 
-def narrow_user(harness: Any, need_to_know: list[str]) -> dict[str, str]:
+def narrow_user(harness: Harness, need_to_know: list[str]) -> dict[str, str]:
     rt = harness.rt["USA"]
     name = f"usa-narrow-{secrets.token_hex(3)}"
     password = secrets.token_urlsafe(12)
     rt.accounts.add(name, password, Role.ANALYST, "SECRET", need_to_know)
-    return {"Authorization": f"Bearer {rt.accounts.sign_in(name, password)}"}
+    return bearer(rt.accounts.sign_in(name, password))
 
 
-def test_the_list_has_exactly_the_agreed_shape(harness: Any, api: Any, event_id: str) -> None:
+def test_the_list_has_exactly_the_agreed_shape(harness: Harness, api: Any, event_id: str) -> None:
     body = api.get("/api/v1/events", headers=harness.auth("usa-analyst")).json()
     assert set(body) == {"events"}
     (item,) = [e for e in body["events"] if e["id"] == event_id]
@@ -93,7 +95,7 @@ def test_the_list_has_exactly_the_agreed_shape(harness: Any, api: Any, event_id:
     assert times == sorted(times, reverse=True)
 
 
-def test_the_event_has_exactly_the_agreed_shape(harness: Any, api: Any, event_id: str) -> None:
+def test_the_event_has_exactly_the_agreed_shape(harness: Harness, api: Any, event_id: str) -> None:
     response = api.get(f"/api/v1/events/{event_id}", headers=harness.auth("usa-analyst"))
     assert response.status_code == 200, response.text
     e = response.json()
@@ -138,7 +140,7 @@ def test_the_event_has_exactly_the_agreed_shape(harness: Any, api: Any, event_id
 
 
 def test_a_user_sees_only_figures_of_products_they_may_read(
-    harness: Any, api: Any, event_id: str
+    harness: Harness, api: Any, event_id: str
 ) -> None:
     tests_only = narrow_user(harness, ["dprk.nuclear.test"])
     e = api.get(f"/api/v1/events/{event_id}", headers=tests_only).json()
@@ -148,7 +150,7 @@ def test_a_user_sees_only_figures_of_products_they_may_read(
     assert e["disagreements"] == []
 
 
-def test_an_event_with_nothing_readable_is_a_404(harness: Any, api: Any, event_id: str) -> None:
+def test_an_event_with_nothing_readable_is_a_404(harness: Harness, api: Any, event_id: str) -> None:
     missiles_only = narrow_user(harness, ["dprk.missile.*"])
     response = api.get(f"/api/v1/events/{event_id}", headers=missiles_only)
     assert response.status_code == 404
@@ -157,7 +159,7 @@ def test_an_event_with_nothing_readable_is_a_404(harness: Any, api: Any, event_i
 
 
 @pytest.mark.parametrize("unknown", ["ev-0000000000000000", "nonsense", "ev-%E2%9C%93"])
-def test_unknown_ids_are_404(harness: Any, api: Any, unknown: str) -> None:
+def test_unknown_ids_are_404(harness: Harness, api: Any, unknown: str) -> None:
     response = api.get(f"/api/v1/events/{unknown}", headers=harness.auth("usa-analyst"))
     assert response.status_code == 404, response.text
 

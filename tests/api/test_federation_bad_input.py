@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from harness.nodes import Harness
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.exc import OperationalError
@@ -79,7 +80,7 @@ def outcomes(response: Any) -> list[str]:
 # -- transmission helpers ------------------------------------------------------------------------
 
 
-def claim(h: Any, signed: bytes, **overrides: Any) -> dict[str, Any]:
+def claim(h: Harness, signed: bytes, **overrides: Any) -> dict[str, Any]:
     """A transmission payload, KOR to USA, over the bytes `signed`, with `overrides`."""
     data = {
         "type": "transmission",
@@ -99,7 +100,7 @@ def forged(data: dict[str, Any], kid: str = "KOR:forged", typ: Signed = Signed.T
 
 
 @pytest.fixture
-def good_body(harness: Any) -> bytes:
+def good_body(harness: Harness) -> bytes:
     """A batch holding one fresh, valid KOR envelope."""
     token, _ = harness.envelope("KOR")
     return json.dumps(harness.batch(harness.message("envelope", token))).encode()
@@ -108,7 +109,7 @@ def good_body(harness: Any) -> bytes:
 # -- the control: what valid looks like ----------------------------------------------------------
 
 
-def test_a_valid_envelope_is_stored_and_answered_with_a_receipt(harness: Any) -> None:
+def test_a_valid_envelope_is_stored_and_answered_with_a_receipt(harness: Harness) -> None:
     h = harness
     token, body = h.envelope("KOR")
     before = h.counts("USA")
@@ -124,7 +125,7 @@ def test_a_valid_envelope_is_stored_and_answered_with_a_receipt(harness: Any) ->
     assert row.received_from == "KOR"
 
 
-def test_a_replayed_envelope_is_a_duplicate_and_stored_once(harness: Any) -> None:
+def test_a_replayed_envelope_is_a_duplicate_and_stored_once(harness: Harness) -> None:
     h = harness
     token, _ = h.envelope("KOR")
     first = h.deliver("KOR", "USA", h.batch(h.message("envelope", token)))
@@ -140,7 +141,7 @@ def test_a_replayed_envelope_is_a_duplicate_and_stored_once(harness: Any) -> Non
             assert outcomes(h.deliver("KOR", "USA", raw, header=header)) == ["duplicate"]
 
 
-def test_an_envelope_twice_in_one_batch_is_stored_once(harness: Any) -> None:
+def test_an_envelope_twice_in_one_batch_is_stored_once(harness: Harness) -> None:
     h = harness
     token, _ = h.envelope("KOR")
     before = h.counts("USA")
@@ -151,7 +152,7 @@ def test_an_envelope_twice_in_one_batch_is_stored_once(harness: Any) -> None:
     assert after["outbox"] == before["outbox"] + 1
 
 
-def test_same_id_and_version_with_other_content_is_a_conflict(harness: Any) -> None:
+def test_same_id_and_version_with_other_content_is_a_conflict(harness: Harness) -> None:
     h = harness
     token, body = h.envelope("KOR")
     assert outcomes(h.deliver("KOR", "USA", h.batch(h.message("envelope", token)))) == ["stored"]
@@ -262,7 +263,7 @@ BAD_HEADERS: dict[str, tuple[Header, int, str, tuple[str, ...]]] = {
 @pytest.mark.parametrize("path", [MESSAGES, HELLO, HELD], ids=["messages", "hello", "held"])
 @pytest.mark.parametrize("case", list(BAD_HEADERS), ids=list(BAD_HEADERS))
 def test_a_bad_transmission_refuses_the_whole_post(
-    harness: Any, good_body: bytes, case: str, path: str
+    harness: Harness, good_body: bytes, case: str, path: str
 ) -> None:
     make, status, error, words = BAD_HEADERS[case]
     h = harness
@@ -273,7 +274,7 @@ def test_a_bad_transmission_refuses_the_whole_post(
         refused(response, status, error, *words)
 
 
-def test_the_same_post_with_a_fresh_header_is_taken(harness: Any, good_body: bytes) -> None:
+def test_the_same_post_with_a_fresh_header_is_taken(harness: Harness, good_body: bytes) -> None:
     """The control for the header cases: the body they carry is itself acceptable."""
     h = harness
     early = h.transmission("KOR", "USA", good_body, utc_now() - timedelta(minutes=4))
@@ -281,7 +282,7 @@ def test_the_same_post_with_a_fresh_header_is_taken(harness: Any, good_body: byt
     assert outcomes(response) == ["stored"]
 
 
-def test_no_channel_between_spokes_is_refused(harness: Any) -> None:
+def test_no_channel_between_spokes_is_refused(harness: Harness) -> None:
     """JPN may not send to KOR at all: there is no JPN–KOR channel."""
     h = harness
     token, _ = h.envelope("JPN", rel_to={"USA", "JPN", "KOR"})
@@ -291,7 +292,7 @@ def test_no_channel_between_spokes_is_refused(harness: Any) -> None:
         refused(response, 409, "PeerRefused", "no channel")
 
 
-def test_a_header_replayed_over_another_body_is_refused(harness: Any, good_body: bytes) -> None:
+def test_a_header_replayed_over_another_body_is_refused(harness: Harness, good_body: bytes) -> None:
     h = harness
     header = h.transmission("KOR", "USA", good_body)
     token, _ = h.envelope("KOR")
@@ -302,7 +303,7 @@ def test_a_header_replayed_over_another_body_is_refused(harness: Any, good_body:
 
 
 def test_a_suspended_channel_refuses_with_503_and_stores_nothing(
-    harness: Any, good_body: bytes
+    harness: Harness, good_body: bytes
 ) -> None:
     h = harness
     admin = h.auth("usa-admin")
@@ -321,7 +322,7 @@ def test_a_suspended_channel_refuses_with_503_and_stores_nothing(
 # -- the batch -----------------------------------------------------------------------------------
 
 
-def _token(h: Any) -> str:
+def _token(h: Harness) -> str:
     return h.envelope("KOR")[0]
 
 
@@ -390,7 +391,7 @@ BAD_BATCHES: dict[str, tuple[Callable[[Any], bytes], tuple[str, ...]]] = {
 
 
 @pytest.mark.parametrize("case", list(BAD_BATCHES), ids=list(BAD_BATCHES))
-def test_a_malformed_batch_is_refused_whole(harness: Any, case: str) -> None:
+def test_a_malformed_batch_is_refused_whole(harness: Harness, case: str) -> None:
     make, words = BAD_BATCHES[case]
     h = harness
     raw = make(h)
@@ -398,7 +399,7 @@ def test_a_malformed_batch_is_refused_whole(harness: Any, case: str) -> None:
         refused(h.deliver("KOR", "USA", raw), 422, "InputInvalid", *words)
 
 
-def test_an_oversize_body_is_refused_before_it_is_read_whole(harness: Any) -> None:
+def test_an_oversize_body_is_refused_before_it_is_read_whole(harness: Harness) -> None:
     h = harness
     raw = b" " * (MAX_BODY + 1)
     with h.unchanged():
@@ -412,7 +413,7 @@ def test_an_oversize_body_is_refused_before_it_is_read_whole(harness: Any) -> No
         refused(response, 413, "BodyTooLarge", str(MAX_BODY))
 
 
-def test_a_body_of_exactly_the_limit_is_read(harness: Any) -> None:
+def test_a_body_of_exactly_the_limit_is_read(harness: Harness) -> None:
     """The limit is inclusive: 16 MiB is read (and then refused for what it says, not its size)."""
     h = harness
     raw = b'{"messages": []}'.ljust(MAX_BODY, b" ")
@@ -423,7 +424,7 @@ def test_a_body_of_exactly_the_limit_is_read(harness: Any) -> None:
 # -- one message at a time -----------------------------------------------------------------------
 
 
-def test_an_envelope_signed_by_an_unpinned_key_is_rejected(harness: Any) -> None:
+def test_an_envelope_signed_by_an_unpinned_key_is_rejected(harness: Harness) -> None:
     h = harness
     body = h.manifest_body("KOR")
     token = forged(body, kid="KOR:forged", typ=Signed.PRODUCT)
@@ -436,7 +437,7 @@ def test_an_envelope_signed_by_an_unpinned_key_is_rejected(harness: Any) -> None
         assert result["permanent"] is True
 
 
-def test_an_envelope_signed_by_another_party_is_rejected(harness: Any) -> None:
+def test_an_envelope_signed_by_another_party_is_rejected(harness: Harness) -> None:
     """A manifest naming KOR as originator but signed with JPN's (pinned) key."""
     h = harness
     token = h.sign("JPN", Signed.PRODUCT, h.manifest_body("KOR"))
@@ -448,7 +449,7 @@ def test_an_envelope_signed_by_another_party_is_rejected(harness: Any) -> None:
         )
 
 
-def test_an_envelope_token_of_another_typ_is_rejected(harness: Any) -> None:
+def test_an_envelope_token_of_another_typ_is_rejected(harness: Harness) -> None:
     h = harness
     token = h.sign("KOR", Signed.CONSENT, h.manifest_body("KOR"))
     with h.unchanged():
@@ -459,7 +460,7 @@ def test_an_envelope_token_of_another_typ_is_rejected(harness: Any) -> None:
         )
 
 
-def test_a_tampered_envelope_is_rejected(harness: Any) -> None:
+def test_a_tampered_envelope_is_rejected(harness: Harness) -> None:
     h = harness
     token, _ = h.envelope("KOR")
     head, body, sig = token.split(".")
@@ -538,7 +539,7 @@ BAD_MANIFESTS: dict[
 
 
 @pytest.mark.parametrize("case", list(BAD_MANIFESTS), ids=list(BAD_MANIFESTS))
-def test_a_bad_manifest_is_rejected_and_not_stored(harness: Any, case: str) -> None:
+def test_a_bad_manifest_is_rejected_and_not_stored(harness: Harness, case: str) -> None:
     change, error, words = BAD_MANIFESTS[case]
     h = harness
     body = change(h.manifest_body("KOR", rel_to={"USA", "KOR", "JPN"}))
@@ -550,7 +551,7 @@ def test_a_bad_manifest_is_rejected_and_not_stored(harness: Any, case: str) -> N
         assert result["permanent"] is True
 
 
-def test_a_bad_message_does_not_spoil_its_batch(harness: Any) -> None:
+def test_a_bad_message_does_not_spoil_its_batch(harness: Harness) -> None:
     h = harness
     good, _ = h.envelope("KOR")
     bad = h.sign("KOR", Signed.PRODUCT, h.manifest_body("KOR", topics={"dprk.cyber.theft"}))
@@ -562,7 +563,7 @@ def test_a_bad_message_does_not_spoil_its_batch(harness: Any) -> None:
     assert h.counts("USA")["products"] == before["products"] + 1
 
 
-def test_an_envelope_passed_on_by_a_spoke_is_rejected(harness: Any) -> None:
+def test_an_envelope_passed_on_by_a_spoke_is_rejected(harness: Harness) -> None:
     """JPN hands USA a KOR product: no relay attestation from the hub, no consent."""
     h = harness
     token, _ = h.envelope("KOR", rel_to={"USA", "KOR", "JPN"})
@@ -577,7 +578,7 @@ def test_an_envelope_passed_on_by_a_spoke_is_rejected(harness: Any) -> None:
 # -- relayed envelopes at JPN --------------------------------------------------------------------
 
 
-def _relay(h: Any, **consent_times: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+def _relay(h: Harness, **consent_times: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
     """A KOR product relayed by USA to JPN under a per-product consent: (message, body)."""
     token, body = h.envelope("KOR", rel_to={"USA", "KOR", "JPN"})
     times = {"issued_at": utc_now() - timedelta(hours=1), **consent_times}
@@ -586,7 +587,7 @@ def _relay(h: Any, **consent_times: datetime) -> tuple[dict[str, Any], dict[str,
     return h.message("envelope", token, attestation=attestation, consent=consent), body
 
 
-def test_a_relay_with_a_valid_consent_is_stored_at_jpn(harness: Any) -> None:
+def test_a_relay_with_a_valid_consent_is_stored_at_jpn(harness: Harness) -> None:
     """The control for the relay cases."""
     h = harness
     msg, _ = _relay(h, expires_at=utc_now() + timedelta(days=1))
@@ -595,7 +596,7 @@ def test_a_relay_with_a_valid_consent_is_stored_at_jpn(harness: Any) -> None:
     assert h.counts("JPN")["products"] == before["products"] + 1
 
 
-def test_a_relay_under_an_expired_consent_is_rejected(harness: Any) -> None:
+def test_a_relay_under_an_expired_consent_is_rejected(harness: Harness) -> None:
     h = harness
     msg, _ = _relay(
         h,
@@ -607,14 +608,14 @@ def test_a_relay_under_an_expired_consent_is_rejected(harness: Any) -> None:
         assert result["permanent"] is True
 
 
-def test_a_relay_under_a_consent_not_yet_issued_is_rejected(harness: Any) -> None:
+def test_a_relay_under_a_consent_not_yet_issued_is_rejected(harness: Harness) -> None:
     h = harness
     msg, _ = _relay(h, issued_at=utc_now() + timedelta(days=1))
     with h.unchanged():
         rejected(h.deliver("USA", "JPN", h.batch(msg)), "PolicyDenied", "consent")
 
 
-def test_a_relay_without_attestation_or_consent_is_rejected(harness: Any) -> None:
+def test_a_relay_without_attestation_or_consent_is_rejected(harness: Harness) -> None:
     h = harness
     msg, _ = _relay(h)
     for missing in ("attestation", "consent"):
@@ -627,7 +628,7 @@ def test_a_relay_without_attestation_or_consent_is_rejected(harness: Any) -> Non
             )
 
 
-def test_a_relay_attested_for_another_recipient_is_rejected(harness: Any) -> None:
+def test_a_relay_attested_for_another_recipient_is_rejected(harness: Harness) -> None:
     h = harness
     token, body = h.envelope("KOR", rel_to={"USA", "KOR", "JPN"})
     consent, consent_id = h.consent_token(body["id"], issued_at=utc_now() - timedelta(hours=1))
@@ -637,7 +638,7 @@ def test_a_relay_attested_for_another_recipient_is_rejected(harness: Any) -> Non
         rejected(h.deliver("USA", "JPN", h.batch(msg)), "SignatureInvalid", "another party")
 
 
-def test_a_relay_attesting_another_manifest_is_rejected(harness: Any) -> None:
+def test_a_relay_attesting_another_manifest_is_rejected(harness: Harness) -> None:
     h = harness
     token, body = h.envelope("KOR", rel_to={"USA", "KOR", "JPN"})
     other, _ = h.envelope("KOR", rel_to={"USA", "KOR", "JPN"})
@@ -648,7 +649,7 @@ def test_a_relay_attesting_another_manifest_is_rejected(harness: Any) -> None:
         rejected(h.deliver("USA", "JPN", h.batch(msg)), "SignatureInvalid", "another product")
 
 
-def test_a_relay_with_a_consent_other_than_the_attested_one_is_rejected(harness: Any) -> None:
+def test_a_relay_with_a_consent_other_than_the_attested_one_is_rejected(harness: Harness) -> None:
     h = harness
     token, body = h.envelope("KOR", rel_to={"USA", "KOR", "JPN"})
     consent, _ = h.consent_token(body["id"], issued_at=utc_now() - timedelta(hours=1))
@@ -658,7 +659,7 @@ def test_a_relay_with_a_consent_other_than_the_attested_one_is_rejected(harness:
         rejected(h.deliver("USA", "JPN", h.batch(msg)), "SignatureInvalid", "not the one attested")
 
 
-def test_a_relay_with_a_consent_forged_by_the_hub_is_rejected(harness: Any) -> None:
+def test_a_relay_with_a_consent_forged_by_the_hub_is_rejected(harness: Harness) -> None:
     """The hub cannot sign the originator's consent itself."""
     h = harness
     token, body = h.envelope("KOR", rel_to={"USA", "KOR", "JPN"})
@@ -674,7 +675,7 @@ def test_a_relay_with_a_consent_forged_by_the_hub_is_rejected(harness: Any) -> N
 # -- other message kinds -------------------------------------------------------------------------
 
 
-def test_a_receipt_for_an_unknown_product_is_rejected(harness: Any) -> None:
+def test_a_receipt_for_an_unknown_product_is_rejected(harness: Harness) -> None:
     h = harness
     receipt = h.sign(
         "KOR",
@@ -695,7 +696,7 @@ def test_a_receipt_for_an_unknown_product_is_rejected(harness: Any) -> None:
         rejected(h.deliver("KOR", "USA", h.batch(h.message("receipt", receipt))), "NotFound")
 
 
-def test_a_receipt_with_a_zoneless_time_is_rejected(harness: Any) -> None:
+def test_a_receipt_with_a_zoneless_time_is_rejected(harness: Harness) -> None:
     h = harness
     token, body = h.envelope("KOR")
     assert outcomes(h.deliver("KOR", "USA", h.batch(h.message("envelope", token)))) == ["stored"]
@@ -717,7 +718,7 @@ def test_a_receipt_with_a_zoneless_time_is_rejected(harness: Any) -> None:
         )
 
 
-def test_a_consent_naming_another_originator_is_rejected(harness: Any) -> None:
+def test_a_consent_naming_another_originator_is_rejected(harness: Harness) -> None:
     """KOR sends (and signs) a consent that claims to be JPN's."""
     h = harness
     _, body = h.envelope("KOR")
@@ -752,7 +753,7 @@ def test_a_consent_naming_another_originator_is_rejected(harness: Any) -> None:
     ],
 )
 def test_a_malformed_consent_message_is_rejected(
-    harness: Any, change: dict[str, Any], words: tuple[str, ...]
+    harness: Harness, change: dict[str, Any], words: tuple[str, ...]
 ) -> None:
     h = harness
     product_id = str(uuid.uuid4())
@@ -768,7 +769,7 @@ def test_a_malformed_consent_message_is_rejected(
         )
 
 
-def test_a_consent_request_from_a_spoke_is_rejected(harness: Any) -> None:
+def test_a_consent_request_from_a_spoke_is_rejected(harness: Harness) -> None:
     h = harness
     token = h.sign("JPN", Signed.CONSENT_REQUEST, {"type": "consent-request"})
     raw = json.dumps(h.batch(h.message("consent-request", token))).encode()
@@ -777,7 +778,7 @@ def test_a_consent_request_from_a_spoke_is_rejected(harness: Any) -> None:
         rejected(h.deliver("JPN", "USA", raw), "InputInvalid", "only the hub")
 
 
-def test_a_revocation_of_an_unknown_consent_is_kept_once(harness: Any) -> None:
+def test_a_revocation_of_an_unknown_consent_is_kept_once(harness: Harness) -> None:
     """A revocation may overtake what it revokes (or name a consent this node never held):
     it is kept, so a relay citing that consent is refused later."""
     h = harness
@@ -796,7 +797,7 @@ def test_a_revocation_of_an_unknown_consent_is_kept_once(harness: Any) -> None:
     assert outcomes(h.deliver("KOR", "USA", batch)) == ["duplicate"]
 
 
-def test_a_revocation_passed_on_by_a_spoke_is_rejected(harness: Any) -> None:
+def test_a_revocation_passed_on_by_a_spoke_is_rejected(harness: Harness) -> None:
     h = harness
     revocation = h.sign(
         "KOR",
@@ -819,7 +820,7 @@ def test_a_revocation_passed_on_by_a_spoke_is_rejected(harness: Any) -> None:
 # -- hello ---------------------------------------------------------------------------------------
 
 
-def test_hello_answers_a_valid_transmission_with_a_signed_statement(harness: Any) -> None:
+def test_hello_answers_a_valid_transmission_with_a_signed_statement(harness: Harness) -> None:
     h = harness
     response = h.deliver("KOR", "USA", b"{}", path=HELLO)
     assert response.status_code == 200, response.text
@@ -828,7 +829,7 @@ def test_hello_answers_a_valid_transmission_with_a_signed_statement(harness: Any
     assert statement["arrangement"] == h.digest
 
 
-def test_hello_refuses_bad_headers_and_oversize_bodies(harness: Any) -> None:
+def test_hello_refuses_bad_headers_and_oversize_bodies(harness: Harness) -> None:
     h = harness
     client = h.federation("USA")
     with h.unchanged():
@@ -839,7 +840,7 @@ def test_hello_refuses_bad_headers_and_oversize_bodies(harness: Any) -> None:
         refused(h.deliver("KOR", "USA", big, path=HELLO), 413, "BodyTooLarge")
 
 
-def test_held_checkpoints_answer_a_valid_transmission(harness: Any) -> None:
+def test_held_checkpoints_answer_a_valid_transmission(harness: Harness) -> None:
     h = harness
     response = h.deliver("KOR", "USA", b"{}", path=HELD)
     assert response.status_code == 200, response.text
@@ -847,7 +848,7 @@ def test_held_checkpoints_answer_a_valid_transmission(harness: Any) -> None:
     refused(h.deliver("KOR", "USA", b" " * (64 * 1024 + 1), path=HELD), 413, "BodyTooLarge")
 
 
-def _checkpoint(h: Any, signer: str = "KOR", **changes: Any) -> str:
+def _checkpoint(h: Harness, signer: str = "KOR", **changes: Any) -> str:
     body = {
         "type": "checkpoint",
         "issuer": signer,
@@ -871,7 +872,7 @@ def _checkpoint(h: Any, signer: str = "KOR", **changes: Any) -> str:
     ],
     ids=["unpinned key", "JPN's key", "names JPN", "bad root", "garbage", "bad proof"],
 )
-def test_a_bad_audit_checkpoint_never_blocks_delivery(harness: Any, said: Any) -> None:
+def test_a_bad_audit_checkpoint_never_blocks_delivery(harness: Harness, said: Any) -> None:
     """A peer's checkpoint that does not verify is put on record; the messages still land."""
     h = harness
     token, _ = h.envelope("KOR")
@@ -881,7 +882,7 @@ def test_a_bad_audit_checkpoint_never_blocks_delivery(harness: Any, said: Any) -
     assert h.counts("USA")["products"] == before["products"] + 1
 
 
-def test_an_audit_exchange_alone_is_answered_with_the_hubs_checkpoint(harness: Any) -> None:
+def test_an_audit_exchange_alone_is_answered_with_the_hubs_checkpoint(harness: Harness) -> None:
     """The heartbeat's endpoint: checkpoints, no messages."""
     h = harness
     ours = h.rt["USA"].audit.checkpoint()
@@ -895,7 +896,7 @@ def test_an_audit_exchange_alone_is_answered_with_the_hubs_checkpoint(harness: A
         assert checkpoints.holdings(conn)["KOR"].size == 0
 
 
-def test_the_audit_exchange_refuses_bad_headers_bodies_and_shapes(harness: Any) -> None:
+def test_the_audit_exchange_refuses_bad_headers_bodies_and_shapes(harness: Harness) -> None:
     h = harness
     client = h.federation("USA")
     with h.unchanged():
@@ -910,7 +911,7 @@ def test_the_audit_exchange_refuses_bad_headers_bodies_and_shapes(harness: Any) 
         refused(h.deliver("KOR", "USA", big, path=EXCHANGE), 413, "BodyTooLarge")
 
 
-def test_a_bad_checkpoint_over_the_exchange_is_on_record_once(harness: Any) -> None:
+def test_a_bad_checkpoint_over_the_exchange_is_on_record_once(harness: Harness) -> None:
     """Heartbeats repeat the same exchange every few seconds: one alarm, not one per beat."""
     h = harness
     said = {"checkpoint": _checkpoint(h, "JPN")}
@@ -931,11 +932,13 @@ def _blob_url(digest: str = NO_BLOB, offset: int = 0, size: int = 5) -> str:
     return f"/federation/v1/blobs/{digest}?offset={offset}&size={size}"
 
 
-def _blob_header(h: Any, digest: str = NO_BLOB, offset: int = 0, size: int = 5) -> dict[str, str]:
+def _blob_header(
+    h: Harness, digest: str = NO_BLOB, offset: int = 0, size: int = 5
+) -> dict[str, str]:
     return {HEADER: h.transmission("KOR", "USA", blob_subject(digest, offset, size))}
 
 
-def test_blob_status_refuses_bad_headers_and_digests(harness: Any) -> None:
+def test_blob_status_refuses_bad_headers_and_digests(harness: Harness) -> None:
     h = harness
     client = h.federation("USA")
     status = f"/federation/v1/blobs/{NO_BLOB}"
@@ -952,7 +955,7 @@ def test_blob_status_refuses_bad_headers_and_digests(harness: Any) -> None:
     assert answer.json()["complete"] is False
 
 
-def test_blob_put_refuses_bad_headers_offsets_and_sizes(harness: Any) -> None:
+def test_blob_put_refuses_bad_headers_offsets_and_sizes(harness: Harness) -> None:
     h = harness
     client = h.federation("USA")
     with h.unchanged():
@@ -991,7 +994,7 @@ def test_blob_put_refuses_bad_headers_offsets_and_sizes(harness: Any) -> None:
         )
 
 
-def test_a_blob_whose_bytes_do_not_match_its_digest_is_not_kept(harness: Any) -> None:
+def test_a_blob_whose_bytes_do_not_match_its_digest_is_not_kept(harness: Harness) -> None:
     h = harness
     client = h.federation("USA")
     digest = sha256_digest(b"the real bytes")
@@ -1012,7 +1015,7 @@ def test_a_blob_whose_bytes_do_not_match_its_digest_is_not_kept(harness: Any) ->
         assert status.json()["complete"] is False
 
 
-def test_unknown_paths_and_methods_answer_json_errors(harness: Any) -> None:
+def test_unknown_paths_and_methods_answer_json_errors(harness: Harness) -> None:
     client = harness.federation("USA")
     refused(client.get(MESSAGES), 405, "HTTPError", "method not allowed")
     refused(client.post("/federation/v1/nothing"), 404, "HTTPError", "not found")
@@ -1022,7 +1025,7 @@ def test_unknown_paths_and_methods_answer_json_errors(harness: Any) -> None:
 
 
 @pytest.fixture
-def pg_hub(harness: Any, pg_databases: Any) -> Iterator[Any]:
+def pg_hub(harness: Harness, pg_databases: Any) -> Iterator[Any]:
     """The USA node's keys and arrangement over a fresh PostgreSQL store."""
     settings = dataclasses.replace(
         harness.cluster.nodes["USA"].settings, database_url=pg_databases.new()
@@ -1044,7 +1047,7 @@ def _count_products(rt: Any) -> int:
 
 @pytest.mark.postgres
 def test_a_manifest_with_a_nul_character_is_rejected_on_postgresql(
-    harness: Any, pg_hub: Any
+    harness: Harness, pg_hub: Any
 ) -> None:
     h = harness
     rt, client = pg_hub
@@ -1060,7 +1063,9 @@ def test_a_manifest_with_a_nul_character_is_rejected_on_postgresql(
 
 
 @pytest.mark.postgres
-def test_a_receipt_with_a_huge_version_is_rejected_on_postgresql(harness: Any, pg_hub: Any) -> None:
+def test_a_receipt_with_a_huge_version_is_rejected_on_postgresql(
+    harness: Harness, pg_hub: Any
+) -> None:
     h = harness
     _, client = pg_hub
     receipt = {
@@ -1083,7 +1088,7 @@ def test_a_receipt_with_a_huge_version_is_rejected_on_postgresql(harness: Any, p
 
 @pytest.mark.postgres
 def test_a_checkpoint_with_a_huge_size_is_put_on_record_on_postgresql(
-    harness: Any, pg_hub: Any
+    harness: Harness, pg_hub: Any
 ) -> None:
     h = harness
     _, client = pg_hub
@@ -1145,9 +1150,10 @@ FUZZ = settings(
 )
 
 
+@pytest.mark.slow  # API fuzzing: 120 requests, each between two snapshots of the store
 @FUZZ
 @given(value=json_values)
-def test_fuzz_any_json_batch_body_is_refused_without_5xx(harness: Any, value: Any) -> None:
+def test_fuzz_any_json_batch_body_is_refused_without_5xx(harness: Harness, value: Any) -> None:
     h = harness
     raw = json.dumps(value).encode()  # NaN and Infinity included, as Python writes them
     with h.unchanged("USA"):
@@ -1178,7 +1184,7 @@ canonical_values = st.recursive(
 )
 
 
-def _base_payload(h: Any, kind: str) -> dict[str, Any]:
+def _base_payload(h: Harness, kind: str) -> dict[str, Any]:
     """A valid payload KOR could sign for each message kind it may send to USA."""
     now = iso(utc_now())
     some_id = str(uuid.uuid4())
@@ -1218,10 +1224,11 @@ def _base_payload(h: Any, kind: str) -> dict[str, Any]:
 KINDS = ("envelope", "receipt", "consent", "revocation", "consent-denial", "recall")
 
 
+@pytest.mark.slow  # API fuzzing: 120 requests, each between two snapshots of the store
 @FUZZ
 @given(kind=st.sampled_from(KINDS), data=st.data(), value=canonical_values)
 def test_fuzz_signed_messages_with_one_bad_field_never_answer_5xx(
-    harness: Any, kind: str, data: st.DataObject, value: Any
+    harness: Harness, kind: str, data: st.DataObject, value: Any
 ) -> None:
     """A KOR-signed, valid payload of each kind with one field replaced (or added) by anything.
 
@@ -1247,7 +1254,7 @@ def test_fuzz_signed_messages_with_one_bad_field_never_answer_5xx(
 
 
 def test_this_nodes_store_failing_during_an_exchange_is_no_alarm(
-    harness: Any, monkeypatch: pytest.MonkeyPatch
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A checkpoint that could not be stored because this node's store failed says nothing
     of the peer's history: it is logged, not recorded as an audit alarm."""

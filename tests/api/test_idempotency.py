@@ -6,23 +6,24 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from factories import draft
+from harness.factories import draft
+from harness.nodes import Harness
 from sqlalchemy import func, select
 
 from tisa.store.tables import idempotency, products
 
 
-def _create(h: Any, key: str | None, user: str = "kor-analyst", **fields: Any) -> Any:
+def _create(h: Harness, key: str | None, user: str = "kor-analyst", **fields: Any) -> Any:
     headers = h.auth(user) | ({"Idempotency-Key": key} if key else {})
     return h.api("KOR").post("/api/v1/products", json=draft(**fields), headers=headers)
 
 
-def _products(h: Any) -> int:
+def _products(h: Harness) -> int:
     with h.rt["KOR"].ctx.db.read() as conn:
         return int(conn.execute(select(func.count()).select_from(products)).scalar_one())
 
 
-def test_a_retried_create_returns_the_first_answer_and_makes_one_product(harness: Any) -> None:
+def test_a_retried_create_returns_the_first_answer_and_makes_one_product(harness: Harness) -> None:
     h = harness
     key = f"create-{uuid.uuid4().hex}"
     body = draft(title="Retried after a lost answer")
@@ -37,7 +38,7 @@ def test_a_retried_create_returns_the_first_answer_and_makes_one_product(harness
     assert _products(h) == before + 1
 
 
-def test_the_key_with_another_request_is_refused_and_changes_nothing(harness: Any) -> None:
+def test_the_key_with_another_request_is_refused_and_changes_nothing(harness: Harness) -> None:
     h = harness
     key = f"other-{uuid.uuid4().hex}"
     assert _create(h, key, title="First").status_code == 201
@@ -51,7 +52,7 @@ def test_the_key_with_another_request_is_refused_and_changes_nothing(harness: An
     assert _products(h) == before
 
 
-def test_a_key_still_being_carried_out_is_refused(harness: Any) -> None:
+def test_a_key_still_being_carried_out_is_refused(harness: Harness) -> None:
     h = harness
     key = f"pending-{uuid.uuid4().hex}"
     body = draft(title="Pending")
@@ -83,7 +84,7 @@ def test_a_key_still_being_carried_out_is_refused(harness: Any) -> None:
     assert _products(h) == before + 1
 
 
-def test_keys_belong_to_their_user_and_are_optional(harness: Any) -> None:
+def test_keys_belong_to_their_user_and_are_optional(harness: Harness) -> None:
     h = harness
     key = f"shared-{uuid.uuid4().hex}"
     before = _products(h)
@@ -94,7 +95,7 @@ def test_keys_belong_to_their_user_and_are_optional(harness: Any) -> None:
     assert _products(h) == before + 4
 
 
-def test_a_malformed_key_is_refused(harness: Any) -> None:
+def test_a_malformed_key_is_refused(harness: Harness) -> None:
     h = harness
     before = _products(h)
     for key in ("", "has space", "x" * 65, "a/b", "k?"):
@@ -104,7 +105,7 @@ def test_a_malformed_key_is_refused(harness: Any) -> None:
     assert _products(h) == before
 
 
-def test_a_refusal_is_kept_too(harness: Any) -> None:
+def test_a_refusal_is_kept_too(harness: Harness) -> None:
     """A retry of a refused request hears the same refusal (and nothing is done)."""
     h = harness
     key = f"refused-{uuid.uuid4().hex}"

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from harness.nodes import Harness
 
 from tisa.api.analyst import METRICS_TYPE, analyst_app
 from tisa.api.openapi import Operation, corrected
@@ -24,7 +25,7 @@ OPEN = {
 }
 
 
-def document(harness: Any, party: str = "USA") -> dict[str, Any]:
+def document(harness: Harness, party: str = "USA") -> dict[str, Any]:
     return harness.api(party).get("/openapi.json").json()  # type: ignore[no-any-return]
 
 
@@ -36,7 +37,7 @@ def operations(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_every_error_answer_is_an_error_body(harness: Any) -> None:
+def test_every_error_answer_is_an_error_body(harness: Harness) -> None:
     doc = document(harness)
     assert "HTTPValidationError" not in json.dumps(doc)
     assert doc["components"]["schemas"]["ErrorBody"]["required"] == ["error", "detail"]
@@ -49,7 +50,7 @@ def test_every_error_answer_is_an_error_body(harness: Any) -> None:
                 assert response["content"] == {"application/json": {"schema": ERROR_BODY}}, name
 
 
-def test_operations_that_need_sign_in_say_so(harness: Any) -> None:
+def test_operations_that_need_sign_in_say_so(harness: Harness) -> None:
     for name, operation in operations(document(harness)).items():
         if name in OPEN:
             assert "security" not in operation, name
@@ -79,12 +80,12 @@ def test_operations_that_need_sign_in_say_so(harness: Any) -> None:
     ],
 )
 def test_each_operation_states_the_statuses_it_answers(
-    harness: Any, name: str, statuses: set[str]
+    harness: Harness, name: str, statuses: set[str]
 ) -> None:
     assert set(operations(document(harness))[name]["responses"]) == statuses
 
 
-def test_what_is_not_json_is_stated_as_it_is(harness: Any) -> None:
+def test_what_is_not_json_is_stated_as_it_is(harness: Harness) -> None:
     ops = operations(document(harness))
     assert list(ops["GET /metrics"]["responses"]["200"]["content"]) == [METRICS_TYPE]
     attachment = "GET /api/v1/products/{product_id}/versions/{version}/attachments/{digest}"
@@ -100,7 +101,9 @@ def test_what_is_not_json_is_stated_as_it_is(harness: Any) -> None:
     ("party", "channels"),
     [("USA", ["USA-KOR", "KOR-USA", "USA-JPN", "JPN-USA"]), ("KOR", ["USA-KOR", "KOR-USA"])],
 )
-def test_a_channel_is_one_of_the_nodes_own(harness: Any, party: str, channels: list[str]) -> None:
+def test_a_channel_is_one_of_the_nodes_own(
+    harness: Harness, party: str, channels: list[str]
+) -> None:
     for action in ("suspend", "resume"):
         operation = operations(document(harness, party))[
             f"POST /api/v1/channels/{{channel_id}}/{action}"
@@ -110,7 +113,7 @@ def test_a_channel_is_one_of_the_nodes_own(harness: Any, party: str, channels: l
 
 
 @pytest.mark.parametrize("party", ["USA", "KOR", "JPN"])
-def test_the_example_draft_is_one_the_node_accepts(harness: Any, party: str) -> None:
+def test_the_example_draft_is_one_the_node_accepts(harness: Harness, party: str) -> None:
     check = operations(document(harness, party))["POST /api/v1/products/check"]
     example = check["requestBody"]["content"]["application/json"]["example"]
     response = harness.api(party).post(
@@ -120,7 +123,7 @@ def test_the_example_draft_is_one_the_node_accepts(harness: Any, party: str) -> 
     assert response.json() == {"problems": []}
 
 
-def test_an_entry_for_an_operation_the_app_lacks_is_refused(harness: Any) -> None:
+def test_an_entry_for_an_operation_the_app_lacks_is_refused(harness: Harness) -> None:
     generated = analyst_app(harness.rt["USA"])
     with pytest.raises(KeyError, match="GET /api/v1/nothing"):
         corrected(

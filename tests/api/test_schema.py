@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+from harness.nodes import Harness
 from schemathesis.engine import Status, events, from_schema
 
 from tisa.api.analyst import analyst_app
@@ -131,7 +132,9 @@ def _failed_checks(recorder: Any) -> Iterator[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("username", ["usa-admin", "usa-analyst", "kor-officer"])
 @pytest.mark.usefixtures("loopback_only")
-def test_the_analyst_api_conforms_to_its_openapi_document(own_harness: Any, username: str) -> None:
+def test_the_analyst_api_conforms_to_its_openapi_document(
+    own_harness: Harness, username: str
+) -> None:
     h = own_harness
     party = username.split("-")[0].upper()
     config = schemathesis.Config.from_dict(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from harness.clusters import copy_cluster
 from typer.testing import CliRunner
 
 from tisa.cli.main import app
@@ -25,9 +26,10 @@ def test_init_then_show_the_shipped_arrangement(tmp_path: Path) -> None:
     assert "not pinned" in shown.output
 
 
-def test_status_and_audit_on_a_node_that_has_never_run(tmp_path: Path) -> None:
-    cluster = Cluster(tmp_path / "net")
-    cluster.create()
+def test_status_and_audit_on_a_node_that_has_never_run(
+    tmp_path: Path, cluster_template: Cluster
+) -> None:
+    cluster = copy_cluster(cluster_template, tmp_path / "net")
     kor = str(cluster.nodes["KOR"].root)
     status = runner.invoke(app, ["status", "--dir", kor])
     assert status.exit_code == 0, status.output
@@ -98,9 +100,10 @@ def _grow_log(root: Path, count: int, at: datetime) -> None:
             audit.record(conn, audit.Action.VIEW, at=at, actor=f"u{i}", detail={"i": i})
 
 
-def test_audit_verify_names_malformed_rows_instead_of_crashing(tmp_path: Path) -> None:
-    cluster = Cluster(tmp_path / "net")
-    cluster.create()
+def test_audit_verify_names_malformed_rows_instead_of_crashing(
+    tmp_path: Path, cluster_template: Cluster
+) -> None:
+    cluster = copy_cluster(cluster_template, tmp_path / "net")
     root = cluster.nodes["KOR"].root
     _grow_log(root, 6, datetime.now(UTC))
     _tamper(
@@ -120,12 +123,13 @@ def test_audit_verify_names_malformed_rows_instead_of_crashing(tmp_path: Path) -
     assert isinstance(exported.exception, SystemExit), exported.exception
 
 
-def test_status_shows_what_peers_hold_and_warns_of_an_unwitnessed_tail(tmp_path: Path) -> None:
+def test_status_shows_what_peers_hold_and_warns_of_an_unwitnessed_tail(
+    tmp_path: Path, cluster_template: Cluster
+) -> None:
     from tisa.node.settings import Settings
     from tisa.store.database import Database
 
-    cluster = Cluster(tmp_path / "net")
-    cluster.create()
+    cluster = copy_cluster(cluster_template, tmp_path / "net")
     root = cluster.nodes["KOR"].root
     _grow_log(root, 2, datetime.now(UTC) - timedelta(minutes=5))
     sealed = runner.invoke(app, ["audit", "checkpoint", "--dir", str(root)])
@@ -140,16 +144,17 @@ def test_status_shows_what_peers_hold_and_warns_of_an_unwitnessed_tail(tmp_path:
     assert "for longer than 30 s" in " ".join(result.output.split())
 
 
-def test_check_passes_a_whole_node_and_names_a_damaged_product(tmp_path: Path) -> None:
-    from factories import draft
+def test_check_passes_a_whole_node_and_names_a_damaged_product(
+    tmp_path: Path, cluster_template: Cluster
+) -> None:
+    from harness.factories import draft
     from sqlalchemy import text
 
     from tisa.domain.wire import DraftIn, parse
     from tisa.node.runtime import Runtime
     from tisa.node.settings import Settings
 
-    cluster = Cluster(tmp_path / "net")
-    cluster.create()
+    cluster = copy_cluster(cluster_template, tmp_path / "net")
     root = cluster.nodes["KOR"].root
     whole = runner.invoke(app, ["check", "--dir", str(root)])
     assert whole.exit_code == 0, whole.output

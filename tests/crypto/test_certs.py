@@ -11,7 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from factories import legacy_tls_identity
+from harness.factories import legacy_tls_identity
 
 from tisa.crypto.certs import fingerprint, is_ca, load_cert, make_tls_identity
 from tisa.errors import ConfigInvalid

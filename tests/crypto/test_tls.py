@@ -23,7 +23,7 @@ from typing import Protocol
 
 import httpx
 import pytest
-from factories import legacy_tls_identity, minted_tls_identity
+from harness.factories import legacy_tls_identity, minted_tls_identity
 
 from tisa.crypto.certs import fingerprint, make_tls_identity
 from tisa.crypto.tls import (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from factories import ARRANGEMENT_PATH, PARTIES, arrangement
+from harness.factories import ARRANGEMENT_PATH, PARTIES, arrangement
 from hypothesis import given
 from hypothesis import strategies as st
 

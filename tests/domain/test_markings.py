@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from factories import CODES, arrangement, markings
+from harness.factories import CODES, arrangement, markings
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from factories import (
+from harness.factories import (
     LAUNCH,
     NUCLEAR_TEST,
     OTHER_PRODUCT_ID,

@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
-from factories import (
+from harness.factories import (
     CODES,
     CONSENT_ID,
     HUB,

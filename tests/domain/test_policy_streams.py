@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from factories import consent, markings, situation
+from harness.factories import consent, markings, situation
 from hypothesis import given
 from hypothesis import strategies as st
 

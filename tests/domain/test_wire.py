@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from factories import (
+from harness.factories import (
     CONSENT_ID,
     PRODUCT_ID,
     T0,

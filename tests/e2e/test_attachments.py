@@ -24,7 +24,8 @@ from typing import Any
 
 import httpx
 import pytest
-from factories import gps_photo
+from harness.factories import gps_photo
+from harness.network import Net
 from PIL import ExifTags, Image
 from pypdf import PdfWriter
 
@@ -79,7 +80,7 @@ def _blocks(path: Path) -> Iterator[bytes]:
 
 
 def _upload(
-    net: Any, party: str, name: str, content: bytes | Path, content_type: str
+    net: Net, party: str, name: str, content: bytes | Path, content_type: str
 ) -> httpx.Response:
     """POST /api/v1/uploads?name=… with the file as the streamed body, as `party`'s analyst."""
     handle = net.cluster.nodes[party]
@@ -95,7 +96,7 @@ def _upload(
         return http.post("/api/v1/uploads", params={"name": name}, content=body, headers=headers)
 
 
-def _uploaded(net: Any, party: str, name: str, content: bytes | Path, content_type: str) -> Any:
+def _uploaded(net: Net, party: str, name: str, content: bytes | Path, content_type: str) -> Any:
     answer = _upload(net, party, name, content, content_type)
     assert answer.status_code == 201, answer.text
     return answer.json()
@@ -105,11 +106,11 @@ def _attachment_path(product_id: str, digest: str, version: int = 1) -> str:
     return f"/api/v1/products/{product_id}/versions/{version}/attachments/{digest}"
 
 
-def _download(net: Any, party: str, product_id: str, digest: str) -> bytes:
+def _download(net: Net, party: str, product_id: str, digest: str) -> bytes:
     return b"".join(net(party).stream(_attachment_path(product_id, digest)))
 
 
-def _download_digest(net: Any, party: str, product_id: str, digest: str) -> tuple[str, int]:
+def _download_digest(net: Net, party: str, product_id: str, digest: str) -> tuple[str, int]:
     """The SHA-256 and length of the attachment as `party` serves it, streamed."""
     hasher = hashlib.sha256()
     size = 0
@@ -123,7 +124,7 @@ def _download_digest(net: Any, party: str, product_id: str, digest: str) -> tupl
 
 
 @contextmanager
-def _store(net: Any, party: str) -> Iterator[BlobStore]:
+def _store(net: Net, party: str) -> Iterator[BlobStore]:
     """`party`'s blob store (its own key), opened beside the node (or while it is down)."""
     paths = net.cluster.nodes[party].settings.paths
     store = BlobStore(paths.blobs, keyfile.load_key(paths.blob_key))
@@ -131,16 +132,16 @@ def _store(net: Any, party: str) -> Iterator[BlobStore]:
     yield store
 
 
-def _partial_files(net: Any, party: str) -> list[Path]:
+def _partial_files(net: Net, party: str) -> list[Path]:
     return sorted((net.cluster.nodes[party].settings.paths.blobs / "partials").glob("*.part"))
 
 
-def _upload_row(net: Any, party: str, digest: str) -> attachments.UploadRow | None:
+def _upload_row(net: Net, party: str, digest: str) -> attachments.UploadRow | None:
     with Database(net.cluster.nodes[party].settings.database_url) as db, db.read() as conn:
         return attachments.get_upload(conn, digest)
 
 
-def _kept_state(net: Any, party: str) -> dict[str, Any]:
+def _kept_state(net: Net, party: str) -> dict[str, Any]:
     """What an upload would leave at `party`: its blobs, uploads, temporaries and scratch."""
     settings = net.cluster.nodes[party].settings
     with _store(net, party) as store:
@@ -247,7 +248,7 @@ def _pdf() -> bytes:
     return out.getvalue()
 
 
-def _raw_upload_head(net: Any, party: str, name: str, declared: int) -> bytes:
+def _raw_upload_head(net: Net, party: str, name: str, declared: int) -> bytes:
     """Send only an upload's head, declaring a body of `declared` bytes; the raw answer."""
     handle = net.cluster.nodes[party]
     context = ssl.create_default_context(cadata=handle.cert_pem.decode("ascii"))

@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
+from harness.network import Net, Networks
 from sqlalchemy import text, update
 
 from tisa.relay.heartbeat import BEAT_EVERY
-
-if TYPE_CHECKING:  # the e2e conftest's Net (another conftest module shares the name)
-    from conftest import Net
 from tisa.store import audit, checkpoints
 from tisa.store.database import Database
 from tisa.store.tables import audit_head
@@ -53,7 +50,7 @@ def wait_covered(net: Net, holder: str, issuer: str) -> int:
 
 
 def test_a_quiet_hub_holds_each_spokes_latest_checkpoint_within_seconds(
-    make_network: Callable[..., Net],
+    make_network: Networks,
 ) -> None:
     net = make_network(rules=False)
     for party in ("USA", "KOR", "JPN"):
@@ -86,7 +83,7 @@ def reported(net: Net, holder: str, peer: str) -> datetime:
         return checkpoints.holdings(conn)[peer].reported_at
 
 
-def test_a_suspended_channel_carries_no_heartbeat(make_network: Callable[..., Net]) -> None:
+def test_a_suspended_channel_carries_no_heartbeat(make_network: Networks) -> None:
     net = make_network(rules=False)
     admin = net("USA", "admin")
     net("JPN", "admin")
@@ -119,7 +116,7 @@ def test_a_suspended_channel_carries_no_heartbeat(make_network: Callable[..., Ne
 
 
 def test_verify_with_peers_catches_a_truncated_tail_after_a_quiet_spell(
-    make_network: Callable[..., Net],
+    make_network: Networks,
 ) -> None:
     net = make_network(rules=False)
     for role in ("analyst", "officer", "admin", "auditor"):

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from typing import Any
 
-import pages
 import pytest
+from harness import pages
+from harness.network import Networks
 
 from tisa.errors import Damaged
 
@@ -23,7 +23,9 @@ pytestmark = pytest.mark.e2e
 PRODUCTS = 40
 
 
-def test_a_corrupted_page_of_products_is_named_and_the_rest_is_served(make_network: Any) -> None:
+def test_a_corrupted_page_of_products_is_named_and_the_rest_is_served(
+    make_network: Networks,
+) -> None:
     net = make_network(rules=False)
     ids = [
         net.publish(

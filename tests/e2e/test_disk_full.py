@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+from harness.network import Net, Networks
 
 pytestmark = pytest.mark.e2e
 
@@ -71,13 +72,13 @@ def _fill(path: Path, leave: int) -> None:
                 return
 
 
-def _api(net: Any, party: str) -> httpx.Client:
+def _api(net: Net, party: str) -> httpx.Client:
     handle = net.cluster.nodes[party]
     context = ssl.create_default_context(cadata=handle.cert_pem.decode("ascii"))
     return httpx.Client(base_url=handle.settings.api_url, verify=context, timeout=30)
 
 
-def _upload(net: Any, party: str, name: str, content: bytes) -> httpx.Response:
+def _upload(net: Net, party: str, name: str, content: bytes) -> httpx.Response:
     headers = {"Authorization": f"Bearer {net(party).token}", "Content-Type": "text/csv"}
     with _api(net, party) as http:
         return http.post("/api/v1/uploads", params={"name": name}, content=content, headers=headers)
@@ -95,7 +96,7 @@ def _csv(size: int) -> bytes:
     return ("n,value\n" + "".join(rows)).encode()
 
 
-def _sign_in(net: Any, party: str) -> httpx.Response:
+def _sign_in(net: Net, party: str) -> httpx.Response:
     username = f"{party.lower()}-analyst"
     with _api(net, party) as http:
         return http.post(
@@ -104,12 +105,12 @@ def _sign_in(net: Any, party: str) -> httpx.Response:
         )
 
 
-def _ready(net: Any, party: str) -> dict[str, Any]:
+def _ready(net: Net, party: str) -> dict[str, Any]:
     with _api(net, party) as http:
         return http.get("/healthz/ready").json()  # type: ignore[no-any-return]
 
 
-def _metric(net: Any, what: str) -> float:
+def _metric(net: Net, what: str) -> float:
     text = net("USA", "admin").text("/metrics")
     line = f'tisa_disk_full_total{{what="{what}"}} '
     found = [float(row.removeprefix(line)) for row in text.splitlines() if row.startswith(line)]
@@ -117,7 +118,7 @@ def _metric(net: Any, what: str) -> float:
 
 
 def test_a_full_disk_refuses_attachments_keeps_flash_and_recovers_without_restart(
-    small_disk: Path, make_network: Any
+    small_disk: Path, make_network: Networks
 ) -> None:
     net = make_network()
     usa = net.cluster.nodes["USA"]

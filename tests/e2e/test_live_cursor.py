@@ -12,12 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
+from harness.network import Net
 
 pytestmark = pytest.mark.e2e
 
 
 @contextmanager
-def _browser(net: Any, party: str) -> Iterator[httpx.Client]:
+def _browser(net: Net, party: str) -> Iterator[httpx.Client]:
     node = net.cluster.nodes[party]
     context = ssl.create_default_context(cadata=node.settings.paths.tls_cert.read_text())
     timeout = httpx.Timeout(10.0, read=30.0)

@@ -12,7 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
-from factories import gps_photo
+from harness.factories import gps_photo
+from harness.network import Net
 from sqlalchemy import select, text
 from typer.testing import CliRunner
 
@@ -35,16 +36,16 @@ MISSILE = ["dprk.missile.*"]
 
 
 @pytest.fixture(scope="module")
-def gated(private_network: Any) -> Any:
+def gated(private_network: Net) -> Any:
     """This module's own network: its tests suspend and resume channels."""
     return private_network
 
 
-def _store(net: Any, party: str) -> Database:
+def _store(net: Net, party: str) -> Database:
     return Database(net.cluster.nodes[party].settings.database_url)
 
 
-def _rows(net: Any, party: str, table: Any, **where: Any) -> list[Any]:
+def _rows(net: Net, party: str, table: Any, **where: Any) -> list[Any]:
     with _store(net, party) as db, db.read() as conn:
         query = select(table)
         for column, value in where.items():
@@ -52,7 +53,7 @@ def _rows(net: Any, party: str, table: Any, **where: Any) -> list[Any]:
         return list(conn.execute(query))
 
 
-def _upload(net: Any, party: str, name: str, content: bytes, content_type: str) -> str:
+def _upload(net: Net, party: str, name: str, content: bytes, content_type: str) -> str:
     handle = net.cluster.nodes[party]
     context = ssl.create_default_context(cadata=handle.cert_pem.decode("ascii"))
     headers = {"Authorization": f"Bearer {net(party).token}", "Content-Type": content_type}
@@ -64,14 +65,14 @@ def _upload(net: Any, party: str, name: str, content: bytes, content_type: str) 
     return str(answer.json()["digest"])
 
 
-def _state_at(net: Any, party: str, product_id: str, recipient: str, state: str) -> Any:
+def _state_at(net: Net, party: str, product_id: str, recipient: str, state: str) -> Any:
     return net.wait_for(
         lambda: (d := net.delivery(party, product_id, recipient)) and d["state"] == state and d,
         f"{party} recording {product_id[:8]} {state} for {recipient}",
     )
 
 
-def _ready(net: Any, party: str) -> dict[str, Any]:
+def _ready(net: Net, party: str) -> dict[str, Any]:
     answer: dict[str, Any] = net(party)._http.get("/healthz/ready").json()
     return answer
 

@@ -19,9 +19,10 @@ import httpx
 import psycopg
 import pytest
 import uvicorn
-from factories import gps_photo
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from harness.factories import gps_photo
+from harness.network import Net
 
 from tisa.blobs import keyfile
 from tisa.blobs.store import BlobStore
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.e2e
 MISSILE = ["dprk.missile.*"]
 
 
-def _upload(net: Any, party: str, content: bytes) -> str:
+def _upload(net: Net, party: str, content: bytes) -> str:
     handle = net.cluster.nodes[party]
     context = ssl.create_default_context(cadata=handle.cert_pem.decode("ascii"))
     headers = {"Authorization": f"Bearer {net(party).token}", "Content-Type": "image/jpeg"}
@@ -44,7 +45,7 @@ def _upload(net: Any, party: str, content: bytes) -> str:
     return str(answer.json()["digest"])
 
 
-def _ready(net: Any, party: str) -> dict[str, Any] | None:
+def _ready(net: Net, party: str) -> dict[str, Any] | None:
     """`party`'s readiness report once every check passes, else None."""
     report: dict[str, Any] = net(party)._http.get("/healthz/ready").json()
     return report if report["status"] == "ok" else None
@@ -89,7 +90,7 @@ class _Nonsense:
     """A server at JPN's federation address, with JPN's TLS identity, that answers every
     question from the hub with well-formed nonsense."""
 
-    def __init__(self, net: Any) -> None:
+    def __init__(self, net: Net) -> None:
         jpn = net.cluster.nodes["JPN"]
         usa_cert = net.cluster.nodes["USA"].cert_pem
         app = FastAPI()
@@ -216,7 +217,7 @@ def test_a_database_outage_stops_nothing_for_good(make_network, pg_databases):
     assert ready["checks"]["tasks"]["ok"]
 
 
-def _titled(net: Any, title: str) -> bool:
+def _titled(net: Net, title: str) -> bool:
     listed = net("KOR").get("/api/v1/products", params={"limit": 1000})["products"]
     return any(p["title"] == title for p in listed)
 

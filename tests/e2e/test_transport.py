@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from factories import minted_tls_identity
+from harness.factories import minted_tls_identity
 from prometheus_client.parser import text_string_to_metric_families
 
 from tisa.crypto import jws

@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from factories import product
+from harness.factories import product
 
 from tisa.domain.arrangement import FusionWindows
 from tisa.domain.model import (

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pages
 import pytest
-from factories import draft
+from harness import pages
+from harness.clusters import copy_cluster
+from harness.factories import draft
 from sqlalchemy import text
 
 from tisa.attachments import uploads
@@ -58,10 +59,9 @@ class Node:
 
 
 @pytest.fixture
-def node(tmp_path: Path) -> Iterator[Node]:
+def node(tmp_path: Path, cluster_template: Cluster) -> Iterator[Node]:
     """KOR with 60 released products (one with a text attachment) and a few drafts."""
-    cluster = Cluster(tmp_path / "net")
-    cluster.create()
+    cluster = copy_cluster(cluster_template, tmp_path / "net")
     rt = Runtime(cluster.nodes["KOR"].settings).open()
     try:
         upload = tmp_path / "notes.txt"

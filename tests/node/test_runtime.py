@@ -17,9 +17,9 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pages
 import pytest
-from factories import legacy_tls_identity
+from harness import pages
+from harness.factories import legacy_tls_identity
 from prometheus_client.parser import text_string_to_metric_families
 
 from tisa.crypto.certs import make_tls_identity

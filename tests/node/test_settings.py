@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from factories import legacy_tls_identity
+from harness.factories import legacy_tls_identity
 
 from tisa.crypto.certs import is_ca, load_cert
 from tisa.domain.arrangement import parse_arrangement

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
-from factories import draft
+from harness.factories import draft
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (

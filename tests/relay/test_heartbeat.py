@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from harness.clusters import copy_cluster
 
 from tisa.api.federation import federation_app
 from tisa.demo.network import Cluster
@@ -23,10 +24,9 @@ from tisa.store.audit import Action
 
 
 @pytest.fixture
-def nodes(tmp_path: Path) -> Iterator[dict[str, Runtime]]:
+def nodes(tmp_path: Path, cluster_template: Cluster) -> Iterator[dict[str, Runtime]]:
     """USA, KOR and JPN opened (not serving), each log a few entries long."""
-    cluster = Cluster(tmp_path / "net")
-    cluster.create()
+    cluster = copy_cluster(cluster_template, tmp_path / "net")
     opened = {p: Runtime(h.settings).open() for p, h in cluster.nodes.items()}
     try:
         for party, rt in opened.items():

@@ -6,8 +6,8 @@ import base64
 import json
 
 import pytest
+from harness.trio import Trio
 from sqlalchemy import func, select
-from world import Trio
 
 from tisa.crypto import jws
 from tisa.crypto.trust import Signed

@@ -7,7 +7,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from world import Trio
+from harness.trio import Trio
 
 from tisa.domain.consent import ConsentKind, StreamMode
 from tisa.domain.wire import ConsentIn

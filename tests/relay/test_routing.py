@@ -3,7 +3,7 @@ held (with a request to the originator) until it has one."""
 
 from __future__ import annotations
 
-from world import Trio
+from harness.trio import Trio
 
 from tisa.crypto import jws
 from tisa.domain.markings import Precedence

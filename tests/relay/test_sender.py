@@ -10,8 +10,8 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import httpx
+from harness.trio import Trio
 from sqlalchemy import insert
-from world import Trio
 
 from tisa.api.federation import federation_app
 from tisa.crypto import jws

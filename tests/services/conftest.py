@@ -1,3 +1,3 @@
 """Fixtures: `trio`, three open runtimes on fresh stores (tests/world.py)."""
 
-from world import trio, trio_template  # noqa: F401 - fixtures, found by name
+from harness.trio import trio, trio_template  # noqa: F401 - fixtures, found by name

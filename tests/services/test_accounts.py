@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from world import Trio
+from harness.trio import Trio
 
 from tisa.domain.markings import Classification
 from tisa.errors import AuthenticationFailed, InputInvalid

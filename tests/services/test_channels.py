@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from world import Trio
+from harness.trio import Trio
 
 from tisa.errors import AccessDenied, InputInvalid, NotFound
 from tisa.services.accounts import Role

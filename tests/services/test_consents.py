@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from factories import draft
+from harness.clusters import copy_cluster
+from harness.factories import draft
+from harness.trio import Trio
 from sqlalchemy import func, select
-from world import Trio
 
 from tisa.crypto import jws
 from tisa.demo.network import Cluster
@@ -24,9 +25,8 @@ from tisa.store.tables import consents as consent_table
 
 
 @pytest.fixture(scope="module")
-def kor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    cluster = Cluster(tmp_path_factory.mktemp("node"))
-    cluster.create()
+def kor(tmp_path_factory: pytest.TempPathFactory, cluster_template: Cluster) -> Iterator[Runtime]:
+    cluster = copy_cluster(cluster_template, tmp_path_factory.mktemp("node") / "net")
     rt = Runtime(cluster.nodes["KOR"].settings).open()
     try:
         yield rt

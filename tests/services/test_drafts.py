@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from factories import draft
+from harness.factories import draft
+from harness.trio import Trio
 from sqlalchemy import func, select
-from world import Trio
 
 from tisa.domain.states import ProductState
 from tisa.domain.wire import DraftIn, parse

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from factories import arrangement, product, signers
+from harness.factories import arrangement, product, signers
 
 from tisa.blobs import keyfile
 from tisa.blobs.store import BlobStore

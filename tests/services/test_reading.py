@@ -6,8 +6,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from harness.trio import Trio
 from sqlalchemy import update
-from world import Trio
 
 from tisa.errors import Damaged, NotFound
 from tisa.relay import inbox

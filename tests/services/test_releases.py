@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from factories import draft
-from world import Trio
+from harness.factories import draft
+from harness.trio import Trio
 
 from tisa.crypto import jws
 from tisa.domain.states import DeliveryState, OutboxState, ProductState

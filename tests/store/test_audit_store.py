@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 from tisa.store import checkpoints as kept
@@ -22,15 +20,6 @@ from tisa.store.tables import checkpoints
 
 T0 = datetime(2024, 1, 14, 5, 55, tzinfo=UTC)
 ROW = CheckpointRow("USA", 7, "ab" * 32, "token", T0)
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url).open()
-    try:
-        yield database
-    finally:
-        database.close()
 
 
 def _while_first_is_open(db: Database, first: object, second: object) -> list[object]:
@@ -55,7 +44,8 @@ def _while_first_is_open(db: Database, first: object, second: object) -> list[ob
     return outcomes
 
 
-def test_a_checkpoint_kept_twice_at_once_is_kept_once(db: Database) -> None:
+def test_a_checkpoint_kept_twice_at_once_is_kept_once(own_db: Database) -> None:
+    db = own_db  # two transactions at once: real connections of their own
     outcomes = _while_first_is_open(
         db,
         lambda conn: kept.add_checkpoint(conn, ROW, T0),
@@ -74,8 +64,9 @@ def test_a_checkpoint_already_held_is_not_kept_again(db: Database) -> None:
 
 
 def test_the_first_holding_of_a_peer_noted_twice_at_once_keeps_the_later_word(
-    db: Database,
+    own_db: Database,
 ) -> None:
+    db = own_db  # two transactions at once: real connections of their own
     later = T0 + timedelta(seconds=3)
     outcomes = _while_first_is_open(
         db,

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from harness.clusters import copy_cluster, create_cluster, open_runtimes
 from sqlalchemy import insert, text, update
 
 from tisa.audit.chain import GENESIS, Damaged, Entry, chain_hash, content
@@ -42,16 +43,18 @@ class Pair:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pair]:
-    databases = None
-    pg = None
+def pair(
+    request: pytest.FixtureRequest, tmp_path: Path, cluster_template: Cluster
+) -> Iterator[Pair]:
     if request.param == "postgresql":
+        # The runtimes open their own stores from a URL and commit for each other to see, so
+        # KOR and USA get real databases of their own (JPN's store is never opened: SQLite).
         pg = request.getfixturevalue("pg_databases")
-        databases = {"USA": pg.new(), "KOR": pg.new(), "JPN": pg.new()}
-    cluster = Cluster(tmp_path / "net", databases=databases)
-    cluster.create()
-    kor = Runtime(cluster.nodes["KOR"].settings).open()
-    usa = Runtime(cluster.nodes["USA"].settings).open()
+        cluster = create_cluster(tmp_path / "net", {"USA": pg.new(), "KOR": pg.new()})
+    else:
+        cluster = copy_cluster(cluster_template, tmp_path / "net")
+    opened = open_runtimes(cluster, ("KOR", "USA"))
+    kor, usa = opened["KOR"], opened["USA"]
     try:
         now = datetime.now(UTC)
         with kor.ctx.db.begin() as conn:

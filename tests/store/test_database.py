@@ -1,13 +1,13 @@
 """The node database on SQLite and PostgreSQL: migrations, UTC times, transactions, accounts.
 
-Every test taking `database_url` runs once per backend (see tests/conftest.py).
+Every test taking `db`, `own_db` or `database_url` runs once per backend (see
+tests/store/conftest.py and tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from importlib import resources
 from typing import Any
@@ -17,7 +17,7 @@ import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from argon2.exceptions import VerifyMismatchError
-from factories import arrangement
+from harness.factories import arrangement
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
@@ -37,15 +37,6 @@ from tisa.store.database import Database, redact
 from tisa.store.tables import metadata, tokens, users
 
 T0 = datetime(2024, 1, 14, 5, 55, tzinfo=UTC)
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url).open()
-    try:
-        yield database
-    finally:
-        database.close()
 
 
 def head_revision() -> str:
@@ -91,6 +82,7 @@ def test_migrated_columns_match_the_tables_the_code_queries(db: Database) -> Non
 
 
 def test_opening_again_is_idempotent_and_keeps_data(database_url: str) -> None:
+    # A database of its own: opened twice, migrated and committed to for the second to see.
     with Database(database_url) as first, first.begin() as conn:
         account_rows.add_token(conn, "a" * 64, "someone", T0, T0 + timedelta(hours=1))
     with Database(database_url) as again, again.read() as conn:
@@ -98,8 +90,9 @@ def test_opening_again_is_idempotent_and_keeps_data(database_url: str) -> None:
         assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
 
 
-def test_the_dialect_is_named(db: Database, database_url: str) -> None:
-    assert db.dialect == database_url.split(":")[0].split("+")[0]
+def test_the_dialect_is_named(database_url: str) -> None:
+    with Database(database_url) as db:
+        assert db.dialect == database_url.split(":")[0].split("+")[0]
 
 
 def test_an_unopened_database_says_so() -> None:
@@ -367,9 +360,10 @@ def test_four_failures_then_a_success_do_not_lock(accounts: Accounts, db: Databa
 
 
 def test_concurrent_failures_all_count_towards_the_lock(
-    db: Database, clock: Clock, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+    own_db: Database, clock: Clock, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     """Five wrong passwords tried at once lock the user as surely as five in a row."""
+    db = own_db  # five sign-ins at once: real connections of their own
     both_read = threading.Barrier(LOCK_AFTER)
 
     class RacingHasher(argon2.PasswordHasher):

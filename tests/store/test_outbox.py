@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,15 +16,6 @@ from tisa.store.tables import outbox as outbox_table
 
 T0 = datetime(2024, 1, 14, 5, 55, tzinfo=UTC)
 ALL_LANES = (0, 1, 2, 3)
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url).open()
-    try:
-        yield database
-    finally:
-        database.close()
 
 
 def put(
@@ -250,8 +240,9 @@ def test_each_lane_says_when_it_falls_due_and_what_is_in_flight(db: Database) ->
 # -- several workers on one database -------------------------------------------------------------
 
 
-def test_concurrent_workers_send_every_entry_exactly_once(db: Database) -> None:
+def test_concurrent_workers_send_every_entry_exactly_once(own_db: Database) -> None:
     """Four senders share the outbox: each entry is leased by one of them, once."""
+    db = own_db  # four workers' transactions at once: real connections of their own
     ids = put(db, *([0, 1, 2, 3] * 10))
     taken: list[list[int]] = [[] for _ in range(4)]
     start = threading.Barrier(4)
@@ -286,6 +277,7 @@ def test_concurrent_workers_send_every_entry_exactly_once(db: Database) -> None:
 def test_postgres_concurrent_leases_skip_locked_rows(pg_databases: Any) -> None:
     """Two transactions lease at once: the second skips the rows the first holds (it does not
     wait, and does not take them too)."""
+    # A database of its own: two connections hold row locks at once and commit.
     db = Database(pg_databases.new()).open()
     try:
         ids = put(db, 0, 0, 1, 1)
@@ -305,6 +297,7 @@ def test_postgres_concurrent_leases_skip_locked_rows(pg_databases: Any) -> None:
 
 @pytest.mark.postgres
 def test_postgres_a_rolled_back_lease_frees_its_rows(pg_databases: Any) -> None:
+    # A database of its own: a lease taken and rolled back on a connection of its own.
     db = Database(pg_databases.new()).open()
     try:
         ids = put(db, 0, 1)

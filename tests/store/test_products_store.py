@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pages
 import pytest
+from harness import pages
+from harness.waiting import wait_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert, text
@@ -28,15 +28,6 @@ from tisa.store.tables import consent_requests
 T0 = datetime(2024, 1, 14, 5, 55, tzinfo=UTC)
 PID = "0f8b2a64-3c1e-4b7a-9d52-6a1f0e4c9b10"
 OTHER = "7c3d9e21-5a4b-4f6c-8e1d-2b9a0c7f3e54"
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url).open()
-    try:
-        yield database
-    finally:
-        database.close()
 
 
 def add_product(
@@ -399,6 +390,7 @@ def test_deciding_a_request(db: Database) -> None:
 def test_postgres_racing_requests_for_one_target_give_one_row_and_no_error(
     pg_databases: Any,
 ) -> None:
+    # A database of its own: a second connection waits on the first one's lock.
     db = Database(pg_databases.new()).open()
     try:
         outcome: dict[str, Any] = {}
@@ -428,19 +420,19 @@ def test_postgres_racing_requests_for_one_target_give_one_row_and_no_error(
 
 def _wait_for_a_lock_wait(db: Database, timeout: float = 20.0) -> None:
     """Until some session of this database waits on a lock (the second insert)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def waiting() -> bool:
         with db.engine.connect() as conn:
-            waiting = conn.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            ).scalar()
-        if waiting:
-            return
-        time.sleep(0.02)
-    pytest.fail("the second transaction never waited on the first")
+            return bool(
+                conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    )
+                ).scalar()
+            )
+
+    wait_for(waiting, "the second transaction waiting on the first", timeout, poll=0.02)
 
 
 @pytest.mark.postgres
@@ -449,6 +441,7 @@ def test_a_receipt_racing_a_late_sent_is_never_walked_back(pg_databases: Any) ->
     while the receipt handler records "delivered", each in its own transaction, at the same
     moment, many times over: every one ends "delivered" (the two used to interleave a read
     and a write and walk it back)."""
+    # A database of its own: two threads' transactions race, each on its own connection.
     with Database(pg_databases.new()) as db:
         _race(db)
 

@@ -1,27 +1,19 @@
-"""Web UI fixtures.
-
-In-process: one created (not started) three-node cluster per session; each node opened with
-`Runtime(settings).open()` and its analyst app (API + UI) driven by Starlette's TestClient
-over https://testserver, so Secure cookies behave as in a browser. `Browser` tests start
-real node processes and drive Debian's Chromium with Playwright.
-"""
+"""Web UI fixtures: the in-process harness of the UI (`harness.web.Web`) over a copy of the
+session's created cluster. `Browser` tests (test_browser.py) start real node processes and
+drive Debian's Chromium with Playwright."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from web_harness import Web
+from harness.clusters import copy_cluster
+from harness.web import Web, opened_web
 
 from tisa.demo.network import Cluster
 
 
 @pytest.fixture(scope="session")
-def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
-    cluster = Cluster(tmp_path_factory.mktemp("web") / "net")
-    cluster.create()
-    harness = Web(cluster)
-    try:
-        yield harness
-    finally:
-        harness.close()
+def web(tmp_path_factory: pytest.TempPathFactory, cluster_template: Cluster) -> Iterator[Web]:
+    with opened_web(copy_cluster(cluster_template, tmp_path_factory.mktemp("web") / "net")) as h:
+        yield h

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from factories import gps_photo
-from web_harness import ARTIFACTS
+from harness.factories import gps_photo
+from harness.waiting import wait_for
+from harness.web import ARTIFACTS
 
 from tisa.api.client import ApiClient
 from tisa.demo.launches import JPN_LAUNCH
@@ -86,13 +86,8 @@ class Desk:
 
     @staticmethod
     def wait(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = check()
-            if value:
-                return value
-            time.sleep(0.1)
-        pytest.fail(f"{what}: not seen within {timeout:.0f}s")
+        """Until `check` returns something truthy (the page shows it)."""
+        return wait_for(lambda: check() or None, what, timeout, poll=0.1, missing=())
 
     def close(self) -> None:
         for client in self._api.values():

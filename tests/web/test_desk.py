@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from factories import draft
+from harness.factories import draft
+from harness.web import Web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from web_harness import Web
 
 from tisa.store import audit
 

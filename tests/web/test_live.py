@@ -3,8 +3,8 @@ only about products its user may see."""
 
 from __future__ import annotations
 
-from factories import draft
-from web_harness import Web
+from harness.factories import draft
+from harness.web import Web
 
 from tisa.services.accounts import Role
 from tisa.store.audit import Action

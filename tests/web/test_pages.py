@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from factories import draft
+from harness.factories import draft
+from harness.web import Web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from web_harness import Web
 
 from tisa.domain.states import DeliveryState, ProductState
 from tisa.services.accounts import Role

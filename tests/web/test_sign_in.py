@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from web_harness import Web
+from harness.web import Web
 
 from tisa.services.accounts import Role
 

@@ -51,6 +51,23 @@ class Database:
                 url = "postgresql+psycopg://" + url.removeprefix(plain)
         self.url = url
         self._engine: Engine | None = None
+        self._joined: Connection | None = None
+
+    @classmethod
+    def joining(cls, conn: Connection) -> Database:
+        """A database that works inside the transaction `conn` already began, for whoever owns
+        that transaction (a test that rolls everything back when it ends).
+
+        Each `begin` is a savepoint, released on success and rolled back on an exception, and
+        its `after_commit` actions run once the savepoint is released; each `read` is a
+        savepoint rolled back afterwards. The database behind `conn` must be migrated already:
+        `open` and `close` leave it and `conn` alone, and connections taken from `engine`
+        directly are outside the transaction.
+        """
+        database = cls(conn.engine.url.render_as_string())
+        database._engine = conn.engine
+        database._joined = conn
+        return database
 
     @property
     def dialect(self) -> str:
@@ -74,6 +91,8 @@ class Database:
         Raises:
             ConfigInvalid: the URL is unusable or the database cannot be reached.
         """
+        if self._joined is not None:
+            return self
         try:
             if self.url.startswith("sqlite"):
                 engine = create_engine(self.url, pool_size=8, max_overflow=8)
@@ -89,7 +108,7 @@ class Database:
 
     def close(self) -> None:
         """Release every connection."""
-        if self._engine is not None:
+        if self._joined is None and self._engine is not None:
             self._engine.dispose()
             self._engine = None
 
@@ -104,14 +123,18 @@ class Database:
         """A write transaction: committed on success, rolled back on any exception. What
         `after_commit` registered runs once the commit has succeeded, never before."""
         later: list[Callable[[], None]] = []
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             conn.execution_options(tisa_write=True)
+            outer = conn.info.get(_AFTER_COMMIT)
             conn.info[_AFTER_COMMIT] = later
             try:
-                with conn.begin():
+                with conn.begin() if self._joined is None else conn.begin_nested():
                     yield conn
             finally:
-                conn.info.pop(_AFTER_COMMIT, None)
+                if outer is None:
+                    conn.info.pop(_AFTER_COMMIT, None)
+                else:
+                    conn.info[_AFTER_COMMIT] = outer
         for action in later:
             try:
                 action()
@@ -122,8 +145,24 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection for reads."""
-        with self.engine.connect() as conn:
-            yield conn
+        if self._joined is None:
+            with self.engine.connect() as conn:
+                yield conn
+            return
+        nested = self._joined.begin_nested()
+        try:
+            yield self._joined
+        finally:
+            if nested.is_active:
+                nested.rollback()
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        if self._joined is None:
+            with self.engine.connect() as conn:
+                yield conn
+        else:
+            yield self._joined
 
 
 def after_commit(conn: Connection, action: Callable[[], None]) -> None:

@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
-from factories import draft
 from sqlalchemy import select
 
+from harness.factories import draft
 from tisa.api.federation import federation_app
 from tisa.demo.network import Cluster
 from tisa.domain.markings import Precedence

@@ -1,14 +1,24 @@
-"""The web UI's test harness (see conftest.py)."""
+"""The in-process harness of the web UI.
+
+Each node of a created cluster is opened with `Runtime(settings).open()`, and its analyst app
+(API + UI) driven by Starlette's TestClient over https://testserver, so Secure cookies behave
+as in a browser.
+"""
 
 from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
+import httpx
+from fastapi import FastAPI
+
+from harness.clusters import open_runtimes
+from harness.users import party_of
 from tisa.demo.network import Cluster
-from tisa.node.runtime import Runtime
 from tisa.web.app import analyst_server
 
 with warnings.catch_warnings():
@@ -16,8 +26,10 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-PARTIES = ("USA", "KOR", "JPN")
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
+
+#: Where browser tests leave their screenshots.
+ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 
 
 class Web:
@@ -25,7 +37,8 @@ class Web:
 
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
-        self.rt = {p: Runtime(cluster.nodes[p].settings).open() for p in PARTIES}
+        self.rt = open_runtimes(cluster)
+        self._apps: dict[str, FastAPI] = {}
         self._clients: list[TestClient] = []
 
     def close(self) -> None:
@@ -34,20 +47,26 @@ class Web:
         for rt in self.rt.values():
             rt.close()
 
+    def app(self, party: str) -> FastAPI:
+        """`party`'s analyst server (API and UI), built once and shared by every client, as
+        one running node serves every browser."""
+        if party not in self._apps:
+            self._apps[party] = analyst_server(self.rt[party])[0]
+        return self._apps[party]
+
     def client(self, party: str) -> TestClient:
         """A fresh browser-like client (its own cookie jar) of `party`'s UI."""
-        client = TestClient(
-            analyst_server(self.rt[party])[0], base_url="https://testserver", follow_redirects=False
-        )
+        client = TestClient(self.app(party), base_url="https://testserver", follow_redirects=False)
         self._clients.append(client)
         return client
 
     def password(self, username: str) -> str:
+        """A cluster user's password."""
         return self.cluster.passwords[username]
 
     def signed_in(self, username: str, language: str = "en") -> TestClient:
         """A client that signed in through the sign-in form, reading pages in `language`."""
-        party = username.split("-")[0].upper()
+        party = party_of(username)
         self.rt[party].accounts.set_language(username, language)
         client = self.client(party)
         answer = client.post(
@@ -63,9 +82,19 @@ class Web:
         assert found is not None
         return found.group(1)
 
-    def api_post(self, client: TestClient, path: str, body: Any) -> Any:
+    def api_post(self, client: TestClient, path: str, body: object) -> httpx.Response:
         """A JSON call from a page's script: the cookie plus the page's CSRF header."""
-        return client.post(path, json=body, headers={"X-CSRF-Token": self.csrf(client)})
+        answer: httpx.Response = client.post(
+            path, json=body, headers={"X-CSRF-Token": self.csrf(client)}
+        )
+        return answer
 
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+@contextmanager
+def opened_web(cluster: Cluster) -> Iterator[Web]:
+    """A web harness over the created `cluster`, closed afterwards."""
+    web = Web(cluster)
+    try:
+        yield web
+    finally:
+        web.close()

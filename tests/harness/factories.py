@@ -18,7 +18,7 @@ as tisa made them before leaf-only identities: a CA limited to itself) and
 `minted_tls_identity(issuer_key_pem, issuer_cert_pem, party)` (a certificate for another name
 and key, signed with a node's TLS key).
 
-Import with `from factories import ...` (tests/ is on sys.path: see tests/conftest.py).
+Import with `from harness.factories import ...` (tests/ is on sys.path: see tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -142,8 +142,8 @@ def scope_topics() -> tuple[str, ...]:
 
 def instant(original: str = "2024-01-14T14:55+09:00", **overrides: Any) -> Instant:
     """An instant whose utc is its `original` wording converted, as the wire computes it."""
-    utc = datetime.fromisoformat(original).astimezone(UTC)
-    return Instant(**({"utc": utc, "original": original} | overrides))
+    fields: dict[str, Any] = {"utc": datetime.fromisoformat(original).astimezone(UTC)}
+    return Instant(**(fields | {"original": original} | overrides))
 
 
 def launch(**overrides: Any) -> MissileLaunch:
@@ -305,7 +305,9 @@ def aware_datetimes() -> st.SearchStrategy[datetime]:
     )
 
 
-def _finite(min_value: float | None = None, max_value: float | None = None) -> Any:
+def _finite(
+    min_value: float | None = None, max_value: float | None = None
+) -> st.SearchStrategy[float]:
     return st.floats(
         min_value=min_value, max_value=max_value, allow_nan=False, allow_infinity=False
     )
@@ -456,7 +458,9 @@ def consents(
 
 
 @st.composite
-def held_consents(draw: st.DrawFn, consent_strategy: Any = None) -> HeldConsent:
+def held_consents(
+    draw: st.DrawFn, consent_strategy: st.SearchStrategy[Consent] | None = None
+) -> HeldConsent:
     """A consent as held, revoked at some time (or not)."""
     c = draw(consent_strategy if consent_strategy is not None else consents())
     return HeldConsent(c, draw(st.none() | moments()))
@@ -468,7 +472,9 @@ def suspensions() -> st.SearchStrategy[frozenset[str]]:
     return st.frozensets(st.sampled_from(ids), max_size=3)
 
 
-def movements(products_strategy: Any = None) -> st.SearchStrategy[Movement]:
+def movements(
+    products_strategy: st.SearchStrategy[Product] | None = None,
+) -> st.SearchStrategy[Movement]:
     """One hop: any product, any sender, any recipient (parties and outsiders)."""
     return st.builds(
         Movement,
