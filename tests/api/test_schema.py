@@ -30,8 +30,9 @@ SEED = 20141229  # the arrangement's date: runs are reproducible
 
 # A rule of the arrangement refuses some well-formed requests with 422 (PolicyDenied, a marking
 # or consent rule, an unknown classification, a time that is not ISO 8601, a file type that
-# may not travel): no JSON Schema states those rules, so here 422 is an accepted answer to
-# schema-valid input too. Everywhere else positive data must be accepted as the check expects.
+# may not travel, a track that is not this node's): no JSON Schema states those rules, so here
+# 422 is an accepted answer to schema-valid input too. Everywhere else positive data must be
+# accepted as the check expects.
 RULED = [
     "POST /api/v1/products",
     "POST /api/v1/products/check",
@@ -43,6 +44,8 @@ RULED = [
     "POST /api/v1/consents",
     "POST /api/v1/consent-requests/{request_id}/grant",
     "POST /api/v1/consent-requests/{request_id}/deny",
+    # A track stream's marking must parse and name its nation; its nation must be this node.
+    "POST /api/v1/tracks",
 ]
 ACCEPTED_OR_REFUSED_BY_A_RULE = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
 
