@@ -154,6 +154,9 @@ def test_a_tiny_ellipse_far_away_never_warns_nor_does_a_boosting_track() -> None
     near = iip(GeodeticPoint(35.5, 140.5), 100.0)
     boosting = fused(near, T0 + 200_000, phase=FlightPhase.BOOST)
     assert board.observe([boosting], T0 + 200_000, exercise=False) == []
+    eager = WarningBoard("JPN", (BOX,), WarningPolicy(during_boost=True))
+    raised = eager.observe([boosting], T0 + 200_000, exercise=False)
+    assert [c.action for c in raised] == [WarningAction.RAISED]
 
 
 def test_a_warning_ends_at_impact_or_when_a_silent_track_s_impact_time_has_passed() -> None:

@@ -107,7 +107,8 @@ def threatened(
 
 @dataclass(frozen=True)
 class WarningPolicy:
-    """When to warn: raise at `confidence`, hold until the `hold_confidence` ellipse is clear.
+    """When to warn: raise at `confidence`, hold until the `hold_confidence` ellipse is clear;
+    whether a track the tracker still judges BOOST may raise a warning (`during_boost`).
 
     Raises (constructor):
         InputInvalid: confidences outside (0, 1), or a hold below the raise.
@@ -115,6 +116,7 @@ class WarningPolicy:
 
     confidence: float = DEFAULT_CONFIDENCE
     hold_confidence: float = DEFAULT_HOLD_CONFIDENCE
+    during_boost: bool = False
 
     def __post_init__(self) -> None:
         ellipse_scale(self.confidence)
@@ -236,7 +238,8 @@ class WarningBoard:
             del self._active[track.fused_id]
             return WarningChange(WarningAction.ENDED, held, time_ms)
         impact = track.impact
-        if impact is None or (held is None and track.phase is FlightPhase.BOOST):
+        boosting = track.phase is FlightPhase.BOOST and not self.policy.during_boost
+        if impact is None or (held is None and boosting):
             return None
         areas = threatened(impact, self.areas, self.policy.confidence)
         if held is None:
