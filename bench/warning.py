@@ -113,23 +113,17 @@ def fly_and_warn(item: dict[str, Any], policies: dict[str, WarningPolicy]) -> di
         events = []
         for t in result.report_times:
             for change in board.observe(by_time.get(t, []), t, exercise=True):
-                events.append(
-                    {
-                        "action": str(change.action),
-                        "s": (change.time_ms - truth.launch_ms) / 1000,
-                        "areas": list(change.warning.areas),
-                    }
-                )
-        raised = [e["s"] for e in events if e["action"] == WarningAction.RAISED]
+                events.append((str(change.action), (change.time_ms - truth.launch_ms) / 1000))
+        raised = [at for action, at in events if action == WarningAction.RAISED]
         first = min(raised, default=None)
-        withdrawn = [e["s"] for e in events if e["action"] == WarningAction.WITHDRAWN]
+        withdrawn = [at for action, at in events if action == WarningAction.WITHDRAWN]
         out["policies"].setdefault(label, {})[node] = {
             "truth_in": inside,
             "first_warning_s": first,
             "warned_before_impact": first is not None and first < out["flight_s"],
             "raised": len(raised),
             "withdrawn_before_impact": len([s for s in withdrawn if s < out["flight_s"]]),
-            "events": events,
+            "events": [f"{action} {at:g} s" for action, at in events],
         }
     out["seconds"] = round(time.perf_counter() - started, 2)
     log(

@@ -13,7 +13,8 @@ So a higher confidence never touches fewer areas. Axes under 1 m count as 1 m.
 **The state.** A `WarningBoard` holds one nation's warnings, one per fused track:
 - raised when the track's ellipse at `WarningPolicy.confidence` first touches an area, unless
   the track is still in BOOST (a thrusting missile's IIP says where it would fall if the motor
-  stopped now, not where it will: sweeping from the pad it would touch every neighbour);
+  stopped now, not where it will: sweeping from the pad it touches the neighbours' seas;
+  `WarningPolicy.during_boost` lifts the gate, bench/warning.py measures both);
 - kept, its areas and impact time updated, while the ellipse at the larger
   `hold_confidence` (99 % by default) still touches an area: hysteresis, so an IIP that grazes
   an edge does not raise and withdraw on alternate reports;
