@@ -44,3 +44,16 @@ def test_simulate_refuses_an_unknown_site_and_an_empty_salvo() -> None:
     assert "atlantis" in unknown.output
     empty = runner.invoke(app, ["simulate", "--salvo", "0"])
     assert empty.exit_code != 0
+
+
+def test_simulate_shows_when_each_nation_would_have_been_warned() -> None:
+    shown = runner.invoke(app, [*SHORT, "--warn-for", "kor"])
+    assert shown.exit_code == 0, shown.output
+    text = " ".join(shown.output.split())
+    assert "KOR warning, M1:" in text
+    # The fused track's IIP touched South Korea's approximate EEZ at 100 s; an exercise.
+    assert "+100 s raised: EXERCISE MISSILE WARNING KOR: track F0001" in text
+    assert "South Korea EEZ (approx. 200 nmi)" in text
+    refused = runner.invoke(app, [*SHORT, "--warn-for", "GBR"])
+    assert refused.exit_code != 0
+    assert "GBR" in refused.output

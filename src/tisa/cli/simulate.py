@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,10 +15,17 @@ import typer
 from rich.table import Table
 
 from tisa.cli.app import app, out
+from tisa.tracks import earth
+from tisa.tracks.areas import TERRITORY_IDS, areas_for
 from tisa.tracks.ballistics import MissileType
+from tisa.tracks.fusion import FusedTrack
 from tisa.tracks.scenario import Scenario, ScenarioResult, run
 from tisa.tracks.scoring import score
 from tisa.tracks.sites import LAUNCH_SITES
+from tisa.tracks.warning import WarningAction, WarningBoard
+
+# The vendored Natural Earth extract the warning areas are cut from (docs/tracks.md).
+AREAS_FILE = "web/static/vendor/naturalearth/korea-japan.geojson"
 
 
 def records(result: ScenarioResult) -> list[dict[str, Any]]:
@@ -72,6 +80,35 @@ def records(result: ScenarioResult) -> list[dict[str, Any]]:
     return lines
 
 
+def _print_warnings(result: ScenarioResult, nations: list[str]) -> None:
+    """For each nation, per missile: where the truth came down against its areas, and when
+    it would have been warned, and the warning withdrawn or ended."""
+    collection = json.loads((resources.files("tisa") / AREAS_FILE).read_text(encoding="utf-8"))
+    by_time: dict[int, list[FusedTrack]] = {}
+    for f in result.fused:
+        by_time.setdefault(f.time_ms, []).append(f)
+    for nation in nations:
+        areas = areas_for(nation, collection)
+        board = WarningBoard(nation, areas)
+        changes = [
+            change
+            for t in result.report_times
+            for change in board.observe(by_time.get(t, []), t, exercise=result.scenario.exercise)
+        ]
+        for name, truth in sorted(result.truths.items()):
+            lat, lon, _ = earth.to_geodetic(truth.impact_ecef)
+            inside = [a.name for a in areas if a.contains(lat, lon)]
+            where = ", ".join(inside) if inside else f"outside {nation}'s areas"
+            out.print(f"{nation} warning, {name}: truth lands {where}")
+            mine = [c for c in changes if result.truth_of.get(c.warning.sources[0]) == name]
+            for c in mine:
+                after = (c.time_ms - truth.launch_ms) / 1000
+                line = c.warning.label() if c.action is WarningAction.RAISED else c.warning.track_id
+                out.print(f"  +{after:.0f} s {c.action}: {line}", markup=False)
+            if not mine:
+                out.print("  no warning")
+
+
 def _fmt(value: float | None, scale: float = 1.0, digits: int = 1) -> str:
     return "—" if value is None else f"{value / scale:,.{digits}f}"
 
@@ -93,12 +130,25 @@ def simulate(
     output: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write JSON lines of the run here.")
     ] = None,
+    warn_for: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--warn-for",
+            help="Show when this nation (KOR, JPN, USA) would have been warned; repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Simulate a launch or salvo (EXERCISE): each nation's tracks, the fused track, scores."""
     if site not in LAUNCH_SITES:
         raise typer.BadParameter(f"unknown site {site!r}; known: {', '.join(LAUNCH_SITES)}")
     if salvo < 1:
         raise typer.BadParameter("--salvo is at least 1")
+    nations = [n.upper() for n in warn_for or []]
+    unknown = sorted(set(nations) - set(TERRITORY_IDS))
+    if unknown:
+        raise typer.BadParameter(
+            f"--warn-for {', '.join(unknown)}: areas known for {', '.join(TERRITORY_IDS)}"
+        )
     scenario = Scenario.salvo(
         missile,
         site,
@@ -149,5 +199,6 @@ def simulate(
             f" burnout {(truth.burnout_ms - truth.launch_ms) / 1000:.0f} s,"
             f" flight {(truth.impact_ms - truth.launch_ms) / 60000:.1f} min"
         )
+    _print_warnings(result, nations)
     if output is not None:
         out.print(f"wrote {output}")

@@ -15,4 +15,6 @@ integer milliseconds since the Unix epoch, UTC). Positions and velocities are WG
     fusion       covariance intersection of associated tracks
     scenario     a launch or salvo, every nation's tracks, the fused picture, the truth
     scoring      first detection, position error and IIP error against truth
+    areas        each nation's warning areas: territory and approximate EEZ (shapely)
+    warning      whether an IIP's error ellipse threatens an area; a nation's warnings
 """
