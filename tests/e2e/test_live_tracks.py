@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from tisa.store import tracks
+
 pytestmark = pytest.mark.e2e
 
 STREAM = {
@@ -122,3 +124,39 @@ def test_an_old_update_is_history_not_live(private_network):
     )
     assert shown["live"] is False
     assert shown["age_ms"] >= 120_000
+
+
+def test_a_node_killed_mid_flight_backfills_the_history_and_shows_none_of_it_as_live(
+    make_network,
+):
+    net = make_network(rules=False)
+    consent = net("KOR", "officer").post(
+        "/api/v1/consents",
+        {
+            "recipient": "JPN",
+            "kind": "live-tracks",
+            "max_classification": "SECRET",
+            "modes": ["live"],
+        },
+    )
+    net.wait_for(lambda: net.hub_consent(consent["id"]), "USA holding KOR's live consent")
+    before = _now_ms()
+    _publish(net, before)
+    _at(net, "JPN", before)
+
+    net.cluster.stop("JPN", kill=True)
+    missed = [_now_ms() + i for i in range(0, 500, 100)]
+    for moment in missed:
+        _publish(net, moment)
+    _at(net, "USA", missed[-1])
+    time.sleep(1.5)  # what JPN missed is now older than a live update may be
+    net.cluster.start("JPN")
+    net.forget_clients("JPN")
+
+    caught_up = _at(net, "JPN", missed[-1])
+    assert caught_up["via"] == "USA"
+    shown = net("JPN").get("/api/v1/tracks", params={"max_age_ms": 1000})["tracks"]
+    assert [t["live"] for t in shown if t["track_id"] == "K0001"] == [False]
+    with net.runtime("JPN") as rt, rt.ctx.db.read() as conn:
+        kept = {r.time_ms for r in tracks.history(conn) if r.originator == "KOR"}
+    assert set(missed) <= kept

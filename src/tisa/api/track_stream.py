@@ -1,5 +1,6 @@
 """`POST /federation/v1/tracks`: a peer's stream of live track updates, one JSON line each,
-taken as the lines arrive (the request may stay open for half a minute)."""
+taken as the lines arrive (the request may stay open for half a minute); and
+`GET /federation/v1/tracks/history`: what a peer may have of this node's track history."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tisa.domain.wire import parse
 from tisa.errors import TisaError, TooLarge
 from tisa.node.runtime import Runtime
 from tisa.relay import live
+from tisa.relay.backfill import HISTORY_PATH, PAGE, history_subject
 from tisa.relay.streamer import STREAM_PATH, stream_subject
 from tisa.store import audit
 
@@ -76,6 +78,17 @@ def install_track_stream(
                     "reasons": reasons[:NAMED],
                 },
             )
+
+    @app.get(HISTORY_PATH)
+    async def history(
+        request: Request,
+        since_ms: Annotated[int, Query(ge=0)],
+        limit: Annotated[int, Query(ge=1, le=PAGE)] = PAGE,
+    ) -> JSONResponse:
+        """What the asking peer may have of this node's track history since `since_ms`."""
+        peer = await run_in_threadpool(sender_of, request, history_subject(since_ms))
+        lines = await run_in_threadpool(live.history_for, ctx, peer, since_ms, limit)
+        return JSONResponse({"lines": [json.loads(line.wire()) for line in lines]})
 
     @app.post(STREAM_PATH)
     async def tracks(

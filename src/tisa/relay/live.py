@@ -203,6 +203,36 @@ def _receive(
     return "stored", relays
 
 
+def history_for(ctx: NodeContext, peer: str, since_ms: int, limit: int) -> list[Line]:
+    """What this node may give `peer` now from its history since `since_ms`, oldest first:
+    its own updates, and at the hub the other spokes' under their live-track consent (each
+    relay attested anew); nothing back to its originator. The gate decides each as for the
+    live stream; a spoke passes on nothing but its own.
+    """
+    with ctx.db.read() as conn:
+        rows = tracks.history(conn, since_ms=since_ms, limit=limit)
+        lines: list[Line] = []
+        for row in rows:
+            if row.originator == peer:
+                continue
+            payload = ctx.trust.verify(Signed.TRACK, row.token, signer=row.originator)
+            stream, update = read_update(payload)
+            gated = stream_of(stream)
+            if row.originator == ctx.party:
+                lines.append(Line(update.key, update.time_ms, gated, row.token))
+            elif ctx.is_hub:
+                relayed = _relay(ctx, conn, peer, gated, update, row.token)
+                if relayed is not None:
+                    lines.append(relayed)
+    return admit(ctx, peer, lines) if lines else []
+
+
+def newest_from(ctx: NodeContext, peer: str) -> int | None:
+    """The time of the newest update `peer` gave this node, or None."""
+    with ctx.db.read() as conn:
+        return tracks.newest_from(conn, peer)
+
+
 def _relay_of(ctx: NodeContext, sender: str, line: LineIn, update: TrackUpdate) -> TrackRelay:
     """The hub's attestation for this update to us, checked against the update it names."""
     if sender != ctx.arrangement.hub or line.attestation is None or line.consent is None:

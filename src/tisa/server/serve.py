@@ -10,6 +10,7 @@ from tisa.api.federation import federation_app
 from tisa.api.probes import metrics_app
 from tisa.errors import ConfigInvalid
 from tisa.node.runtime import Runtime
+from tisa.relay.backfill import Backfill
 from tisa.relay.heartbeat import Heartbeat
 from tisa.server.uvicorn import Server
 from tisa.web.app import analyst_server
@@ -46,7 +47,7 @@ async def serve(rt: Runtime, *, ready: Callable[[], None] | None = None) -> None
         for name, body in sender.lanes():
             supervisor.start(name, body)
         streamer.prepare()
-        for name, body in streamer.lanes():
+        for name, body in (*streamer.lanes(), *Backfill(rt.ctx, clients).lanes()):
             supervisor.start(name, body)
         supervisor.start("checkpoints", rt.checkpoints)
         supervisor.start("partials", rt.sweep_partials)

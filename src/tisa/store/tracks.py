@@ -68,3 +68,11 @@ def history(
         query = query.where(track_updates.c.originator == originator)
     rows = conn.execute(query.order_by(track_updates.c.time_ms, track_updates.c.id).limit(limit))
     return [_row(r) for r in rows]
+
+
+def newest_from(conn: Connection, sender: str) -> int | None:
+    """The time of the newest update received from `sender`, or None."""
+    value = conn.execute(
+        select(func.max(track_updates.c.time_ms)).where(track_updates.c.received_from == sender)
+    ).scalar()
+    return None if value is None else int(value)
