@@ -17,6 +17,7 @@ from tisa.crypto.trust import Signed
 from tisa.demo.checks import Report, StepFailed, held, wait_for
 from tisa.demo.launches import JPN_LAUNCH, KOR_LAUNCH
 from tisa.demo.network import Cluster
+from tisa.demo.tracks_step import stream_tracks
 from tisa.domain.wire import iso
 from tisa.errors import PolicyDenied
 from tisa.node.runtime import Runtime
@@ -89,6 +90,10 @@ class Steps:
         report.step("KOR tries to reach JPN directly", self.spoke_to_spoke)
         report.step("receipts arrive back at KOR", self.receipts)
         report.step("KOR recalls the ORCON product", self.recall)
+        report.step(
+            "KOR and JPN stream an exercise SRBM's tracks; each sees the other's via USA",
+            self.live_tracks,
+        )
 
     def standing_rules(self) -> str:
         lines = []
@@ -388,3 +393,9 @@ class Steps:
         if not (at_usa and at_usa["recalled"]):
             raise StepFailed("USA does not show the recall")
         return f"recalled at USA and JPN: {at_jpn['recalled']['reason']}"
+
+    def live_tracks(self) -> str:
+        return stream_tracks(
+            {"KOR": self.kor_officer, "JPN": self.jpn_officer, "USA": self.usa_admin},
+            {"KOR": self.kor_analyst, "JPN": self.jpn_analyst, "USA": self.usa_analyst},
+        )
