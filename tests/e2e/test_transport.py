@@ -395,10 +395,10 @@ def test_healthz_answers_on_both_ports(network, party):
     for name in ("database", "tasks", "disk", "integrity"):
         assert report["checks"][name]["ok"], report
     # Every sender lane, each peer's live track link and track catch-up, the checkpointer, the
-    # heartbeat, the live feed and the sweeper of abandoned partial downloads run under the
-    # supervisor.
+    # heartbeat, the live feed, the sweeper of abandoned partial downloads and the missile
+    # warnings run under the supervisor.
     peers = 2 if party == "USA" else 1
-    assert report["checks"]["tasks"]["detail"] == f"{4 * peers + 2 * peers + 4} running"
+    assert report["checks"]["tasks"]["detail"] == f"{4 * peers + 2 * peers + 5} running"
     peer = "KOR" if party == "USA" else "USA"
     url = net.cluster.nodes[party].settings.federation_url
     with (

@@ -22,8 +22,11 @@ from starlette.concurrency import run_in_threadpool
 
 from tisa.api.session import Signed_in
 from tisa.services.tracks import MAX_AGE_MS, Tracks, Watched
+from tisa.services.warnings import Warnings
 from tisa.tracks.earth import to_geodetic
+from tisa.tracks.fusion import FusedTrack
 from tisa.tracks.track import GeodeticPoint
+from tisa.tracks.warning import MissileWarning
 from tisa.tracks.wire import PublishIn
 
 
@@ -65,9 +68,54 @@ def track_view(w: Watched) -> dict[str, Any]:
     return view
 
 
-def tracks_router(tracks: Tracks) -> APIRouter:
-    """The routes, over the node's tracks service."""
+def fused_view(track: FusedTrack, exercise: bool) -> dict[str, Any]:
+    """One fused track: where, the nation tracks it rests on, its predicted impact."""
+    lat, lon, alt = to_geodetic(np.array(track.state.position))
+    return {
+        "id": track.fused_id,
+        "time_ms": track.time_ms,
+        "exercise": exercise,
+        "sources": list(track.sources),
+        "nations": list(track.nations),
+        "single_nation": track.single_nation,
+        "phase": track.phase.value,
+        "status": track.status.value,
+        "position": {"lat": lat, "lon": lon, "alt_m": alt},
+        "position_sigma_m": track.state.position_sigma_m,
+        "impact": None
+        if track.impact is None
+        else {
+            **_point(track.impact.point),
+            "semi_major_m": track.impact.semi_major_m,
+            "semi_minor_m": track.impact.semi_minor_m,
+            "orientation_deg": track.impact.orientation_deg,
+            "time_ms": track.impact.time_ms,
+        },
+    }
+
+
+def warning_view(w: MissileWarning) -> dict[str, Any]:
+    """One warning in force: the areas, the predicted impact, the track it rests on."""
+    return {
+        "track": w.track_id,
+        "sources": list(w.sources),
+        "areas": list(w.areas),
+        "impact": {**_point(w.impact.point), "time_ms": w.impact.time_ms},
+        "exercise": w.exercise,
+        "label": w.label(),
+    }
+
+
+def tracks_router(tracks: Tracks, warnings: Warnings) -> APIRouter:
+    """The routes, over the node's tracks and warnings services."""
     router = APIRouter()
+
+    @router.get("/api/v1/tracks/fused")
+    async def fused(user: Signed_in) -> dict[str, Any]:
+        return {
+            "fused": [fused_view(t, exercise) for t, exercise in warnings.fused(user)],
+            "warnings": [warning_view(w) for w in warnings.active(user)],
+        }
 
     @router.post("/api/v1/tracks")
     async def publish(user: Signed_in, body: PublishIn) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from tisa.cli.app import app, out
 from tisa.tracks import earth
-from tisa.tracks.areas import TERRITORY_IDS, areas_for
+from tisa.tracks.areas import BOUNDARIES_FILE, TERRITORY_IDS, areas_for
 from tisa.tracks.ballistics import MissileType
 from tisa.tracks.fusion import FusedTrack
 from tisa.tracks.scenario import Scenario, ScenarioResult, run
@@ -25,7 +25,6 @@ from tisa.tracks.sites import LAUNCH_SITES
 from tisa.tracks.warning import WarningAction, WarningBoard
 
 # The vendored Natural Earth extract the warning areas are cut from (docs/tracks.md).
-AREAS_FILE = "web/static/vendor/naturalearth/korea-japan.geojson"
 
 
 def records(result: ScenarioResult) -> list[dict[str, Any]]:
@@ -83,7 +82,7 @@ def records(result: ScenarioResult) -> list[dict[str, Any]]:
 def _print_warnings(result: ScenarioResult, nations: list[str]) -> None:
     """For each nation, per missile: where the truth came down against its areas, and when
     it would have been warned, and the warning withdrawn or ended."""
-    collection = json.loads((resources.files("tisa") / AREAS_FILE).read_text(encoding="utf-8"))
+    collection = json.loads((resources.files("tisa") / BOUNDARIES_FILE).read_text(encoding="utf-8"))
     by_time: dict[int, list[FusedTrack]] = {}
     for f in result.fused:
         by_time.setdefault(f.time_ms, []).append(f)

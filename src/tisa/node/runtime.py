@@ -7,10 +7,12 @@ parts (`tisa.server.serve` puts them to work).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import ssl
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from importlib import resources
 
 import httpx
 
@@ -42,9 +44,11 @@ from tisa.services.events import Events
 from tisa.services.reading import Reading
 from tisa.services.releases import Releases
 from tisa.services.tracks import Tracks
+from tisa.services.warnings import Warnings
 from tisa.store.database import Database
 from tisa.store.disk import MIB, Reserve
 from tisa.store.outbox import OutboxEntry
+from tisa.tracks.areas import BOUNDARIES_FILE, WarningArea, areas_for
 
 CHECKPOINT_EVERY = 5.0
 # A partial download nobody has written to for this long is abandoned: its disk is freed.
@@ -125,6 +129,7 @@ class Runtime:
         self.consents = Consents(self._ctx)
         self.channels = Channels(self._ctx)
         self.tracks = Tracks(self._ctx)
+        self.warnings = Warnings(self._ctx, self._warning_areas)
         # One picture per node, shared by the events API and the UI, so both answer from one
         # cache.
         self.events = Events(self.reading)
@@ -246,6 +251,12 @@ class Runtime:
         )
 
     # -- serving -----------------------------------------------------------------------------
+
+    def _warning_areas(self) -> tuple[WarningArea, ...]:
+        """This node's warning areas: its territory and approximate EEZ from the vendored
+        Natural Earth boundaries (built once, when the warnings first run)."""
+        text = (resources.files("tisa") / BOUNDARIES_FILE).read_text(encoding="utf-8")
+        return areas_for(self.settings.party, json.loads(text))
 
     def start_streamer(self, clients: Mapping[str, httpx.AsyncClient]) -> Streamer:
         """The node's live track links over `clients` (one per peer). Constructing it starts

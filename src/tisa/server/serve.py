@@ -51,6 +51,7 @@ async def serve(rt: Runtime, *, ready: Callable[[], None] | None = None) -> None
             supervisor.start(name, body)
         supervisor.start("checkpoints", rt.checkpoints)
         supervisor.start("partials", rt.sweep_partials)
+        supervisor.start("warnings", rt.warnings.run)
         heartbeat = Heartbeat(rt.ctx, clients, rt.audit, on_contact=sender.recovered)
         supervisor.start("heartbeat", heartbeat.run)
         supervisor.start("live feed", feed.run)

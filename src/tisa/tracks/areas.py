@@ -41,6 +41,8 @@ from tisa.domain.markings import check_trigraph
 from tisa.errors import InputInvalid
 from tisa.tracks.earth import A, F, Vec
 
+#: Where the boundaries areas are drawn from lie in the package (read by the edges, not here).
+BOUNDARIES_FILE = "web/static/vendor/naturalearth/korea-japan.geojson"
 NAUTICAL_MILE_M = 1852.0
 EEZ_NMI = 200.0
 

@@ -1,0 +1,165 @@
+"""This node's missile warnings: the fused picture of the tracks it holds, held against its
+own areas (territory and approximate EEZ), every second.
+
+`Warnings.step` fuses the newest update of each track the node holds (exercise and real
+streams apart: an exercise never raises a real warning), feeds each picture to a warning
+board, and records each warning raised, withdrawn or ended in the audit log. A supervised
+task calls it every second (`run`); what it knows is in `active`. Users see a warning only if
+they may watch every stream it rests on (policy WATCH).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tisa.crypto.trust import Signed
+from tisa.domain.policy import WATCH
+from tisa.relay import live
+from tisa.relay.context import NodeContext
+from tisa.services.accounts import User
+from tisa.store import audit, tracks
+from tisa.tracks.areas import WarningArea
+from tisa.tracks.fusion import FusedTrack, FusionCenter
+from tisa.tracks.track import TrackStream, TrackUpdate
+from tisa.tracks.warning import MissileWarning, WarningAction, WarningBoard
+from tisa.tracks.wire import read_update
+
+EVERY = 1.0
+#: Tracks older than this take no part in the picture (ms).
+FRESH_MS = 30_000
+
+_ACTIONS = {
+    WarningAction.RAISED: audit.Action.WARNING_RAISED,
+    WarningAction.WITHDRAWN: audit.Action.WARNING_WITHDRAWN,
+    WarningAction.ENDED: audit.Action.WARNING_ENDED,
+}
+
+_log = logging.getLogger("tisa.warnings")
+
+
+@dataclass
+class Picture:
+    """The fused tracks of one kind of stream (real or exercise) and the streams they rest on."""
+
+    fused: list[FusedTrack] = field(default_factory=list)
+    streams: dict[str, TrackStream] = field(default_factory=dict)
+
+
+class Warnings:
+    """This node's warning boards and the pictures they were last given."""
+
+    def __init__(self, ctx: NodeContext, areas: Callable[[], tuple[WarningArea, ...]]) -> None:
+        self.ctx = ctx
+        self._areas = areas
+        self._boards: dict[bool, WarningBoard] | None = None
+        self._active: dict[str, MissileWarning] = {}
+        # Kept across steps, so a missile keeps its fused id as nations join or drop.
+        self._centers = {exercise: FusionCenter(max_age_ms=FRESH_MS) for exercise in (False, True)}
+        self.pictures: dict[bool, Picture] = {False: Picture(), True: Picture()}
+
+    def step(self) -> list[MissileWarning]:
+        """Fuse what the node holds now, update the boards, and record every change; the
+        warnings in force after it.
+
+        Raises:
+            SignatureInvalid: a stored update no longer verifies.
+        """
+        if self._boards is None:
+            areas = self._areas()
+            self._boards = {
+                exercise: WarningBoard(self.ctx.party, areas) for exercise in (False, True)
+            }
+        now_ms = int(self.ctx.clock().timestamp() * 1000)
+        with self.ctx.db.read() as conn:
+            rows = tracks.latest(conn, since_ms=now_ms - FRESH_MS)
+        held: dict[bool, list[TrackUpdate]] = {False: [], True: []}
+        streams: dict[bool, dict[str, TrackStream]] = {False: {}, True: {}}
+        for row in rows:
+            payload = self.ctx.trust.verify(Signed.TRACK, row.token, signer=row.originator)
+            stream, update = read_update(payload)
+            held[stream.exercise].append(update)
+            streams[stream.exercise][update.key] = stream
+        for exercise in (False, True):
+            center = self._centers[exercise]
+            center.take(held[exercise])
+            fused = center.fuse(now_ms)
+            self.pictures[exercise] = Picture(fused, streams[exercise])
+            changes = self._boards[exercise].observe(fused, now_ms, exercise=exercise)
+            if changes:
+                self._record(changes)
+            for change in changes:
+                key = f"{'exercise' if exercise else 'live'}:{change.warning.track_id}"
+                if change.action is WarningAction.RAISED:
+                    self._active[key] = change.warning
+                else:
+                    self._active.pop(key, None)
+        return list(self._active.values())
+
+    def _record(self, changes: list[Any]) -> None:
+        now = self.ctx.clock()
+        with self.ctx.db.begin() as conn:
+            for change in changes:
+                w = change.warning
+                audit.record(
+                    conn,
+                    _ACTIONS[change.action],
+                    at=now,
+                    actor=self.ctx.party,
+                    party=self.ctx.party,
+                    detail={
+                        "track": w.track_id,
+                        "sources": list(w.sources),
+                        "areas": list(w.areas),
+                        "impact": {
+                            "lat": w.impact.point.lat_deg,
+                            "lon": w.impact.point.lon_deg,
+                            "semi_major_m": w.impact.semi_major_m,
+                            "time_ms": w.impact.time_ms,
+                        },
+                        "exercise": w.exercise,
+                        "label": w.label(),
+                    },
+                )
+                _log.warning("%s: %s", change.action, w.label())
+
+    async def run(self) -> None:
+        """Step every EVERY seconds until cancelled; a failure ends the task for the
+        supervisor to log, count and restart (a node that stops warning says so in /healthz)."""
+        while True:
+            await asyncio.to_thread(self.step)
+            await asyncio.sleep(EVERY)
+
+    def active(self, user: User) -> list[MissileWarning]:
+        """The warnings in force that `user` may see: every stream a warning rests on must
+        be one the user may watch."""
+        shown = []
+        for key, warning in self._active.items():
+            exercise = key.startswith("exercise:")
+            streams = self.pictures[exercise].streams
+            rests_on = [streams.get(source) for source in warning.sources]
+            if all(
+                s is not None
+                and self.ctx.gate.watches(WATCH, user.reader, live.stream_of(s)).allowed
+                for s in rests_on
+            ):
+                shown.append(warning)
+        return shown
+
+    def fused(self, user: User) -> list[tuple[FusedTrack, bool]]:
+        """The fused tracks (with whether each is of an exercise) that `user` may see: every
+        nation track one rests on must be of a stream the user may watch."""
+        out = []
+        for exercise, picture in self.pictures.items():
+            for track in picture.fused:
+                sources: Mapping[str, TrackStream] = picture.streams
+                if all(
+                    (s := sources.get(key)) is not None
+                    and self.ctx.gate.watches(WATCH, user.reader, live.stream_of(s)).allowed
+                    for key in track.sources
+                ):
+                    out.append((track, exercise))
+        return out
