@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tisa.api.analyst import analyst_app
 from tisa.api.errors import answer_otherwise, status_of
 from tisa.api.session import COOKIE, session_of
+from tisa.api.tracks import warning_view
 from tisa.errors import AuthenticationFailed, InputInvalid, PolicyDenied, TisaError
 from tisa.node.runtime import Runtime
 from tisa.services.accounts import TOKEN_LIFETIME, User
@@ -40,7 +41,11 @@ def install_web(app: FastAPI, rt: Runtime, events: Events) -> Feed:
     """Serve the UI under /ui on `app` (the node's analyst server). Returns the live feed,
     which the running node supervises and ends when it stops."""
     party = rt.ctx.party
-    ui = Pages(party, rt.ctx.arrangement.party(party).name)
+    ui = Pages(
+        party,
+        rt.ctx.arrangement.party(party).name,
+        lambda user: [warning_view(w) for w in rt.warnings.active(user)],
+    )
     feed = Feed(rt)
     app.state.pages = ui
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="static")

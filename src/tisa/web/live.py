@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from tisa.api.tracks import warning_view
 from tisa.audit.chain import Entry
 from tisa.node.runtime import Runtime
 from tisa.services.accounts import Role, User
@@ -47,7 +48,8 @@ PRODUCT_ACTIONS = frozenset(
     }
 )
 OFFICER_ACTIONS = frozenset({Action.CONSENT_REQUEST, Action.CONSENT_GRANT, Action.CONSENT_DENY})
-WATCHED = sorted(PRODUCT_ACTIONS | OFFICER_ACTIONS)
+WARNING_ACTIONS = frozenset({Action.WARNING_RAISED, Action.WARNING_WITHDRAWN, Action.WARNING_ENDED})
+WATCHED = sorted(PRODUCT_ACTIONS | OFFICER_ACTIONS | WARNING_ACTIONS)
 
 # A watched entry and the latest stored version of the product it is about.
 Notice = tuple[Entry, "ProductRow | None"]
@@ -136,6 +138,17 @@ def head(rt: Runtime) -> int:
 def _event(rt: Runtime, user: User, notice: Notice) -> dict[str, Any] | None:
     """The message one entry makes for one user, or None if it is not theirs to see."""
     entry, row = notice
+    if entry.action in WARNING_ACTIONS:
+        track, exercise = entry.detail.get("track"), bool(entry.detail.get("exercise"))
+        if entry.action != Action.WARNING_RAISED:
+            # Only which alert to take down: nothing a user may not see.
+            return {"type": "warning", "action": entry.action, "track": track, "exercise": exercise}
+        shown = [
+            warning_view(w)
+            for w in rt.warnings.active(user)  # the one access rule for tracks (WATCH)
+            if w.track_id == track and w.exercise == exercise
+        ]
+        return None if not shown else {"type": "warning", "action": entry.action, **shown[0]}
     if entry.action in OFFICER_ACTIONS:
         if user.role not in (Role.RELEASE_OFFICER, Role.ADMIN):
             return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -69,9 +70,16 @@ def _environment(translations: NullTranslations) -> Environment:
 class Pages:
     """One template environment per language; renders a page for one user."""
 
-    def __init__(self, party: str, party_name: str) -> None:
+    def __init__(
+        self,
+        party: str,
+        party_name: str,
+        warnings: Callable[[User], list[dict[str, Any]]] = lambda _user: [],
+    ) -> None:
         self.party = party
         self.party_name = party_name
+        # The missile warnings in force a user may see: on every page, from its first render.
+        self._warnings = warnings
         self._envs = {lang: _environment(t) for lang, t in all_translations().items()}
 
     def language(self, user: User | None, request: Request) -> str:
@@ -113,6 +121,7 @@ class Pages:
             csrf=csrf_token(session) if session and user else "",
             # Where this page's live stream starts: the log's head before its data was read.
             live_after=getattr(request.state, "live_after", ""),
+            missile_warnings=[] if user is None else self._warnings(user),
             **context,
         )
         return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)

@@ -57,6 +57,46 @@
     beep();
   }
 
+  // Missile warnings: one alert per warned track, with a countdown to the predicted impact;
+  // taken down when the warning is withdrawn or ended.
+  function warningKey(track, exercise) { return (exercise ? "exercise:" : "live:") + track; }
+
+  function countdown(item) {
+    var out = item.querySelector("[data-countdown]");
+    if (!out) return;
+    var left = Math.round((Number(item.dataset.impactMs) - Date.now()) / 1000);
+    if (left < 0) { out.textContent = body.dataset.impactedLabel; return; }
+    var m = Math.floor(left / 60), s = left % 60;
+    out.textContent = body.dataset.impactLabel + " " + m + ":" + (s < 10 ? "0" : "") + s;
+  }
+
+  function missileWarning(msg) {
+    var key = warningKey(msg.track, msg.exercise);
+    document.querySelectorAll("#alerts .missile-warning").forEach(function (old) {
+      if (warningKey(old.dataset.track, old.dataset.exercise === "yes") === key) old.remove();
+    });
+    if (msg.action !== "warning.raise") return;
+    var box = document.getElementById("alerts");
+    var item = el("div", {
+      "class": "missile-warning" + (msg.exercise ? " exercise" : ""),
+      "data-track": msg.track, "data-exercise": msg.exercise ? "yes" : "no",
+      "data-impact-ms": String(msg.impact.time_ms)
+    });
+    var title = body.dataset.warningLabel;
+    item.appendChild(el("strong", {}, msg.exercise ? body.dataset.exerciseLabel + " · " + title : title));
+    item.appendChild(el("span", {}, msg.areas.join(", ")));
+    item.appendChild(el("span", { "class": "countdown", "data-countdown": "" }));
+    item.appendChild(el("span", { "class": "banner-inline" }, msg.label));
+    box.prepend(item);
+    countdown(item);
+    beep();
+  }
+
+  setInterval(function () {
+    document.querySelectorAll("#alerts .missile-warning").forEach(countdown);
+  }, 1000);
+  document.querySelectorAll("#alerts .missile-warning").forEach(countdown);
+
   function notice(msg) {
     var box = document.getElementById("notices");
     var item = el("div", { "class": "notice" });
@@ -109,6 +149,7 @@
       var here = part.getAttribute("data-product");
       if (!here || here === msg.id) refresh();
     });
+    source.addEventListener("warning", function (e) { missileWarning(JSON.parse(e.data)); });
     source.addEventListener("consent", function () {
       var part = document.querySelector('[data-live-refresh="consents"]');
       if (part) refresh();
