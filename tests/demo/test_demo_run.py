@@ -19,4 +19,4 @@ def test_every_step_of_the_demo_passes(tmp_path: Path) -> None:
     assert failed == []
     assert result["ok"] is True
     assert len(result["steps"]) == 14
-    assert any("stream an exercise SRBM" in s["step"] for s in result["steps"])
+    assert any("JPN warns" in s["step"] for s in result["steps"])

@@ -247,3 +247,15 @@ def test_a_reader_below_the_streams_level_sees_nothing_of_it(trio: Trio) -> None
 
     assert trio.rt["KOR"].tracks.watch(low) == []
     assert len(trio.rt["KOR"].tracks.watch(trio.user("KOR", Role.ANALYST))) == 1
+
+
+def test_the_hubs_own_tracks_stream_to_each_spoke_without_consent(trio: Trio) -> None:
+    usa = TrackStream("USA", "AN/TPY-2", "SECRET//REL TO USA, JPN, KOR", exercise=False)
+    update = dataclasses.replace(_update(nation="USA"), network="AN/TPY-2", track_id="U0001")
+    live.publish(trio.rt["USA"].ctx, usa, [update])
+
+    for spoke in ("KOR", "JPN"):
+        (line,) = trio.rt["USA"].ctx.live.queues[spoke].take()
+        assert live.receive_many(trio.rt[spoke].ctx, "USA", [_wire(line)]) == ["stored"]
+        (kept,) = _history(trio, spoke)
+        assert (kept.originator, kept.received_from) == ("USA", "USA")

@@ -91,7 +91,7 @@ class Steps:
         report.step("receipts arrive back at KOR", self.receipts)
         report.step("KOR recalls the ORCON product", self.recall)
         report.step(
-            "KOR and JPN stream an exercise SRBM's tracks; each sees the other's via USA",
+            "three trackers stream an exercise MRBM; every node fuses it, JPN warns",
             self.live_tracks,
         )
 
@@ -396,6 +396,7 @@ class Steps:
 
     def live_tracks(self) -> str:
         return stream_tracks(
-            {"KOR": self.kor_officer, "JPN": self.jpn_officer, "USA": self.usa_admin},
+            {"KOR": self.kor_officer, "JPN": self.jpn_officer, "USA": self.usa_officer},
             {"KOR": self.kor_analyst, "JPN": self.jpn_analyst, "USA": self.usa_analyst},
+            self.usa_admin,
         )

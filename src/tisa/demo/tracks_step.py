@@ -1,6 +1,11 @@
-"""The demo's live-track step: KOR's and JPN's trackers follow one simulated exercise SRBM
-and stream their tracks; each nation sees the other's only through the hub, under the live-track
-consent each gave, and every node is asked what it holds."""
+"""The demo's live-track step: the three nations' trackers follow one simulated exercise MRBM
+from Sinpo, five minutes into its flight towards Japan, and stream their tracks so far; each
+spoke sees the other's only through the hub, under the live-track consent each gave. Every
+node fuses what it holds, and JPN's warning is raised before the predicted impact. Each node
+is asked what it shows.
+
+An MRBM, not the issue's lofted ICBM: the simulator flies an ICBM in about 25 s, too long for
+a demo step; the path through the nodes is the same."""
 
 from __future__ import annotations
 
@@ -14,10 +19,11 @@ from tisa.demo.checks import StepFailed, wait_for
 from tisa.tracks.ballistics import MissileType
 from tisa.tracks.scenario import Launch, Scenario, run
 
-#: The exercise launch: an SRBM from Sinpo (about five minutes of flight), flown so that its
-#: last updates are recent when the step runs.
-LAUNCH = Launch("M1", MissileType.SRBM, "sinpo")
-SEED = 20231218
+#: The exercise launch: an MRBM from Sinpo that comes down in Japan (about ten minutes of
+#: flight), flown so that it is halfway when the step runs.
+LAUNCH = Launch("M1", MissileType.MRBM, "sinpo")
+SEED = 3
+FLOWN_MS = 300_000
 
 
 def _body(update: Any) -> dict[str, Any]:
@@ -60,7 +66,25 @@ def _showing(
     return check
 
 
-def stream_tracks(officers: dict[str, ApiClient], analysts: dict[str, ApiClient]) -> str:
+def _fused_by_all(client: ApiClient) -> Callable[[], dict[str, Any] | None]:
+    def check() -> dict[str, Any] | None:
+        fused = client.get("/api/v1/tracks/fused")["fused"]
+        return next((f for f in fused if set(f["nations"]) == {"KOR", "JPN", "USA"}), None)
+
+    return check
+
+
+def _warned(client: ApiClient) -> Callable[[], dict[str, Any] | None]:
+    def check() -> dict[str, Any] | None:
+        warnings = client.get("/api/v1/tracks/fused")["warnings"]
+        return warnings[0] if warnings else None
+
+    return check
+
+
+def stream_tracks(
+    officers: dict[str, ApiClient], analysts: dict[str, ApiClient], hub_admin: ApiClient
+) -> str:
     """Run the step; one line per node of what it shows.
 
     Raises:
@@ -78,16 +102,16 @@ def stream_tracks(officers: dict[str, ApiClient], analysts: dict[str, ApiClient]
             },
         )
         wait_for(
-            _holding(officers["USA"], str(consent["id"])),
+            _holding(hub_admin, str(consent["id"])),
             f"USA holding {originator}'s live-track consent",
         )
     now_ms = int(time.time() * 1000)
-    scenario = Scenario(launches=(LAUNCH,), seed=SEED, start_ms=now_ms - 300_000)
+    scenario = Scenario(launches=(LAUNCH,), seed=SEED, start_ms=now_ms - FLOWN_MS)
     result = run(scenario)
     published = {}
-    for nation in ("KOR", "JPN"):
+    for nation in ("KOR", "JPN", "USA"):
         stream = dataclasses.asdict(result.streams[nation])
-        updates = [_body(u) for u in result.updates[nation]]
+        updates = [_body(u) for u in result.updates[nation] if u.time_ms <= now_ms]
         answer = officers[nation].post("/api/v1/tracks", {"stream": stream, "updates": updates})
         published[nation] = (answer["published"], updates[-1]["time_ms"])
     lines = []
@@ -103,5 +127,15 @@ def stream_tracks(officers: dict[str, ApiClient], analysts: dict[str, ApiClient]
     at_hub = {o: len(_shown(hub, o)) for o in ("KOR", "JPN")}
     if at_hub != {"KOR": 1, "JPN": 1}:
         raise StepFailed(f"USA shows tracks {at_hub}, expected one of each nation")
-    counts = ", ".join(f"{n} {published[n][0]} updates" for n in ("KOR", "JPN"))
-    return f"streamed {counts} of an exercise SRBM from Sinpo\n" + "\n".join(lines)
+    for party in ("USA", "KOR", "JPN"):
+        picture = wait_for(
+            _fused_by_all(analysts[party]), f"{party} fusing all three nations' tracks"
+        )
+        lines.append(f"{party} fuses {', '.join(picture['sources'])} into {picture['id']}")
+    warning = wait_for(_warned(analysts["JPN"]), "JPN raising its missile warning")
+    if warning["impact"]["time_ms"] <= int(time.time() * 1000):
+        raise StepFailed(f"JPN warned after the predicted impact: {warning}")
+    lead = (warning["impact"]["time_ms"] - int(time.time() * 1000)) / 1000
+    lines.append(f"JPN warns, {lead:.0f} s before the predicted impact: {warning['label']}")
+    counts = ", ".join(f"{n} {published[n][0]}" for n in ("KOR", "JPN", "USA"))
+    return f"track updates streamed of an exercise MRBM from Sinpo: {counts}\n" + "\n".join(lines)

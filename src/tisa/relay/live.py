@@ -84,8 +84,8 @@ def admit(ctx: NodeContext, peer: str, lines: Sequence[Line]) -> list[Line]:
 
 
 def publish(ctx: NodeContext, stream: TrackStream, updates: Sequence[TrackUpdate]) -> int:
-    """Sign this node's own `updates` of `stream`, keep them, and queue each for the hub
-    once kept; how many were new.
+    """Sign this node's own `updates` of `stream`, keep them, and queue each once kept: at a
+    spoke for the hub, at the hub for each spoke; how many were new.
 
     Raises:
         InputInvalid: the stream is not this node's, or an update is not of the stream.
@@ -113,14 +113,16 @@ def publish(ctx: NodeContext, stream: TrackStream, updates: Sequence[TrackUpdate
             )
             if tracks.add(conn, row):
                 kept.append(line)
+        # A spoke streams to the hub; the hub, an originator too, to each spoke directly.
         hub = ctx.arrangement.hub
-        if ctx.party != hub:
+        peers = ctx.arrangement.peers_of(ctx.party) if ctx.party == hub else [hub]
 
-            def queue() -> None:
+        def queue() -> None:
+            for peer in peers:
                 for line in kept:
-                    ctx.live.offer(hub, line)
+                    ctx.live.offer(peer, line)
 
-            after_commit(conn, queue)
+        after_commit(conn, queue)
     return len(kept)
 
 
