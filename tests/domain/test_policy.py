@@ -55,10 +55,7 @@ from tisa.domain.policy import (
     ChannelRule,
     ConsentRule,
     Decision,
-    Movement,
     NoEchoRule,
-    Opening,
-    Reader,
     Reason,
     ReleasabilityRule,
     RuleName,
@@ -67,6 +64,7 @@ from tisa.domain.policy import (
     SuspensionRule,
     decide,
 )
+from tisa.domain.questions import Movement, Opening, Reader
 from tisa.errors import PolicyDenied
 
 HOUR = timedelta(hours=1)

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from tisa.domain.consent import ConsentKind, HeldConsent, StreamMode
 from tisa.domain.markings import Classification
-from tisa.domain.policy import STREAM, Stream, StreamHop, decide, find_live_consent
+from tisa.domain.policy import STREAM, decide, find_live_consent
+from tisa.domain.questions import Stream, StreamHop
 
 LIVE = StreamMode.LIVE
 EXERCISE = StreamMode.EXERCISE

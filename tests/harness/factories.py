@@ -63,7 +63,8 @@ from tisa.domain.model import (
     Product,
     Qualifier,
 )
-from tisa.domain.policy import Movement, Situation
+from tisa.domain.policy import Situation
+from tisa.domain.questions import Movement
 
 # --- constants ------------------------------------------------------------------------------
 

@@ -20,20 +20,8 @@ from sqlalchemy import Connection
 from tisa.domain.arrangement import Arrangement
 from tisa.domain.consent import Consent, HeldConsent
 from tisa.domain.model import Product
-from tisa.domain.policy import (
-    AllOf,
-    Decision,
-    Movement,
-    Opening,
-    Reader,
-    Situation,
-    Stream,
-    StreamHop,
-    Watching,
-    decide,
-    find_consent,
-    find_live_consent,
-)
+from tisa.domain.policy import AllOf, Decision, Situation, decide, find_consent, find_live_consent
+from tisa.domain.questions import Movement, Opening, Reader, Stream, StreamHop, Watching
 from tisa.domain.wire import ConsentToken, parse
 from tisa.store import consents, network, recalls
 

@@ -13,7 +13,8 @@ from sqlalchemy import Connection
 
 from tisa.crypto.jws import payload_digest
 from tisa.crypto.trust import Signed
-from tisa.domain.policy import MOVE, Movement
+from tisa.domain.policy import MOVE
+from tisa.domain.questions import Movement
 from tisa.domain.states import DeliveryState, ProductState
 from tisa.domain.wire import iso, parse
 from tisa.errors import ChannelSuspended, Conflict, NotFound, TisaError

@@ -24,7 +24,8 @@ from sqlalchemy import Connection
 from tisa.crypto.jws import payload_digest
 from tisa.crypto.trust import Signed
 from tisa.domain.consent import StreamMode
-from tisa.domain.policy import STREAM, Stream, StreamHop
+from tisa.domain.policy import STREAM
+from tisa.domain.questions import Stream, StreamHop
 from tisa.domain.wire import ConsentToken, Strict, parse
 from tisa.errors import ChannelSuspended, InputInvalid, SignatureInvalid, TisaError
 from tisa.relay.context import NodeContext

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tisa.domain.policy import Stream
+from tisa.domain.questions import Stream
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ from sqlalchemy import Connection
 from tisa.crypto.trust import Signed
 from tisa.domain.markings import Precedence
 from tisa.domain.model import Product
-from tisa.domain.policy import QUEUE, Decision, Movement
+from tisa.domain.policy import QUEUE, Decision
+from tisa.domain.questions import Movement
 from tisa.domain.states import DeliveryState
 from tisa.domain.wire import ManifestIn, parse
 from tisa.relay.context import NodeContext

@@ -25,7 +25,8 @@ from tisa.blobs.store import BlobStore
 from tisa.crypto import jws
 from tisa.domain.markings import Precedence
 from tisa.domain.model import Product
-from tisa.domain.policy import MOVE, Movement
+from tisa.domain.policy import MOVE
+from tisa.domain.questions import Movement
 from tisa.domain.wire import ManifestIn, parse
 from tisa.errors import DeliveryFailed, DeliveryRejected, TisaError
 from tisa.relay import outcomes

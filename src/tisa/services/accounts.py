@@ -14,7 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from tisa.domain.arrangement import Arrangement
 from tisa.domain.markings import Classification
-from tisa.domain.policy import Reader
+from tisa.domain.questions import Reader
 from tisa.errors import AccessDenied, AuthenticationFailed, Conflict, InputInvalid
 from tisa.store import accounts as rows
 from tisa.store import audit

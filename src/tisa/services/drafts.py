@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection
 
 from tisa.domain.model import Attachment, AttachmentKind, Product
-from tisa.domain.policy import COMPOSE, READ, Movement
+from tisa.domain.policy import COMPOSE, READ
+from tisa.domain.questions import Movement
 from tisa.domain.states import ProductState
 from tisa.domain.wire import (
     DraftIn,

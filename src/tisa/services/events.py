@@ -18,7 +18,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from tisa.domain.policy import Reader
+from tisa.domain.questions import Reader
 from tisa.domain.states import ProductState
 from tisa.errors import NotFound
 from tisa.fusion import Event, Holding, build_events

@@ -12,7 +12,8 @@ from tisa.attachments import previews
 from tisa.attachments.downloads import read_whole
 from tisa.attachments.uploads import workspace
 from tisa.domain.model import Attachment, AttachmentKind, Product
-from tisa.domain.policy import FETCH, READ, AllOf, Opening
+from tisa.domain.policy import FETCH, READ, AllOf
+from tisa.domain.questions import Opening
 from tisa.errors import (
     Damaged,
     NotFound,

@@ -8,7 +8,8 @@ from sqlalchemy import Connection
 from tisa.crypto.jws import payload_digest
 from tisa.crypto.trust import Signed
 from tisa.domain.model import Product
-from tisa.domain.policy import QUEUE, Movement
+from tisa.domain.policy import QUEUE
+from tisa.domain.questions import Movement
 from tisa.domain.states import DeliveryState, ProductState
 from tisa.errors import (
     Conflict,
