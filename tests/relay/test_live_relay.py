@@ -3,8 +3,11 @@ the originator's live-track consent, latest first on every link, each hop asked 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import uuid
 
+import httpx
 import numpy as np
 import pytest
 from harness.trio import Trio
@@ -15,7 +18,10 @@ from tisa.errors import ChannelSuspended, InputInvalid, PolicyDenied, SignatureI
 from tisa.relay import live
 from tisa.relay.live import LineIn
 from tisa.relay.live_links import Line, LiveQueue
+from tisa.relay.streamer import STREAM_PATH, stream_subject
+from tisa.relay.transmission import HEADER, sign_transmission
 from tisa.services.accounts import Role
+from tisa.store import audit
 from tisa.store import tracks as track_rows
 from tisa.tracks import earth
 from tisa.tracks.track import FlightPhase, StateEstimate, TrackStatus, TrackStream, TrackUpdate
@@ -259,3 +265,50 @@ def test_the_hubs_own_tracks_stream_to_each_spoke_without_consent(trio: Trio) ->
         assert live.receive_many(trio.rt[spoke].ctx, "USA", [_wire(line)]) == ["stored"]
         (kept,) = _history(trio, spoke)
         assert (kept.originator, kept.received_from) == ("USA", "USA")
+
+
+# --- the stream over HTTP -------------------------------------------------------------------
+
+
+def test_a_stream_of_lines_is_kept_line_by_line_and_counted(trio: Trio) -> None:
+    lines = _published(trio, _update(T0, "K1"), _update(T0, "K2"))
+    session = str(uuid.uuid4())
+    kor = trio.rt["KOR"].ctx
+    header = sign_transmission(kor.trust, "USA", stream_subject(session), kor.clock())
+    body = b"".join(line.wire() + b"\n" for line in lines) + b'{"token": "not a token"}\n'
+
+    async def post() -> httpx.Response:
+        async with trio.peer_app("USA") as client:
+            return await client.post(
+                STREAM_PATH, params={"session": session}, content=body, headers={HEADER: header}
+            )
+
+    answer = asyncio.run(post())
+
+    assert answer.json() == {"stored": 2, "duplicate": 0, "refused": 1}
+    registry = trio.rt["USA"].metrics.registry
+    assert (
+        registry.get_sample_value(
+            "tisa_live_updates_received_total", {"peer": "KOR", "outcome": "stored"}
+        )
+        == 2
+    )
+    assert registry.get_sample_value("tisa_live_update_age_seconds_count", {"peer": "KOR"}) == 2
+    with trio.rt["USA"].ctx.db.read() as conn:
+        (refused,) = audit.entries(conn, action=audit.Action.REFUSE)
+    assert refused.detail["refused"] == 1
+
+
+def test_a_stream_without_a_valid_transmission_header_is_refused_before_a_line(trio: Trio) -> None:
+    (line,) = _published(trio, _update())
+
+    async def post() -> httpx.Response:
+        async with trio.peer_app("USA") as client:
+            return await client.post(
+                STREAM_PATH, params={"session": str(uuid.uuid4())}, content=line.wire() + b"\n"
+            )
+
+    refused = asyncio.run(post())
+    assert refused.status_code == 422
+    assert refused.json()["error"] == "SignatureInvalid"
+    assert _history(trio, "USA") == []

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from tisa.api.params import UUID
+from tisa.crypto.jws import peek
 from tisa.domain.wire import parse
 from tisa.errors import TisaError, TooLarge
 from tisa.node.runtime import Runtime
@@ -51,14 +52,21 @@ def install_track_stream(
             except (ValueError, ValidationError, TisaError) as exc:
                 counts["refused"] += 1
                 reasons.append(f"not a track update line: {type(exc).__name__}")
-        for outcome in live.receive_many(ctx, sender, lines) if lines else []:
+        outcomes = live.receive_many(ctx, sender, lines) if lines else []
+        now_ms = ctx.clock().timestamp() * 1000
+        for line, outcome in zip(lines, outcomes, strict=True):
             if isinstance(outcome, TisaError):
                 counts["refused"] += 1
                 reasons.append(outcome.reason)
-                rt.metrics.received.labels("track-update", "rejected").inc()
-            else:
-                counts[outcome] += 1
-                rt.metrics.received.labels("track-update", outcome).inc()
+                rt.metrics.live_received.labels(sender, "rejected").inc()
+                continue
+            counts[outcome] += 1
+            rt.metrics.live_received.labels(sender, outcome).inc()
+            if outcome == "stored":
+                # The update's own time, read from the token it just verified.
+                sent_ms = peek(line.token).payload.get("time_ms")
+                if isinstance(sent_ms, int):
+                    rt.metrics.live_age.labels(sender).observe(max(0.0, now_ms - sent_ms) / 1000)
         return counts, reasons
 
     def record(sender: str, counts: Counter[str], reasons: list[str]) -> None:

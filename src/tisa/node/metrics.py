@@ -64,11 +64,18 @@ class _LiveCollector(Collector):
             "Live track updates dropped before sending because a newer one of the track came",
             labels=["peer"],
         )
+        sent = CounterMetricFamily(
+            "tisa_live_updates_sent",
+            "Live track updates written to a peer's stream (after the gate)",
+            labels=["peer"],
+        )
         for peer, queue in sorted(self._live.queues.items()):
             offered.add_metric([peer], float(queue.offered))
             superseded.add_metric([peer], float(queue.superseded))
+            sent.add_metric([peer], float(queue.sent))
         yield offered
         yield superseded
+        yield sent
 
 
 class Metrics:
@@ -99,6 +106,19 @@ class Metrics:
             "From release (or relay) to the peer's acknowledgement, by peer and lane",
             ["peer", "lane"],
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+            registry=self.registry,
+        )
+        self.live_received = Counter(
+            "tisa_live_updates_received",
+            "Live track updates received, by peer and outcome (stored, duplicate, rejected)",
+            ["peer", "outcome"],
+            registry=self.registry,
+        )
+        self.live_age = Histogram(
+            "tisa_live_update_age_seconds",
+            "How old a live track update is when this node keeps it (its time to stored), by peer",
+            ["peer"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60),
             registry=self.registry,
         )
         self.tls_refused = Counter(

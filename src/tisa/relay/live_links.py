@@ -44,6 +44,7 @@ class LiveQueue:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.offered = 0
         self.superseded = 0
+        self.sent = 0
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Wake waiters in `loop` when an update is offered."""

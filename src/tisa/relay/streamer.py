@@ -114,4 +114,5 @@ class Streamer:
                 continue
             allowed = await asyncio.to_thread(admit, self._ctx, peer, lines)
             if allowed:
+                queue.sent += len(allowed)
                 yield b"".join(line.wire() + b"\n" for line in allowed)
