@@ -50,3 +50,20 @@ def test_an_mrbm_coming_down_in_japan_raises_jpns_warning_on_record(trio: Trio) 
     assert jpn.warnings.step() == [warning]  # held, not raised again
     with jpn.ctx.db.read() as conn:
         assert len(audit.entries(conn, action=audit.Action.WARNING_RAISED)) == 1
+
+
+def test_a_node_with_no_areas_of_its_own_fuses_and_warns_for_nothing(
+    trio: Trio, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tisa.errors import InputInvalid
+    from tisa.services.warnings import Warnings
+
+    def nowhere() -> tuple[()]:
+        raise InputInvalid("no territory known for USA")
+
+    board = Warnings(trio.rt["USA"].ctx, nowhere)
+
+    assert board.step() == []
+    assert board.step() == []  # still running, not failing each second
+    said = [r.getMessage() for r in caplog.records if r.name == "tisa.warnings"]
+    assert said == ["no warning areas for USA: no territory known for USA"]

@@ -18,6 +18,7 @@ from typing import Any
 
 from tisa.crypto.trust import Signed
 from tisa.domain.policy import WATCH
+from tisa.errors import InputInvalid
 from tisa.relay import live
 from tisa.relay.context import NodeContext
 from tisa.services.accounts import User
@@ -69,10 +70,17 @@ class Warnings:
             SignatureInvalid: a stored update no longer verifies.
         """
         if self._boards is None:
-            areas = self._areas()
-            self._boards = {
-                exercise: WarningBoard(self.ctx.party, areas) for exercise in (False, True)
-            }
+            try:
+                areas = self._areas()
+            except InputInvalid as exc:
+                # A party with no territory known (another arrangement) still fuses what it
+                # holds; it only has nothing of its own to warn for. Said once, not a failure.
+                _log.warning("no warning areas for %s: %s", self.ctx.party, exc.reason)
+                self._boards = {}
+            else:
+                self._boards = {
+                    exercise: WarningBoard(self.ctx.party, areas) for exercise in (False, True)
+                }
         now_ms = int(self.ctx.clock().timestamp() * 1000)
         with self.ctx.db.read() as conn:
             rows = tracks.latest(conn, since_ms=now_ms - FRESH_MS)
@@ -88,7 +96,10 @@ class Warnings:
             center.take(held[exercise])
             fused = center.fuse(now_ms)
             self.pictures[exercise] = Picture(fused, streams[exercise])
-            changes = self._boards[exercise].observe(fused, now_ms, exercise=exercise)
+            board = self._boards.get(exercise)
+            if board is None:
+                continue
+            changes = board.observe(fused, now_ms, exercise=exercise)
             if changes:
                 self._record(changes)
             for change in changes:
