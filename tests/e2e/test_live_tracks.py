@@ -64,15 +64,9 @@ def _never_at(net: Any, party: str, time_ms: int, track_id: str = "K0001") -> No
     assert shown is None or shown["time_ms"] != time_ms
 
 
-def test_kor_tracks_reach_jpn_through_the_hub_only_under_the_live_consent(private_network):
-    net = private_network
-    first = _now_ms()
-    _publish(net, first)
-    at_usa = _at(net, "USA", first)
-    assert (at_usa["via"], at_usa["originator"]) == ("KOR", "KOR")
-    _never_at(net, "JPN", first)  # no live-track consent yet: the hub keeps it
-
-    consent = net("KOR", "officer").post(
+def _grant_live(net: Any) -> dict[str, Any]:
+    """KOR's live-track consent for JPN, once the hub holds it."""
+    consent: dict[str, Any] = net("KOR", "officer").post(
         "/api/v1/consents",
         {
             "recipient": "JPN",
@@ -82,6 +76,18 @@ def test_kor_tracks_reach_jpn_through_the_hub_only_under_the_live_consent(privat
         },
     )
     net.wait_for(lambda: net.hub_consent(consent["id"]), "USA holding KOR's live consent")
+    return consent
+
+
+def test_kor_tracks_reach_jpn_through_the_hub_only_under_the_live_consent(private_network):
+    net = private_network
+    first = _now_ms()
+    _publish(net, first)
+    at_usa = _at(net, "USA", first)
+    assert (at_usa["via"], at_usa["originator"]) == ("KOR", "KOR")
+    _never_at(net, "JPN", first)  # no live-track consent yet: the hub keeps it
+
+    consent = _grant_live(net)
     second = _now_ms()
     _publish(net, second)
     at_jpn = _at(net, "JPN", second)
@@ -130,16 +136,7 @@ def test_a_node_killed_mid_flight_backfills_the_history_and_shows_none_of_it_as_
     make_network,
 ):
     net = make_network(rules=False)
-    consent = net("KOR", "officer").post(
-        "/api/v1/consents",
-        {
-            "recipient": "JPN",
-            "kind": "live-tracks",
-            "max_classification": "SECRET",
-            "modes": ["live"],
-        },
-    )
-    net.wait_for(lambda: net.hub_consent(consent["id"]), "USA holding KOR's live consent")
+    _grant_live(net)
     before = _now_ms()
     _publish(net, before)
     _at(net, "JPN", before)

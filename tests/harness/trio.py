@@ -21,8 +21,9 @@ from sqlalchemy import select
 from harness.factories import draft
 from tisa.api.federation import federation_app
 from tisa.demo.network import Cluster
+from tisa.domain.consent import ConsentKind, StreamMode
 from tisa.domain.markings import Precedence
-from tisa.domain.wire import DraftIn, parse
+from tisa.domain.wire import ConsentIn, DraftIn, parse
 from tisa.node.runtime import Runtime
 from tisa.node.settings import Settings
 from tisa.relay.messages import Message
@@ -94,6 +95,23 @@ class Trio:
             return sent
 
         return asyncio.run(go())
+
+    def grant_live(
+        self, originator: str = "KOR", modes: tuple[StreamMode, ...] = (StreamMode.LIVE,)
+    ) -> str:
+        """`originator`'s live-track consent for the other spoke, up to SECRET, carried to the
+        hub; its id."""
+        given = self.rt[originator].consents.grant_consent(
+            self.user(originator, Role.RELEASE_OFFICER),
+            ConsentIn(
+                recipient="JPN" if originator == "KOR" else "KOR",
+                kind=ConsentKind.LIVE_TRACKS,
+                max_classification="SECRET",
+                modes=list(modes),
+            ),
+        )
+        self.carry(originator, "USA")
+        return str(given["id"])
 
     def messages(self, party: str, peer: str, kind: str) -> list[Message]:
         """What `party` has queued for `peer` of one kind, as the sender would post it."""

@@ -9,12 +9,9 @@ import numpy as np
 import pytest
 from harness.trio import Trio
 
-from tisa.domain.consent import ConsentKind, StreamMode
-from tisa.domain.wire import ConsentIn
 from tisa.errors import DeliveryFailed
 from tisa.relay import backfill, live
 from tisa.relay.backfill import Backfill
-from tisa.services.accounts import Role
 from tisa.store import tracks as track_rows
 from tisa.tracks import earth
 from tisa.tracks.track import FlightPhase, StateEstimate, TrackStatus, TrackStream, TrackUpdate
@@ -50,19 +47,6 @@ def _held(trio: Trio, party: str) -> list[tuple[int, str | None]]:
         return [(r.time_ms, r.received_from) for r in track_rows.history(conn)]
 
 
-def _live_consent(trio: Trio) -> None:
-    trio.rt["KOR"].consents.grant_consent(
-        trio.user("KOR", Role.RELEASE_OFFICER),
-        ConsentIn(
-            recipient="JPN",
-            kind=ConsentKind.LIVE_TRACKS,
-            max_classification="SECRET",
-            modes=[StreamMode.LIVE],
-        ),
-    )
-    trio.carry("KOR", "USA")
-
-
 def test_the_hub_fetches_what_it_missed_from_the_originator(trio: Trio) -> None:
     sent = _updates(trio, 3)
     live.publish(trio.rt["KOR"].ctx, STREAM, sent)  # the link never carried them
@@ -79,7 +63,7 @@ def test_a_spoke_gets_the_other_spokes_history_only_under_its_live_consent(trio:
     _catch_up(trio, "USA", "KOR")
 
     assert _catch_up(trio, "JPN", "USA") == 0
-    _live_consent(trio)
+    trio.grant_live()
     assert _catch_up(trio, "JPN", "USA") == 2
     assert _held(trio, "JPN") == [(u.time_ms, "USA") for u in sent]
 

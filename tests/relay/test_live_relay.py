@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 from harness.trio import Trio
 
-from tisa.domain.consent import ConsentKind, StreamMode
-from tisa.domain.wire import ConsentIn
+from tisa.domain.consent import StreamMode
 from tisa.errors import ChannelSuspended, InputInvalid, PolicyDenied, SignatureInvalid
 from tisa.relay import live
 from tisa.relay.live import LineIn
@@ -47,20 +46,6 @@ def _update(time_ms: int = T0, track_id: str = "K0001", nation: str = "KOR") -> 
 
 def _wire(line: Line) -> LineIn:
     return LineIn(token=line.token, attestation=line.attestation, consent=line.consent)
-
-
-def _live_consent(trio: Trio, modes: tuple[StreamMode, ...] = (StreamMode.LIVE,)) -> str:
-    given = trio.rt["KOR"].consents.grant_consent(
-        trio.user("KOR", Role.RELEASE_OFFICER),
-        ConsentIn(
-            recipient="JPN",
-            kind=ConsentKind.LIVE_TRACKS,
-            max_classification="SECRET",
-            modes=list(modes),
-        ),
-    )
-    trio.carry("KOR", "USA")
-    return str(given["id"])
 
 
 def _published(trio: Trio, *updates: TrackUpdate) -> list[Line]:
@@ -125,7 +110,7 @@ def test_a_node_publishes_only_its_own_tracks(trio: Trio) -> None:
 
 
 def test_the_hub_keeps_an_update_and_passes_it_on_under_the_live_consent(trio: Trio) -> None:
-    consent_id = _live_consent(trio)
+    consent_id = trio.grant_live()
 
     (onward,) = _at_hub(trio, _update())
 
@@ -147,12 +132,12 @@ def test_without_a_live_consent_the_hub_keeps_it_and_passes_nothing_on(trio: Tri
 
 
 def test_a_live_consent_for_exercises_passes_no_real_track(trio: Trio) -> None:
-    _live_consent(trio, modes=(StreamMode.EXERCISE,))
+    trio.grant_live(modes=(StreamMode.EXERCISE,))
     assert _at_hub(trio, _update()) == []
 
 
 def test_a_revoked_live_consent_stops_the_relay_at_once(trio: Trio) -> None:
-    consent_id = _live_consent(trio)
+    consent_id = trio.grant_live()
     assert len(_at_hub(trio, _update(T0))) == 1
     trio.rt["KOR"].consents.revoke_consent(trio.user("KOR", Role.RELEASE_OFFICER), consent_id)
     trio.carry("KOR", "USA")
@@ -161,7 +146,7 @@ def test_a_revoked_live_consent_stops_the_relay_at_once(trio: Trio) -> None:
 
 
 def test_the_same_update_twice_is_kept_once_and_passed_on_once(trio: Trio) -> None:
-    _live_consent(trio)
+    trio.grant_live()
     (line,) = _published(trio, _update())
     usa = trio.rt["USA"].ctx
     assert live.receive_many(usa, "KOR", [_wire(line)]) == ["stored"]
@@ -203,7 +188,7 @@ def test_an_altered_update_is_refused(trio: Trio) -> None:
 
 
 def test_a_relay_without_the_hubs_attestation_is_refused(trio: Trio) -> None:
-    _live_consent(trio)
+    trio.grant_live()
     (onward,) = _at_hub(trio, _update())
     bare = LineIn(token=onward.token)
 
@@ -214,7 +199,7 @@ def test_a_relay_without_the_hubs_attestation_is_refused(trio: Trio) -> None:
 
 
 def test_an_attestation_for_another_update_is_refused(trio: Trio) -> None:
-    _live_consent(trio)
+    trio.grant_live()
     (first,) = _at_hub(trio, _update(T0))
     (second,) = _at_hub(trio, _update(T0 + 100))
     swapped = dataclasses.replace(second, attestation=first.attestation)

@@ -59,12 +59,9 @@ class StreamIn(Strict):
     exercise: bool
 
 
-class TrackUpdateIn(Strict):
-    """A signed track update's payload."""
+class UpdateBodyIn(Strict):
+    """One update as a node's own tracker hands it in (its stream is given once, beside)."""
 
-    type: Literal["track-update"]
-    originator: str = Field(min_length=3, max_length=3)
-    stream: StreamIn
     track_id: str = Field(min_length=1, max_length=100)
     time_ms: int = Field(ge=0)
     state: StateIn
@@ -73,6 +70,14 @@ class TrackUpdateIn(Strict):
     status: TrackStatus
     launch_point: PointIn | None = None
     impact: ImpactIn | None = None
+
+
+class TrackUpdateIn(UpdateBodyIn):
+    """A signed track update's payload: an update, its originator and its stream."""
+
+    type: Literal["track-update"]
+    originator: str = Field(min_length=3, max_length=3)
+    stream: StreamIn
 
     def update(self) -> tuple[TrackStream, TrackUpdate]:
         """The stream and the update, checked as the domain checks them.
@@ -186,19 +191,6 @@ def read_update(data: Any) -> tuple[TrackStream, TrackUpdate]:
         InputInvalid: not a track update, or values the track model refuses.
     """
     return parse(TrackUpdateIn, data).update()
-
-
-class UpdateBodyIn(Strict):
-    """One update as a node's own tracker hands it in (its stream is given once, beside)."""
-
-    track_id: str = Field(min_length=1, max_length=100)
-    time_ms: int = Field(ge=0)
-    state: StateIn
-    phase: FlightPhase
-    quality: int = Field(ge=0, le=15)
-    status: TrackStatus
-    launch_point: PointIn | None = None
-    impact: ImpactIn | None = None
 
 
 class PublishIn(Strict):
