@@ -321,6 +321,7 @@ def test_every_page_renders_keyboard_first_at_both_sizes(desk: Desk) -> None:
             ("KOR", "analyst", "/ui/events", "kor-events-ko"),
             ("JPN", "officer", "/ui/consents", "jpn-consents-ja"),
             ("KOR", "analyst", "/ui/compose", "kor-compose-empty-ko"),
+            ("JPN", "analyst", "/ui/tracks", "jpn-tracks-ja"),
         ):
             page = desk.page(party, role, size)
             page.goto(desk.url(party, path))

@@ -52,6 +52,10 @@ def test_a_warning_is_on_every_page_and_in_the_live_stream(web: Web) -> None:
         assert "ミサイル警報" in html
         assert f'data-impact-ms="{warning.impact_time_ms}"' in html
 
+    tracks_page = analyst.get("/ui/tracks").text
+    assert "JPN:J0001" in tracks_page
+    assert f"<td>{warning.track_id}</td>" in tracks_page  # the fused track it rests on
+
     (raised,) = [n for n in feed._read() if n[0].action == Action.WARNING_RAISED.value]
     reader = jpn.accounts.add("jpn-warned", "a-long-password", Role.ANALYST, "SECRET")
     low = jpn.accounts.add("jpn-not-warned", "a-long-password", Role.ANALYST, "CONFIDENTIAL")
@@ -66,3 +70,4 @@ def test_a_warning_is_on_every_page_and_in_the_live_stream(web: Web) -> None:
     web.cluster.passwords["jpn-not-warned"] = "a-long-password"
     low_page = web.signed_in("jpn-not-warned")
     assert "data-track=" not in low_page.get("/ui/inbox").text
+    assert "JPN:J0001" not in low_page.get("/ui/tracks").text

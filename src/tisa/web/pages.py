@@ -15,6 +15,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import Response
 
 from tisa.api.params import Id
+from tisa.api.tracks import fused_view, track_view
 from tisa.api.views import (
     consent_view,
     delivery_view,
@@ -278,6 +279,18 @@ def install(app: FastAPI, rt: Runtime, ui: Pages, events: Events) -> None:
         filters = {"actor": actor, "action": action, "product_id": product_id}
         return ui.render(
             request, user, "audit.html", **audit_listing(rt, filters, before, report=None)
+        )
+
+    @app.get("/ui/tracks", include_in_schema=False)
+    def tracks_page(request: Request, user: Viewer) -> Response:
+        watched = rt.tracks.watch(user)
+        fused = rt.warnings.fused(user)
+        return ui.render(
+            request,
+            user,
+            "tracks.html",
+            tracks=[track_view(w) for w in watched],
+            fused=[fused_view(t, exercise) for t, exercise in fused],
         )
 
     @app.get("/ui/events", include_in_schema=False)

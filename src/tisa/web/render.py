@@ -38,6 +38,7 @@ NAV: list[tuple[str, str, tuple[Role, ...]]] = [
     ("releases", "/ui/releases", (Role.RELEASE_OFFICER,)),
     ("consents", "/ui/consents", (Role.RELEASE_OFFICER, Role.ADMIN, Role.AUDITOR)),
     ("events", "/ui/events", tuple(Role)),
+    ("tracks", "/ui/tracks", tuple(Role)),
     ("peers", "/ui/peers", (Role.ADMIN, Role.AUDITOR)),
     ("audit", "/ui/audit", (Role.AUDITOR, Role.ADMIN)),
 ]

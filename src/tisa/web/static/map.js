@@ -11,7 +11,7 @@
  *   });
  *   m.update(eventData);   // draws eventData.map.points
  *
- * Each point: {role: "launch"|"impact"|"site", lat, lon, sigma_km|null,
+ * Each point: {role: "launch"|"impact"|"site"|"missile", lat, lon, sigma_km|null,
  *              originator: "KOR"|"JPN"|"USA"|"FUSED", fused: bool, label}.
  */
 (function (global) {
@@ -39,6 +39,7 @@
     launch: "Launch point",
     impact: "Impact point",
     site: "Test site",
+    missile: "Missile now",
     sigma: "1σ uncertainty",
     track: "Launch → impact",
     sigmaValue: "1σ ≈ {km} km",
@@ -46,7 +47,7 @@
   };
 
   var ORIGINATORS = ["KOR", "JPN", "USA", "FUSED"];
-  var ROLES = ["launch", "impact", "site"];
+  var ROLES = ["launch", "impact", "site", "missile"];
 
   // One colour per originator; FUSED additionally gets an emphasised style
   // (bigger marker, dark outline, thicker ellipse and track, drawn on top).
@@ -111,6 +112,10 @@
       body = '<circle cx="12" cy="12" r="9" fill="' + color + '" stroke="' + stroke +
         '" stroke-width="' + sw + '"/>' +
         '<path d="M7.5 7.5 L16.5 16.5 M16.5 7.5 L7.5 16.5" stroke="#fff" stroke-width="2" stroke-linecap="round"/>';
+    } else if (role === "missile") {
+      // a missile in flight: a filled dot
+      body = '<circle cx="12" cy="12" r="6.5" fill="' + color + '" stroke="' + stroke +
+        '" stroke-width="' + sw + '"/>';
     } else {
       // test site (or unknown role): diamond
       body = '<path d="M12 2.5 L21.5 12 L12 21.5 L2.5 12 Z" fill="' + color + '" stroke="' + stroke +
