@@ -19,14 +19,14 @@ Policies:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Generic, Protocol, TypeVar
 
 from tisa.domain.arrangement import Arrangement, Channel
-from tisa.domain.consent import HeldConsent
+from tisa.domain.consent import Consent, HeldConsent
 from tisa.domain.model import topic_matches
 from tisa.domain.questions import (
     Hop,
@@ -256,23 +256,40 @@ class NoEchoRule:
         return ()
 
 
-def find_consent(move: Movement, where: Situation) -> HeldConsent | None:
-    """The consent in force that lets the hub make this relay, or None. A relay that cites a
-    consent may rest on that one only."""
-    originator = move.product.originator
+def _consent_in_force(
+    sender: str,
+    recipient: str,
+    cited: str | None,
+    covers: Callable[[Consent], bool],
+    where: Situation,
+) -> HeldConsent | None:
+    """The consent in force that lets `sender` (the hub) pass something on to `recipient`:
+    its terms `covers` it, and a relay that cites a consent rests on that one only. The one
+    lookup behind products' and live tracks' consent rules."""
     for held in where.consents:
         consent = held.consent
-        if move.consent_id is not None and consent.id != move.consent_id:
+        if cited is not None and consent.id != cited:
             continue
         if (
-            consent.originator == originator
-            and consent.hub == move.sender
-            and consent.recipient == move.recipient
-            and consent.covers(move.product)
+            consent.hub == sender
+            and consent.recipient == recipient
+            and covers(consent)
             and consent.in_force(where.now, held.revoked_at)
         ):
             return held
     return None
+
+
+def find_consent(move: Movement, where: Situation) -> HeldConsent | None:
+    """The consent in force that lets the hub make this relay, or None."""
+    product = move.product
+    return _consent_in_force(
+        move.sender,
+        move.recipient,
+        move.consent_id,
+        lambda c: c.originator == product.originator and c.covers(product),
+        where,
+    )
 
 
 class ConsentRule:
@@ -313,21 +330,15 @@ class ConsentRule:
 
 
 def find_live_consent(hop: StreamHop, where: Situation) -> HeldConsent | None:
-    """The live-track consent in force that lets the hub pass this update on, or None. A relay
-    that cites a consent may rest on that one only."""
+    """The live-track consent in force that lets the hub pass this update on, or None."""
     stream = hop.stream
-    for held in where.consents:
-        consent = held.consent
-        if hop.consent_id is not None and consent.id != hop.consent_id:
-            continue
-        if (
-            consent.hub == hop.sender
-            and consent.recipient == hop.recipient
-            and consent.covers_stream(stream.originator, stream.classification, stream.mode)
-            and consent.in_force(where.now, held.revoked_at)
-        ):
-            return held
-    return None
+    return _consent_in_force(
+        hop.sender,
+        hop.recipient,
+        hop.consent_id,
+        lambda c: c.covers_stream(stream.originator, stream.classification, stream.mode),
+        where,
+    )
 
 
 class LiveConsentRule:
