@@ -91,6 +91,15 @@ class Gate:
         """The consent in force a relay the gate allowed rests on (for its attestation)."""
         return find_consent(move, self.situation(conn, [move]))
 
+    def _stream_situation(self, conn: Connection, presented: Sequence[Consent]) -> Situation:
+        return Situation(
+            arrangement=self.arrangement,
+            consents=self._consents(conn, presented),
+            suspended=network.suspended(conn),
+            recalled=frozenset(),
+            now=self._clock(),
+        )
+
     def streams(
         self,
         conn: Connection,
@@ -104,25 +113,17 @@ class Gate:
         `presented`: the consent a relayed update carries."""
         if not hops:
             return []
-        where = Situation(
-            arrangement=self.arrangement,
-            consents=self._consents(conn, presented),
-            suspended=network.suspended(conn),
-            recalled=frozenset(),
-            now=self._clock(),
-        )
+        where = self._stream_situation(conn, presented)
         return [decide(policy, hop, where) for hop in hops]
 
-    def live_consent_for(self, conn: Connection, hop: StreamHop) -> HeldConsent | None:
-        """The live-track consent in force a relay of `hop` the gate allowed rests on."""
-        where = Situation(
-            arrangement=self.arrangement,
-            consents=self._consents(conn, ()),
-            suspended=frozenset(),
-            recalled=frozenset(),
-            now=self._clock(),
-        )
-        return find_live_consent(hop, where)
+    def stream_relay(
+        self, conn: Connection, policy: AllOf[StreamHop], hop: StreamHop
+    ) -> tuple[Decision, HeldConsent | None]:
+        """At the hub: whether `hop` may go under `policy`, and if so the live-track consent it
+        rests on (for the attestation), both from one reading of the state."""
+        where = self._stream_situation(conn, ())
+        decision = decide(policy, hop, where)
+        return decision, find_live_consent(hop, where) if decision.allowed else None
 
     def watches(self, policy: AllOf[Watching], reader: Reader, stream: Stream) -> Decision:
         """Decide whether `reader` may watch `stream` here under `policy`."""

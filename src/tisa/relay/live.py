@@ -264,9 +264,7 @@ def _relay(
     token: str,
 ) -> Line | None:
     """At the hub: the line passing `update` on to `peer`, if a live-track consent allows."""
-    hop = StreamHop(gated, ctx.party, peer)
-    (decision,) = ctx.gate.streams(conn, STREAM, [hop])
-    held = ctx.gate.live_consent_for(conn, hop) if decision.allowed else None
+    _, held = ctx.gate.stream_relay(conn, STREAM, StreamHop(gated, ctx.party, peer))
     if held is None:
         return None
     grant = consents.get(conn, held.consent.id)
