@@ -11,6 +11,7 @@ import httpx
 import numpy as np
 import pytest
 from harness.trio import Trio
+from sqlalchemy import update
 
 from tisa.domain.consent import StreamMode
 from tisa.errors import ChannelSuspended, InputInvalid, PolicyDenied, SignatureInvalid
@@ -20,7 +21,7 @@ from tisa.relay.live_links import Line, LiveQueue
 from tisa.relay.streamer import STREAM_PATH, stream_subject
 from tisa.relay.transmission import HEADER, sign_transmission
 from tisa.services.accounts import Role
-from tisa.store import audit
+from tisa.store import audit, tables
 from tisa.store import tracks as track_rows
 from tisa.tracks import earth
 from tisa.tracks.track import FlightPhase, StateEstimate, TrackStatus, TrackStream, TrackUpdate
@@ -230,10 +231,14 @@ def test_a_reader_sees_a_track_live_only_while_it_is_fresh(trio: Trio) -> None:
     shown = {w.update.track_id: w.live for w in trio.rt["KOR"].tracks.watch(analyst)}
 
     assert shown == {"K1": True, "K2": False}
+    # A track with no update for over an hour is history, no longer listed.
+    live.publish(trio.rt["KOR"].ctx, STREAM, [_update(now_ms - 2 * 3_600_000, "K3")])
+    assert "K3" not in {w.update.track_id for w in trio.rt["KOR"].tracks.watch(analyst)}
 
 
 def test_a_reader_below_the_streams_level_sees_nothing_of_it(trio: Trio) -> None:
-    live.publish(trio.rt["KOR"].ctx, STREAM, [_update()])
+    now_ms = int(trio.rt["KOR"].clock().timestamp() * 1000)
+    live.publish(trio.rt["KOR"].ctx, STREAM, [_update(now_ms)])
     low = trio.rt["KOR"].accounts.add("kor-low", "a-long-password", Role.ANALYST, "CONFIDENTIAL")
 
     assert trio.rt["KOR"].tracks.watch(low) == []
@@ -297,3 +302,23 @@ def test_a_stream_without_a_valid_transmission_header_is_refused_before_a_line(t
     assert refused.status_code == 422
     assert refused.json()["error"] == "SignatureInvalid"
     assert _history(trio, "USA") == []
+
+
+def test_an_update_altered_at_rest_is_left_out_not_the_end_of_what_reads_it(trio: Trio) -> None:
+    """A row whose columns no longer match its token (here: moved to another time) is never
+    served: the listing, the history a peer asks for and the warnings leave it out, and show
+    the rest."""
+    live.publish(trio.rt["KOR"].ctx, STREAM, [_update(T0, "K1"), _update(T0, "K2")])
+    kor = trio.rt["KOR"]
+    with kor.ctx.db.begin() as conn:
+        conn.execute(
+            update(tables.track_updates)
+            .where(tables.track_updates.c.track_id == "K1")
+            .values(time_ms=T0 + 5)
+        )
+    with kor.ctx.db.read() as conn:
+        rows = track_rows.history(conn)
+
+    assert [k.update.track_id for k in live.kept(kor.ctx, rows)] == ["K2"]
+    assert [line.key for line in live.history_for(kor.ctx, "USA", 0, 100)] == ["KOR:K2"]
+    assert kor.warnings.step() == []  # runs, leaving the damaged update out

@@ -14,7 +14,9 @@ recipient and the consent, and sends the consent along so the recipient can chec
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -37,6 +39,8 @@ from tisa.tracks.track import TrackStream, TrackUpdate
 from tisa.tracks.wire import read_update, update_to_wire
 
 Received = Literal["stored", "duplicate"]
+
+_log = logging.getLogger("tisa.live")
 
 
 class LineIn(Strict):
@@ -206,6 +210,48 @@ def _receive(
     return "stored", relays
 
 
+@dataclass(frozen=True)
+class Kept:
+    """A stored update that still holds together: its row, stream and update as signed."""
+
+    row: tracks.TrackRow
+    stream: TrackStream
+    update: TrackUpdate
+
+
+def kept(ctx: NodeContext, rows: Sequence[tracks.TrackRow]) -> list[Kept]:
+    """`rows` verified again, as every opening of a stored update is: the originator's
+    signature over the token, and the row's columns equal to what was signed. One that no
+    longer holds together (altered at rest) is left out and logged, never served, and never
+    the end of the listing, the history or the warnings that read it."""
+    good = []
+    for row in rows:
+        try:
+            payload = ctx.trust.verify(Signed.TRACK, row.token, signer=row.originator)
+            stream, update = read_update(payload)
+            signed = (
+                stream.nation,
+                update.track_id,
+                update.time_ms,
+                int(stream.markings().classification),
+                stream.exercise,
+            )
+            held = (row.originator, row.track_id, row.time_ms, row.classification, row.exercise)
+            if signed != held:
+                raise SignatureInvalid("the row's columns are not what its token signs")
+        except TisaError as exc:
+            _log.error(
+                "track update %s:%s at %d is damaged, left out: %s",
+                row.originator,
+                row.track_id,
+                row.time_ms,
+                exc.reason,
+            )
+            continue
+        good.append(Kept(row, stream, update))
+    return good
+
+
 def history_for(ctx: NodeContext, peer: str, since_ms: int, limit: int) -> list[Line]:
     """What this node may give `peer` now from its history since `since_ms`, oldest first:
     its own updates, and at the hub the other spokes' under their live-track consent (each
@@ -215,12 +261,9 @@ def history_for(ctx: NodeContext, peer: str, since_ms: int, limit: int) -> list[
     with ctx.db.read() as conn:
         rows = tracks.history(conn, since_ms=since_ms, limit=limit)
         lines: list[Line] = []
-        for row in rows:
-            if row.originator == peer:
-                continue
-            payload = ctx.trust.verify(Signed.TRACK, row.token, signer=row.originator)
-            stream, update = read_update(payload)
-            gated = stream_of(stream)
+        for held in kept(ctx, [row for row in rows if row.originator != peer]):
+            row, update = held.row, held.update
+            gated = stream_of(held.stream)
             if row.originator == ctx.party:
                 lines.append(Line(update.key, update.time_ms, gated, row.token))
             elif ctx.is_hub:

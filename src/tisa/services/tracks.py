@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tisa.crypto.trust import Signed
 from tisa.domain.policy import WATCH
 from tisa.relay import live
 from tisa.relay.context import NodeContext
 from tisa.services.accounts import Role, User
 from tisa.store import tracks
 from tisa.tracks.track import TrackStream, TrackUpdate
-from tisa.tracks.wire import read_update
 
 #: Nothing older than this is shown as live (the issue's default: one second).
 MAX_AGE_MS = 1_000
+#: Tracks with no update for this long are history, no longer listed (the pages poll this).
+WINDOW_MS = 3_600_000
 
 
 @dataclass(frozen=True)
@@ -48,22 +48,18 @@ class Tracks:
         return live.publish(self.ctx, stream, updates)
 
     def watch(self, user: User, *, max_age_ms: int = MAX_AGE_MS) -> list[Watched]:
-        """The newest update of each track `user` may see (clearance and need-to-know, asked
-        of the gate now; each token verified again), newest first. An update older than
-        `max_age_ms` is shown, but not as live.
-
-        Raises:
-            SignatureInvalid: a stored update no longer verifies (altered at rest).
-        """
+        """The newest update of each track updated within the last hour that `user` may see
+        (clearance and need-to-know, asked of the gate now; each update verified again, one
+        altered at rest left out), newest first. An update older than `max_age_ms` is shown,
+        but not as live."""
         now_ms = int(self.ctx.clock().timestamp() * 1000)
         with self.ctx.db.read() as conn:
-            rows = tracks.latest(conn)
+            rows = tracks.latest(conn, since_ms=now_ms - WINDOW_MS)
         shown = []
-        for row in rows:
-            payload = self.ctx.trust.verify(Signed.TRACK, row.token, signer=row.originator)
-            stream, update = read_update(payload)
+        for held in live.kept(self.ctx, rows):
+            stream, update = held.stream, held.update
             if not self.ctx.gate.watches(WATCH, user.reader, live.stream_of(stream)).allowed:
                 continue
             age = max(0, now_ms - update.time_ms)
-            shown.append(Watched(stream, update, row.received_from, age, age <= max_age_ms))
+            shown.append(Watched(stream, update, held.row.received_from, age, age <= max_age_ms))
         return shown

@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tisa.crypto.trust import Signed
 from tisa.domain.policy import WATCH
 from tisa.errors import InputInvalid
 from tisa.relay import live
@@ -27,7 +26,6 @@ from tisa.tracks.areas import WarningArea
 from tisa.tracks.fusion import FusedTrack, FusionCenter
 from tisa.tracks.track import TrackStream, TrackUpdate
 from tisa.tracks.warning import MissileWarning, WarningAction, WarningBoard
-from tisa.tracks.wire import read_update
 
 EVERY = 1.0
 #: Tracks older than this take no part in the picture (ms).
@@ -63,12 +61,8 @@ class Warnings:
         self.pictures: dict[bool, Picture] = {False: Picture(), True: Picture()}
 
     def step(self) -> list[MissileWarning]:
-        """Fuse what the node holds now, update the boards, and record every change; the
-        warnings in force after it.
-
-        Raises:
-            SignatureInvalid: a stored update no longer verifies.
-        """
+        """Fuse what the node holds now (an update altered at rest is left out), update the
+        boards, and record every change; the warnings in force after it."""
         if self._boards is None:
             try:
                 areas = self._areas()
@@ -86,11 +80,9 @@ class Warnings:
             rows = tracks.latest(conn, since_ms=now_ms - FRESH_MS)
         held: dict[bool, list[TrackUpdate]] = {False: [], True: []}
         streams: dict[bool, dict[str, TrackStream]] = {False: {}, True: {}}
-        for row in rows:
-            payload = self.ctx.trust.verify(Signed.TRACK, row.token, signer=row.originator)
-            stream, update = read_update(payload)
-            held[stream.exercise].append(update)
-            streams[stream.exercise][update.key] = stream
+        for good in live.kept(self.ctx, rows):
+            held[good.stream.exercise].append(good.update)
+            streams[good.stream.exercise][good.update.key] = good.stream
         for exercise in (False, True):
             center = self._centers[exercise]
             center.take(held[exercise])
