@@ -88,6 +88,29 @@ def admit(ctx: NodeContext, peer: str, lines: Sequence[Line]) -> list[Line]:
     return allowed
 
 
+def _row(
+    stream: TrackStream,
+    update: TrackUpdate,
+    token: str,
+    line: LineIn | None,
+    now: datetime,
+    sender: str | None = None,
+) -> tracks.TrackRow:
+    """The row an update is kept as: this node's own (`line` None) or one received."""
+    return tracks.TrackRow(
+        originator=stream.nation,
+        track_id=update.track_id,
+        time_ms=update.time_ms,
+        classification=int(stream.markings().classification),
+        exercise=stream.exercise,
+        token=token,
+        attestation=None if line is None else line.attestation,
+        consent=None if line is None else line.consent,
+        received_from=sender,
+        stored_at=now,
+    )
+
+
 def publish(ctx: NodeContext, stream: TrackStream, updates: Sequence[TrackUpdate]) -> int:
     """Sign this node's own `updates` of `stream`, keep them, and queue each once kept: at a
     spoke for the hub, at the hub for each spoke; how many were new.
@@ -104,19 +127,7 @@ def publish(ctx: NodeContext, stream: TrackStream, updates: Sequence[TrackUpdate
         for update in updates:
             token = ctx.trust.sign(Signed.TRACK, update_to_wire(stream, update))
             line = Line(update.key, update.time_ms, gated, token)
-            row = tracks.TrackRow(
-                originator=ctx.party,
-                track_id=update.track_id,
-                time_ms=update.time_ms,
-                classification=int(gated.classification),
-                exercise=stream.exercise,
-                token=token,
-                attestation=None,
-                consent=None,
-                received_from=None,
-                stored_at=now,
-            )
-            if tracks.add(conn, row):
+            if tracks.add(conn, _row(stream, update, token, None, now)):
                 kept.append(line)
         # A spoke streams to the hub; the hub, an originator too, to each spoke directly.
         hub = ctx.arrangement.hub
@@ -184,19 +195,7 @@ def _receive(
     if decision.held:
         raise ChannelSuspended("; ".join(decision.texts))
     decision.raise_if_denied()
-    row = tracks.TrackRow(
-        originator=originator,
-        track_id=update.track_id,
-        time_ms=update.time_ms,
-        classification=int(gated.classification),
-        exercise=stream.exercise,
-        token=line.token,
-        attestation=line.attestation,
-        consent=line.consent,
-        received_from=sender,
-        stored_at=ctx.clock(),
-    )
-    if not tracks.add(conn, row):
+    if not tracks.add(conn, _row(stream, update, line.token, line, ctx.clock(), sender)):
         return "duplicate", []
     if not ctx.is_hub:
         return "stored", []

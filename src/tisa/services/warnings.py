@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,33 +136,30 @@ class Warnings:
             await asyncio.to_thread(self.step)
             await asyncio.sleep(EVERY)
 
+    def _may_watch(self, user: User, exercise: bool, sources: Sequence[str]) -> bool:
+        """Whether `user` may watch every nation stream `sources` (track keys) rest on."""
+        streams = self.pictures[exercise].streams
+        return all(
+            (s := streams.get(key)) is not None
+            and self.ctx.gate.watches(WATCH, user.reader, live.stream_of(s)).allowed
+            for key in sources
+        )
+
     def active(self, user: User) -> list[MissileWarning]:
         """The warnings in force that `user` may see: every stream a warning rests on must
         be one the user may watch."""
-        shown = []
-        for key, warning in self._active.items():
-            exercise = key.startswith("exercise:")
-            streams = self.pictures[exercise].streams
-            rests_on = [streams.get(source) for source in warning.sources]
-            if all(
-                s is not None
-                and self.ctx.gate.watches(WATCH, user.reader, live.stream_of(s)).allowed
-                for s in rests_on
-            ):
-                shown.append(warning)
-        return shown
+        return [
+            w
+            for key, w in self._active.items()
+            if self._may_watch(user, key.startswith("exercise:"), w.sources)
+        ]
 
     def fused(self, user: User) -> list[tuple[FusedTrack, bool]]:
         """The fused tracks (with whether each is of an exercise) that `user` may see: every
         nation track one rests on must be of a stream the user may watch."""
-        out = []
-        for exercise, picture in self.pictures.items():
-            for track in picture.fused:
-                sources: Mapping[str, TrackStream] = picture.streams
-                if all(
-                    (s := sources.get(key)) is not None
-                    and self.ctx.gate.watches(WATCH, user.reader, live.stream_of(s)).allowed
-                    for key in track.sources
-                ):
-                    out.append((track, exercise))
-        return out
+        return [
+            (track, exercise)
+            for exercise, picture in self.pictures.items()
+            for track in picture.fused
+            if self._may_watch(user, exercise, track.sources)
+        ]
