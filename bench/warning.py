@@ -42,7 +42,7 @@ from _common import finish, log, machine
 from tisa.tracks import earth
 from tisa.tracks.areas import WarningArea, areas_for
 from tisa.tracks.ballistics import MissileType
-from tisa.tracks.scenario import Launch, Scenario, run
+from tisa.tracks.scenario import Launch, Scenario, ScenarioResult, run
 from tisa.tracks.sites import LAUNCH_SITES
 from tisa.tracks.warning import WarningAction, WarningBoard, WarningPolicy
 
@@ -88,14 +88,20 @@ def node_areas() -> dict[str, tuple[WarningArea, ...]]:
     return {n: areas_for(n, collection) for n in NODES}
 
 
-def fly_and_warn(item: dict[str, Any], policies: dict[str, WarningPolicy]) -> dict[str, Any]:
-    """One launch: run it, warn for each node, score against the true impact."""
-    started = time.perf_counter()
-    areas = node_areas()
+def scenario_of(item: dict[str, Any]) -> Scenario:
+    """The seeded scenario of one planned launch (its index is its seed)."""
     launch = Launch(
         "M1", MissileType(item["missile"]), item["site"], azimuth_deg=item["azimuth_deg"]
     )
-    result = run(Scenario(launches=(launch,), seed=item["index"]))
+    return Scenario(launches=(launch,), seed=item["index"])
+
+
+def warn_on(
+    item: dict[str, Any], result: ScenarioResult, policies: dict[str, WarningPolicy]
+) -> dict[str, Any]:
+    """Warn for each node over one flown launch's fused picture, scored against the true
+    impact (what `fly_and_warn` records; `track_accuracy.py` calls it on its own runs)."""
+    areas = node_areas()
     truth = result.truths["M1"]
     lat, lon, _ = earth.to_geodetic(truth.impact_ecef)
     by_time: dict[int, list[Any]] = {}
@@ -125,7 +131,15 @@ def fly_and_warn(item: dict[str, Any], policies: dict[str, WarningPolicy]) -> di
             "withdrawn_before_impact": len([s for s in withdrawn if s < out["flight_s"]]),
             "events": [f"{action} {at:g} s" for action, at in events],
         }
+    return out
+
+
+def fly_and_warn(item: dict[str, Any], policies: dict[str, WarningPolicy]) -> dict[str, Any]:
+    """One launch: run it, warn for each node, score against the true impact."""
+    started = time.perf_counter()
+    out = warn_on(item, run(scenario_of(item)), policies)
     out["seconds"] = round(time.perf_counter() - started, 2)
+    lat, lon = out["impact"]
     log(
         f"{item['index']:3d} {item['missile']:<11} {item['site']:<9} az {item['azimuth_deg']:5.1f}"
         f" impact {lat:6.2f} {lon:7.2f}  "

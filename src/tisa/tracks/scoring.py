@@ -9,6 +9,12 @@ For each source (a nation, or the fused picture) and each missile:
   and at apogee (the report nearest each moment, if one is within a report period);
 - its average normalised estimation error squared (ANEES, 6 for a consistent 6-state
   estimate) over the same reports as the position error.
+
+And, sample by sample (`fused_samples`): each fused report of a missile in flight against the
+nation estimates it was fused from, each brought to the same time as the fusion brought it,
+so "is the fused track better placed than the best nation's?" is asked of the very inputs;
+`anees_interval` is the two-sided chi-square band an ANEES over N samples falls in when the
+estimates are consistent.
 """
 
 from __future__ import annotations
@@ -18,11 +24,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import chi2
 
+from tisa.errors import InputInvalid
 from tisa.tracks import earth
 from tisa.tracks.ballistics import Trajectory
+from tisa.tracks.fusion import align
 from tisa.tracks.scenario import ScenarioResult
-from tisa.tracks.track import ImpactPrediction, StateEstimate, TrackStatus
+from tisa.tracks.track import FlightPhase, ImpactPrediction, StateEstimate, TrackStatus, TrackUpdate
 
 FUSED = "fused"
 
@@ -121,3 +130,101 @@ def score(result: ScenarioResult) -> list[Score]:
         )
         scores.append(_score(FUSED, missile, fused, truth, period, detected))
     return scores
+
+
+def anees_interval(
+    samples: int, dimension: int = 6, confidence: float = 0.95
+) -> tuple[float, float]:
+    """The two-sided `confidence` band of the ANEES of `samples` independent consistent
+    `dimension`-state estimates: N x ANEES is chi-square with N x dimension degrees of freedom.
+    On the scale of `nees` (`dimension` when consistent); divide by `dimension` for the scale
+    where 1 is consistent. Successive reports of one track are not independent, so over a
+    track's reports the band is narrower than the truth would allow: a yardstick, not a test.
+
+    Raises:
+        InputInvalid: no samples, a dimension under one, or a confidence outside (0, 1).
+    """
+    if samples < 1 or dimension < 1 or not 0 < confidence < 1:
+        raise InputInvalid("an ANEES band needs samples >= 1, dimension >= 1, 0 < confidence < 1")
+    dof = samples * dimension
+    tail = (1 - confidence) / 2
+    return float(chi2.ppf(tail, dof)) / samples, float(chi2.ppf(1 - tail, dof)) / samples
+
+
+@dataclass(frozen=True)
+class FusedSample:
+    """One fused report of a missile in flight (ACTIVE, between launch and impact) against
+    truth, with the nation estimates it was fused from, each aligned to the report's time as
+    the fusion aligned it: position errors (m) and NEES by nation."""
+
+    missile: str
+    time_ms: int
+    since_launch_s: float
+    phase: FlightPhase
+    error_m: float
+    nees: float
+    source_error_m: dict[str, float]
+    source_nees: dict[str, float]
+
+    @property
+    def nations(self) -> tuple[str, ...]:
+        """The nations whose tracks this report rests on."""
+        return tuple(self.source_error_m)
+
+    @property
+    def best_single_m(self) -> float:
+        """The smallest position error among the nation estimates fused."""
+        return min(self.source_error_m.values())
+
+
+def _newest_at(updates: Sequence[TrackUpdate], time_ms: int) -> TrackUpdate | None:
+    held = [u for u in updates if u.time_ms <= time_ms]
+    return max(held, key=lambda u: u.time_ms, default=None)
+
+
+def fused_samples(result: ScenarioResult) -> list[FusedSample]:
+    """Every fused report of a missile in flight, set against its nation inputs and truth.
+
+    A report whose sources follow different missiles is named after its first source's.
+    """
+    config = result.scenario.tracker
+    by_key: dict[str, list[TrackUpdate]] = {}
+    for updates in result.updates.values():
+        for u in updates:
+            by_key.setdefault(u.key, []).append(u)
+    samples = []
+    for f in result.fused:
+        missile = result.truth_of.get(f.sources[0])
+        truth = None if missile is None else result.truths[missile]
+        true = None if truth is None else truth.state_at(f.time_ms)
+        if missile is None or truth is None or true is None or f.status is not TrackStatus.ACTIVE:
+            continue
+        errors: dict[str, float] = {}
+        consistency: dict[str, float] = {}
+        for key in f.sources:
+            source = _newest_at(by_key.get(key, []), f.time_ms)
+            if source is None:
+                continue
+            state = align(source.state, (f.time_ms - source.time_ms) / 1000, config)
+            nation = source.nation
+            error = float(np.linalg.norm(state.vector()[:3] - true[:3]))
+            # Two tracks of one nation in one fused report cannot happen (association keeps
+            # them apart); keep the better if it ever did.
+            if nation not in errors or error < errors[nation]:
+                errors[nation] = error
+                consistency[nation] = nees(state, true)
+        if not errors:
+            continue
+        samples.append(
+            FusedSample(
+                missile=missile,
+                time_ms=f.time_ms,
+                since_launch_s=(f.time_ms - truth.launch_ms) / 1000,
+                phase=f.phase,
+                error_m=float(np.linalg.norm(f.state.vector()[:3] - true[:3])),
+                nees=nees(f.state, true),
+                source_error_m=errors,
+                source_nees=consistency,
+            )
+        )
+    return samples
