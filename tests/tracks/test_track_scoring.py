@@ -64,7 +64,8 @@ def test_fused_samples_are_the_fused_reports_in_flight_against_their_inputs(
         assert set(s.nations) == set(f.nations)
         assert 0 < s.since_launch_s <= 130
         assert s.best_single_m == min(s.source_error_m.values())
-        assert set(s.source_nees) == set(s.source_error_m)
+        assert set(s.source_nees) == set(s.source_error_m) == set(s.source_sigma_m)
+        assert s.source_sigma_m[s.most_confident] == min(s.source_sigma_m.values())
         if f.single_nation:
             # One input: the fused estimate is that input, error and consistency alike.
             (nation,) = s.nations

@@ -155,7 +155,8 @@ def anees_interval(
 class FusedSample:
     """One fused report of a missile in flight (ACTIVE, between launch and impact) against
     truth, with the nation estimates it was fused from, each aligned to the report's time as
-    the fusion aligned it: position errors (m) and NEES by nation."""
+    the fusion aligned it: position errors (m), NEES and claimed position sigma (m, the root
+    of the covariance's position trace) by nation."""
 
     missile: str
     time_ms: int
@@ -165,6 +166,7 @@ class FusedSample:
     nees: float
     source_error_m: dict[str, float]
     source_nees: dict[str, float]
+    source_sigma_m: dict[str, float]
 
     @property
     def nations(self) -> tuple[str, ...]:
@@ -173,8 +175,15 @@ class FusedSample:
 
     @property
     def best_single_m(self) -> float:
-        """The smallest position error among the nation estimates fused."""
+        """The smallest position error among the nation estimates fused (known only with
+        the truth in hand)."""
         return min(self.source_error_m.values())
+
+    @property
+    def most_confident(self) -> str:
+        """The nation whose estimate claims the smallest position sigma: the one a hub that
+        could only pick, not fuse, would pick."""
+        return min(self.source_sigma_m, key=lambda n: (self.source_sigma_m[n], n))
 
 
 def _newest_at(updates: Sequence[TrackUpdate], time_ms: int) -> TrackUpdate | None:
@@ -201,6 +210,7 @@ def fused_samples(result: ScenarioResult) -> list[FusedSample]:
             continue
         errors: dict[str, float] = {}
         consistency: dict[str, float] = {}
+        sigma: dict[str, float] = {}
         for key in f.sources:
             source = _newest_at(by_key.get(key, []), f.time_ms)
             if source is None:
@@ -213,6 +223,7 @@ def fused_samples(result: ScenarioResult) -> list[FusedSample]:
             if nation not in errors or error < errors[nation]:
                 errors[nation] = error
                 consistency[nation] = nees(state, true)
+                sigma[nation] = state.position_sigma_m
         if not errors:
             continue
         samples.append(
@@ -225,6 +236,7 @@ def fused_samples(result: ScenarioResult) -> list[FusedSample]:
                 nees=nees(f.state, true),
                 source_error_m=errors,
                 source_nees=consistency,
+                source_sigma_m=sigma,
             )
         )
     return samples
