@@ -181,8 +181,13 @@ def node_logs_on_error(cluster: Cluster) -> Iterator[None]:
         raise
 
 
-def start_cluster(cluster: Cluster, log: Callable[[str], None]) -> None:
-    """Create and start the three nodes (the caller holds `cluster` as a context manager).
+def start_cluster(
+    cluster: Cluster,
+    log: Callable[[str], None],
+    configure: Callable[[Cluster], None] | None = None,
+) -> None:
+    """Create and start the three nodes (the caller holds `cluster` as a context manager);
+    `configure`, if given, is called between the two (to change a node's config file).
 
     Raises:
         BenchFailed: a node could not be created or did not come up (its log tail is shown).
@@ -190,6 +195,8 @@ def start_cluster(cluster: Cluster, log: Callable[[str], None]) -> None:
     t0 = time.perf_counter()
     try:
         cluster.create()
+        if configure is not None:
+            configure(cluster)
         cluster.start()
     except ConfigInvalid as exc:
         raise BenchFailed(f"cluster did not start: {exc}") from exc
