@@ -115,12 +115,13 @@ class Warnings:
             changes = board.observe(fused, now_ms, exercise=exercise)
             if changes:
                 self._record(changes)
-            for change in changes:
-                key = f"{'exercise' if exercise else 'live'}:{change.warning.track_id}"
-                if change.action is WarningAction.RAISED:
-                    self._active[key] = change.warning
-                else:
-                    self._active.pop(key, None)
+        # As the boards hold them now: a warning in force follows its track's newest impact
+        # point and the nations that join it, not only what it said when raised.
+        self._active = {
+            f"{'exercise' if exercise else 'live'}:{w.track_id}": w
+            for exercise, board in self._boards.items()
+            for w in board.active
+        }
         return list(self._active.values())
 
     def _record(self, changes: list[Any]) -> None:
