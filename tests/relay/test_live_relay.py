@@ -322,3 +322,25 @@ def test_an_update_altered_at_rest_is_left_out_not_the_end_of_what_reads_it(trio
     assert [k.update.track_id for k in live.kept(kor.ctx, rows)] == ["K2"]
     assert [line.key for line in live.history_for(kor.ctx, "USA", 0, 100)] == ["KOR:K2"]
     assert kor.warnings.step() == []  # runs, leaving the damaged update out
+
+
+def test_a_row_verified_once_and_altered_since_is_verified_again_and_left_out(trio: Trio) -> None:
+    """The memo a frequent reader keeps is keyed by every byte checked: a row read again
+    unchanged is taken from it, a row altered after it was verified misses it and is refused."""
+    kor = trio.rt["KOR"]
+    live.publish(kor.ctx, STREAM, [_update(T0, "K1"), _update(T0, "K2")])
+    memo: dict[live.Checked, live.Kept] = {}
+    with kor.ctx.db.read() as conn:
+        rows = track_rows.history(conn)
+    assert [k.update.track_id for k in live.kept(kor.ctx, rows, memo)] == ["K1", "K2"]
+    assert len(memo) == 2
+    with kor.ctx.db.begin() as conn:
+        conn.execute(
+            update(tables.track_updates)
+            .where(tables.track_updates.c.track_id == "K1")
+            .values(classification=1)
+        )
+    with kor.ctx.db.read() as conn:
+        altered = track_rows.history(conn)
+
+    assert [k.update.track_id for k in live.kept(kor.ctx, altered, memo)] == ["K2"]

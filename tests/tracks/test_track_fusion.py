@@ -116,6 +116,26 @@ def test_the_hub_fuses_two_nations_keeps_the_fused_id_and_marks_a_lone_track() -
     assert both.state.position_sigma_m <= alone.state.position_sigma_m
 
 
+def test_a_fused_impact_point_is_flown_again_when_due_or_when_its_nations_change() -> None:
+    x = midcourse()
+    nudge = np.array([10.0, 0, 0, 0, 0, 0])
+    hub = FusionCenter(iip_every_ms=1000)
+    hub.take([update("KOR", "K1", estimate(x), time_ms=T0)])
+    (first,) = hub.fuse(T0)
+    hub.take([update("KOR", "K1", estimate(x + nudge), time_ms=T0 + 100)])
+    (soon,) = hub.fuse(T0 + 100)
+    assert soon.impact is first.impact  # not due: the last prediction stands
+    hub.take([update("JPN", "J1", estimate(x + 8 * nudge), time_ms=T0 + 100)])
+    (joined,) = hub.fuse(T0 + 200)
+    assert set(joined.sources) == {"KOR:K1", "JPN:J1"}
+    assert joined.impact is not first.impact  # a nation joined: flown again at once
+    (again,) = hub.fuse(T0 + 300)
+    assert again.impact is joined.impact
+    (due,) = hub.fuse(T0 + 1200)
+    assert due.impact is not None
+    assert due.impact is not joined.impact
+
+
 def test_the_hub_drops_stale_tracks_and_an_impacted_one_after_its_last_word() -> None:
     hub = FusionCenter(max_age_ms=20000)
     hub.take([update("KOR", "K1", estimate(midcourse()), time_ms=T0)])

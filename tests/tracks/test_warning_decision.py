@@ -138,9 +138,14 @@ def test_a_warning_is_raised_kept_then_withdrawn_as_the_iip_moves_out() -> None:
     assert (warning.nation, warning.track_id, warning.areas) == ("JPN", "F0001", ("test box",))
     assert warning.sources == ("JPN:J0001", "KOR:K0001")
     assert warning.impact_time_ms == T0 + 300_000
+    assert board.active == (warning,)
     assert board.observe([fused(graze, T0 + 110_000)], T0 + 110_000, exercise=False) == []
+    (held,) = board.active  # held, and following the track's newest impact point
+    assert held.impact == graze
+    assert held.track_id == warning.track_id
     withdrawn = board.observe([fused(gone, T0 + 120_000)], T0 + 120_000, exercise=False)
     assert [c.action for c in withdrawn] == [WarningAction.WITHDRAWN]
+    assert board.active == ()
     # The same grazing IIP does not raise a warning afresh: hysteresis.
     assert board.observe([fused(graze, T0 + 130_000)], T0 + 130_000, exercise=False) == []
 

@@ -91,7 +91,7 @@ class Steps:
         report.step("receipts arrive back at KOR", self.receipts)
         report.step("KOR recalls the ORCON product", self.recall)
         report.step(
-            "three trackers stream an exercise MRBM; every node fuses it, JPN warns",
+            "three trackers stream an exercise lofted ICBM; every node fuses it, JPN warns",
             self.live_tracks,
         )
 

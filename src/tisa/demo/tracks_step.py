@@ -1,11 +1,12 @@
-"""The demo's live-track step: the three nations' trackers follow one simulated exercise MRBM
-from Sinpo, five minutes into its flight towards Japan, and stream their tracks so far; each
-spoke sees the other's only through the hub, under the live-track consent each gave. Every
-node fuses what it holds, and JPN's warning is raised before the predicted impact. Each node
-is asked what it shows.
+"""The demo's live-track step: the three nations' trackers follow one simulated exercise
+lofted ICBM from Sunan, five minutes into its flight (just past burnout, an hour before it
+comes down in the sea off Japan), and stream their tracks so far; each spoke sees the other's
+only through the hub, under the live-track consent each gave. Every node fuses what it
+holds, and JPN's warning is raised before the predicted impact. Each node is asked what it
+shows.
 
-An MRBM, not the issue's lofted ICBM: the simulator flies an ICBM in about 25 s, too long for
-a demo step; the path through the nodes is the same."""
+Only the five minutes flown so far are simulated (a full hour's flight would take the
+simulator minutes); the tracks are those of the moment the step runs."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ from typing import Any
 from tisa.api.client import ApiClient
 from tisa.demo.checks import StepFailed, wait_for
 from tisa.tracks.ballistics import MissileType
-from tisa.tracks.scenario import Launch, Scenario, run
+from tisa.tracks.scenario import NATIONS, Launch, Scenario, run
 
-#: The exercise launch: an MRBM from Sinpo that comes down in Japan (about ten minutes of
-#: flight), flown so that it is halfway when the step runs.
-LAUNCH = Launch("M1", MissileType.MRBM, "sinpo")
+#: The exercise launch: a lofted ICBM from Sunan (as on 18 Nov 2022: about 69 minutes,
+#: 6,000 km up, down inside Japan's EEZ west of Oshima-Oshima), its motor burnt out by the
+#: time the step runs.
+LAUNCH = Launch("M1", MissileType.ICBM_LOFTED, "sunan")
 SEED = 3
 FLOWN_MS = 300_000
 
@@ -75,9 +77,15 @@ def _fused_by_all(client: ApiClient) -> Callable[[], dict[str, Any] | None]:
 
 
 def _warned(client: ApiClient) -> Callable[[], dict[str, Any] | None]:
+    """The warning in force resting on all three nations' tracks (one raised on the first
+    track to arrive follows its track as the others join)."""
+
     def check() -> dict[str, Any] | None:
         warnings = client.get("/api/v1/tracks/fused")["warnings"]
-        return warnings[0] if warnings else None
+        return next(
+            (w for w in warnings if {s.split(":")[0] for s in w["sources"]} == set(NATIONS)),
+            None,
+        )
 
     return check
 
@@ -106,7 +114,9 @@ def stream_tracks(
             f"USA holding {originator}'s live-track consent",
         )
     now_ms = int(time.time() * 1000)
-    scenario = Scenario(launches=(LAUNCH,), seed=SEED, start_ms=now_ms - FLOWN_MS)
+    scenario = Scenario(
+        launches=(LAUNCH,), seed=SEED, start_ms=now_ms - FLOWN_MS, duration_ms=FLOWN_MS
+    )
     result = run(scenario)
     published = {}
     for nation in ("KOR", "JPN", "USA"):
@@ -138,4 +148,5 @@ def stream_tracks(
     lead = (warning["impact"]["time_ms"] - int(time.time() * 1000)) / 1000
     lines.append(f"JPN warns, {lead:.0f} s before the predicted impact: {warning['label']}")
     counts = ", ".join(f"{n} {published[n][0]}" for n in ("KOR", "JPN", "USA"))
-    return f"track updates streamed of an exercise MRBM from Sinpo: {counts}\n" + "\n".join(lines)
+    head = f"track updates streamed of an exercise lofted ICBM from Sunan: {counts}"
+    return head + "\n" + "\n".join(lines)

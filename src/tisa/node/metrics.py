@@ -121,6 +121,33 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60),
             registry=self.registry,
         )
+        self.fusion_latency = Histogram(
+            "tisa_live_fusion_latency_seconds",
+            "From a live track update's own time to this node's fused picture holding it, by "
+            "originator",
+            ["originator"],
+            buckets=(
+                0.005,
+                0.01,
+                0.015,
+                0.02,
+                0.025,
+                0.03,
+                0.04,
+                0.05,
+                0.075,
+                0.1,
+                0.15,
+                0.25,
+                0.5,
+                1,
+                2.5,
+                5,
+                10,
+                30,
+            ),
+            registry=self.registry,
+        )
         self.tls_refused = Counter(
             "tisa_tls_handshakes_refused",
             "TLS handshakes refused, by port (federation, api, or client to a peer) and reason",

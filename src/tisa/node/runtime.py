@@ -129,7 +129,11 @@ class Runtime:
         self.consents = Consents(self._ctx)
         self.channels = Channels(self._ctx)
         self.tracks = Tracks(self._ctx)
-        self.warnings = Warnings(self._ctx, self._warning_areas)
+        self.warnings = Warnings(
+            self._ctx,
+            self._warning_areas,
+            reached=lambda o, seconds: self.metrics.fusion_latency.labels(o).observe(seconds),
+        )
         # One picture per node, shared by the events API and the UI, so both answer from one
         # cache.
         self.events = Events(self.reading)

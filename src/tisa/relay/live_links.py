@@ -90,11 +90,61 @@ class LiveQueue:
         return True
 
 
+class Arrivals:
+    """The updates this node has kept (made or received) since its fused picture last looked,
+    as (originator, time), so the picture is redrawn as they arrive rather than on a clock and
+    can say how long each took to reach it. Safe from any thread; bounded, as a picture that
+    falls behind needs only to know it did, not every update it missed."""
+
+    LIMIT = 100_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: list[tuple[str, int]] = []
+        self._event: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.dropped = 0
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wake the waiter in `loop` when an update is kept."""
+        self._loop = loop
+        self._event = asyncio.Event()
+
+    def note(self, kept: Sequence[tuple[str, int]]) -> None:
+        """Updates just committed to the store, as (originator, time_ms)."""
+        if not kept:
+            return
+        with self._lock:
+            room = self.LIMIT - len(self._kept)
+            self._kept.extend(kept[: max(room, 0)])
+            self.dropped += max(len(kept) - max(room, 0), 0)
+        if self._loop is not None and self._event is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._event.set)
+
+    def take(self) -> list[tuple[str, int]]:
+        """Everything noted since the last take."""
+        with self._lock:
+            kept, self._kept = self._kept, []
+        return kept
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait (in the bound loop) until an update is kept; False after `timeout`."""
+        assert self._event is not None, "bind to a loop first"
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout)
+        except TimeoutError:
+            return False
+        finally:
+            self._event.clear()
+        return True
+
+
 class LiveLinks:
-    """This node's live queues, one per channel peer."""
+    """This node's live queues, one per channel peer, and what it has kept lately."""
 
     def __init__(self, peers: Sequence[str]) -> None:
         self.queues = {peer: LiveQueue() for peer in peers}
+        self.arrivals = Arrivals()
 
     def offer(self, peer: str, line: Line) -> None:
         """Queue `line` for `peer` (latest wins)."""

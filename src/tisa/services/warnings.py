@@ -4,7 +4,9 @@ own areas (territory and approximate EEZ), every second.
 `Warnings.step` fuses the newest update of each track the node holds (exercise and real
 streams apart: an exercise never raises a real warning), feeds each picture to a warning
 board, and records each warning raised, withdrawn or ended in the audit log. A supervised
-task calls it every second (`run`); what it knows is in `active`. Users see a warning only if
+task calls it as updates are kept, and at least every second (`run`), so the picture follows
+a missile within milliseconds and a warning still ends when its tracks fall silent; what it
+knows is in `active`. Users see a warning only if
 they may watch every stream it rests on (policy WATCH).
 """
 
@@ -27,9 +29,12 @@ from tisa.tracks.fusion import FusedTrack, FusionCenter
 from tisa.tracks.track import TrackStream, TrackUpdate
 from tisa.tracks.warning import MissileWarning, WarningAction, WarningBoard
 
+#: The longest the picture goes unredrawn while nothing arrives (s).
 EVERY = 1.0
 #: Tracks older than this take no part in the picture (ms).
 FRESH_MS = 30_000
+#: A fused track's impact point is flown again at most this often (ms; see FusionCenter).
+IIP_EVERY_MS = 1_000
 
 _ACTIONS = {
     WarningAction.RAISED: audit.Action.WARNING_RAISED,
@@ -51,14 +56,26 @@ class Picture:
 class Warnings:
     """This node's warning boards and the pictures they were last given."""
 
-    def __init__(self, ctx: NodeContext, areas: Callable[[], tuple[WarningArea, ...]]) -> None:
+    def __init__(
+        self,
+        ctx: NodeContext,
+        areas: Callable[[], tuple[WarningArea, ...]],
+        reached: Callable[[str, float], None] = lambda originator, seconds: None,
+    ) -> None:
         self.ctx = ctx
         self._areas = areas
+        # Told, for each update the picture took in, its originator and how long after the
+        # update's own time the picture held it (the issue's update-to-fused-picture latency).
+        self._reached = reached
         self._boards: dict[bool, WarningBoard] | None = None
         self._active: dict[str, MissileWarning] = {}
         # Kept across steps, so a missile keeps its fused id as nations join or drop.
-        self._centers = {exercise: FusionCenter(max_age_ms=FRESH_MS) for exercise in (False, True)}
+        self._centers = {
+            exercise: FusionCenter(max_age_ms=FRESH_MS, iip_every_ms=IIP_EVERY_MS)
+            for exercise in (False, True)
+        }
         self.pictures: dict[bool, Picture] = {False: Picture(), True: Picture()}
+        self._verified: dict[live.Checked, live.Kept] = {}
 
     def step(self) -> list[MissileWarning]:
         """Fuse what the node holds now (an update altered at rest is left out), update the
@@ -80,9 +97,13 @@ class Warnings:
             rows = tracks.latest(conn, since_ms=now_ms - FRESH_MS)
         held: dict[bool, list[TrackUpdate]] = {False: [], True: []}
         streams: dict[bool, dict[str, TrackStream]] = {False: {}, True: {}}
-        for good in live.kept(self.ctx, rows):
+        held_now: dict[live.Checked, live.Kept] = {}
+        for good in live.kept(self.ctx, rows, self._verified):
+            held_now[live.checked(good.row)] = good
             held[good.stream.exercise].append(good.update)
             streams[good.stream.exercise][good.update.key] = good.stream
+        # Only the rows still newest are remembered: the memo is as large as the picture.
+        self._verified = held_now
         for exercise in (False, True):
             center = self._centers[exercise]
             center.take(held[exercise])
@@ -94,12 +115,13 @@ class Warnings:
             changes = board.observe(fused, now_ms, exercise=exercise)
             if changes:
                 self._record(changes)
-            for change in changes:
-                key = f"{'exercise' if exercise else 'live'}:{change.warning.track_id}"
-                if change.action is WarningAction.RAISED:
-                    self._active[key] = change.warning
-                else:
-                    self._active.pop(key, None)
+        # As the boards hold them now: a warning in force follows its track's newest impact
+        # point and the nations that join it, not only what it said when raised.
+        self._active = {
+            f"{'exercise' if exercise else 'live'}:{w.track_id}": w
+            for exercise, board in self._boards.items()
+            for w in board.active
+        }
         return list(self._active.values())
 
     def _record(self, changes: list[Any]) -> None:
@@ -130,11 +152,23 @@ class Warnings:
                 _log.warning("%s: %s", change.action, w.label())
 
     async def run(self) -> None:
-        """Step every EVERY seconds until cancelled; a failure ends the task for the
-        supervisor to log, count and restart (a node that stops warning says so in /healthz)."""
+        """Step whenever updates are kept, and at least every EVERY seconds, until cancelled;
+        a failure ends the task for the supervisor to log, count and restart (a node that
+        stops warning says so in /healthz). Updates kept during a step wake the next one at
+        once: a burst costs one more step, not one per update."""
+        arrivals = self.ctx.live.arrivals
+        arrivals.bind(asyncio.get_running_loop())
         while True:
+            # Taken before the step reads the store, so each was committed before it and is
+            # in the picture the step draws.
+            taken = arrivals.take()
             await asyncio.to_thread(self.step)
-            await asyncio.sleep(EVERY)
+            done_ms = self.ctx.clock().timestamp() * 1000
+            for originator, time_ms in taken:
+                # History backfilled after an outage is not live; it takes no part.
+                if done_ms - time_ms <= FRESH_MS:
+                    self._reached(originator, max(done_ms - time_ms, 0.0) / 1000)
+            await arrivals.wait(EVERY)
 
     def _may_watch(self, user: User, exercise: bool, sources: Sequence[str]) -> bool:
         """Whether `user` may watch every nation stream `sources` (track keys) rest on."""

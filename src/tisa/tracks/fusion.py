@@ -149,14 +149,25 @@ _STATUS_ORDER = (TrackStatus.ACTIVE, TrackStatus.LOST, TrackStatus.IMPACTED)
 class FusionCenter:
     """The hub's fusion: keeps every nation's latest update and, at each fusion time,
     associates and fuses them. Fused ids stay with a missile as nations join or drop.
-    Mutable, owned by one caller; no I/O and no clock."""
+    Mutable, owned by one caller; no I/O and no clock.
+
+    The fused state is new at every fusion; its predicted impact point (a coast to the
+    ground, by far the dearest part) is flown again only once `iip_every_ms` has passed for
+    that fused track or the nations it rests on have changed, so a node fusing as updates
+    arrive (many times a second) does not fly every missile again each time. Between, the
+    last prediction stands: the impact point and time it names are absolute, not stale."""
 
     max_age_ms: int = 30000
     config: TrackerConfig = field(default_factory=TrackerConfig)
+    iip_every_ms: int = 0
     _held: dict[str, TrackUpdate] = field(default_factory=dict)
     _fused_of: dict[str, str] = field(default_factory=dict)
     _first_seen: dict[str, int] = field(default_factory=dict)
     _next_id: int = 1
+    # Fused id -> (when flown, sources it rested on, the prediction).
+    _impacts: dict[str, tuple[int, tuple[str, ...], ImpactPrediction | None]] = field(
+        default_factory=dict
+    )
 
     def take(self, updates: Iterable[TrackUpdate]) -> None:
         """Hold each track's newest update; an impacted track leaves after its last word."""
@@ -183,7 +194,24 @@ class FusionCenter:
             gone = u.status is TrackStatus.IMPACTED and u.time_ms <= time_ms
             if gone or time_ms - u.time_ms > self.max_age_ms:
                 del self._held[key]
+        for fused_id in self._impacts.keys() - taken:
+            del self._impacts[fused_id]
         return sorted(fused, key=lambda f: f.fused_id)
+
+    def _impact(
+        self, fused_id: str, time_ms: int, sources: tuple[str, ...], state: StateEstimate
+    ) -> ImpactPrediction | None:
+        """The fused track's IIP: flown again when due (see the class), else the last one."""
+        flown = self._impacts.get(fused_id)
+        if flown is not None:
+            at, rested_on, prediction = flown
+            if rested_on == sources and 0 <= time_ms - at < self.iip_every_ms:
+                return prediction
+        prediction = predict_impact(
+            state, time_ms, ballistic_coefficient=self.config.iip_ballistic_coefficient
+        )
+        self._impacts[fused_id] = (time_ms, sources, prediction)
+        return prediction
 
     def _fuse_cluster(
         self,
@@ -219,7 +247,5 @@ class FusionCenter:
             launch_point=None if first is None else first.launch_point,
             impact=None
             if status is TrackStatus.IMPACTED
-            else predict_impact(
-                state, time_ms, ballistic_coefficient=self.config.iip_ballistic_coefficient
-            ),
+            else self._impact(fused_id, time_ms, keys, state),
         )

@@ -207,6 +207,12 @@ class WarningBoard:
         if not self.areas or any(a.nation != self.nation for a in self.areas):
             raise InputInvalid(f"a warning board holds {self.nation}'s own areas")
 
+    @property
+    def active(self) -> tuple[MissileWarning, ...]:
+        """The warnings in force, by track, each as of the last picture that held it (its
+        impact point, areas and the nation tracks it now rests on)."""
+        return tuple(self._active[k] for k in sorted(self._active))
+
     def observe(
         self, tracks: Iterable[FusedTrack], time_ms: int, *, exercise: bool
     ) -> list[WarningChange]:
