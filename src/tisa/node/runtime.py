@@ -44,6 +44,7 @@ from tisa.services.events import Events
 from tisa.services.reading import Reading
 from tisa.services.releases import Releases
 from tisa.services.tracks import Tracks
+from tisa.services.warning_webhook import WarningWebhook
 from tisa.services.warnings import Warnings
 from tisa.store.database import Database
 from tisa.store.disk import MIB, Reserve
@@ -134,6 +135,15 @@ class Runtime:
             self._warning_areas,
             reached=lambda o, seconds: self.metrics.fusion_latency.labels(o).observe(seconds),
         )
+        self.webhook: WarningWebhook | None = None
+        if self.settings.warning_webhook is not None:
+            tls = WarningWebhook.tls(self.settings.warning_webhook_ca)
+            self.webhook = WarningWebhook(
+                self._ctx,
+                self.settings.warning_webhook,
+                paths.work / "warning-webhook.cursor",
+                client=lambda: httpx.AsyncClient(verify=tls, timeout=10.0),
+            )
         # One picture per node, shared by the events API and the UI, so both answer from one
         # cache.
         self.events = Events(self.reading)

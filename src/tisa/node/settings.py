@@ -114,6 +114,10 @@ class Settings:
     metrics_port: int | None = None
     # Free disk kept for the store: attachments may not take it, envelopes (FLASH) still fit.
     disk_reserve_mb: int = DISK_RESERVE_MB
+    # [warnings] webhook: an https:// endpoint each missile warning change is POSTed to, its
+    # certificate verified against webhook_ca (else the system's roots).
+    warning_webhook: str | None = None
+    warning_webhook_ca: Path | None = None
 
     @classmethod
     def load(cls, root: Path, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -157,6 +161,7 @@ class Settings:
                 peers=dict(peers),
                 metrics_port=_port_or_none(pick("metrics_port")),
                 disk_reserve_mb=int(pick("disk_reserve_mb", DISK_RESERVE_MB)),
+                **_webhook(paths, data.get("warnings", {})),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigInvalid(f"{paths.config}: missing or malformed {exc}") from exc
@@ -168,6 +173,34 @@ class Settings:
     @property
     def api_url(self) -> str:
         return f"https://{self.host}:{self.api_port}"
+
+
+def _webhook(paths: NodePaths, table: Any) -> dict[str, Any]:
+    """The [warnings] table: an https:// webhook and, optionally, the CA file (relative to
+    the node's folder) its certificate is checked against.
+
+    Raises:
+        ConfigInvalid: not a table, a webhook that is not https://, or a CA file that is not
+            there.
+    """
+    if not isinstance(table, dict) or not set(table) <= {"webhook", "webhook_ca"}:
+        raise ConfigInvalid(f"{paths.config}: [warnings] holds webhook and webhook_ca only")
+    url, ca = table.get("webhook"), table.get("webhook_ca")
+    if url is None:
+        if ca is not None:
+            raise ConfigInvalid(f"{paths.config}: [warnings] webhook_ca without a webhook")
+        return {}
+    if not isinstance(url, str) or not url.startswith("https://") or len(url) <= 8:
+        raise ConfigInvalid(
+            f"{paths.config}: [warnings] webhook must be an https:// URL (warnings are not "
+            f"sent in the clear), not {url!r}"
+        )
+    ca_path = None
+    if ca is not None:
+        ca_path = paths.root / str(ca)
+        if not ca_path.is_file():
+            raise ConfigInvalid(f"{paths.config}: [warnings] webhook_ca {ca_path} is not a file")
+    return {"warning_webhook": url, "warning_webhook_ca": ca_path}
 
 
 def _port_or_none(value: Any) -> int | None:

@@ -52,6 +52,8 @@ async def serve(rt: Runtime, *, ready: Callable[[], None] | None = None) -> None
         supervisor.start("checkpoints", rt.checkpoints)
         supervisor.start("partials", rt.sweep_partials)
         supervisor.start("warnings", rt.warnings.run)
+        if rt.webhook is not None:
+            supervisor.start("warning webhook", rt.webhook.run)
         heartbeat = Heartbeat(rt.ctx, clients, rt.audit, on_contact=sender.recovered)
         supervisor.start("heartbeat", heartbeat.run)
         supervisor.start("live feed", feed.run)
