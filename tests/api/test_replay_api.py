@@ -52,7 +52,8 @@ def test_an_event_replays_its_updates_and_fused_frames(
     )
     assert answer.status_code == 200, answer.text
     body = answer.json()
-    assert set(body) == {"event", "from_ms", "to_ms", "step_ms", "updates", "frames"}
+    assert set(body) == {"event", "launch_ms", "from_ms", "to_ms", "step_ms", "updates", "frames"}
+    assert body["launch_ms"] == DEFAULT_START_MS
     assert (body["event"], body["from_ms"], body["to_ms"], body["step_ms"]) == (
         event_id,
         SEEN_MS,

@@ -71,7 +71,7 @@ def test_an_events_tracks_join_it_and_replay_fused(trio: Trio) -> None:
     assert fused.launch_point == SUNAN
     assert usa.track_events.events_of_fused(analyst, [fused]) == [event_id]
     # The same picture asked again is fused once (cached against the history).
-    assert usa.replays.event(analyst, event_id) is made
+    assert usa.replays.event(analyst, event_id).frames is made.frames
 
 
 def test_a_track_launched_elsewhere_or_later_is_not_the_events(trio: Trio) -> None:

@@ -14,10 +14,11 @@ GET  /api/v1/tracks/fused
                           "phase", "status", "position", "launch_point", "impact"}],
                          "warnings": [...]}      "event": the launch event it belongs to, or null
 GET  /api/v1/tracks/replay?event=ID[&step_s=S]   or   ?from_ms=A&to_ms=B[&step_s=S]
-                      → {"event", "from_ms", "to_ms", "step_ms",
+                      → {"event", "launch_ms", "from_ms", "to_ms", "step_ms",
                          "updates": [{...as a track, without "age_ms"/"live"}]  oldest first,
                          "frames": [{"time_ms", "fused": [{...as a fused track}]}]}
-                      an unknown event 404; a window over 3 h, or over 360 frames, 400
+                      "launch_ms": the event's time (null for a window); an unknown event
+                      404; a window over 3 h, or over 360 frames, 400
 """
 
 from __future__ import annotations
@@ -128,6 +129,7 @@ def replay_view(r: Replay) -> dict[str, Any]:
     """A replay: the nation updates, oldest first, and the fused picture at each frame."""
     return {
         "event": r.event_id,
+        "launch_ms": r.launch_ms,
         "from_ms": r.start_ms,
         "to_ms": r.end_ms,
         "step_ms": r.step_ms,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tisa.domain.policy import WATCH
@@ -72,6 +72,8 @@ class Replay:
     step_ms: int
     updates: tuple[Shown, ...]
     frames: tuple[Scene, ...]
+    #: The event's launch time (its fused report time), for 'time since launch'.
+    launch_ms: int | None = None
 
     def tracks(self) -> list[tuple[FusedTrack, bool]]:
         """Each fused track (with whether it is of an exercise) as the replay last showed it."""
@@ -114,13 +116,12 @@ class Replays:
             TrackInvalid, WindowTooLarge: as `window`.
         """
         members = self._joins.tracks_of(user, event_id)
+        at = max(0, round(self._joins.event(user, event_id).time.timestamp() * 1000))
         if not members:
-            event = self._joins.event(user, event_id)
-            at = max(0, int(event.time.timestamp() * 1000))
-            return Replay(event_id, at, at, step_ms or default_step(at, at), (), ())
+            return Replay(event_id, at, at, step_ms or default_step(at, at), (), (), at)
         start = min(s.first.time_ms for s in members)
         end = max(s.latest.time_ms for s in members)
-        return self._replay(user, event_id, start, end, step_ms, members)
+        return replace(self._replay(user, event_id, start, end, step_ms, members), launch_ms=at)
 
     def _replay(
         self,
