@@ -292,6 +292,7 @@
     if (!element.getAttribute("role")) element.setAttribute("role", "region");
     if (!element.getAttribute("aria-label")) element.setAttribute("aria-label", this.labels.mapLabel);
 
+    element.tisaMap = this;   // the page's map, for scripts and tests that steer the view
     var map = L.map(element, {
       zoomControl: true,
       attributionControl: true,
@@ -377,6 +378,7 @@
           opacity: fused ? 1 : 0.85,
           fillColor: color,
           fillOpacity: fused ? 0.18 : 0.08,
+          smoothFactor: 0,   // every vertex drawn: the shape is the ellipse, not a simplification
           interactive: false,
           className: "tisa-map-ellipse" + (fused ? " tisa-map-ellipse--fused" : "")
         });
