@@ -43,6 +43,8 @@ from tisa.services.drafts import Drafts
 from tisa.services.events import Events
 from tisa.services.reading import Reading
 from tisa.services.releases import Releases
+from tisa.services.replay import Replays
+from tisa.services.track_events import TrackEvents
 from tisa.services.tracks import Tracks
 from tisa.services.warning_webhook import WarningWebhook
 from tisa.services.warnings import Warnings
@@ -147,6 +149,9 @@ class Runtime:
         # One picture per node, shared by the events API and the UI, so both answer from one
         # cache.
         self.events = Events(self.reading)
+        # The tracks joined to that picture, and past flights replayed from the history.
+        self.track_events = TrackEvents(self._ctx, self.events)
+        self.replays = Replays(self._ctx, self.track_events)
         self.supervisor = Supervisor(
             self.clock, on_crash=lambda name: self.metrics.task_restarts.labels(name).inc()
         )
