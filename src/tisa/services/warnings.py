@@ -76,6 +76,8 @@ class Warnings:
         }
         self.pictures: dict[bool, Picture] = {False: Picture(), True: Picture()}
         self._verified: dict[live.Checked, live.Kept] = {}
+        # Track key -> its stream, for every track in a picture or under a warning in force.
+        self._streams: dict[bool, dict[str, TrackStream]] = {False: {}, True: {}}
 
     def step(self) -> list[MissileWarning]:
         """Fuse what the node holds now (an update altered at rest is left out), update the
@@ -122,6 +124,19 @@ class Warnings:
             for exercise, board in self._boards.items()
             for w in board.active
         }
+        # A warning outlives the picture (held until its impact time after its tracks fall
+        # silent): the streams it rests on are kept while it stands, so who may see it is
+        # still asked of them, and it does not vanish for everyone.
+        for exercise in (False, True):
+            wanted = set(streams[exercise])
+            wanted.update(
+                source
+                for key, w in self._active.items()
+                if key.startswith("exercise:") == exercise
+                for source in w.sources
+            )
+            known = {**self._streams[exercise], **streams[exercise]}
+            self._streams[exercise] = {k: v for k, v in known.items() if k in wanted}
         return list(self._active.values())
 
     def _record(self, changes: list[Any]) -> None:
@@ -172,7 +187,7 @@ class Warnings:
 
     def _may_watch(self, user: User, exercise: bool, sources: Sequence[str]) -> bool:
         """Whether `user` may watch every nation stream `sources` (track keys) rest on."""
-        streams = self.pictures[exercise].streams
+        streams = self._streams[exercise]
         return all(
             (s := streams.get(key)) is not None
             and self.ctx.gate.watches(WATCH, user.reader, live.stream_of(s)).allowed
