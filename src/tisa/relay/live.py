@@ -26,7 +26,7 @@ from sqlalchemy import Connection
 from tisa.crypto.jws import payload_digest
 from tisa.crypto.trust import Signed
 from tisa.domain.consent import StreamMode
-from tisa.domain.policy import STREAM
+from tisa.domain.policy import STREAM, Decision
 from tisa.domain.questions import Stream, StreamHop
 from tisa.domain.wire import ConsentToken, Strict, parse
 from tisa.errors import ChannelSuspended, InputInvalid, SignatureInvalid, TisaError
@@ -209,7 +209,8 @@ def _receive(
         if peer in (originator, sender):
             continue
         relayed = _relay(ctx, conn, peer, gated, update, line.token)
-        if relayed is not None:
+        # Held for now, the live line waits for nothing: the peer's catch-up brings it later.
+        if isinstance(relayed, Line):
             relays.append((peer, relayed))
     return "stored", relays, update
 
@@ -275,25 +276,62 @@ def kept(
     return good
 
 
-def history_for(ctx: NodeContext, peer: str, since_ms: int, limit: int) -> list[Line]:
-    """What this node may give `peer` now from its history since `since_ms`, oldest first:
-    its own updates, and at the hub the other spokes' under their live-track consent (each
-    relay attested anew); nothing back to its originator. The gate decides each as for the
-    live stream; a spoke passes on nothing but its own.
+@dataclass(frozen=True)
+class HistoryPage:
+    """One page of a node's history for a peer: the lines it may have, the store position
+    the page reached (rows it may not have count too), and the store's end."""
+
+    lines: list[Line]
+    reached: int
+    end: int
+
+
+def history_for(
+    ctx: NodeContext, peer: str, after: int | None, since_ms: int, limit: int
+) -> HistoryPage:
+    """What this node may give `peer` now from its history, in the order it kept it: after
+    store position `after`, or (a first catch-up, `after` None) from the first update with
+    a time at or after `since_ms`. Its own updates, and at the hub the other spokes' under
+    their live-track consent (each relay attested anew); nothing back to its originator. The
+    gate decides each as for the live stream; a spoke passes on nothing but its own.
+
+    By position, not by time: an update kept late (a burst of a tracker's past, a hub's own
+    catch-up) still comes, however old its time.
     """
     with ctx.db.read() as conn:
-        rows = tracks.history(conn, since_ms=since_ms, limit=limit)
-        lines: list[Line] = []
-        for held in kept(ctx, [row for row in rows if row.originator != peer]):
+        start = tracks.position_at(conn, since_ms) if after is None else after
+        end = tracks.end(conn)
+        page = tracks.kept_after(conn, start, limit)
+        reached = page[-1][0] if page else max(start, 0)
+        at = {id(row): position for position, row in page}
+        offered: list[tuple[int, Line]] = []
+        for held in kept(ctx, [row for _, row in page if row.originator != peer]):
             row, update = held.row, held.update
             gated = stream_of(held.stream)
             if row.originator == ctx.party:
-                lines.append(Line(update.key, update.time_ms, gated, row.token))
+                offered.append((at[id(row)], Line(update.key, update.time_ms, gated, row.token)))
             elif ctx.is_hub:
                 relayed = _relay(ctx, conn, peer, gated, update, row.token)
+                if isinstance(relayed, Decision):
+                    # Held (a suspension), not refused: the page ends before it, so the
+                    # peer asks from here again once the channel is back.
+                    reached = at[id(row)] - 1
+                    break
                 if relayed is not None:
-                    lines.append(relayed)
-    return admit(ctx, peer, lines) if lines else []
+                    offered.append((at[id(row)], relayed))
+        hops = [StreamHop(line.stream, ctx.party, peer, line.consent_id) for _, line in offered]
+        decisions = ctx.gate.streams(conn, STREAM, hops) if hops else []
+    lines = []
+    for (position, line), decision in zip(offered, decisions, strict=True):
+        if decision.held:
+            reached = position - 1  # as above: asked again from here, nothing lost
+            break
+        if decision.allowed:
+            lines.append(line)
+        else:
+            for rule in decision.rules:
+                ctx.count_denial(rule)
+    return HistoryPage(lines, reached, end)
 
 
 def newest_from(ctx: NodeContext, peer: str) -> int | None:
@@ -328,9 +366,12 @@ def _relay(
     gated: Stream,
     update: TrackUpdate,
     token: str,
-) -> Line | None:
-    """At the hub: the line passing `update` on to `peer`, if a live-track consent allows."""
-    _, held = ctx.gate.stream_relay(conn, STREAM, StreamHop(gated, ctx.party, peer))
+) -> Line | Decision | None:
+    """At the hub: the line passing `update` on to `peer`, if a live-track consent allows;
+    the gate's decision if it holds the hop (a suspension: later, not never); else None."""
+    decision, held = ctx.gate.stream_relay(conn, STREAM, StreamHop(gated, ctx.party, peer))
+    if decision.held:
+        return decision
     if held is None:
         return None
     grant = consents.get(conn, held.consent.id)

@@ -47,7 +47,10 @@ async def serve(rt: Runtime, *, ready: Callable[[], None] | None = None) -> None
         for name, body in sender.lanes():
             supervisor.start(name, body)
         streamer.prepare()
-        for name, body in (*streamer.lanes(), *Backfill(rt.ctx, clients).lanes()):
+        for name, body in (
+            *streamer.lanes(),
+            *Backfill(rt.ctx, clients, settings.paths.work).lanes(),
+        ):
             supervisor.start(name, body)
         supervisor.start("checkpoints", rt.checkpoints)
         supervisor.start("partials", rt.sweep_partials)

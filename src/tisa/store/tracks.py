@@ -100,6 +100,32 @@ def history(
     return [_row(r) for r in rows]
 
 
+def position_at(conn: Connection, since_ms: int) -> int:
+    """The store position just before the first update (in the order kept) with a time at or
+    after `since_ms`; the end of the store if there is none (a first catch-up starts here)."""
+    t = track_updates.c
+    first = conn.execute(select(func.min(t.id)).where(t.time_ms >= since_ms)).scalar()
+    if first is not None:
+        return int(first) - 1
+    return end(conn)
+
+
+def end(conn: Connection) -> int:
+    """The position of the last update kept (0 when none)."""
+    return int(conn.execute(select(func.max(track_updates.c.id))).scalar() or 0)
+
+
+def kept_after(conn: Connection, position: int, limit: int) -> list[tuple[int, TrackRow]]:
+    """Updates in the order this node kept them, after `position`, with their positions."""
+    rows = conn.execute(
+        select(track_updates)
+        .where(track_updates.c.id > position)
+        .order_by(track_updates.c.id)
+        .limit(limit)
+    )
+    return [(int(r.id), _row(r)) for r in rows]
+
+
 def newest_from(conn: Connection, sender: str) -> int | None:
     """The time of the newest update received from `sender`, or None."""
     value = conn.execute(
