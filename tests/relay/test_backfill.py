@@ -40,8 +40,8 @@ def _updates(trio: Trio, count: int, ago_ms: int = 60_000) -> list[TrackUpdate]:
 
 
 def _backfill(trio: Trio, party: str, peer: str) -> Backfill:
-    work = trio.rt[party].settings.paths.work
-    work.mkdir(exist_ok=True)
+    # The work folder of a new node is made when first needed, here as anywhere.
+    work = trio.rt[party].settings.paths.root / "not-yet" / "work"
     return Backfill(trio.rt[party].ctx, {peer: trio.peer_app(peer)}, work)
 
 

@@ -96,7 +96,7 @@ def test_changes_on_record_are_delivered_once_in_order_from_where_it_left_off(
     trio: Trio, endpoint: Endpoint, tmp_path: Path
 ) -> None:
     _record(trio, audit.Action.WARNING_RAISED, "F0000")  # before the first start: not news
-    cursor = tmp_path / "warning-webhook.cursor"
+    cursor = tmp_path / "work" / "warning-webhook.cursor"  # the folder made when needed
     hook = _hook(trio, endpoint.url, cursor, endpoint.ca)
     assert _deliver(hook) == 0
     _record(trio, audit.Action.WARNING_RAISED, "F0001")

@@ -74,6 +74,7 @@ class Backfill:
             return None
 
     def _keep(self, peer: str, position: int) -> None:
+        self._work.mkdir(parents=True, exist_ok=True)
         part = self._mark(peer).with_suffix(".part")
         part.write_text(f"{position}\n", encoding="ascii")
         os.replace(part, self._mark(peer))
@@ -94,7 +95,15 @@ class Backfill:
             except Exception as exc:
                 faults += 1
                 pause = max(EVERY, backoff(faults, self._rng))
-                _log.info("backfill from %s: %s: %s", peer, type(exc).__name__, exc)
+                # A peer out of reach is routine; anything else here is this node's fault.
+                routine = isinstance(exc, DeliveryFailed | httpx.HTTPError)
+                _log.log(
+                    logging.INFO if routine else logging.WARNING,
+                    "backfill from %s: %s: %s",
+                    peer,
+                    type(exc).__name__,
+                    exc,
+                )
                 await asyncio.sleep(pause)
 
     async def catch_up(self, peer: str) -> int:

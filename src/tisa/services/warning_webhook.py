@@ -75,6 +75,7 @@ class WarningWebhook:
 
     def _keep(self, seq: int) -> None:
         # Written aside and moved over, so a crash leaves the old place or the new, not half.
+        self._cursor.parent.mkdir(parents=True, exist_ok=True)
         part = self._cursor.with_suffix(".part")
         part.write_text(f"{seq}\n", encoding="ascii")
         os.replace(part, self._cursor)
