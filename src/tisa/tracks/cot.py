@@ -306,6 +306,7 @@ def events_for(
         ("relTo", " ".join(rel_to_order(marking.rel_to))),
         ("orcon", "true" if marking.orcon else "false"),
         ("exercise", "true" if exercise else "false"),
+        ("originators", " ".join(marking.originators)),
         ("node", origin),
         ("track", track.fused_id),
         ("sources", " ".join(track.sources)),
