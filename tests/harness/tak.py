@@ -211,6 +211,7 @@ class CotReceiver:
         self.connections = 0
         self.peers: list[str] = []
         self._writers: list[asyncio.StreamWriter] = []
+        self._handlers: set[asyncio.Task[Any]] = set()
         self._server: asyncio.Server | None = None
 
     async def __aenter__(self) -> CotReceiver:
@@ -227,18 +228,26 @@ class CotReceiver:
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
-        """Stop listening and close every connection (the sender sees its connection end)."""
+        """Stop listening and drop every connection at once, as a server that dies does (the
+        sender sees its connection end)."""
         if self._server is not None:
             self._server.close()
         for writer in self._writers:
-            writer.close()
+            writer.transport.abort()
         self._writers.clear()
+        for handler in self._handlers:
+            handler.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+        self._handlers.clear()
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        handler = asyncio.current_task()
+        if handler is not None:
+            self._handlers.add(handler)
         cert = writer.get_extra_info("peercert") or {}
         subject = dict(pair for rdn in cert.get("subject", ()) for pair in rdn)
         self.peers.append(subject.get("commonName", "?"))
@@ -250,7 +259,7 @@ class CotReceiver:
         except (OSError, ssl.SSLError):
             pass
         finally:
-            writer.close()
+            writer.transport.abort()
 
     async def wait_for(self, found: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
         """`found()`'s first truthy answer, asked every 20 ms for `timeout` seconds."""

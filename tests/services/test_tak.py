@@ -18,6 +18,7 @@ from tisa.domain.markings import Classification
 from tisa.errors import ConfigInvalid
 from tisa.node.runtime import Runtime
 from tisa.relay import live
+from tisa.services import tak
 from tisa.services.tak import TakFeed
 from tisa.tracks import earth
 from tisa.tracks.cot import CotType
@@ -121,10 +122,12 @@ def test_the_feed_sends_what_the_node_holds_up_to_the_tak_clearance(
                     ),
                     "the real and the exercise track with their impact points",
                 )
-                status = feed.status()
+                # The receiver may read the events before the feed counts them.
+                status = await receiver.wait_for(
+                    lambda: (s := feed.status()).sent >= 4 and s, "the events counted"
+                )
                 assert status.connected
                 assert status.last_error is None
-                assert status.sent >= 4
             finally:
                 task.cancel()
                 with pytest.raises(asyncio.CancelledError):
@@ -256,3 +259,29 @@ def test_an_unverifiable_ca_file_stops_the_feed_before_it_starts(
         _feed(trio.rt["KOR"], pki, 1, told, ca=empty)
     with pytest.raises(ConfigInvalid, match="cannot load TLS identity"):
         tak_context(tmp_path / "no.crt", tmp_path / "no.key", pki.ca, on_refused=print)
+
+
+def test_a_feed_with_nothing_to_say_pings_and_counts_no_events(
+    trio: Trio, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tak, "QUIET", 0.2)  # a ping after 0.2 s of silence, not 15 s
+    kor = trio.rt["KOR"]
+    pki, told = TakPki(tmp_path / "pki"), Told()
+
+    async def body() -> None:
+        async with CotReceiver(pki) as receiver:
+            feed = _feed(kor, pki, receiver.port, told)
+            task = asyncio.create_task(feed.run())
+            try:
+                await receiver.wait_for(lambda: receiver.events, "a ping")
+            finally:
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+            assert {(e.cot.type, e.cot.uid) for e in receiver.events} == {
+                ("t-x-c-t", "tisa.KOR-ping")
+            }
+            assert feed.status().sent == 0
+
+    asyncio.run(body())
+    assert told.sent == []

@@ -205,7 +205,9 @@ class TakFeed:
         finally:
             discard.cancel()
             outgoing.close()
-            with contextlib.suppress(OSError, TimeoutError, asyncio.CancelledError):
+            # A TLS goodbye the endpoint does not answer must not hold the next attempt (a
+            # cancellation, though, goes through).
+            with contextlib.suppress(OSError, TimeoutError):
                 await asyncio.wait_for(outgoing.wait_closed(), 1.0)
 
     async def _send(self, outgoing: asyncio.StreamWriter, discard: asyncio.Task[None]) -> None:
