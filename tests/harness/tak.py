@@ -261,7 +261,7 @@ class CotReceiver:
         finally:
             writer.transport.abort()
 
-    async def wait_for(self, found: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
+    async def wait_for(self, found: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
         """`found()`'s first truthy answer, asked every 20 ms for `timeout` seconds."""
         deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:

@@ -188,13 +188,13 @@ class TakFeed:
                 the connection, or stopped taking what is written.
         """
         assert self._context is not None
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+        # lands as its awaitable completes, and the task would never stop.
         try:
-            incoming, outgoing = await asyncio.wait_for(
-                asyncio.open_connection(
+            async with asyncio.timeout(TIMEOUT):
+                incoming, outgoing = await asyncio.open_connection(
                     self._host, self._port, ssl=self._context, server_hostname=self._host
-                ),
-                TIMEOUT,
-            )
+                )
         except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
             raise DeliveryFailed(f"cannot connect to {self.url}: {_said(exc)}") from exc
         self._status = TakStatus(self.url, connected=True, since=self.ctx.clock(), sent=self.sent)
@@ -208,7 +208,8 @@ class TakFeed:
             # A TLS goodbye the endpoint does not answer must not hold the next attempt (a
             # cancellation, though, goes through).
             with contextlib.suppress(OSError, TimeoutError):
-                await asyncio.wait_for(outgoing.wait_closed(), 1.0)
+                async with asyncio.timeout(1.0):
+                    await outgoing.wait_closed()
 
     async def _send(self, outgoing: asyncio.StreamWriter, discard: asyncio.Task[None]) -> None:
         loop = asyncio.get_running_loop()
@@ -224,7 +225,8 @@ class TakFeed:
                 quiet_since = loop.time()
                 outgoing.write(b"".join(e.to_xml() + b"\n" for e in events))
                 try:
-                    await asyncio.wait_for(outgoing.drain(), TIMEOUT)
+                    async with asyncio.timeout(TIMEOUT):
+                        await outgoing.drain()
                 except (OSError, TimeoutError) as exc:
                     raise DeliveryFailed(f"writing to {self.url}: {_said(exc)}") from exc
                 told = [e.type for e in events if e.type is not CotType.PING]

@@ -257,8 +257,10 @@ def uid_of(origin: str, fused_id: str, *, exercise: bool) -> str:
 def _motion(track: FusedTrack, lat: float, lon: float) -> Motion:
     east, north, up = enu_rotation(lat, lon) @ np.array(track.state.velocity)
     horizontal = math.hypot(east, north)
+    course = math.degrees(math.atan2(east, north)) % 360.0
     return Motion(
-        course=math.degrees(math.atan2(east, north)) % 360.0,
+        # A hair west of north is 359.99..., which is written 360.00: north is 0.
+        course=0.0 if round(course, 2) >= 360.0 else course,
         speed=math.sqrt(horizontal**2 + up**2),
         slope=math.degrees(math.atan2(up, horizontal)),
     )
