@@ -22,7 +22,13 @@ from tisa.blobs import keyfile
 from tisa.blobs.store import BlobStore
 from tisa.crypto.certs import is_ca
 from tisa.crypto.keys import SigningKey
-from tisa.crypto.tls import api_context, client_context, server_context, write_trust_bundle
+from tisa.crypto.tls import (
+    api_context,
+    client_context,
+    server_context,
+    tak_context,
+    write_trust_bundle,
+)
 from tisa.crypto.trust import Trust
 from tisa.errors import ConfigInvalid
 from tisa.node.health import Health
@@ -44,6 +50,7 @@ from tisa.services.events import Events
 from tisa.services.reading import Reading
 from tisa.services.releases import Releases
 from tisa.services.replay import Replays
+from tisa.services.tak import TakFeed
 from tisa.services.track_events import TrackEvents
 from tisa.services.tracks import Tracks
 from tisa.services.warning_webhook import WarningWebhook
@@ -152,6 +159,7 @@ class Runtime:
         # The tracks joined to that picture, and past flights replayed from the history.
         self.track_events = TrackEvents(self._ctx, self.events)
         self.replays = Replays(self._ctx, self.track_events)
+        self.tak = self._tak_feed()
         self.supervisor = Supervisor(
             self.clock, on_crash=lambda name: self.metrics.task_restarts.labels(name).inc()
         )
@@ -166,10 +174,28 @@ class Runtime:
             supervisor=self.supervisor,
             clock=self.clock,
             integrity=lambda: self.integrity,
+            tak=None if self.tak is None else self.tak.status,
         )
         self.audit = AuditLog(self._ctx)
         self.accounts = Accounts(self._db, arrangement, self.settings.party, self.clock)
         return self
+
+    def _tak_feed(self) -> TakFeed | None:
+        """The feed of fused tracks to the configured TAK endpoint; None without one."""
+        tak = self.settings.tak
+        if tak is None:
+            return None
+        return TakFeed(
+            self.ctx,
+            self.warnings,
+            host=tak.host,
+            port=tak.port,
+            clearance=tak.clearance,
+            context=lambda: tak_context(
+                tak.cert, tak.key, tak.ca, on_refused=self.metrics.count_tls_refusal
+            ),
+            on_sent=self.metrics.count_tak_event,
+        )
 
     def close(self) -> None:
         """Close the store."""
