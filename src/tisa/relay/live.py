@@ -25,8 +25,8 @@ from sqlalchemy import Connection
 
 from tisa.crypto.jws import payload_digest
 from tisa.crypto.trust import Signed
-from tisa.domain.consent import StreamMode
-from tisa.domain.policy import STREAM, Decision
+from tisa.domain.consent import Consent, StreamMode
+from tisa.domain.policy import STREAM, Decision, Situation
 from tisa.domain.questions import Stream, StreamHop
 from tisa.domain.wire import ConsentToken, Strict, parse
 from tisa.errors import ChannelSuspended, InputInvalid, SignatureInvalid, TisaError
@@ -156,10 +156,11 @@ def receive_many(
     onward: list[tuple[str, Line]] = []
     stored: list[tuple[str, int]] = []
     with ctx.db.begin() as conn:
+        states = _States(ctx, conn)
         for line in lines:
             try:
                 with savepoint(conn):
-                    outcome, relays, update = _receive(ctx, conn, sender, line)
+                    outcome, relays, update = _receive(ctx, conn, states, sender, line)
                 results.append(outcome)
                 onward.extend(relays)
                 if outcome == "stored":
@@ -176,8 +177,26 @@ def receive_many(
     return results
 
 
+class _States:
+    """The gate's state for one batch, read once per set of consents presented: the batch
+    is decided inside one write transaction, so nothing can change the state before it
+    commits, and reading consents and channels again for every update cost the hub most of
+    its time under load."""
+
+    def __init__(self, ctx: NodeContext, conn: Connection) -> None:
+        self._ctx, self._conn = ctx, conn
+        self._read: dict[tuple[str, ...], Situation] = {}
+
+    def __call__(self, presented: Sequence[Consent] = ()) -> Situation:
+        key = tuple(sorted(c.id for c in presented))
+        where = self._read.get(key)
+        if where is None:
+            where = self._read[key] = self._ctx.gate.stream_situation(self._conn, presented)
+        return where
+
+
 def _receive(
-    ctx: NodeContext, conn: Connection, sender: str, line: LineIn
+    ctx: NodeContext, conn: Connection, states: _States, sender: str, line: LineIn
 ) -> tuple[Received, list[tuple[str, Line]], TrackUpdate]:
     originator = ctx.trust.claimed(line.token, "originator")
     stream, update = read_update(ctx.trust.verify(Signed.TRACK, line.token, signer=originator))
@@ -195,7 +214,7 @@ def _receive(
     elif line.attestation is not None or line.consent is not None:
         raise InputInvalid("an originator's own update carries no attestation or consent")
     (decision,) = ctx.gate.streams(
-        conn, STREAM, [StreamHop(gated, sender, ctx.party, consent_id)], presented=presented
+        conn, STREAM, [StreamHop(gated, sender, ctx.party, consent_id)], where=states(presented)
     )
     if decision.held:
         raise ChannelSuspended("; ".join(decision.texts))
@@ -208,7 +227,7 @@ def _receive(
     for peer in ctx.arrangement.peers_of(ctx.party):
         if peer in (originator, sender):
             continue
-        relayed = _relay(ctx, conn, peer, gated, update, line.token)
+        relayed = _relay(ctx, conn, peer, gated, update, line.token, states())
         # Held for now, the live line waits for nothing: the peer's catch-up brings it later.
         if isinstance(relayed, Line):
             relays.append((peer, relayed))
@@ -305,13 +324,14 @@ def history_for(
         reached = page[-1][0] if page else max(start, 0)
         at = {id(row): position for position, row in page}
         offered: list[tuple[int, Line]] = []
+        states = _States(ctx, conn)
         for held in kept(ctx, [row for _, row in page if row.originator != peer]):
             row, update = held.row, held.update
             gated = stream_of(held.stream)
             if row.originator == ctx.party:
                 offered.append((at[id(row)], Line(update.key, update.time_ms, gated, row.token)))
             elif ctx.is_hub:
-                relayed = _relay(ctx, conn, peer, gated, update, row.token)
+                relayed = _relay(ctx, conn, peer, gated, update, row.token, states())
                 if isinstance(relayed, Decision):
                     # Held (a suspension), not refused: the page ends before it, so the
                     # peer asks from here again once the channel is back.
@@ -320,7 +340,7 @@ def history_for(
                 if relayed is not None:
                     offered.append((at[id(row)], relayed))
         hops = [StreamHop(line.stream, ctx.party, peer, line.consent_id) for _, line in offered]
-        decisions = ctx.gate.streams(conn, STREAM, hops) if hops else []
+        decisions = ctx.gate.streams(conn, STREAM, hops, where=states()) if hops else []
     lines = []
     for (position, line), decision in zip(offered, decisions, strict=True):
         if decision.held:
@@ -366,10 +386,11 @@ def _relay(
     gated: Stream,
     update: TrackUpdate,
     token: str,
+    where: Situation,
 ) -> Line | Decision | None:
     """At the hub: the line passing `update` on to `peer`, if a live-track consent allows;
     the gate's decision if it holds the hop (a suspension: later, not never); else None."""
-    decision, held = ctx.gate.stream_relay(conn, STREAM, StreamHop(gated, ctx.party, peer))
+    decision, held = ctx.gate.stream_relay(conn, STREAM, StreamHop(gated, ctx.party, peer), where)
     if decision.held:
         return decision
     if held is None:
