@@ -31,6 +31,10 @@ from tisa.tracks.warning import MissileWarning, WarningAction, WarningBoard
 
 #: The longest the picture goes unredrawn while nothing arrives (s).
 EVERY = 1.0
+#: The shortest time between the starts of two drawings (s): under a stream of arrivals the
+#: picture is drawn some 50 times a second, not without pause, so the node keeps CPU (and the
+#: GIL) for taking the updates in.
+GAP = 0.02
 #: Tracks older than this take no part in the picture (ms).
 FRESH_MS = 30_000
 #: A fused track's impact point is flown again at most this often (ms; see FusionCenter).
@@ -173,16 +177,19 @@ class Warnings:
         once: a burst costs one more step, not one per update."""
         arrivals = self.ctx.live.arrivals
         arrivals.bind(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
         while True:
             # Taken before the step reads the store, so each was committed before it and is
             # in the picture the step draws.
             taken = arrivals.take()
+            started = loop.time()
             await asyncio.to_thread(self.step)
             done_ms = self.ctx.clock().timestamp() * 1000
             for originator, time_ms in taken:
                 # History backfilled after an outage is not live; it takes no part.
                 if done_ms - time_ms <= FRESH_MS:
                     self._reached(originator, max(done_ms - time_ms, 0.0) / 1000)
+            await asyncio.sleep(max(0.0, GAP - (loop.time() - started)))
             await arrivals.wait(EVERY)
 
     def _may_watch(self, user: User, exercise: bool, sources: Sequence[str]) -> bool:
