@@ -6,6 +6,7 @@
     ├── InputInvalid            a product, consent or request that does not parse
     │   ├── MarkingInvalid      classification, REL TO or caveats that break the rules
     │   ├── TooLarge            a body or file over its limit (refused before it is stored)
+    │   ├── WindowTooLarge      a replay asked over more time or frames than is served at once
     │   └── TrackInvalid        a missile track that does not hold (a covariance, a time)
     ├── PolicyDenied            a rule of release refused a movement (carries the reasons)
     ├── AccessDenied            a user may not see or do this
@@ -68,6 +69,11 @@ class MarkingInvalid(InputInvalid):
 
 class TooLarge(InputInvalid):
     """A body or file over its limit; refused before it is stored."""
+
+
+class WindowTooLarge(InputInvalid):
+    """A replay asked over a longer window, or more frames, than one answer carries: a
+    request to narrow, not a body to refuse (a 400, unlike `TooLarge`)."""
 
 
 class TrackInvalid(InputInvalid):

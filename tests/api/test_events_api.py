@@ -101,8 +101,9 @@ def test_the_event_has_exactly_the_agreed_shape(harness: Harness, api: Any, even
     e = response.json()
     assert set(e) == {
         "id", "kind", "time", "count", "label", "parties", "reports", "fused",
-        "disagreements", "map",
+        "disagreements", "map", "tracks",
     }  # fmt: skip
+    assert e["tracks"] is None  # a nuclear test has no missile tracks
     report = e["reports"][0]
     assert set(report) == {
         "product_id", "version", "originator", "title", "created_at", "received_at", "figures",

@@ -157,3 +157,58 @@ def test_a_node_killed_mid_flight_backfills_the_history_and_shows_none_of_it_as_
     with net.runtime("JPN") as rt, rt.ctx.db.read() as conn:
         kept = {r.time_ms for r in tracks.history(conn) if r.originator == "KOR"}
     assert set(missed) <= kept
+
+
+def _publish_salvo(net: Any, time_ms: int, track_ids: list[str]) -> None:
+    """One tracker cycle: an update of each missile of a salvo, in one batch."""
+    updates = [
+        {
+            "track_id": track_id,
+            "time_ms": time_ms,
+            "state": STATE,
+            "phase": "midcourse",
+            "quality": 12,
+            "status": "active",
+        }
+        for track_id in track_ids
+    ]
+    answer = net("KOR", "officer").post("/api/v1/tracks", {"stream": STREAM, "updates": updates})
+    assert answer == {"published": len(track_ids)}
+
+
+def test_a_salvo_streamed_through_a_suspension_arrives_whole_as_history_after_resume(
+    make_network,
+):
+    """While the hub holds KOR's channel, three missiles' tracks go on at 10 Hz: nothing
+    reaches JPN; resumed, each missile's newest update is shown and every update made during
+    the suspension is in JPN's store, none of them shown as live."""
+    net = make_network(rules=False)
+    _grant_live(net)
+    salvo = ["S1", "S2", "S3"]
+    first = _now_ms()
+    _publish_salvo(net, first, salvo)
+    _at(net, "JPN", first, "S3")
+
+    usa_admin = net("USA", "admin")
+    usa_admin.post("/api/v1/channels/USA-KOR/suspend")
+    held = [_now_ms() + i for i in range(0, 1000, 100)]
+    for moment in held:
+        time.sleep(max(0.0, (moment - _now_ms()) / 1000))
+        _publish_salvo(net, moment, salvo)
+    _never_at(net, "JPN", held[-1], "S1")
+    usa_admin.post("/api/v1/channels/USA-KOR/resume")
+
+    for track_id in salvo:
+        _at(net, "JPN", held[-1], track_id)
+
+    def whole() -> set[tuple[str, int]] | None:
+        with net.runtime("JPN") as rt, rt.ctx.db.read() as conn:
+            kept = {(r.track_id, r.time_ms) for r in tracks.history(conn) if r.originator == "KOR"}
+        return kept if {(t, m) for t in salvo for m in held} <= kept else None
+
+    net.wait_for(whole, "JPN holding every update made during the suspension")
+    time.sleep(1.1)  # older than a live update may be
+    shown = net("JPN").get("/api/v1/tracks", params={"max_age_ms": 1000})["tracks"]
+    assert {t["track_id"]: t["live"] for t in shown if t["track_id"] in salvo} == dict.fromkeys(
+        salvo, False
+    )

@@ -88,6 +88,39 @@ def test_missing_node_and_bad_peer_urls_are_named(tmp_path: Path) -> None:
         set_peer(tmp_path / "kor", "USA", "http://127.0.0.1:9")
 
 
+@pytest.mark.parametrize(
+    ("table", "said"),
+    [
+        ('webhook = "http://127.0.0.1:9/w"', "must be an https:// URL"),
+        ("webhook = 7", "must be an https:// URL"),
+        ('webhook_ca = "ca.pem"', "webhook_ca without a webhook"),
+        ('webhook = "https://127.0.0.1:9/w"\nwebhook_ca = "absent.pem"', "is not a file"),
+        ('hook = "https://127.0.0.1:9/w"', "holds webhook and webhook_ca only"),
+    ],
+)
+def test_a_warning_webhook_is_https_with_a_ca_that_exists(
+    tmp_path: Path, table: str, said: str
+) -> None:
+    _init(tmp_path, "JPN")
+    root = tmp_path / "jpn"
+    config = root / "node.toml"
+    text = config.read_text(encoding="utf-8")
+    assert Settings.load(root, env={}).warning_webhook is None
+    (root / "ca.pem").write_text("a CA", encoding="utf-8")
+    config.write_text(
+        text + '\n[warnings]\nwebhook = "https://127.0.0.1:9/w"\nwebhook_ca = "ca.pem"\n',
+        encoding="utf-8",
+    )
+    good = Settings.load(root, env={})
+    assert (good.warning_webhook, good.warning_webhook_ca) == (
+        "https://127.0.0.1:9/w",
+        root / "ca.pem",
+    )
+    config.write_text(text + f"\n[warnings]\n{table}\n", encoding="utf-8")
+    with pytest.raises(ConfigInvalid, match=said):
+        Settings.load(root, env={})
+
+
 def test_an_unreadable_arrangement_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ArrangementInvalid, match=r"missing\.toml"):
         load_arrangement(tmp_path / "missing.toml")

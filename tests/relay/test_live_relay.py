@@ -320,7 +320,7 @@ def test_an_update_altered_at_rest_is_left_out_not_the_end_of_what_reads_it(trio
         rows = track_rows.history(conn)
 
     assert [k.update.track_id for k in live.kept(kor.ctx, rows)] == ["K2"]
-    assert [line.key for line in live.history_for(kor.ctx, "USA", 0, 100)] == ["KOR:K2"]
+    assert [line.key for line in live.history_for(kor.ctx, "USA", None, 0, 100).lines] == ["KOR:K2"]
     assert kor.warnings.step() == []  # runs, leaving the damaged update out
 
 

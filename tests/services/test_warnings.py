@@ -12,7 +12,7 @@ from harness.trio import Trio
 from tisa.errors import InputInvalid
 from tisa.relay import live
 from tisa.services.accounts import Role
-from tisa.store import audit
+from tisa.store import audit, tables
 from tisa.tracks.ballistics import MissileType
 from tisa.tracks.scenario import Launch, Scenario, run
 
@@ -63,6 +63,14 @@ def test_an_mrbm_coming_down_in_japan_raises_jpns_warning_on_record(trio: Trio) 
     )
     with jpn.ctx.db.read() as conn:
         assert len(audit.entries(conn, action=audit.Action.WARNING_RAISED)) == 1
+
+    # The tracks fall silent (here: gone from the store the picture reads); the warning
+    # stands until its impact time, and who may see it is still asked of its streams.
+    with jpn.ctx.db.begin() as conn:
+        conn.execute(tables.track_updates.delete())
+    assert [w.track_id for w in jpn.warnings.step()] == [warning.track_id]
+    assert [w.track_id for w in jpn.warnings.active(analyst)] == [warning.track_id]
+    assert jpn.warnings.active(low) == []
 
 
 def test_a_node_with_no_areas_of_its_own_fuses_and_warns_for_nothing(

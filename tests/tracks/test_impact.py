@@ -6,12 +6,14 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from kepler import arc
 from tracks_factories import estimate, midcourse
 
 from tisa.tracks import earth
 from tisa.tracks.earth import EarthModel
-from tisa.tracks.impact import ellipse, predict_impact
+from tisa.tracks.impact import ellipse, predict_impact, predict_impacts
 from tisa.tracks.track import StateEstimate
 
 POINT_MASS = EarthModel(j2=False, rotating=False)
@@ -64,3 +66,23 @@ def test_no_iip_for_a_state_that_never_comes_down() -> None:
     up = r / np.linalg.norm(r)
     x = np.concatenate([r, 12000.0 * up])
     assert predict_impact(StateEstimate.of(x, np.eye(6)), 0, max_seconds=3600) is None
+
+
+@settings(max_examples=15)
+@given(
+    st.lists(
+        st.tuples(st.floats(36.0, 42.0), st.floats(126.0, 140.0), st.floats(20e3, 900e3)),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_coasts_flown_in_one_batch_land_exactly_where_each_lands_alone(
+    places: list[tuple[float, float, float]],
+) -> None:
+    """Each coast of a batch keeps its own steps: the batch changes the cost, not a metre."""
+    estimates = [
+        (estimate(midcourse(lat, lon, alt)), 1_000 * i) for i, (lat, lon, alt) in enumerate(places)
+    ]
+    alone = [predict_impact(e, t) for e, t in estimates]
+    assert predict_impacts(estimates) == alone
+    assert predict_impacts([]) == []

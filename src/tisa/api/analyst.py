@@ -324,7 +324,7 @@ def analyst_app(rt: Runtime) -> FastAPI:
         return Response(body, media_type=METRICS_TYPE)
 
     app.include_router(events_router(rt, rt.events))
-    app.include_router(tracks_router(rt.tracks, rt.warnings))
+    app.include_router(tracks_router(rt.tracks, rt.warnings, rt.track_events, rt.replays))
     return app
 
 

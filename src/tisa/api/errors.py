@@ -41,6 +41,7 @@ from tisa.errors import (
     StoreUnavailable,
     TisaError,
     TooLarge,
+    WindowTooLarge,
 )
 from tisa.store.disk import full, is_disk_full
 from tisa.store.salvage import is_damage, why
@@ -49,6 +50,7 @@ _log = logging.getLogger("tisa.api")
 
 STATUS: list[tuple[type[TisaError], int]] = [
     (TooLarge, 413),
+    (WindowTooLarge, 400),
     (AuthenticationFailed, 401),
     (AccessDenied, 403),
     (NotFound, 404),

@@ -14,11 +14,19 @@ place; the web UI and the map script read exactly this shape:
                               "disagreements": [{"quantity", "gap", "unit", "sigmas",
                                                  "sources": [{…}, {…}], "text"}],
                               "map": {"points": [{"role", "lat", "lon", "sigma_km",
-                                                  "originator", "fused", "label"}]}}
+                                                  "originator", "fused", "label"}]},
+                              "tracks": {"fused": [{...as GET /api/v1/tracks/fused}],
+                                         "nations": [{"key", "nation", "exercise", "label",
+                                                      "first_ms", "last_ms", "status"}],
+                                         "replay": "/api/v1/tracks/replay?event=ID"}}
 
 Times as quantities: value is seconds since the epoch (UTC), text the ISO UTC time and the
 original wording. Places: value is null, and "lat"/"lon" are given. An event none of whose
 reports the user may read is a 404, like an unknown id.
+
+"tracks" (launch events only; null for a nuclear test): the missile tracks that belong to the
+event (see tisa.services.track_events) which the user may watch, each fused track as the
+event's replay last showed it (fused ids numbered within the replay), and the replay's link.
 """
 
 # No `from __future__ import annotations` here: the routes are defined inside
@@ -31,11 +39,16 @@ from fastapi import APIRouter
 from fastapi import Path as PathParam
 
 from tisa.api.session import Signed_in
+from tisa.api.tracks import fused_view as fused_track_view
+from tisa.domain.model import ObservationKind
 from tisa.domain.wire import iso
+from tisa.errors import WindowTooLarge
 from tisa.fusion import Event, Figure, Fused, Quantity, Source
 from tisa.fusion.disagreement import Disagreement
 from tisa.node.runtime import Runtime
+from tisa.services.accounts import User
 from tisa.services.events import Events
+from tisa.services.replay import Replay, Replays
 
 _ROLES = {
     Quantity.LAUNCH_POSITION: "launch",
@@ -168,6 +181,40 @@ def event_view(e: Event) -> dict[str, Any]:
     }
 
 
+def tracks_view(r: Replay) -> dict[str, Any]:
+    """An event's tracks: the fused tracks as its replay last showed them, and each nation
+    track with its first and last update in the replay."""
+    nations: dict[str, dict[str, Any]] = {}
+    for shown in r.updates:
+        u = shown.update
+        held = nations.setdefault(
+            u.key,
+            {
+                "key": u.key,
+                "nation": u.nation,
+                "exercise": shown.stream.exercise,
+                "first_ms": u.time_ms,
+            },
+        )
+        held.update(label=shown.stream.label(u), last_ms=u.time_ms, status=u.status.value)
+    return {
+        "fused": [fused_track_view(t, exercise, r.event_id) for t, exercise in r.tracks()],
+        "nations": list(nations.values()),
+        "replay": f"/api/v1/tracks/replay?event={r.event_id}",
+    }
+
+
+def event_tracks(replays: Replays, user: User, e: Event) -> dict[str, Any] | None:
+    """The tracks of a launch event (None for another kind); an event whose flight is too long
+    to replay in one answer lists none, and says why."""
+    if e.kind is not ObservationKind.MISSILE_LAUNCH:
+        return None
+    try:
+        return tracks_view(replays.event(user, e.id))
+    except WindowTooLarge as exc:
+        return {"fused": [], "nations": [], "replay": None, "problem": exc.reason}
+
+
 def events_router(rt: "Runtime", service: Events | None = None) -> APIRouter:
     """The events routes of `rt`'s node (the analyst app includes them, sharing `service`
     with the web UI so both answer from one cache)."""
@@ -183,6 +230,7 @@ def events_router(rt: "Runtime", service: Events | None = None) -> APIRouter:
     def show_event(
         user: Signed_in, event_id: Annotated[str, PathParam(min_length=1, max_length=100)]
     ) -> dict[str, Any]:
-        return event_view(events.event(user, event_id))
+        event = events.event(user, event_id)
+        return {**event_view(event), "tracks": event_tracks(rt.replays, user, event)}
 
     return router

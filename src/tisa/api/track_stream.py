@@ -90,13 +90,21 @@ def install_track_stream(
     @app.get(HISTORY_PATH)
     async def history(
         request: Request,
-        since_ms: Annotated[int, Query(ge=0)],
+        since_ms: Annotated[int, Query(ge=0)] = 0,
+        after: Annotated[int | None, Query(ge=0, le=2**62)] = None,
         limit: Annotated[int, Query(ge=1, le=PAGE)] = PAGE,
     ) -> JSONResponse:
-        """What the asking peer may have of this node's track history since `since_ms`."""
-        peer = await run_in_threadpool(sender_of, request, history_subject(since_ms))
-        lines = await run_in_threadpool(live.history_for, ctx, peer, since_ms, limit)
-        return JSONResponse({"lines": [json.loads(line.wire()) for line in lines]})
+        """What the asking peer may have of this node's track history after store position
+        `after` (or, on a first catch-up, from `since_ms`), with where the page reached."""
+        peer = await run_in_threadpool(sender_of, request, history_subject(after, since_ms))
+        page = await run_in_threadpool(live.history_for, ctx, peer, after, since_ms, limit)
+        return JSONResponse(
+            {
+                "lines": [json.loads(line.wire()) for line in page.lines],
+                "reached": page.reached,
+                "end": page.end,
+            }
+        )
 
     @app.post(STREAM_PATH)
     async def tracks(

@@ -1,6 +1,6 @@
-"""`tisa tracks`: the live missile tracks a user may see, through a node's API, and
+"""`tisa tracks`: the live missile tracks a user may see, through a node's API;
 `tisa tracks publish FILE`: a node's own tracker output (`tisa simulate --out`) streamed to
-its partners."""
+its partners; and `tisa tracks replay EVENT`: a past launch's fused track, frame by frame."""
 
 from __future__ import annotations
 
@@ -107,3 +107,79 @@ def tracks_publish(
             )
             published += int(answer["published"])
     out.print(f"{published} of {len(batch)} {code} track updates published")
+
+
+def _since(ms: int) -> str:
+    sign, ms = ("-", -ms) if ms < 0 else ("", ms)
+    seconds = round(ms / 1000)
+    return f"T{sign or '+'}{seconds // 60}:{seconds % 60:02d}"
+
+
+def replay_table(body: dict[str, Any]) -> Table:
+    """A replay (GET /api/v1/tracks/replay) as one table: a row per fused track per frame,
+    timed from the launch (the event's time) or from the window's start."""
+    origin = body["launch_ms"] if body.get("launch_ms") is not None else body["from_ms"]
+    frames = body["frames"]
+    table = Table(
+        title=f"Replay of {body['event'] or 'a window'}: {len(frames)} frames, "
+        f"every {body['step_ms'] / 1000:g} s"
+    )
+    for column in (
+        "",
+        "since launch" if body.get("launch_ms") is not None else "since start",
+        "time (UTC)",
+        "fused",
+        "nations",
+        "phase",
+        "lat, lon, alt",
+        "IIP ± 1σ ellipse",
+        "impact",
+    ):
+        table.add_column(column)
+    for frame in frames:
+        for f in frame["fused"]:
+            p, iip = f["position"], f["impact"]
+            table.add_row(
+                "[yellow]EXERCISE[/yellow]" if f["exercise"] else "",
+                _since(frame["time_ms"] - origin),
+                _when(frame["time_ms"]),
+                f["id"],
+                ", ".join(f["nations"]),
+                f["phase"],
+                f"{p['lat']:.2f}, {p['lon']:.2f}, {p['alt_m'] / 1000:.0f} km",
+                "—"
+                if iip is None
+                else f"{iip['lat']:.2f}, {iip['lon']:.2f} ± {iip['semi_major_m'] / 1000:.1f}"
+                f" × {iip['semi_minor_m'] / 1000:.1f} km at {iip['orientation_deg']:.0f}°",
+                "—"
+                if iip is None
+                else f"{_since(iip['time_ms'] - origin)} ({_when(iip['time_ms'])})",
+            )
+    return table
+
+
+@tracks_app.command("replay")
+def tracks_replay(
+    root: NodeDir,
+    user: User,
+    password: Password,
+    event: Annotated[str, typer.Argument(help="The launch event's id (`tisa events`).")],
+    step: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=3600, help="Seconds between frames (default: 10, or coarser if long)."
+        ),
+    ] = None,
+) -> None:
+    """Replay a past launch event: its fused track(s) frame by frame, recomputed from the
+    nation updates you may see (time since launch, nations, phase, position, IIP with its
+    1-sigma ellipse, predicted impact time)."""
+    params: dict[str, Any] = {"event": event}
+    if step is not None:
+        params["step_s"] = step
+    with signed_in(root, user, password) as client:
+        body = client.get("/api/v1/tracks/replay", params=params)
+    if not body["updates"]:
+        out.print(f"No track you may see belongs to event {event} yet.")
+        return
+    out.print(replay_table(body))

@@ -14,7 +14,8 @@ refused it, is logged on the ``tisa.crypto.tls`` logger (one WARNING line: port,
 reported to the context's `OnRefused` callback, which the node counts.
 
 Federation (server and client) speaks TLS 1.3 only; the analyst API speaks TLS 1.2 or 1.3, and
-on 1.2 only ECDHE key exchange with AEAD ciphers.
+on 1.2 only ECDHE key exchange with AEAD ciphers. The client to a TAK server (`tak_context`) is
+not pinned: a TAK server's certificate is issued by its own CA, which the node is given.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class Port(StrEnum):
     FEDERATION = "federation"
     API = "api"
     CLIENT = "client"
+    TAK = "tak"
 
 
 class Refusal(StrEnum):
@@ -312,4 +314,27 @@ def api_context(cert_file: Path, key_file: Path, *, on_refused: OnRefused) -> ss
     context.set_ciphers(API_TLS12_CIPHERS)
     _load_identity(context, cert_file, key_file)
     _guard(context, _Guard(Port.API, None, on_refused))
+    return context
+
+
+def tak_context(
+    cert_file: Path, key_file: Path, ca_file: Path, *, on_refused: OnRefused
+) -> ssl.SSLContext:
+    """A client context to a TAK server: presents `cert_file`/`key_file`, and requires a server
+    certificate that chains to `ca_file` (the TAK server's CA, and nothing from the system
+    store) and names the host dialled. TLS 1.2 or 1.3 (TAK servers speak 1.2), on 1.2 only
+    ECDHE with AEAD ciphers. Refusals go to `on_refused` (as `Port.TAK`).
+
+    Raises:
+        ConfigInvalid: a file cannot be read, or holds no usable key, certificate or CA.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED, check_hostname
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers(API_TLS12_CIPHERS)
+    _load_identity(context, cert_file, key_file)
+    try:
+        context.load_verify_locations(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigInvalid(f"cannot load the TAK server's CA {ca_file}: {exc}") from exc
+    _guard(context, _Guard(Port.TAK, None, on_refused))
     return context

@@ -13,12 +13,14 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from tisa.api.client import ApiClient
 from tisa.demo.checks import StepFailed, wait_for
 from tisa.tracks.ballistics import MissileType
 from tisa.tracks.scenario import NATIONS, Launch, Scenario, run
+from tisa.tracks.sites import LAUNCH_SITES
 
 #: The exercise launch: a lofted ICBM from Sunan (as on 18 Nov 2022: about 69 minutes,
 #: 6,000 km up, down inside Japan's EEZ west of Oshima-Oshima), its motor burnt out by the
@@ -90,6 +92,70 @@ def _warned(client: ApiClient) -> Callable[[], dict[str, Any] | None]:
     return check
 
 
+def _report(launched_ms: int) -> dict[str, Any]:
+    """KOR's launch report of the exercise launch, as a product (it says EXERCISE)."""
+    site = LAUNCH_SITES[LAUNCH.site]
+    at = datetime.fromtimestamp(launched_ms / 1000, UTC).isoformat(timespec="seconds")
+    return {
+        "title": "EXERCISE — ICBM launch from Sunan, lofted (simulated) — EXERCISE",
+        "text": "EXERCISE: the launch the live tracks follow, reported as JCS would.",
+        "classification": "SECRET",
+        "rel_to": ["USA", "KOR", "JPN"],
+        "precedence": "FLASH",
+        "topics": ["dprk.missile.launch"],
+        "source_reliability": "B",
+        "information_credibility": "2",
+        "observations": [
+            {
+                "kind": "missile-launch",
+                "time": {"original": at, "qualifier": "about", "sigma_s": 30},
+                "missile_class": "ICBM",
+                "launch_position": {
+                    "lat": site.point.lat_deg,
+                    "lon": site.point.lon_deg,
+                    "sigma_km": 10,
+                    "description": "Sunan",
+                },
+                "lofted": True,
+            }
+        ],
+    }
+
+
+def _joined(client: ApiClient, product_id: str) -> Callable[[], dict[str, Any] | None]:
+    """The event holding `product_id` once tracks of all three nations have joined it."""
+
+    def check() -> dict[str, Any] | None:
+        for listed in client.get("/api/v1/events")["events"]:
+            event: dict[str, Any] = client.get(f"/api/v1/events/{listed['id']}")
+            if not any(r["product_id"] == product_id for r in event["reports"]):
+                continue
+            fused = (event.get("tracks") or {}).get("fused", [])
+            if any(set(f["nations"]) == set(NATIONS) for f in fused):
+                return event
+        return None
+
+    return check
+
+
+def report_joins(
+    analyst: ApiClient, officer: ApiClient, viewer: ApiClient, launched_ms: int
+) -> str:
+    """KOR reports the launch; at JPN the report's event gathers the tracks.
+
+    Raises:
+        StepFailed: the event never shows the fused track of the three nations.
+    """
+    draft = analyst.post("/api/v1/products", _report(launched_ms))
+    officer.post(f"/api/v1/products/{draft['id']}/versions/1/release")
+    event = wait_for(_joined(viewer, draft["id"]), "JPN joining the tracks to KOR's report")
+    (fused,) = [f for f in event["tracks"]["fused"] if set(f["nations"]) == set(NATIONS)]
+    return (
+        f"KOR reports the launch; at JPN its event {event['id']} holds fused track "
+        f"{fused['id']} ({', '.join(fused['sources'])}), replay {event['tracks']['replay']}"
+    )
+
+
 def stream_tracks(
     officers: dict[str, ApiClient], analysts: dict[str, ApiClient], hub_admin: ApiClient
 ) -> str:
@@ -147,6 +213,7 @@ def stream_tracks(
         raise StepFailed(f"JPN warned after the predicted impact: {warning}")
     lead = (warning["impact"]["time_ms"] - int(time.time() * 1000)) / 1000
     lines.append(f"JPN warns, {lead:.0f} s before the predicted impact: {warning['label']}")
+    lines.append(report_joins(analysts["KOR"], officers["KOR"], analysts["JPN"], now_ms - FLOWN_MS))
     counts = ", ".join(f"{n} {published[n][0]}" for n in ("KOR", "JPN", "USA"))
     head = f"track updates streamed of an exercise lofted ICBM from Sunan: {counts}"
     return head + "\n" + "\n".join(lines)

@@ -4,7 +4,8 @@ Liveness (`/healthz/live`) is the process answering at all. Readiness (`/healthz
 `/healthz`) asks, each time: is the database reachable and writable, is every background
 task running, is the audit log sealed by a fresh checkpoint, is there free disk above the
 reserve, has every peer over an open channel been heard from lately, and did the quick
-integrity check at start-up find the database whole. The answer names each check (and a
+integrity check at start-up find the database whole, and (when the node publishes to TAK) is
+its TAK connection up. The answer names each check (and a
 damaged table or index by name); nothing in it names a product (it is unauthenticated, for
 orchestrators).
 """
@@ -21,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from tisa.domain.arrangement import Arrangement
 from tisa.errors import ConfigInvalid
 from tisa.node.supervisor import Supervisor, TaskState
+from tisa.services.tak import TakStatus
 from tisa.store import audit, checkpoints, health, network
 from tisa.store.database import Database
 from tisa.store.disk import MIB, free_bytes, is_disk_full
@@ -29,6 +31,8 @@ from tisa.store.disk import MIB, free_bytes, is_disk_full
 CHECKPOINT_STALE = timedelta(seconds=30)
 # A peer over an open channel not heard from for this long is unreachable.
 PEER_STALE = timedelta(seconds=120)
+# A TAK endpoint not connected for this long fails readiness: its display lacks the missiles.
+TAK_STALE = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -75,9 +79,11 @@ class Health:
         supervisor: Supervisor,
         clock: Callable[[], datetime],
         integrity: Callable[[], Sequence[str] | None],
+        tak: Callable[[], TakStatus] | None = None,
     ) -> None:
         """`integrity` gives what the start-up integrity check found damaged (empty: nothing),
-        or None before it has run (a node opened without serving)."""
+        or None before it has run (a node opened without serving); `tak` where the feed to
+        the TAK endpoint stands, for a node that publishes to one."""
         self._party = party
         self._arrangement = arrangement
         self._db = db
@@ -86,6 +92,7 @@ class Health:
         self._supervisor = supervisor
         self._clock = clock
         self._integrity = integrity
+        self._tak = tak
         self._started = clock()
 
     def ready(self) -> Report:
@@ -95,6 +102,8 @@ class Health:
         checks.append(self._tasks())
         checks.append(self._disk())
         checks.append(self._integrity_check())
+        if self._tak is not None:
+            checks.append(_tak_check(self._tak(), now))
         try:
             checks.append(self._checkpoint(now))
             checks.append(self._peers(now))
@@ -171,6 +180,22 @@ class Health:
         if silent:
             return Check("peers", False, "unreachable: " + ", ".join(silent))
         return Check("peers", True, "every open channel heard from")
+
+
+def _tak_check(status: TakStatus, now: datetime) -> Check:
+    """Connected; or not for less than TAK_STALE (starting, reconnecting); or failing."""
+    if status.connected:
+        return Check(
+            "tak",
+            True,
+            f"connected to {status.url} since {_when(status.since)}; {status.sent} events sent",
+        )
+    trouble = f": {status.last_error}" if status.last_error else ""
+    if now - status.since < TAK_STALE:
+        return Check("tak", True, f"connecting to {status.url}{trouble}")
+    return Check(
+        "tak", False, f"not connected to {status.url} since {_when(status.since)}{trouble}"
+    )
 
 
 def _when(moment: datetime | None) -> str:

@@ -14,6 +14,7 @@ from tisa.node.supervisor import TaskHealth, TaskState
 from tisa.relay.live_links import LiveLinks
 from tisa.store import outbox
 from tisa.store.database import Database
+from tisa.tracks.cot import CotType
 
 _LANE_NAMES = {p.lane: p.value for p in Precedence}
 
@@ -176,6 +177,14 @@ class Metrics:
             ["what"],
             registry=self.registry,
         )
+        self.tak_events = Counter(
+            "tisa_tak_events_sent",
+            "Cursor-on-Target events written to the TAK endpoint, by kind (missile, impact)",
+            ["kind"],
+            registry=self.registry,
+        )
+        for kind in (CotType.MISSILE, CotType.IMPACT):
+            self.tak_events.labels(kind.name.lower())
         self.registry.register(_QueueCollector(db))
 
     def watch_tasks(self, tasks: Callable[[], list[TaskHealth]]) -> None:
@@ -189,6 +198,10 @@ class Metrics:
     def count_tls_refusal(self, port: Port, reason: Refusal) -> None:
         """Count one refused TLS handshake (`tisa.crypto.tls.OnRefused`, for a node's contexts)."""
         self.tls_refused.labels(port.value, reason.value).inc()
+
+    def count_tak_event(self, kind: CotType) -> None:
+        """Count one CoT event written to the TAK endpoint (`TakFeed`'s `on_sent`)."""
+        self.tak_events.labels(kind.name.lower()).inc()
 
     def lane_name(self, lane: int) -> str:
         """'FLASH' for lane 0, and so on."""

@@ -22,7 +22,13 @@ from tisa.blobs import keyfile
 from tisa.blobs.store import BlobStore
 from tisa.crypto.certs import is_ca
 from tisa.crypto.keys import SigningKey
-from tisa.crypto.tls import api_context, client_context, server_context, write_trust_bundle
+from tisa.crypto.tls import (
+    api_context,
+    client_context,
+    server_context,
+    tak_context,
+    write_trust_bundle,
+)
 from tisa.crypto.trust import Trust
 from tisa.errors import ConfigInvalid
 from tisa.node.health import Health
@@ -43,7 +49,11 @@ from tisa.services.drafts import Drafts
 from tisa.services.events import Events
 from tisa.services.reading import Reading
 from tisa.services.releases import Releases
+from tisa.services.replay import Replays
+from tisa.services.tak import TakFeed
+from tisa.services.track_events import TrackEvents
 from tisa.services.tracks import Tracks
+from tisa.services.warning_webhook import WarningWebhook
 from tisa.services.warnings import Warnings
 from tisa.store.database import Database
 from tisa.store.disk import MIB, Reserve
@@ -134,9 +144,22 @@ class Runtime:
             self._warning_areas,
             reached=lambda o, seconds: self.metrics.fusion_latency.labels(o).observe(seconds),
         )
+        self.webhook: WarningWebhook | None = None
+        if self.settings.warning_webhook is not None:
+            tls = WarningWebhook.tls(self.settings.warning_webhook_ca)
+            self.webhook = WarningWebhook(
+                self._ctx,
+                self.settings.warning_webhook,
+                paths.work / "warning-webhook.cursor",
+                client=lambda: httpx.AsyncClient(verify=tls, timeout=10.0),
+            )
         # One picture per node, shared by the events API and the UI, so both answer from one
         # cache.
         self.events = Events(self.reading)
+        # The tracks joined to that picture, and past flights replayed from the history.
+        self.track_events = TrackEvents(self._ctx, self.events)
+        self.replays = Replays(self._ctx, self.track_events)
+        self.tak = self._tak_feed()
         self.supervisor = Supervisor(
             self.clock, on_crash=lambda name: self.metrics.task_restarts.labels(name).inc()
         )
@@ -151,10 +174,28 @@ class Runtime:
             supervisor=self.supervisor,
             clock=self.clock,
             integrity=lambda: self.integrity,
+            tak=None if self.tak is None else self.tak.status,
         )
         self.audit = AuditLog(self._ctx)
         self.accounts = Accounts(self._db, arrangement, self.settings.party, self.clock)
         return self
+
+    def _tak_feed(self) -> TakFeed | None:
+        """The feed of fused tracks to the configured TAK endpoint; None without one."""
+        tak = self.settings.tak
+        if tak is None:
+            return None
+        return TakFeed(
+            self.ctx,
+            self.warnings,
+            host=tak.host,
+            port=tak.port,
+            clearance=tak.clearance,
+            context=lambda: tak_context(
+                tak.cert, tak.key, tak.ca, on_refused=self.metrics.count_tls_refusal
+            ),
+            on_sent=self.metrics.count_tak_event,
+        )
 
     def close(self) -> None:
         """Close the store."""

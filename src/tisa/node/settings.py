@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import tomli_w
 
@@ -22,7 +23,8 @@ from tisa.blobs import keyfile
 from tisa.crypto.certs import make_tls_identity
 from tisa.crypto.keys import SigningKey
 from tisa.domain.arrangement import Arrangement, parse_arrangement
-from tisa.errors import ArrangementInvalid, ConfigInvalid
+from tisa.domain.markings import Classification
+from tisa.errors import ArrangementInvalid, ConfigInvalid, MarkingInvalid
 
 DISK_RESERVE_MB = 256
 
@@ -99,6 +101,81 @@ class NodePaths:
         return f"sqlite:///{(self.root / 'tisa.db').resolve()}"
 
 
+#: The keys of node.toml's [tak] table (each also TISA_TAK_<KEY> in the environment).
+TAK_KEYS = ("url", "cert", "key", "ca", "clearance")
+
+
+@dataclass(frozen=True)
+class TakSettings:
+    """Where this node publishes its fused tracks as Cursor-on-Target: a TAK server or client
+    at `host`:`port`, over TLS with this client certificate and key, the server's certificate
+    verified against `ca` and its name against `host`; `clearance` is the highest level the
+    TAK network may display (the TAK endpoint watches as a reader of that clearance)."""
+
+    host: str
+    port: int
+    cert: Path
+    key: Path
+    ca: Path
+    clearance: Classification
+
+    @property
+    def url(self) -> str:
+        """'tls://host:port'."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"tls://{host}:{self.port}"
+
+
+def parse_tak(table: Mapping[str, Any], root: Path, *, source: str) -> TakSettings:
+    """The [tak] table of a node's config (`source` names it in errors); relative paths are
+    taken from the node directory `root`.
+
+    Raises:
+        ConfigInvalid: an unknown or missing key, a URL that is not tls://host:port, a path
+            that is not a non-empty string, or a clearance that is not a common level.
+    """
+    unknown = sorted(set(table) - set(TAK_KEYS))
+    if unknown:
+        raise ConfigInvalid(
+            f"{source}: [tak] has unknown keys {', '.join(unknown)}; expected {', '.join(TAK_KEYS)}"
+        )
+    missing = [key for key in TAK_KEYS if key not in table]
+    if missing:
+        raise ConfigInvalid(f"{source}: [tak] lacks {', '.join(missing)}")
+    for key in TAK_KEYS:
+        if not isinstance(table[key], str) or not table[key].strip():
+            raise ConfigInvalid(f"{source}: [tak] {key} must be a non-empty string")
+    host, port = _tak_address(table["url"], source)
+    try:
+        clearance = Classification.parse(table["clearance"])
+    except MarkingInvalid as exc:
+        raise ConfigInvalid(f"{source}: [tak] clearance: {exc.reason}") from exc
+    cert, key, ca = (root / table[name] for name in ("cert", "key", "ca"))
+    return TakSettings(host, port, cert, key, ca, clearance)
+
+
+def _tak_address(url: str, source: str) -> tuple[str, int]:
+    """(host, port) of 'tls://host:port'.
+
+    Raises:
+        ConfigInvalid: another scheme, no host or port, a port out of range, or anything
+            after the port.
+    """
+    shape = f"{source}: [tak] url {url!r} must be tls://host:port"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigInvalid(f"{shape} ({exc})") from exc
+    if parts.scheme != "tls":
+        raise ConfigInvalid(f"{shape}: TAK is reached over TLS only, not {parts.scheme!r}")
+    if not parts.hostname or port is None or port == 0:
+        raise ConfigInvalid(f"{shape} with a host and a port in 1..65535")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ConfigInvalid(f"{shape}, nothing more")
+    return parts.hostname, port
+
+
 @dataclass(frozen=True)
 class Settings:
     """One node's settings, frozen; built by `Settings.load`."""
@@ -114,13 +191,20 @@ class Settings:
     metrics_port: int | None = None
     # Free disk kept for the store: attachments may not take it, envelopes (FLASH) still fit.
     disk_reserve_mb: int = DISK_RESERVE_MB
+    # [warnings] webhook: an https:// endpoint each missile warning change is POSTed to, its
+    # certificate verified against webhook_ca (else the system's roots).
+    warning_webhook: str | None = None
+    warning_webhook_ca: Path | None = None
+    # Where fused tracks go as Cursor-on-Target; None: nowhere.
+    tak: TakSettings | None = None
 
     @classmethod
     def load(cls, root: Path, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Settings for the node in `root`: overrides, then TISA_* environment, then node.toml.
 
         Raises:
-            ConfigInvalid: no node.toml, or a value of the wrong kind.
+            ConfigInvalid: no node.toml, a value of the wrong kind, or a [tak] table (or
+                TISA_TAK_* variables) that does not hold together.
         """
         env = os.environ if env is None else env
         paths = NodePaths(root)
@@ -157,6 +241,8 @@ class Settings:
                 peers=dict(peers),
                 metrics_port=_port_or_none(pick("metrics_port")),
                 disk_reserve_mb=int(pick("disk_reserve_mb", DISK_RESERVE_MB)),
+                **_webhook(paths, data.get("warnings", {})),
+                tak=_tak_of(data.get("tak"), env, paths),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigInvalid(f"{paths.config}: missing or malformed {exc}") from exc
@@ -168,6 +254,51 @@ class Settings:
     @property
     def api_url(self) -> str:
         return f"https://{self.host}:{self.api_port}"
+
+
+def _webhook(paths: NodePaths, table: Any) -> dict[str, Any]:
+    """The [warnings] table: an https:// webhook and, optionally, the CA file (relative to
+    the node's folder) its certificate is checked against.
+
+    Raises:
+        ConfigInvalid: not a table, a webhook that is not https://, or a CA file that is not
+            there.
+    """
+    if not isinstance(table, dict) or not set(table) <= {"webhook", "webhook_ca"}:
+        raise ConfigInvalid(f"{paths.config}: [warnings] holds webhook and webhook_ca only")
+    url, ca = table.get("webhook"), table.get("webhook_ca")
+    if url is None:
+        if ca is not None:
+            raise ConfigInvalid(f"{paths.config}: [warnings] webhook_ca without a webhook")
+        return {}
+    if not isinstance(url, str) or not url.startswith("https://") or len(url) <= 8:
+        raise ConfigInvalid(
+            f"{paths.config}: [warnings] webhook must be an https:// URL (warnings are not "
+            f"sent in the clear), not {url!r}"
+        )
+    ca_path = None
+    if ca is not None:
+        ca_path = paths.root / str(ca)
+        if not ca_path.is_file():
+            raise ConfigInvalid(f"{paths.config}: [warnings] webhook_ca {ca_path} is not a file")
+    return {"warning_webhook": url, "warning_webhook_ca": ca_path}
+
+
+def _tak_of(table: Any, env: Mapping[str, str], paths: NodePaths) -> TakSettings | None:
+    """The [tak] table with TISA_TAK_<KEY> over it; None when neither says anything.
+
+    Raises:
+        ConfigInvalid: as `parse_tak`, or a [tak] that is not a table.
+    """
+    if table is not None and not isinstance(table, dict):
+        raise ConfigInvalid(f"{paths.config}: tak must be a table ([tak])")
+    merged = dict(table or {})
+    for key in TAK_KEYS:
+        if f"TISA_TAK_{key.upper()}" in env:
+            merged[key] = env[f"TISA_TAK_{key.upper()}"]
+    if not merged:
+        return None
+    return parse_tak(merged, paths.root, source=str(paths.config))
 
 
 def _port_or_none(value: Any) -> int | None:

@@ -1,20 +1,28 @@
 """Catching up on live tracks: every few seconds, each node asks each peer for the updates it
-has not received (since the newest it holds from that peer), so a node that was down, or a
-link that dropped lines, ends up with the whole history. What comes back this way is history:
-it is kept, and shown as live only if it is still fresh (it seldom is)."""
+has not received, so a node that was down, or a link that dropped lines (latest wins), ends
+up with the whole history. What comes back this way is history: it is kept, and shown as
+live only if it is still fresh (it seldom is).
+
+A node asks by the peer's store position (the order the peer kept its updates in), not by
+time: an update the peer kept late — a tracker's burst of its past, the hub's own catch-up
+from a spoke — still comes, however old its time. Where each peer's history was read to is
+kept in a file per peer (`backfill-<PEER>.position` in the node's work folder), so a restart
+goes on from there. With no position yet (or one past the peer's end: a peer whose store was
+replaced), a node asks from a little before the newest update it holds from the peer."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import logging
+import os
 import random
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 
 import httpx
 from pydantic import ValidationError
 
-from tisa.crypto.jws import peek
 from tisa.domain.wire import parse
 from tisa.errors import DeliveryFailed, TisaError
 from tisa.relay import live
@@ -34,9 +42,9 @@ MARGIN_MS = 10_000
 _log = logging.getLogger("tisa.backfill")
 
 
-def history_subject(since_ms: int) -> str:
+def history_subject(after: int | None, since_ms: int) -> str:
     """What a history request's transmission header signs (a GET has no body)."""
-    return f"track-history {since_ms}"
+    return f"track-history {'-' if after is None else after} {since_ms}"
 
 
 class Backfill:
@@ -46,12 +54,30 @@ class Backfill:
         self,
         ctx: NodeContext,
         clients: Mapping[str, httpx.AsyncClient],
+        work: Path,
         *,
         rng: random.Random | None = None,
     ) -> None:
         self._ctx = ctx
         self._clients = clients
+        self._work = work
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
+
+    def _mark(self, peer: str) -> Path:
+        return self._work / f"backfill-{peer}.position"
+
+    def position(self, peer: str) -> int | None:
+        """Where `peer`'s history was read to, or None before the first catch-up."""
+        try:
+            return int(self._mark(peer).read_text(encoding="ascii").strip())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def _keep(self, peer: str, position: int) -> None:
+        self._work.mkdir(parents=True, exist_ok=True)
+        part = self._mark(peer).with_suffix(".part")
+        part.write_text(f"{position}\n", encoding="ascii")
+        os.replace(part, self._mark(peer))
 
     def lanes(self) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
         """One task per peer, named for the supervisor: `backfill JPN`."""
@@ -69,45 +95,65 @@ class Backfill:
             except Exception as exc:
                 faults += 1
                 pause = max(EVERY, backoff(faults, self._rng))
-                _log.info("backfill from %s: %s: %s", peer, type(exc).__name__, exc)
+                # A peer out of reach is routine; anything else here is this node's fault.
+                routine = isinstance(exc, DeliveryFailed | httpx.HTTPError)
+                _log.log(
+                    logging.INFO if routine else logging.WARNING,
+                    "backfill from %s: %s: %s",
+                    peer,
+                    type(exc).__name__,
+                    exc,
+                )
                 await asyncio.sleep(pause)
 
     async def catch_up(self, peer: str) -> int:
-        """Ask `peer`, page by page, for what this node may lack (from a little before the
-        newest update it holds from `peer`, so lines a link dropped are fetched too) and keep
-        what verifies; how many lines came.
+        """Ask `peer`, page by page, for what it kept after the position this node read it
+        to, and keep what verifies; how many lines came.
 
         Raises:
             DeliveryFailed: the peer did not answer with a history.
         """
+        after = self.position(peer)
         newest = await asyncio.to_thread(live.newest_from, self._ctx, peer)
         now_ms = int(self._ctx.clock().timestamp() * 1000)
         since = now_ms - FIRST_LOOK_MS if newest is None else max(0, newest - MARGIN_MS)
         total = 0
         while True:
-            lines = await self._page(peer, since)
+            lines, reached, end = await self._page(peer, after, since)
+            if after is not None and after > end:
+                # The peer's store is not the one this position was read in: start afresh.
+                _log.warning("backfill from %s: position %d past its end %d", peer, after, end)
+                after = None
+                continue
             if lines:
                 await asyncio.to_thread(live.receive_many, self._ctx, peer, lines)
             total += len(lines)
-            if len(lines) < PAGE:
+            moved = after is None or reached > after
+            after = reached
+            self._keep(peer, after)
+            if not moved or reached >= end:
                 return total
-            # The next page starts at the newest time this one reached (never where it began).
-            since = max(since + 1, max(_time_of(line) for line in lines))
 
-    async def _page(self, peer: str, since: int) -> list[live.LineIn]:
-        header = sign_transmission(self._ctx.trust, peer, history_subject(since), self._ctx.clock())
+    async def _page(
+        self, peer: str, after: int | None, since: int
+    ) -> tuple[list[live.LineIn], int, int]:
+        header = sign_transmission(
+            self._ctx.trust, peer, history_subject(after, since), self._ctx.clock()
+        )
+        params = {"since_ms": since, "limit": PAGE}
+        if after is not None:
+            params["after"] = after
         response = await self._clients[peer].get(
-            HISTORY_PATH, params={"since_ms": since, "limit": PAGE}, headers={HEADER: header}
+            HISTORY_PATH, params=params, headers={HEADER: header}
         )
         if response.status_code != 200:
             raise DeliveryFailed(f"HTTP {response.status_code}: {response.text[:200]}")
         try:
-            return [parse(live.LineIn, item) for item in response.json()["lines"]]
+            body = response.json()
+            lines = [parse(live.LineIn, item) for item in body["lines"]]
+            reached, end = body["reached"], body["end"]
+            if not isinstance(reached, int) or not isinstance(end, int):
+                raise TypeError("reached and end are store positions")
         except (ValueError, KeyError, TypeError, ValidationError, TisaError) as exc:
             raise DeliveryFailed(f"not a track history: {exc}") from exc
-
-
-def _time_of(line: live.LineIn) -> int:
-    """The time an update claims (to page on; the update itself is verified when kept)."""
-    value = peek(line.token).payload.get("time_ms")
-    return value if isinstance(value, int) else 0
+        return lines, reached, end

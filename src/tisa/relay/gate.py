@@ -91,7 +91,10 @@ class Gate:
         """The consent in force a relay the gate allowed rests on (for its attestation)."""
         return find_consent(move, self.situation(conn, [move]))
 
-    def _stream_situation(self, conn: Connection, presented: Sequence[Consent]) -> Situation:
+    def stream_situation(self, conn: Connection, presented: Sequence[Consent] = ()) -> Situation:
+        """The state live-track hops are decided in, read now: channels suspended, consents
+        and revocations held (with `presented`). A caller deciding a batch inside one write
+        transaction reads it once: nothing else can change it before the batch commits."""
         return Situation(
             arrangement=self.arrangement,
             consents=self._consents(conn, presented),
@@ -107,21 +110,28 @@ class Gate:
         hops: Sequence[StreamHop],
         *,
         presented: Sequence[Consent] = (),
+        where: Situation | None = None,
     ) -> list[Decision]:
         """Decide each live track update's hop under `policy`, with the state read once for
-        all of them (channels suspended now, consents and revocations held now).
-        `presented`: the consent a relayed update carries."""
+        all of them (channels suspended now, consents and revocations held now), or in
+        `where` if the caller read it for its batch. `presented`: the consent a relayed update
+        carries."""
         if not hops:
             return []
-        where = self._stream_situation(conn, presented)
+        where = self.stream_situation(conn, presented) if where is None else where
         return [decide(policy, hop, where) for hop in hops]
 
     def stream_relay(
-        self, conn: Connection, policy: AllOf[StreamHop], hop: StreamHop
+        self,
+        conn: Connection,
+        policy: AllOf[StreamHop],
+        hop: StreamHop,
+        where: Situation | None = None,
     ) -> tuple[Decision, HeldConsent | None]:
         """At the hub: whether `hop` may go under `policy`, and if so the live-track consent it
-        rests on (for the attestation), both from one reading of the state."""
-        where = self._stream_situation(conn, ())
+        rests on (for the attestation), both from one reading of the state (`where`, if the
+        caller read it for its batch)."""
+        where = self.stream_situation(conn) if where is None else where
         decision = decide(policy, hop, where)
         return decision, find_live_consent(hop, where) if decision.allowed else None
 

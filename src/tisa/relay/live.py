@@ -25,8 +25,8 @@ from sqlalchemy import Connection
 
 from tisa.crypto.jws import payload_digest
 from tisa.crypto.trust import Signed
-from tisa.domain.consent import StreamMode
-from tisa.domain.policy import STREAM
+from tisa.domain.consent import Consent, StreamMode
+from tisa.domain.policy import STREAM, Decision, Situation
 from tisa.domain.questions import Stream, StreamHop
 from tisa.domain.wire import ConsentToken, Strict, parse
 from tisa.errors import ChannelSuspended, InputInvalid, SignatureInvalid, TisaError
@@ -156,10 +156,11 @@ def receive_many(
     onward: list[tuple[str, Line]] = []
     stored: list[tuple[str, int]] = []
     with ctx.db.begin() as conn:
+        states = _States(ctx, conn)
         for line in lines:
             try:
                 with savepoint(conn):
-                    outcome, relays, update = _receive(ctx, conn, sender, line)
+                    outcome, relays, update = _receive(ctx, conn, states, sender, line)
                 results.append(outcome)
                 onward.extend(relays)
                 if outcome == "stored":
@@ -176,8 +177,26 @@ def receive_many(
     return results
 
 
+class _States:
+    """The gate's state for one batch, read once per set of consents presented: the batch
+    is decided inside one write transaction, so nothing can change the state before it
+    commits, and reading consents and channels again for every update cost the hub most of
+    its time under load."""
+
+    def __init__(self, ctx: NodeContext, conn: Connection) -> None:
+        self._ctx, self._conn = ctx, conn
+        self._read: dict[tuple[str, ...], Situation] = {}
+
+    def __call__(self, presented: Sequence[Consent] = ()) -> Situation:
+        key = tuple(sorted(c.id for c in presented))
+        where = self._read.get(key)
+        if where is None:
+            where = self._read[key] = self._ctx.gate.stream_situation(self._conn, presented)
+        return where
+
+
 def _receive(
-    ctx: NodeContext, conn: Connection, sender: str, line: LineIn
+    ctx: NodeContext, conn: Connection, states: _States, sender: str, line: LineIn
 ) -> tuple[Received, list[tuple[str, Line]], TrackUpdate]:
     originator = ctx.trust.claimed(line.token, "originator")
     stream, update = read_update(ctx.trust.verify(Signed.TRACK, line.token, signer=originator))
@@ -195,7 +214,7 @@ def _receive(
     elif line.attestation is not None or line.consent is not None:
         raise InputInvalid("an originator's own update carries no attestation or consent")
     (decision,) = ctx.gate.streams(
-        conn, STREAM, [StreamHop(gated, sender, ctx.party, consent_id)], presented=presented
+        conn, STREAM, [StreamHop(gated, sender, ctx.party, consent_id)], where=states(presented)
     )
     if decision.held:
         raise ChannelSuspended("; ".join(decision.texts))
@@ -208,8 +227,9 @@ def _receive(
     for peer in ctx.arrangement.peers_of(ctx.party):
         if peer in (originator, sender):
             continue
-        relayed = _relay(ctx, conn, peer, gated, update, line.token)
-        if relayed is not None:
+        relayed = _relay(ctx, conn, peer, gated, update, line.token, states())
+        # Held for now, the live line waits for nothing: the peer's catch-up brings it later.
+        if isinstance(relayed, Line):
             relays.append((peer, relayed))
     return "stored", relays, update
 
@@ -275,25 +295,63 @@ def kept(
     return good
 
 
-def history_for(ctx: NodeContext, peer: str, since_ms: int, limit: int) -> list[Line]:
-    """What this node may give `peer` now from its history since `since_ms`, oldest first:
-    its own updates, and at the hub the other spokes' under their live-track consent (each
-    relay attested anew); nothing back to its originator. The gate decides each as for the
-    live stream; a spoke passes on nothing but its own.
+@dataclass(frozen=True)
+class HistoryPage:
+    """One page of a node's history for a peer: the lines it may have, the store position
+    the page reached (rows it may not have count too), and the store's end."""
+
+    lines: list[Line]
+    reached: int
+    end: int
+
+
+def history_for(
+    ctx: NodeContext, peer: str, after: int | None, since_ms: int, limit: int
+) -> HistoryPage:
+    """What this node may give `peer` now from its history, in the order it kept it: after
+    store position `after`, or (a first catch-up, `after` None) from the first update with
+    a time at or after `since_ms`. Its own updates, and at the hub the other spokes' under
+    their live-track consent (each relay attested anew); nothing back to its originator. The
+    gate decides each as for the live stream; a spoke passes on nothing but its own.
+
+    By position, not by time: an update kept late (a burst of a tracker's past, a hub's own
+    catch-up) still comes, however old its time.
     """
     with ctx.db.read() as conn:
-        rows = tracks.history(conn, since_ms=since_ms, limit=limit)
-        lines: list[Line] = []
-        for held in kept(ctx, [row for row in rows if row.originator != peer]):
+        start = tracks.position_at(conn, since_ms) if after is None else after
+        end = tracks.end(conn)
+        page = tracks.kept_after(conn, start, limit)
+        reached = page[-1][0] if page else max(start, 0)
+        at = {id(row): position for position, row in page}
+        offered: list[tuple[int, Line]] = []
+        states = _States(ctx, conn)
+        for held in kept(ctx, [row for _, row in page if row.originator != peer]):
             row, update = held.row, held.update
             gated = stream_of(held.stream)
             if row.originator == ctx.party:
-                lines.append(Line(update.key, update.time_ms, gated, row.token))
+                offered.append((at[id(row)], Line(update.key, update.time_ms, gated, row.token)))
             elif ctx.is_hub:
-                relayed = _relay(ctx, conn, peer, gated, update, row.token)
+                relayed = _relay(ctx, conn, peer, gated, update, row.token, states())
+                if isinstance(relayed, Decision):
+                    # Held (a suspension), not refused: the page ends before it, so the
+                    # peer asks from here again once the channel is back.
+                    reached = at[id(row)] - 1
+                    break
                 if relayed is not None:
-                    lines.append(relayed)
-    return admit(ctx, peer, lines) if lines else []
+                    offered.append((at[id(row)], relayed))
+        hops = [StreamHop(line.stream, ctx.party, peer, line.consent_id) for _, line in offered]
+        decisions = ctx.gate.streams(conn, STREAM, hops, where=states()) if hops else []
+    lines = []
+    for (position, line), decision in zip(offered, decisions, strict=True):
+        if decision.held:
+            reached = position - 1  # as above: asked again from here, nothing lost
+            break
+        if decision.allowed:
+            lines.append(line)
+        else:
+            for rule in decision.rules:
+                ctx.count_denial(rule)
+    return HistoryPage(lines, reached, end)
 
 
 def newest_from(ctx: NodeContext, peer: str) -> int | None:
@@ -328,9 +386,13 @@ def _relay(
     gated: Stream,
     update: TrackUpdate,
     token: str,
-) -> Line | None:
-    """At the hub: the line passing `update` on to `peer`, if a live-track consent allows."""
-    _, held = ctx.gate.stream_relay(conn, STREAM, StreamHop(gated, ctx.party, peer))
+    where: Situation,
+) -> Line | Decision | None:
+    """At the hub: the line passing `update` on to `peer`, if a live-track consent allows;
+    the gate's decision if it holds the hop (a suspension: later, not never); else None."""
+    decision, held = ctx.gate.stream_relay(conn, STREAM, StreamHop(gated, ctx.party, peer), where)
+    if decision.held:
+        return decision
     if held is None:
         return None
     grant = consents.get(conn, held.consent.id)

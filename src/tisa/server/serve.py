@@ -20,9 +20,12 @@ async def serve(rt: Runtime, *, ready: Callable[[], None] | None = None) -> None
     """Serve `rt` until cancelled; `ready` is called once every server listens.
 
     Raises:
-        ConfigInvalid: a server failed (its port taken, its TLS refused).
+        ConfigInvalid: a server failed (its port taken, its TLS refused), or the TAK
+            endpoint's certificate, key or CA cannot be loaded.
     """
     settings = rt.settings
+    if rt.tak is not None:
+        rt.tak.prepare()  # a TAK certificate that cannot be loaded stops the start, said plainly
     rt.integrity = await asyncio.to_thread(rt.check_store)
     peers = list(rt.ctx.arrangement.peers_of(settings.party))
     clients = {peer: rt.peer_client(peer) for peer in peers}
@@ -47,11 +50,18 @@ async def serve(rt: Runtime, *, ready: Callable[[], None] | None = None) -> None
         for name, body in sender.lanes():
             supervisor.start(name, body)
         streamer.prepare()
-        for name, body in (*streamer.lanes(), *Backfill(rt.ctx, clients).lanes()):
+        for name, body in (
+            *streamer.lanes(),
+            *Backfill(rt.ctx, clients, settings.paths.work).lanes(),
+        ):
             supervisor.start(name, body)
         supervisor.start("checkpoints", rt.checkpoints)
         supervisor.start("partials", rt.sweep_partials)
         supervisor.start("warnings", rt.warnings.run)
+        if rt.webhook is not None:
+            supervisor.start("warning webhook", rt.webhook.run)
+        if rt.tak is not None:
+            supervisor.start("tak", rt.tak.run)
         heartbeat = Heartbeat(rt.ctx, clients, rt.audit, on_contact=sender.recovered)
         supervisor.start("heartbeat", heartbeat.run)
         supervisor.start("live feed", feed.run)

@@ -31,6 +31,10 @@ from tisa.tracks.warning import MissileWarning, WarningAction, WarningBoard
 
 #: The longest the picture goes unredrawn while nothing arrives (s).
 EVERY = 1.0
+#: The shortest time between the starts of two drawings (s): under a stream of arrivals the
+#: picture is drawn some 50 times a second, not without pause, so the node keeps CPU (and the
+#: GIL) for taking the updates in.
+GAP = 0.02
 #: Tracks older than this take no part in the picture (ms).
 FRESH_MS = 30_000
 #: A fused track's impact point is flown again at most this often (ms; see FusionCenter).
@@ -76,6 +80,8 @@ class Warnings:
         }
         self.pictures: dict[bool, Picture] = {False: Picture(), True: Picture()}
         self._verified: dict[live.Checked, live.Kept] = {}
+        # Track key -> its stream, for every track in a picture or under a warning in force.
+        self._streams: dict[bool, dict[str, TrackStream]] = {False: {}, True: {}}
 
     def step(self) -> list[MissileWarning]:
         """Fuse what the node holds now (an update altered at rest is left out), update the
@@ -122,6 +128,19 @@ class Warnings:
             for exercise, board in self._boards.items()
             for w in board.active
         }
+        # A warning outlives the picture (held until its impact time after its tracks fall
+        # silent): the streams it rests on are kept while it stands, so who may see it is
+        # still asked of them, and it does not vanish for everyone.
+        for exercise in (False, True):
+            wanted = set(streams[exercise])
+            wanted.update(
+                source
+                for key, w in self._active.items()
+                if key.startswith("exercise:") == exercise
+                for source in w.sources
+            )
+            known = {**self._streams[exercise], **streams[exercise]}
+            self._streams[exercise] = {k: v for k, v in known.items() if k in wanted}
         return list(self._active.values())
 
     def _record(self, changes: list[Any]) -> None:
@@ -158,21 +177,24 @@ class Warnings:
         once: a burst costs one more step, not one per update."""
         arrivals = self.ctx.live.arrivals
         arrivals.bind(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
         while True:
             # Taken before the step reads the store, so each was committed before it and is
             # in the picture the step draws.
             taken = arrivals.take()
+            started = loop.time()
             await asyncio.to_thread(self.step)
             done_ms = self.ctx.clock().timestamp() * 1000
             for originator, time_ms in taken:
                 # History backfilled after an outage is not live; it takes no part.
                 if done_ms - time_ms <= FRESH_MS:
                     self._reached(originator, max(done_ms - time_ms, 0.0) / 1000)
+            await asyncio.sleep(max(0.0, GAP - (loop.time() - started)))
             await arrivals.wait(EVERY)
 
     def _may_watch(self, user: User, exercise: bool, sources: Sequence[str]) -> bool:
         """Whether `user` may watch every nation stream `sources` (track keys) rest on."""
-        streams = self.pictures[exercise].streams
+        streams = self._streams[exercise]
         return all(
             (s := streams.get(key)) is not None
             and self.ctx.gate.watches(WATCH, user.reader, live.stream_of(s)).allowed

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
+import numpy.typing as npt
 
 from tisa.errors import InputInvalid
 from tisa.tracks import earth
@@ -140,22 +141,27 @@ def acceleration(
     return acc
 
 
-def rk4_step(t: float, state: Vec, dt: float, accel: Acceleration) -> Vec:
-    """One Runge-Kutta step of `state` (shape (..., 6)) under `accel(t, r, v)`."""
+def rk4_step(t: float, state: Vec, dt: float | Vec, accel: Acceleration) -> Vec:
+    """One Runge-Kutta step of `state` (shape (..., 6)) under `accel(t, r, v)`; `dt` is one
+    step for every row or a column (shape (n, 1)) of steps, one per row."""
 
     def deriv(tt: float, s: Vec) -> Vec:
         return np.concatenate([s[..., 3:], accel(tt, s[..., :3], s[..., 3:])], axis=-1)
 
+    # With a step per row, the times given are the longest row's: only a thrust (one row,
+    # one step) reads them; a coast's acceleration does not depend on time.
+    step = float(np.max(dt))
     k1 = deriv(t, state)
-    k2 = deriv(t + dt / 2, state + dt / 2 * k1)
-    k3 = deriv(t + dt / 2, state + dt / 2 * k2)
-    k4 = deriv(t + dt, state + dt * k3)
-    return state + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    k2 = deriv(t + step / 2, state + dt / 2 * k1)
+    k3 = deriv(t + step / 2, state + dt / 2 * k2)
+    k4 = deriv(t + step, state + dt * k3)
+    return np.asarray(state + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4), dtype=np.float64)
 
 
 def coast_to_ground(
     states: Vec,
     *,
+    groups: npt.NDArray[np.int64] | None = None,
     ballistic_coefficient: float | None = None,
     max_seconds: float = 7200.0,
     model: EarthModel = WGS84,
@@ -165,14 +171,18 @@ def coast_to_ground(
     Returns the ECEF impact positions (n, 3) and the seconds to impact (n,); a row that
     does not come down within `max_seconds` gives NaN. The step adapts to the lowest
     altitude still in flight: long in midcourse, a second near the ground, and the crossing
-    is interpolated within the last step.
+    is interpolated within the last step. Rows with the same `groups` id (default: all one
+    group) share their steps, so finite differences between them see no difference of
+    integration; different groups step apart, so many coasts fly in one batch, each as it
+    would alone.
     """
     states = np.array(states, dtype=np.float64, copy=True)
     n = states.shape[0]
+    group = np.zeros(n, dtype=np.int64) if groups is None else np.asarray(groups, dtype=np.int64)
     impact = np.full((n, 3), np.nan)
     when = np.full(n, np.nan)
     flying = np.ones(n, dtype=bool)
-    t = 0.0
+    t = np.zeros(n)
     alt = earth.altitude(states[:, :3])
     flying &= alt > 0
     impact[~flying] = states[~flying, :3]
@@ -181,21 +191,26 @@ def coast_to_ground(
     def accel(_t: float, r: Vec, v: Vec) -> Vec:
         return acceleration(r, v, ballistic_coefficient, model)
 
-    while flying.any() and t < max_seconds:
-        dt = float(np.clip(np.min(alt[flying]) / 10e3, 0.5, 60.0))
-        nxt = rk4_step(t, states[flying], dt, accel)
-        new_alt = earth.altitude(nxt[:, :3])
+    while True:
+        flying &= t < max_seconds
+        if not flying.any():
+            break
         idx = np.flatnonzero(flying)
+        lowest = np.full(int(group.max()) + 1, np.inf)
+        np.minimum.at(lowest, group[idx], alt[idx])
+        dt = np.clip(lowest[group[idx]] / 10e3, 0.5, 60.0)
+        nxt = rk4_step(0.0, states[idx], dt[:, None], accel)
+        new_alt = earth.altitude(nxt[:, :3])
         down = new_alt <= 0
         if down.any():
             rows = idx[down]
             frac = (alt[rows] / (alt[rows] - new_alt[down]))[:, None]
             impact[rows] = states[rows, :3] + frac * (nxt[down, :3] - states[rows, :3])
-            when[rows] = t + frac[:, 0] * dt
+            when[rows] = t[rows] + frac[:, 0] * dt[down]
             flying[rows] = False
         states[idx] = nxt
         alt[idx] = new_alt
-        t += dt
+        t[idx] += dt
     return impact, when
 
 

@@ -15,6 +15,7 @@ the trackers' own motion model.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -24,7 +25,7 @@ from scipy.optimize import minimize_scalar
 from tisa.errors import TrackInvalid
 from tisa.tracks.association import associate
 from tisa.tracks.earth import Vec
-from tisa.tracks.impact import predict_impact
+from tisa.tracks.impact import predict_impacts
 from tisa.tracks.track import (
     FlightPhase,
     GeodeticPoint,
@@ -155,7 +156,8 @@ class FusionCenter:
     ground, by far the dearest part) is flown again only once `iip_every_ms` has passed for
     that fused track or the nations it rests on have changed, so a node fusing as updates
     arrive (many times a second) does not fly every missile again each time. Between, the
-    last prediction stands: the impact point and time it names are absolute, not stale."""
+    last prediction stands: the impact point and time it names are absolute, not stale.
+    Those due are flown together in one batch (`predict_impacts`)."""
 
     max_age_ms: int = 30000
     config: TrackerConfig = field(default_factory=TrackerConfig)
@@ -189,6 +191,7 @@ class FusionCenter:
             track = self._fuse_cluster(time_ms, [by_key[k] for k in keys], aligned, taken)
             taken.add(track.fused_id)
             fused.append(track)
+        fused = self._with_impacts(fused, time_ms)
         # An impacted track has said its last word; a stale one says nothing more.
         for key, u in list(self._held.items()):
             gone = u.status is TrackStatus.IMPACTED and u.time_ms <= time_ms
@@ -198,20 +201,30 @@ class FusionCenter:
             del self._impacts[fused_id]
         return sorted(fused, key=lambda f: f.fused_id)
 
-    def _impact(
-        self, fused_id: str, time_ms: int, sources: tuple[str, ...], state: StateEstimate
-    ) -> ImpactPrediction | None:
-        """The fused track's IIP: flown again when due (see the class), else the last one."""
-        flown = self._impacts.get(fused_id)
-        if flown is not None:
-            at, rested_on, prediction = flown
-            if rested_on == sources and 0 <= time_ms - at < self.iip_every_ms:
-                return prediction
-        prediction = predict_impact(
-            state, time_ms, ballistic_coefficient=self.config.iip_ballistic_coefficient
+    def _with_impacts(self, tracks: list[FusedTrack], time_ms: int) -> list[FusedTrack]:
+        """Each track with its IIP: flown anew (all in one batch) for those due, the last
+        prediction for the rest (see the class); an impacted track has none."""
+        due: list[FusedTrack] = []
+        kept: dict[str, ImpactPrediction | None] = {}
+        for track in tracks:
+            if track.status is TrackStatus.IMPACTED:
+                kept[track.fused_id] = None
+                continue
+            flown = self._impacts.get(track.fused_id)
+            if flown is not None:
+                at, rested_on, prediction = flown
+                if rested_on == track.sources and 0 <= time_ms - at < self.iip_every_ms:
+                    kept[track.fused_id] = prediction
+                    continue
+            due.append(track)
+        predictions = predict_impacts(
+            [(t.state, time_ms) for t in due],
+            ballistic_coefficient=self.config.iip_ballistic_coefficient,
         )
-        self._impacts[fused_id] = (time_ms, sources, prediction)
-        return prediction
+        for track, prediction in zip(due, predictions, strict=True):
+            self._impacts[track.fused_id] = (time_ms, track.sources, prediction)
+            kept[track.fused_id] = prediction
+        return [dataclasses.replace(t, impact=kept[t.fused_id]) for t in tracks]
 
     def _fuse_cluster(
         self,
@@ -245,7 +258,4 @@ class FusionCenter:
             status=status,
             sources=keys,
             launch_point=None if first is None else first.launch_point,
-            impact=None
-            if status is TrackStatus.IMPACTED
-            else self._impact(fused_id, time_ms, keys, state),
         )

@@ -10,6 +10,7 @@ on the local east-north plane at the nominal impact point.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -43,21 +44,53 @@ def predict_impact(
 ) -> ImpactPrediction | None:
     """The IIP of `estimate` (taken at `time_ms`) with its error ellipse, or None if the
     coast does not reach the ground within `max_seconds` (or starts below it)."""
-    x = estimate.vector()
-    rows = np.vstack([x, x + np.diag(_STEP)])
+    (prediction,) = predict_impacts(
+        [(estimate, time_ms)],
+        ballistic_coefficient=ballistic_coefficient,
+        max_seconds=max_seconds,
+        model=model,
+    )
+    return prediction
+
+
+def predict_impacts(
+    estimates: Sequence[tuple[StateEstimate, int]],
+    *,
+    ballistic_coefficient: float | None = None,
+    max_seconds: float = 7200.0,
+    model: EarthModel = WGS84,
+) -> list[ImpactPrediction | None]:
+    """`predict_impact` of each (estimate, time) pair, their coasts flown together in one
+    batch (each with its own steps, as it would fly alone): a picture of many missiles costs
+    little more than one."""
+    if not estimates:
+        return []
+    rows = np.vstack([np.vstack([e.vector(), e.vector() + np.diag(_STEP)]) for e, _ in estimates])
+    groups = np.repeat(np.arange(len(estimates), dtype=np.int64), 7)
     impacts, seconds = coast_to_ground(
-        rows, ballistic_coefficient=ballistic_coefficient, max_seconds=max_seconds, model=model
+        rows,
+        groups=groups,
+        ballistic_coefficient=ballistic_coefficient,
+        max_seconds=max_seconds,
+        model=model,
     )
-    if not np.all(np.isfinite(impacts)) or seconds[0] <= 0:
-        return None
-    lat, lon, alt = earth.to_geodetic(impacts[0])
-    rotation = earth.enu_rotation(lat, lon)[:2]
-    jac = (rotation @ (impacts[1:] - impacts[0]).T) / _STEP
-    major, minor, orientation = ellipse(jac @ estimate.matrix() @ jac.T)
-    return ImpactPrediction(
-        point=GeodeticPoint(lat, lon, alt),
-        semi_major_m=major,
-        semi_minor_m=minor,
-        orientation_deg=orientation,
-        time_ms=time_ms + round(float(seconds[0]) * 1000),
-    )
+    out: list[ImpactPrediction | None] = []
+    for i, (estimate, time_ms) in enumerate(estimates):
+        mine, when = impacts[7 * i : 7 * i + 7], seconds[7 * i]
+        if not np.all(np.isfinite(mine)) or not when > 0:
+            out.append(None)
+            continue
+        lat, lon, alt = earth.to_geodetic(mine[0])
+        rotation = earth.enu_rotation(lat, lon)[:2]
+        jac = (rotation @ (mine[1:] - mine[0]).T) / _STEP
+        major, minor, orientation = ellipse(jac @ estimate.matrix() @ jac.T)
+        out.append(
+            ImpactPrediction(
+                point=GeodeticPoint(lat, lon, alt),
+                semi_major_m=major,
+                semi_minor_m=minor,
+                orientation_deg=orientation,
+                time_ms=time_ms + round(float(when) * 1000),
+            )
+        )
+    return out

@@ -285,13 +285,27 @@ def install(app: FastAPI, rt: Runtime, ui: Pages, events: Events) -> None:
     def tracks_page(request: Request, user: Viewer) -> Response:
         watched = rt.tracks.watch(user)
         fused = rt.warnings.fused(user)
+        events_of = rt.track_events.events_of_fused(user, [t for t, _ in fused])
         return ui.render(
             request,
             user,
             "tracks.html",
             tracks=[track_view(w) for w in watched],
-            fused=[fused_view(t, exercise) for t, exercise in fused],
+            fused=[fused_view(t, ex, ev) for (t, ex), ev in zip(fused, events_of, strict=True)],
         )
+
+    @app.get("/ui/tracks/replay", include_in_schema=False)
+    def replay_page(
+        request: Request,
+        user: Viewer,
+        event: Annotated[str, Query(pattern="^[A-Za-z0-9_-]{1,80}$")] = "",
+        from_ms: Annotated[int | None, Query(ge=0)] = None,
+        to_ms: Annotated[int | None, Query(ge=0)] = None,
+    ) -> Response:
+        # The page is a frame; replay.js asks the API, which decides what this user may see.
+        if not event and (from_ms is None or to_ms is None):
+            raise InputInvalid("a replay names an event, or a window from_ms and to_ms")
+        return ui.render(request, user, "replay.html", event_id=event, from_ms=from_ms, to_ms=to_ms)
 
     @app.get("/ui/events", include_in_schema=False)
     async def events_page(request: Request, user: Viewer) -> Response:

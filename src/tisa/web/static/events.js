@@ -125,6 +125,7 @@
         li.appendChild(el("a", { href: "/ui/products/" + r.product_id + "?version=" + r.version }, r.originator + " v" + r.version + " — " + r.title));
         line.appendChild(li);
       });
+    showTracks(e.tracks);
     if (window.tisaMap) {
       if (!map) {
         var m = document.getElementById("map");
@@ -132,6 +133,33 @@
       }
       map.update(e);
     }
+  }
+  // A launch event's missile tracks: each fused track (nations, IIP with its ellipse) and the
+  // nation tracks it rests on; the replay link. Hidden for other kinds of event.
+  function showTracks(tracks) {
+    var box = document.getElementById("event-tracks");
+    if (!box) return;
+    box.hidden = !tracks;
+    if (!tracks) return;
+    var body = box.querySelector("tbody");
+    body.textContent = "";
+    tracks.fused.forEach(function (f) {
+      var tr = el("tr", { "data-fused": f.id });
+      tr.appendChild(el("td", {}, (f.exercise ? box.dataset.labelExercise + " " : "") + f.id));
+      tr.appendChild(el("td", {}, f.nations.join(", ")));
+      var i = f.impact;
+      tr.appendChild(el("td", {}, i ? i.lat.toFixed(2) + ", " + i.lon.toFixed(2) + " ±" +
+        (i.semi_major_m / 1000).toFixed(1) + "×" + (i.semi_minor_m / 1000).toFixed(1) + " km @" +
+        Math.round(i.orientation_deg) + "°" : "—"));
+      body.appendChild(tr);
+    });
+    if (!tracks.fused.length) {
+      var tr = el("tr"); tr.appendChild(el("td", { colspan: "3", "class": "empty" }, box.dataset.labelNone));
+      body.appendChild(tr);
+    }
+    document.getElementById("event-nation-tracks").textContent =
+      tracks.nations.map(function (n) { return n.key; }).join(", ");
+    document.getElementById("event-replay").hidden = !tracks.nations.length;
   }
   function load() {
     get("/api/v1/events/" + encodeURIComponent(page.dataset.event)).then(function (res) {

@@ -9,10 +9,15 @@
  *     geojsonUrl: "/ui/static/vendor/naturalearth/korea-japan.geojson",
  *     labels: { legendTitle: "...", KOR: "...", ... }   // optional, partial
  *   });
- *   m.update(eventData);   // draws eventData.map.points
+ *   m.update(eventData);   // draws eventData.map.points (and .trails)
+ *   m.update(eventData, { fit: false });   // keeps the view (a replay's slider moving)
  *
  * Each point: {role: "launch"|"impact"|"site"|"missile", lat, lon, sigma_km|null,
- *              originator: "KOR"|"JPN"|"USA"|"FUSED", fused: bool, label}.
+ *              originator: "KOR"|"JPN"|"USA"|"FUSED", fused: bool, label,
+ *              ellipse?: {semi_major_km, semi_minor_km, orientation_deg}}.
+ * With `ellipse` the 1-sigma error ellipse is drawn with its true semi-axes and orientation
+ * (degrees clockwise from north of the major axis, as an IIP carries it); without, a circle
+ * of `sigma_km`. Each trail: {originator, fused, latlngs: [[lat, lon], ...]}, a solid line.
  */
 (function (global) {
   "use strict";
@@ -138,17 +143,35 @@
     });
   }
 
-  // 1-sigma circle on the ground as a lat/lon polygon (a true ellipse in degrees).
-  function ellipseLatLngs(lat, lon, sigmaKm) {
-    var dLat = sigmaKm / KM_PER_DEG_LAT;
-    var cosLat = Math.cos(lat * Math.PI / 180);
-    var dLon = sigmaKm / (KM_PER_DEG_LAT * Math.max(cosLat, 1e-6));
+  // A 1-sigma ellipse on the ground as a lat/lon polygon: semi-axes in km (the minor one
+  // defaults to the major: a circle), the major axis `orientationDeg` clockwise from north.
+  // Offsets are taken east/north on the local tangent plane, then to degrees.
+  function ellipseLatLngs(lat, lon, majorKm, minorKm, orientationDeg) {
+    var a = majorKm;
+    var b = isNum(minorKm) ? minorKm : majorKm;
+    var theta = (isNum(orientationDeg) ? orientationDeg : 0) * Math.PI / 180;
+    var cosLat = Math.max(Math.cos(lat * Math.PI / 180), 1e-6);
+    // Unit vectors (east, north) of the major and the minor axis.
+    var ue = Math.sin(theta), un = Math.cos(theta);
+    var ve = Math.cos(theta), vn = -Math.sin(theta);
     var pts = [];
     for (var i = 0; i < ELLIPSE_VERTICES; i++) {
       var t = 2 * Math.PI * i / ELLIPSE_VERTICES;
-      pts.push([lat + dLat * Math.sin(t), lon + dLon * Math.cos(t)]);
+      var east = a * Math.cos(t) * ue + b * Math.sin(t) * ve;
+      var north = a * Math.cos(t) * un + b * Math.sin(t) * vn;
+      pts.push([lat + north / KM_PER_DEG_LAT, lon + east / (KM_PER_DEG_LAT * cosLat)]);
     }
     return pts;
+  }
+
+  function ellipseOf(p) {
+    var e = p.ellipse;
+    if (e && isNum(e.semi_major_km) && e.semi_major_km > 0) {
+      return { a: e.semi_major_km, b: isNum(e.semi_minor_km) ? e.semi_minor_km : e.semi_major_km,
+        theta: isNum(e.orientation_deg) ? e.orientation_deg : 0 };
+    }
+    if (isNum(p.sigma_km) && p.sigma_km > 0) return { a: p.sigma_km, b: p.sigma_km, theta: 0 };
+    return null;
   }
 
   function fmtKm(km) {
@@ -269,6 +292,7 @@
     if (!element.getAttribute("role")) element.setAttribute("role", "region");
     if (!element.getAttribute("aria-label")) element.setAttribute("aria-label", this.labels.mapLabel);
 
+    element.tisaMap = this;   // the page's map, for scripts and tests that steer the view
     var map = L.map(element, {
       zoomControl: true,
       attributionControl: true,
@@ -318,7 +342,8 @@
       });
   }
 
-  TisaMap.prototype.update = function (eventData) {
+  TisaMap.prototype.update = function (eventData, options) {
+    var fit = !(options && options.fit === false);
     this._lastData = eventData;
     this._overlays.clearLayers();
     this._markers.clearLayers();
@@ -345,17 +370,27 @@
       var latlng = L.latLng(p.lat, p.lon);
       bounds.extend(latlng);
 
-      if (isNum(p.sigma_km) && p.sigma_km > 0) {
-        var ell = L.polygon(ellipseLatLngs(p.lat, p.lon, p.sigma_km), {
+      var shape = ellipseOf(p);
+      if (shape) {
+        var ell = L.polygon(ellipseLatLngs(p.lat, p.lon, shape.a, shape.b, shape.theta), {
           color: color,
           weight: fused ? 2.5 : 1.5,
           opacity: fused ? 1 : 0.85,
           fillColor: color,
           fillOpacity: fused ? 0.18 : 0.08,
+          smoothFactor: 0,   // every vertex drawn: the shape is the ellipse, not a simplification
           interactive: false,
           className: "tisa-map-ellipse" + (fused ? " tisa-map-ellipse--fused" : "")
         });
         self._overlays.addLayer(ell);
+        var path = ell.getElement && ell.getElement();
+        if (path) {
+          // What was drawn, for a reader's tools and for tests: the axes and orientation.
+          path.setAttribute("data-semi-major-km", String(shape.a));
+          path.setAttribute("data-semi-minor-km", String(shape.b));
+          path.setAttribute("data-orientation-deg", String(shape.theta));
+          path.setAttribute("data-originator", originator);
+        }
         bounds.extend(ell.getBounds());
       }
 
@@ -408,7 +443,24 @@
       }
     });
 
-    if (bounds.isValid()) {
+    // Each trail: where a track has been, a solid line in its originator's colour.
+    var trails = eventData && eventData.map && Array.isArray(eventData.map.trails) ? eventData.map.trails : [];
+    trails.forEach(function (trail) {
+      var o = trail.fused ? "FUSED" : String(trail.originator || "").toUpperCase();
+      var pts = (trail.latlngs || []).filter(function (q) { return isNum(q[0]) && isNum(q[1]); });
+      if (pts.length < 2) return;
+      var line = L.polyline(pts, {
+        color: colorOf(o),
+        weight: o === "FUSED" ? 3 : 2,
+        opacity: 0.9,
+        interactive: false,
+        className: "tisa-map-trail tisa-map-trail--" + o.toLowerCase()
+      });
+      self._overlays.addLayer(line);
+      bounds.extend(line.getBounds());
+    });
+
+    if (fit && bounds.isValid()) {
       this.map.fitBounds(bounds, { padding: FIT_PADDING, maxZoom: FIT_MAX_ZOOM });
     }
     return this;
