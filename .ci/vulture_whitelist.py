@@ -11,6 +11,7 @@ from tisa.fusion import scenario
 from tisa.node import metrics, runtime, supervisor
 from tisa.relay import messages
 from tisa.store import audit, database, products, tables
+from tisa.tracks import scoring
 from tisa.web import vocabulary
 
 # pydantic reads a model's configuration by this name.
@@ -87,3 +88,14 @@ consent.Consent.covers_stream
 # A database built inside a transaction its owner already began: the store tests on
 # PostgreSQL run each test in one and roll it back (tests/harness/databases.py).
 database.Database.joining
+
+# The accuracy benchmark's measures (bench/track_accuracy.py, outside vulture's view): each
+# fused report set against the nation estimates it was fused from, and the chi-square band of
+# an ANEES; tests/tracks/test_track_scoring.py holds them to their definitions.
+scoring.anees_interval
+scoring.fused_samples
+scoring.FusedSample.since_launch_s
+scoring.FusedSample.error_m
+scoring.FusedSample.source_nees
+scoring.FusedSample.best_single_m
+scoring.FusedSample.most_confident
