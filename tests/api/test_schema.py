@@ -46,6 +46,8 @@ RULED = [
     "POST /api/v1/consent-requests/{request_id}/deny",
     # A track stream's marking must parse and name its nation; its nation must be this node.
     "POST /api/v1/tracks",
+    # A replay names an event or a window, one of the two: each parameter alone is optional.
+    "GET /api/v1/tracks/replay",
 ]
 ACCEPTED_OR_REFUSED_BY_A_RULE = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
 

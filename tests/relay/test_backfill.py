@@ -141,3 +141,21 @@ def test_a_suspended_hop_ends_the_page_before_it_and_skips_nothing(trio: Trio) -
     usa.channels.set_channel(admin, "USA-JPN", suspended=False)
     again = live.history_for(usa.ctx, "JPN", held.reached, 0, 100)
     assert len(again.lines) == 2
+
+
+def test_what_a_suspension_here_holds_is_asked_again_after_the_resume(trio: Trio) -> None:
+    """The hub holds KOR's channel: what its catch-up fetches from KOR is refused for now, and
+    the hub does not read past it, so after the resume the same updates come."""
+    usa = trio.rt["USA"]
+    admin = trio.user("USA", Role.ADMIN)
+    backfill = _backfill(trio, "USA", "KOR")
+    asyncio.run(backfill.catch_up("KOR"))
+    before = backfill.position("KOR")
+    live.publish(trio.rt["KOR"].ctx, STREAM, _updates(trio, 3))
+    usa.channels.set_channel(admin, "USA-KOR", suspended=True)
+    assert asyncio.run(backfill.catch_up("KOR")) == 0
+    assert backfill.position("KOR") == before
+    assert _held(trio, "USA") == []
+    usa.channels.set_channel(admin, "USA-KOR", suspended=False)
+    assert asyncio.run(backfill.catch_up("KOR")) == 3
+    assert len(_held(trio, "USA")) == 3

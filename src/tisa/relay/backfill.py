@@ -24,7 +24,7 @@ import httpx
 from pydantic import ValidationError
 
 from tisa.domain.wire import parse
-from tisa.errors import DeliveryFailed, TisaError
+from tisa.errors import ChannelSuspended, DeliveryFailed, TisaError
 from tisa.relay import live
 from tisa.relay.backoff import backoff
 from tisa.relay.context import NodeContext
@@ -125,8 +125,13 @@ class Backfill:
                 _log.warning("backfill from %s: position %d past its end %d", peer, after, end)
                 after = None
                 continue
-            if lines:
-                await asyncio.to_thread(live.receive_many, self._ctx, peer, lines)
+            results = (
+                await asyncio.to_thread(live.receive_many, self._ctx, peer, lines) if lines else []
+            )
+            if any(isinstance(r, ChannelSuspended) for r in results):
+                # Held here (the channel is suspended): not past it, so the same page is
+                # asked again once the channel is back; what was kept of it is not kept twice.
+                return total
             total += len(lines)
             moved = after is None or reached > after
             after = reached
