@@ -34,16 +34,7 @@ def _now_ms() -> int:
 
 
 def _publish(net: Any, time_ms: int, track_id: str = "K0001") -> None:
-    update = {
-        "track_id": track_id,
-        "time_ms": time_ms,
-        "state": STATE,
-        "phase": "midcourse",
-        "quality": 12,
-        "status": "active",
-    }
-    answer = net("KOR", "officer").post("/api/v1/tracks", {"stream": STREAM, "updates": [update]})
-    assert answer == {"published": 1}
+    _publish_salvo(net, time_ms, [track_id])
 
 
 def _track(net: Any, party: str, track_id: str = "K0001") -> dict[str, Any] | None:
@@ -160,7 +151,7 @@ def test_a_node_killed_mid_flight_backfills_the_history_and_shows_none_of_it_as_
 
 
 def _publish_salvo(net: Any, time_ms: int, track_ids: list[str]) -> None:
-    """One tracker cycle: an update of each missile of a salvo, in one batch."""
+    """One tracker cycle: an update of each missile (of a salvo), in one batch."""
     updates = [
         {
             "track_id": track_id,

@@ -34,22 +34,44 @@ class Line:
         return json.dumps(body, separators=(",", ":")).encode()
 
 
-class LiveQueue:
+class _Wakeup:
+    """A waiter in one event loop, woken from any thread."""
+
+    def __init__(self) -> None:
+        self._event: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wake the waiter in `loop` from now on."""
+        self._loop = loop
+        self._event = asyncio.Event()
+
+    def wake(self) -> None:
+        if self._loop is not None and self._event is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._event.set)
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait (in the bound loop) until woken; False after `timeout`."""
+        assert self._event is not None, "bind to a loop first"
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout)
+        except TimeoutError:
+            return False
+        finally:
+            self._event.clear()
+        return True
+
+
+class LiveQueue(_Wakeup):
     """The newest not-yet-sent update of each track, for one link. Safe from any thread."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._lock = threading.Lock()
         self._pending: dict[str, Line] = {}
-        self._event: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self.offered = 0
         self.superseded = 0
         self.sent = 0
-
-    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Wake waiters in `loop` when an update is offered."""
-        self._loop = loop
-        self._event = asyncio.Event()
 
     def offer(self, line: Line) -> None:
         """Queue `line`; an older update of the same track still waiting is dropped, and a
@@ -62,8 +84,7 @@ class LiveQueue:
                 if waiting.time_ms > line.time_ms:
                     return
             self._pending[line.key] = line
-        if self._loop is not None and self._event is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._event.set)
+        self.wake()
 
     @property
     def waiting(self) -> bool:
@@ -78,19 +99,8 @@ class LiveQueue:
             self._pending.clear()
         return lines
 
-    async def wait(self, timeout: float) -> bool:
-        """Wait (in the bound loop) until something is offered; False after `timeout`."""
-        assert self._event is not None, "bind the queue to a loop first"
-        try:
-            await asyncio.wait_for(self._event.wait(), timeout)
-        except TimeoutError:
-            return False
-        finally:
-            self._event.clear()
-        return True
 
-
-class Arrivals:
+class Arrivals(_Wakeup):
     """The updates this node has kept (made or received) since its fused picture last looked,
     as (originator, time), so the picture is redrawn as they arrive rather than on a clock and
     can say how long each took to reach it. Safe from any thread; bounded, as a picture that
@@ -99,16 +109,10 @@ class Arrivals:
     LIMIT = 100_000
 
     def __init__(self) -> None:
+        super().__init__()
         self._lock = threading.Lock()
         self._kept: list[tuple[str, int]] = []
-        self._event: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self.dropped = 0
-
-    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Wake the waiter in `loop` when an update is kept."""
-        self._loop = loop
-        self._event = asyncio.Event()
 
     def note(self, kept: Sequence[tuple[str, int]]) -> None:
         """Updates just committed to the store, as (originator, time_ms)."""
@@ -118,25 +122,13 @@ class Arrivals:
             room = self.LIMIT - len(self._kept)
             self._kept.extend(kept[: max(room, 0)])
             self.dropped += max(len(kept) - max(room, 0), 0)
-        if self._loop is not None and self._event is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._event.set)
+        self.wake()
 
     def take(self) -> list[tuple[str, int]]:
         """Everything noted since the last take."""
         with self._lock:
             kept, self._kept = self._kept, []
         return kept
-
-    async def wait(self, timeout: float) -> bool:
-        """Wait (in the bound loop) until an update is kept; False after `timeout`."""
-        assert self._event is not None, "bind to a loop first"
-        try:
-            await asyncio.wait_for(self._event.wait(), timeout)
-        except TimeoutError:
-            return False
-        finally:
-            self._event.clear()
-        return True
 
 
 class LiveLinks:
