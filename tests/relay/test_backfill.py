@@ -159,3 +159,15 @@ def test_what_a_suspension_here_holds_is_asked_again_after_the_resume(trio: Trio
     usa.channels.set_channel(admin, "USA-KOR", suspended=False)
     assert asyncio.run(backfill.catch_up("KOR")) == 3
     assert len(_held(trio, "USA")) == 3
+
+
+def test_a_fault_of_this_node_ends_the_lane_for_the_supervisor(trio: Trio) -> None:
+    """A peer out of reach is waited out; a round that fails here (its place cannot be kept)
+    ends the lane, so the supervisor shows it in /healthz instead of a task that looks alive."""
+    blocked = trio.rt["USA"].settings.paths.root / "not-a-folder"
+    blocked.write_text("a file where the work folder would be", encoding="utf-8")
+    backfill = Backfill(trio.rt["USA"].ctx, {"KOR": trio.peer_app("KOR")}, blocked)
+    (name, lane), *_ = backfill.lanes()
+    assert name == "backfill KOR"
+    with pytest.raises(OSError, match="not-a-folder"):
+        asyncio.run(asyncio.wait_for(lane(), 30))

@@ -90,21 +90,14 @@ class Backfill:
                 await self.catch_up(peer)
                 faults = 0
                 await asyncio.sleep(EVERY)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
+            except (DeliveryFailed, httpx.HTTPError) as exc:
+                # A peer out of reach or refusing is routine: wait and ask again. Anything
+                # else is this node's own fault and ends the task, for the supervisor to log,
+                # count, show in /healthz and restart (a round that fails every time must
+                # not look like a task that runs).
                 faults += 1
-                pause = max(EVERY, backoff(faults, self._rng))
-                # A peer out of reach is routine; anything else here is this node's fault.
-                routine = isinstance(exc, DeliveryFailed | httpx.HTTPError)
-                _log.log(
-                    logging.INFO if routine else logging.WARNING,
-                    "backfill from %s: %s: %s",
-                    peer,
-                    type(exc).__name__,
-                    exc,
-                )
-                await asyncio.sleep(pause)
+                _log.info("backfill from %s: %s: %s", peer, type(exc).__name__, exc)
+                await asyncio.sleep(max(EVERY, backoff(faults, self._rng)))
 
     async def catch_up(self, peer: str) -> int:
         """Ask `peer`, page by page, for what it kept after the position this node read it
