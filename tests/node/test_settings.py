@@ -12,6 +12,7 @@ from harness.factories import legacy_tls_identity
 
 from tisa.crypto.certs import is_ca, load_cert
 from tisa.domain.arrangement import parse_arrangement
+from tisa.domain.markings import Classification
 from tisa.errors import ArrangementInvalid, ConfigInvalid
 from tisa.node.settings import (
     NodePaths,
@@ -93,9 +94,15 @@ def test_missing_node_and_bad_peer_urls_are_named(tmp_path: Path) -> None:
     [
         ('webhook = "http://127.0.0.1:9/w"', "must be an https:// URL"),
         ("webhook = 7", "must be an https:// URL"),
-        ('webhook_ca = "ca.pem"', "webhook_ca without a webhook"),
-        ('webhook = "https://127.0.0.1:9/w"\nwebhook_ca = "absent.pem"', "is not a file"),
-        ('hook = "https://127.0.0.1:9/w"', "holds webhook and webhook_ca only"),
+        ('webhook_ca = "ca.pem"', "webhook_ca or clearance without a webhook"),
+        ('clearance = "SECRET"', "webhook_ca or clearance without a webhook"),
+        (
+            'webhook = "https://127.0.0.1:9/w"\nwebhook_ca = "absent.pem"\nclearance = "SECRET"',
+            "is not a file",
+        ),
+        ('webhook = "https://127.0.0.1:9/w"', "clearance: the highest level"),
+        ('webhook = "https://127.0.0.1:9/w"\nclearance = "secret"', "unknown classification"),
+        ('hook = "https://127.0.0.1:9/w"', "holds webhook, webhook_ca and clearance only"),
     ],
 )
 def test_a_warning_webhook_is_https_with_a_ca_that_exists(
@@ -108,13 +115,15 @@ def test_a_warning_webhook_is_https_with_a_ca_that_exists(
     assert Settings.load(root, env={}).warning_webhook is None
     (root / "ca.pem").write_text("a CA", encoding="utf-8")
     config.write_text(
-        text + '\n[warnings]\nwebhook = "https://127.0.0.1:9/w"\nwebhook_ca = "ca.pem"\n',
+        text + '\n[warnings]\nwebhook = "https://127.0.0.1:9/w"\nwebhook_ca = "ca.pem"\n'
+        'clearance = "CONFIDENTIAL"\n',
         encoding="utf-8",
     )
     good = Settings.load(root, env={})
-    assert (good.warning_webhook, good.warning_webhook_ca) == (
+    assert (good.warning_webhook, good.warning_webhook_ca, good.warning_webhook_clearance) == (
         "https://127.0.0.1:9/w",
         root / "ca.pem",
+        Classification.CONFIDENTIAL,
     )
     config.write_text(text + f"\n[warnings]\n{table}\n", encoding="utf-8")
     with pytest.raises(ConfigInvalid, match=said):

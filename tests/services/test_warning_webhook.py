@@ -19,6 +19,7 @@ import pytest
 from harness.trio import Trio
 
 from tisa.crypto.certs import make_tls_identity
+from tisa.domain.markings import Classification
 from tisa.errors import DeliveryFailed
 from tisa.services.warning_webhook import WarningWebhook
 from tisa.store import audit
@@ -68,14 +69,26 @@ def endpoint(tmp_path: Path) -> Iterator[Endpoint]:
     served.stop()
 
 
-def _hook(trio: Trio, url: str, cursor: Path, ca: Path | None) -> WarningWebhook:
+def _hook(
+    trio: Trio,
+    url: str,
+    cursor: Path,
+    ca: Path | None,
+    clearance: Classification = Classification.SECRET,
+) -> WarningWebhook:
     tls = WarningWebhook.tls(ca)
     return WarningWebhook(
-        trio.rt["JPN"].ctx, url, cursor, client=lambda: httpx.AsyncClient(verify=tls, timeout=5)
+        trio.rt["JPN"].ctx,
+        url,
+        cursor,
+        client=lambda: httpx.AsyncClient(verify=tls, timeout=5),
+        clearance=clearance,
     )
 
 
-def _record(trio: Trio, action: audit.Action, track: str) -> None:
+def _record(
+    trio: Trio, action: audit.Action, track: str, classification: str | None = "SECRET"
+) -> None:
     jpn = trio.rt["JPN"]
     with jpn.ctx.db.begin() as conn:
         audit.record(
@@ -84,7 +97,12 @@ def _record(trio: Trio, action: audit.Action, track: str) -> None:
             at=jpn.clock(),
             actor="JPN",
             party="JPN",
-            detail={"track": track, "exercise": True, "label": f"EXERCISE {track}"},
+            detail={
+                "track": track,
+                "exercise": True,
+                "label": f"EXERCISE {track}",
+                "classification": classification,
+            },
         )
 
 
@@ -151,3 +169,18 @@ def test_an_endpoint_whose_certificate_is_not_trusted_is_sent_nothing(
     with pytest.raises(DeliveryFailed, match="CERTIFICATE_VERIFY_FAILED"):
         _deliver(untrusting)
     assert endpoint.received == []
+
+
+def test_a_warning_above_the_endpoints_clearance_or_unmarked_is_withheld(
+    trio: Trio, endpoint: Endpoint, tmp_path: Path
+) -> None:
+    cursor = tmp_path / "warning-webhook.cursor"
+    hook = _hook(trio, endpoint.url, cursor, endpoint.ca, clearance=Classification.CONFIDENTIAL)
+    _deliver(hook)
+    _record(trio, audit.Action.WARNING_RAISED, "F0010", "SECRET")
+    _record(trio, audit.Action.WARNING_RAISED, "F0011", None)
+    _record(trio, audit.Action.WARNING_RAISED, "F0012", "CONFIDENTIAL")
+    _record(trio, audit.Action.WARNING_RAISED, "F0013", "secret")
+    assert _deliver(hook) == 4  # each looked at once, so none waits forever
+    assert [b["warning"]["track"] for b in endpoint.received] == ["F0012"]
+    assert _deliver(hook) == 0

@@ -46,6 +46,11 @@ def test_an_mrbm_coming_down_in_japan_raises_jpns_warning_on_record(trio: Trio) 
         (raised,) = audit.entries(conn, action=audit.Action.WARNING_RAISED)
     assert raised.detail["areas"] == list(warning.areas)
     assert raised.detail["label"].startswith("EXERCISE MISSILE WARNING JPN")
+    # Marked as the stream it rests on, for whatever passes it on (the webhook).
+    assert (raised.detail["classification"], raised.detail["rel_to"]) == (
+        "SECRET",
+        ["USA", "JPN", "KOR"],
+    )
     analyst = trio.user("JPN", Role.ANALYST)
     assert jpn.warnings.active(analyst) == [warning]
     ((fused, exercise),) = jpn.warnings.fused(analyst)

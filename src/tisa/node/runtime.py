@@ -152,6 +152,7 @@ class Runtime:
                 self.settings.warning_webhook,
                 paths.work / "warning-webhook.cursor",
                 client=lambda: httpx.AsyncClient(verify=tls, timeout=10.0),
+                clearance=self.settings.warning_webhook_clearance,
             )
         # One picture per node, shared by the events API and the UI, so both answer from one
         # cache.

@@ -195,6 +195,7 @@ class Settings:
     # certificate verified against webhook_ca (else the system's roots).
     warning_webhook: str | None = None
     warning_webhook_ca: Path | None = None
+    warning_webhook_clearance: Classification = Classification.CONFIDENTIAL
     # Where fused tracks go as Cursor-on-Target; None: nowhere.
     tak: TakSettings | None = None
 
@@ -257,31 +258,50 @@ class Settings:
 
 
 def _webhook(paths: NodePaths, table: Any) -> dict[str, Any]:
-    """The [warnings] table: an https:// webhook and, optionally, the CA file (relative to
+    """The [warnings] table: an https:// webhook, the highest classification its endpoint may
+    receive (`clearance`, required with a webhook), and optionally the CA file (relative to
     the node's folder) its certificate is checked against.
 
     Raises:
-        ConfigInvalid: not a table, a webhook that is not https://, or a CA file that is not
-            there.
+        ConfigInvalid: not a table, a webhook that is not https://, a webhook without a
+            clearance or with one that is not a common level, or a CA file that is not there.
     """
-    if not isinstance(table, dict) or not set(table) <= {"webhook", "webhook_ca"}:
-        raise ConfigInvalid(f"{paths.config}: [warnings] holds webhook and webhook_ca only")
-    url, ca = table.get("webhook"), table.get("webhook_ca")
+    keys = {"webhook", "webhook_ca", "clearance"}
+    if not isinstance(table, dict) or not set(table) <= keys:
+        raise ConfigInvalid(
+            f"{paths.config}: [warnings] holds webhook, webhook_ca and clearance only"
+        )
+    url, ca, clearance = table.get("webhook"), table.get("webhook_ca"), table.get("clearance")
     if url is None:
-        if ca is not None:
-            raise ConfigInvalid(f"{paths.config}: [warnings] webhook_ca without a webhook")
+        if ca is not None or clearance is not None:
+            raise ConfigInvalid(
+                f"{paths.config}: [warnings] webhook_ca or clearance without a webhook"
+            )
         return {}
     if not isinstance(url, str) or not url.startswith("https://") or len(url) <= 8:
         raise ConfigInvalid(
             f"{paths.config}: [warnings] webhook must be an https:// URL (warnings are not "
             f"sent in the clear), not {url!r}"
         )
+    if not isinstance(clearance, str):
+        raise ConfigInvalid(
+            f"{paths.config}: [warnings] clearance: the highest level the webhook's endpoint "
+            "may receive (CONFIDENTIAL, SECRET or TOP SECRET) is required with a webhook"
+        )
+    try:
+        level = Classification.parse(clearance)
+    except MarkingInvalid as exc:
+        raise ConfigInvalid(f"{paths.config}: [warnings] clearance: {exc.reason}") from exc
     ca_path = None
     if ca is not None:
         ca_path = paths.root / str(ca)
         if not ca_path.is_file():
             raise ConfigInvalid(f"{paths.config}: [warnings] webhook_ca {ca_path} is not a file")
-    return {"warning_webhook": url, "warning_webhook_ca": ca_path}
+    return {
+        "warning_webhook": url,
+        "warning_webhook_ca": ca_path,
+        "warning_webhook_clearance": level,
+    }
 
 
 def _tak_of(table: Any, env: Mapping[str, str], paths: NodePaths) -> TakSettings | None:

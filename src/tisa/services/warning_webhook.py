@@ -14,12 +14,17 @@ A refusal or a failure to reach the endpoint ends the task with the reason: the 
 logs it, counts it, shows it in /healthz and starts it again after a pause, from the same
 place. The endpoint's certificate is verified (against `ca` if given, else the system's
 roots); plain HTTP is refused at start-up.
+
+The endpoint receives only warnings marked at or below its `clearance` (the warning's marking
+is the highest of the track streams it rests on, recorded with it); one above, or one
+recorded without a marking, is withheld and the node's log says so.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import ssl
 from collections.abc import Callable
@@ -29,7 +34,8 @@ from typing import Any
 import httpx
 
 from tisa.audit.chain import Entry
-from tisa.errors import DeliveryFailed
+from tisa.domain.markings import Classification
+from tisa.errors import DeliveryFailed, MarkingInvalid
 from tisa.relay.context import NodeContext
 from tisa.store import audit
 
@@ -42,6 +48,8 @@ CHANGES = (
 #: How often the log is looked at while nothing is new (s).
 EVERY = 0.5
 
+_log = logging.getLogger("tisa.warnings.webhook")
+
 
 class WarningWebhook:
     """Deliver this node's warning changes to `url`, in order, from where it left off."""
@@ -52,9 +60,11 @@ class WarningWebhook:
         url: str,
         cursor: Path,
         client: Callable[[], httpx.AsyncClient],
+        clearance: Classification,
     ) -> None:
         self.ctx = ctx
         self.url = url
+        self.clearance = clearance
         self._cursor = cursor
         self._client = client
 
@@ -79,6 +89,15 @@ class WarningWebhook:
         part = self._cursor.with_suffix(".part")
         part.write_text(f"{seq}\n", encoding="ascii")
         os.replace(part, self._cursor)
+
+    def may_receive(self, entry: Entry) -> bool:
+        """Whether the endpoint's clearance covers the warning's recorded marking (one
+        recorded without a marking never goes)."""
+        level = (entry.detail or {}).get("classification")
+        try:
+            return isinstance(level, str) and Classification.parse(level) <= self.clearance
+        except MarkingInvalid:
+            return False
 
     def body(self, entry: Entry) -> dict[str, Any]:
         """One change as the endpoint receives it."""
@@ -109,6 +128,16 @@ class WarningWebhook:
             return 0
         async with self._client() as client:
             for entry in entries:
+                if not self.may_receive(entry):
+                    _log.warning(
+                        "warning webhook: audit entry %d withheld: marked %s, above the "
+                        "endpoint's clearance %s",
+                        entry.seq,
+                        (entry.detail or {}).get("classification") or "without a marking",
+                        self.clearance.label,
+                    )
+                    self._keep(entry.seq)
+                    continue
                 payload = json.dumps(self.body(entry), separators=(",", ":")).encode()
                 try:
                     answer = await client.post(

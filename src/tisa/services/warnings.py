@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tisa.domain.markings import rel_to_order
 from tisa.domain.policy import WATCH
 from tisa.errors import InputInvalid
 from tisa.relay import live
@@ -120,7 +121,7 @@ class Warnings:
                 continue
             changes = board.observe(fused, now_ms, exercise=exercise)
             if changes:
-                self._record(changes)
+                self._record(changes, {**self._streams[exercise], **streams[exercise]})
         # As the boards hold them now: a warning in force follows its track's newest impact
         # point and the nations that join it, not only what it said when raised.
         self._active = {
@@ -143,7 +144,7 @@ class Warnings:
             self._streams[exercise] = {k: v for k, v in known.items() if k in wanted}
         return list(self._active.values())
 
-    def _record(self, changes: list[Any]) -> None:
+    def _record(self, changes: list[Any], streams: Mapping[str, TrackStream]) -> None:
         now = self.ctx.clock()
         with self.ctx.db.begin() as conn:
             for change in changes:
@@ -166,6 +167,7 @@ class Warnings:
                         },
                         "exercise": w.exercise,
                         "label": w.label(),
+                        **combined_marking(streams[k] for k in w.sources if k in streams),
                     },
                 )
                 _log.warning("%s: %s", change.action, w.label())
@@ -219,3 +221,17 @@ class Warnings:
             for track in picture.fused
             if self._may_watch(user, exercise, track.sources)
         ]
+
+
+def combined_marking(streams: Iterable[TrackStream]) -> dict[str, Any]:
+    """What a warning resting on these streams is marked: the highest classification among
+    them and the parties every one of them may be released to. Recorded with the warning, so
+    whatever passes it on (the webhook) knows how far it may go."""
+    marks = [s.markings() for s in streams]
+    if not marks:
+        return {"classification": None, "rel_to": []}
+    rel_to = frozenset.intersection(*(m.rel_to for m in marks))
+    return {
+        "classification": max(m.classification for m in marks).label,
+        "rel_to": list(rel_to_order(rel_to)),
+    }
