@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from stix2.confidence.scales import admiralty_credibility_to_value
 from stix_checks import (
+    EXAMPLE_FIRST_CREATED,
     earlier,
+    example_product,
     exportable,
     extension_errors,
     findings,
@@ -44,6 +48,7 @@ from tisa.stix.extensions import TISA_EXTENSION_ID
 from tisa.stix.ids import stix_id, timestamp
 from tisa.stix.markings import party_identity_id
 
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "stix.md"
 LATER = T0 + timedelta(hours=2)
 
 
@@ -306,3 +311,22 @@ def test_holders_differ_only_in_markings() -> None:
     for a, b in zip(at_usa, at_jpn, strict=True):
         assert a["object_marking_refs"] != b["object_marking_refs"]
         assert {**a, "object_marking_refs": None} == {**b, "object_marking_refs": None}
+
+
+def _elided(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The bundle as docs/stix.md prints it: each embedded schema named, not printed."""
+    return [
+        {**o, "schema": f"<schemas/{o['name']}.json, as compact JSON>"}
+        if o["type"] == "extension-definition"
+        else o
+        for o in objects
+    ]
+
+
+def test_the_worked_example_in_the_docs_is_what_tisa_exports() -> None:
+    text = DOCS.read_text(encoding="utf-8")
+    block = re.search(r"<!-- example-bundle -->\s*```json\n(.*?)\n```", text, re.S)
+    assert block is not None, "docs/stix.md lost its example bundle"
+    printed = json.loads(block.group(1))
+    made = bundle(example_product(), arrangement(), here="USA", first_created=EXAMPLE_FIRST_CREATED)
+    assert printed == {**made, "objects": _elided(made["objects"])}

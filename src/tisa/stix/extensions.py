@@ -74,8 +74,6 @@ def extension_definitions() -> list[dict[str, Any]]:
     """The `tisa` and `tisa-marking` extension-definition objects."""
     moment = timestamp(MAPPING_EPOCH)
     common = {
-        "type": "extension-definition",
-        "spec_version": "2.1",
         "created": moment,
         "modified": moment,
         "created_by_ref": TISA_IDENTITY_ID,
@@ -84,15 +82,19 @@ def extension_definitions() -> list[dict[str, Any]]:
     }
     return [
         {
-            **common,
+            "type": "extension-definition",
+            "spec_version": "2.1",
             "id": TISA_EXTENSION_ID,
+            **common,
             "name": "tisa",
             "description": TISA_SCHEMA["description"],
             "schema": _schema_text(TISA_SCHEMA),
         },
         {
-            **common,
+            "type": "extension-definition",
+            "spec_version": "2.1",
             "id": TISA_MARKING_EXTENSION_ID,
+            **common,
             "name": "tisa-marking",
             "description": TISA_MARKING_SCHEMA["description"],
             "schema": _schema_text(TISA_MARKING_SCHEMA),

@@ -92,7 +92,7 @@ def acs_marking(markings: Markings, arrangement: Arrangement, here: str) -> dict
     body["extensions"][ACS_EXTENSION_ID]["identifier"] = (
         f"isa:{arrangement.id}.ACS3-{uid.removeprefix('marking-definition--')}"
     )
-    return {"id": uid, **body}
+    return _with_id(body, uid)
 
 
 def tisa_marking(markings: Markings, arrangement: Arrangement, here: str) -> dict[str, Any]:
@@ -124,7 +124,7 @@ def tisa_marking(markings: Markings, arrangement: Arrangement, here: str) -> dic
             }
         },
     }
-    return {"id": content_id("marking-definition", body), **body}
+    return _with_id(body, content_id("marking-definition", body))
 
 
 def statement_marking(markings: Markings, arrangement: Arrangement, here: str) -> dict[str, Any]:
@@ -143,7 +143,13 @@ def statement_marking(markings: Markings, arrangement: Arrangement, here: str) -
         "definition_type": "statement",
         "definition": {"statement": line},
     }
-    return {"id": content_id("marking-definition", body), **body}
+    return _with_id(body, content_id("marking-definition", body))
+
+
+def _with_id(body: dict[str, Any], object_id: str) -> dict[str, Any]:
+    # The id where STIX objects usually show it, after type and spec_version.
+    head = {"type": body["type"], "spec_version": body["spec_version"], "id": object_id}
+    return head | body
 
 
 # --- reading markings back ------------------------------------------------------------------
