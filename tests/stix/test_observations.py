@@ -66,3 +66,10 @@ def test_a_location_keeps_the_km_figure_and_gives_metres_too() -> None:
     assert place["precision"] == 500.0
     assert place["name"] == "Sohae"
     assert next(iter(place["extensions"].values()))["sigma_km"] == 0.5
+
+
+def test_an_uncertainty_beyond_metres_stays_in_km() -> None:
+    common = {"spec_version": "2.1", "id": "location--x"}
+    place = location_object(Position(0.0, 0.0, 1e306, ""), "impact-point", common)
+    assert "precision" not in place
+    assert place["extensions"][TISA_EXTENSION_ID]["sigma_km"] == 1e306

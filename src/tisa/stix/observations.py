@@ -8,6 +8,7 @@ a `location` a STIX consumer can put on a map.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -49,8 +50,11 @@ def location_object(position: Position, kind: str, common: Mapping[str, Any]) ->
     obj["longitude"] = position.lon
     part: dict[str, Any] = {"extension_type": "property-extension", "kind": kind}
     if position.sigma_km is not None:
-        # STIX's precision is metres; the km figure as reported stays in the extension.
-        obj["precision"] = position.sigma_km * 1000
+        # STIX's precision is metres; the km figure as reported stays in the extension (and
+        # alone, should the metres be beyond a float).
+        metres = position.sigma_km * 1000
+        if math.isfinite(metres):
+            obj["precision"] = metres
         part["sigma_km"] = position.sigma_km
     obj["extensions"] = {TISA_EXTENSION_ID: part}
     return obj
