@@ -11,6 +11,7 @@ from tisa.fusion import scenario
 from tisa.node import metrics, runtime, supervisor
 from tisa.relay import messages
 from tisa.store import audit, database, products, tables
+from tisa.stix import ingest
 from tisa.tracks import scoring
 from tisa.web import vocabulary
 
@@ -99,3 +100,7 @@ scoring.FusedSample.error_m
 scoring.FusedSample.source_nees
 scoring.FusedSample.best_single_m
 scoring.FusedSample.most_confident
+
+# The STIX mapping's inbound half: the TAXII server and the CLI call it (built on it in
+# parallel); tests/stix today.
+ingest.drafts_of
