@@ -3,9 +3,7 @@
 ``from stix_checks import ...`` (pytest puts tests/stix on sys.path: it has no __init__.py).
 
 - `findings(obj)`: what stix2-validator, strict (its SHOULDs are errors), says of a STIX object or
-  bundle: errors and warnings both; `[]` is a pass. One check is off, `uuid-check` (103): it asks
-  UUIDv4 of every non-observable id, and tisa's ids are UUIDv5 by design, which STIX allows
-  (docs/stix.md). `test_export.py` shows that it is the only finding with every check on.
+  bundle, every check on: errors and warnings both; `[]` is a pass.
 - `extension_errors(obj)`: the tisa extensions of an object checked against their vendored
   JSON schemas.
 - `exportable()`: products any party may hold (a party as originator), with observations.
@@ -33,19 +31,15 @@ from tisa.stix.extensions import (
     TISA_SCHEMA,
 )
 
-#: The one check of stix2-validator that tisa's ids do not pass, on purpose.
-UUID_CHECK = "uuid-check"
-
 _VALIDATORS = {
     TISA_EXTENSION_ID: jsonschema.Draft202012Validator(TISA_SCHEMA),
     TISA_MARKING_EXTENSION_ID: jsonschema.Draft202012Validator(TISA_MARKING_SCHEMA),
 }
 
 
-def findings(obj: Mapping[str, Any], *, every_check: bool = False) -> list[str]:
-    """stix2-validator's errors and warnings, strict; `every_check` turns uuid-check back on."""
-    disabled = [] if every_check else [UUID_CHECK]
-    result = validate_instance(dict(obj), ValidationOptions(strict=True, disabled=disabled))
+def findings(obj: Mapping[str, Any]) -> list[str]:
+    """stix2-validator's errors and warnings, strict, every check on."""
+    result = validate_instance(dict(obj), ValidationOptions(strict=True))
     found = [str(error) for error in result.errors] + [str(w) for w in result.warnings]
     assert result.is_valid == (not result.errors)
     return found

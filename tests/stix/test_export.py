@@ -276,18 +276,6 @@ def test_every_export_passes_the_strict_validator_and_loads(
         assert extension_errors(obj) == []
 
 
-def test_the_only_finding_with_every_check_on_is_that_ids_are_not_uuid4() -> None:
-    b = bundle(
-        product(observations=(launch(), nuclear_test())),
-        arrangement(),
-        here="JPN",
-        first_created=T0,
-    )
-    found = findings(b, every_check=True)
-    assert len(found) == len(b["objects"]) + 1  # and the bundle's own id
-    assert all("{103}" in f and "is not a valid UUIDv4 ID" in f for f in found)
-
-
 @given(exportable(), heres())
 def test_the_same_product_is_the_same_bytes(p: Product, here: str) -> None:
     again = dataclasses.replace(

