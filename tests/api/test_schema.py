@@ -48,6 +48,9 @@ RULED = [
     "POST /api/v1/tracks",
     # A replay names an event or a window, one of the two: each parameter alone is optional.
     "GET /api/v1/tracks/replay",
+    # A bundle's objects must be STIX 2.1 with a report among them: STIX's own schemas, not
+    # this document, say what each object holds.
+    "POST /api/v1/stix",
 ]
 ACCEPTED_OR_REFUSED_BY_A_RULE = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
 

@@ -51,3 +51,24 @@ def test_a_language_outside_the_ui_is_refused(trio: Trio) -> None:
         accounts.set_language("kor-duty", "xx")
     accounts.set_language("kor-duty", "ja")
     assert accounts.resolve(accounts.sign_in("kor-duty", "correct horse battery")).language == "ja"
+
+
+def test_a_password_sent_with_each_request_counts_toward_the_lock_like_a_sign_in(
+    trio: Trio,
+) -> None:
+    accounts = trio.rt["KOR"].accounts
+    accounts.add("kor-feed", "correct horse battery", Role.ANALYST, "SECRET", ["dprk.*"])
+    user = accounts.authenticate("kor-feed", "correct horse battery")
+    assert (user.username, user.role, user.need_to_know) == (
+        "kor-feed",
+        Role.ANALYST,
+        frozenset({"dprk.*"}),
+    )
+    for _ in range(5):
+        with pytest.raises(AuthenticationFailed, match="unknown user or wrong password"):
+            accounts.authenticate("kor-feed", "a wrong guess")
+    # Locked now, even for the right password, whichever way it is presented.
+    with pytest.raises(AuthenticationFailed, match="locked"):
+        accounts.authenticate("kor-feed", "correct horse battery")
+    with pytest.raises(AuthenticationFailed, match="locked"):
+        accounts.sign_in("kor-feed", "correct horse battery")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import FastAPI, Header, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from tisa.api.errors import install
@@ -18,6 +18,7 @@ from tisa.api.openapi import analyst_operations, describe
 from tisa.api.params import UUID, Digest, Id, Version
 from tisa.api.probes import METRICS_TYPE, install_probes
 from tisa.api.session import Signed_in
+from tisa.api.taxii import taxii_app
 from tisa.api.tracks import tracks_router
 from tisa.api.views import (
     consent_view,
@@ -36,6 +37,7 @@ from tisa.errors import TooLarge
 from tisa.node.runtime import Runtime
 from tisa.services.accounts import LANGUAGES, Role, User
 from tisa.services.status import node_status
+from tisa.services.taxii import MEDIA_STIX
 from tisa.store import audit
 
 __all__ = ["MAX_BODY", "Signed_in", "analyst_app"]
@@ -60,6 +62,18 @@ class Language(Strict):
     """A user's language."""
 
     language: str = Field(pattern=f"^({'|'.join(LANGUAGES)})$")
+
+
+class StixBundle(BaseModel):
+    """A STIX 2.1 bundle to take as drafts: its reports (or groupings) and what they refer to."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["bundle"]
+    id: str = Field(
+        pattern=r"^bundle--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    )
+    objects: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
 
 
 def analyst_app(rt: Runtime) -> FastAPI:
@@ -254,6 +268,19 @@ def analyst_app(rt: Runtime) -> FastAPI:
     def deliveries(user: Signed_in, product_id: Id) -> dict[str, Any]:
         return {"deliveries": [delivery_view(d) for d in reading.deliveries(user, product_id)]}
 
+    @app.get("/api/v1/products/{product_id}/stix")
+    def stix_bundle(
+        user: Signed_in,
+        product_id: Id,
+        version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+    ) -> Response:
+        body = rt.taxii.bundle(user, product_id, version)
+        return Response(body, media_type=MEDIA_STIX)
+
+    @app.post("/api/v1/stix")
+    def stix_import(user: Signed_in, bundle: StixBundle) -> dict[str, Any]:
+        return {"status": rt.taxii.take(user, bundle.objects)}
+
     @app.get("/api/v1/consents")
     def list_consents(user: Signed_in) -> dict[str, Any]:
         return {"consents": [consent_view(c) for c in consents.consents(user)]}
@@ -325,6 +352,8 @@ def analyst_app(rt: Runtime) -> FastAPI:
 
     app.include_router(events_router(rt, rt.events))
     app.include_router(tracks_router(rt.tracks, rt.warnings, rt.track_events, rt.replays))
+    title = f"tisa {ctx.party} ({arrangement.party(ctx.party).name})"
+    app.mount("/taxii2", taxii_app(rt.taxii, accounts, title))
     return app
 
 

@@ -252,6 +252,11 @@ def analyst_operations(arrangement: Arrangement, party: str) -> dict[str, Operat
         "POST /api/v1/uploads": Operation(body="*/*"),
         f"GET {attachment}": Operation(media_type="*/*"),
         f"GET {attachment}/preview": Operation(media_type="image/jpeg"),
+        f"GET {product}/stix": Operation(
+            errors={404: "No such signed version, or none you may read."},
+            media_type="application/stix+json;version=2.1",
+        ),
+        "POST /api/v1/stix": Operation(errors={403: "Only analysts and release officers."}),
         "GET /api/v1/consents": Operation(errors={403: staff}),
         "POST /api/v1/consents": Operation(
             errors={404: "No such product of this node."}, example=consent

@@ -10,7 +10,17 @@ from tisa.cli.app import app, err
 from tisa.errors import TisaError
 
 # Importing each group registers its commands on `app`, in the order `tisa --help` lists them.
-GROUPS = ("node", "files", "events", "channels", "audit", "setup", "simulate", "tracks")
+GROUPS = (
+    "node",
+    "files",
+    "events",
+    "channels",
+    "audit",
+    "setup",
+    "simulate",
+    "tracks",
+    "stix",
+)
 for _group in GROUPS:
     importlib.import_module(f"tisa.cli.{_group}")
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import secrets
 import ssl
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from importlib import resources
+from pathlib import Path
 
 import httpx
 
@@ -36,7 +39,7 @@ from tisa.node.integrity import quick_check
 from tisa.node.metrics import Metrics
 from tisa.node.settings import Settings, load_arrangement
 from tisa.node.supervisor import Supervisor
-from tisa.relay import witnesses
+from tisa.relay import stix_feed, witnesses
 from tisa.relay.context import NodeContext
 from tisa.relay.gate import Gate
 from tisa.relay.live_links import LiveLinks
@@ -51,6 +54,7 @@ from tisa.services.reading import Reading
 from tisa.services.releases import Releases
 from tisa.services.replay import Replays
 from tisa.services.tak import TakFeed
+from tisa.services.taxii import Taxii
 from tisa.services.track_events import TrackEvents
 from tisa.services.tracks import Tracks
 from tisa.services.warning_webhook import WarningWebhook
@@ -179,6 +183,16 @@ class Runtime:
         )
         self.audit = AuditLog(self._ctx)
         self.accounts = Accounts(self._db, arrangement, self.settings.party, self.clock)
+        self.taxii = Taxii(
+            self._ctx,
+            reading=self.reading,
+            drafts=self.drafts,
+            secret=_secret(paths.work / "taxii-next.key"),
+        )
+        with self._db.begin() as conn:
+            added = stix_feed.catch_up(conn, arrangement, self.settings.party, self.clock())
+        if added:
+            _log.info("the STIX feed caught up with %d stored versions", added)
         return self
 
     def _tak_feed(self) -> TakFeed | None:
@@ -375,3 +389,16 @@ class Runtime:
 
     def _on_fault(self, peer: str, error: str) -> None:
         self.metrics.sender_faults.labels(peer, error).inc()
+
+
+def _secret(path: Path) -> bytes:
+    """The node's key for signing TAXII `next` tokens, made on first use (owner-only)."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_bytes(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(key)
+        return key

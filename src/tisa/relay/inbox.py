@@ -18,7 +18,7 @@ from tisa.domain.questions import Movement
 from tisa.domain.states import DeliveryState, ProductState
 from tisa.domain.wire import iso, parse
 from tisa.errors import ChannelSuspended, Conflict, NotFound, TisaError
-from tisa.relay import consent_messages, routing, withdrawals
+from tisa.relay import consent_messages, routing, stix_feed, withdrawals
 from tisa.relay.context import NodeContext
 from tisa.relay.messages import (
     Message,
@@ -152,6 +152,7 @@ def _envelope(ctx: NodeContext, conn: Connection, sender: str, msg: Message) -> 
     )
     for attachment in product.attachments:
         attachments.link(conn, product.id, product.version, attachment.digest, None)
+    stix_feed.add_version(conn, ctx.arrangement, ctx.party, product, now)
     via = sender if sender != originator else None
     receipt = ctx.trust.sign(
         Signed.RECEIPT,

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from tisa.domain.states import DeliveryState
-from tisa.relay import routing
+from tisa.relay import routing, stix_feed
 from tisa.relay.context import NodeContext
 from tisa.relay.messages import MessageKind, Recall, Revocation
 from tisa.store import attachments, audit, consents, deliveries, outbox, products, recalls
@@ -80,6 +80,15 @@ def recall(
             recall=token,
             reason=recall.reason,
         )
+        if row.manifest is not None:
+            stix_feed.add_recall(
+                conn,
+                ctx.arrangement,
+                ctx.party,
+                routing.stored_product(row),
+                recall.recalled_at,
+                now,
+            )
     elif not fresh:
         return False
     # Whoever this node may have sent the version to, before the cancellations below.

@@ -8,9 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Connection
 
 from tisa.domain.arrangement import Arrangement
 from tisa.domain.markings import Classification
@@ -140,6 +142,42 @@ class Accounts:
             language=lang,
         )
 
+    def _check_password(self, conn: Connection, username: str, password: str) -> Any:
+        """The user's row if `password` is theirs; failures are counted (five lock the
+        account for a while) and audited.
+
+        Raises:
+            AuthenticationFailed: unknown user, wrong password, or locked out.
+        """
+        now = self._clock()
+        row = rows.get(conn, username)
+        if row is None:
+            audit.record(conn, audit.Action.SIGN_IN_FAILED, at=now, actor=username[:100])
+            raise AuthenticationFailed("unknown user or wrong password")
+        if row.locked_until is not None and row.locked_until > now:
+            audit.record(
+                conn,
+                audit.Action.SIGN_IN_FAILED,
+                at=now,
+                actor=username,
+                detail={"reason": "locked"},
+            )
+            raise AuthenticationFailed(
+                f"{username} is locked after {LOCK_AFTER} failed sign-ins; try later"
+            )
+        try:
+            self._hasher.verify(row.password_hash, password)
+        except (VerificationError, InvalidHashError):
+            # Counted in the database, so concurrent guesses cannot overwrite each other.
+            failed = rows.count_failure(conn, username)
+            if failed >= LOCK_AFTER:
+                rows.lock(conn, username, now + LOCK_FOR)
+            audit.record(conn, audit.Action.SIGN_IN_FAILED, at=now, actor=username)
+            return None
+        if row.failed_logins or row.locked_until is not None:
+            rows.signed_in(conn, username)
+        return row
+
     def sign_in(self, username: str, password: str) -> str:
         """A new session token for the user.
 
@@ -148,41 +186,28 @@ class Accounts:
         """
         now = self._clock()
         with self._db.begin() as conn:
-            row = rows.get(conn, username)
-            if row is None:
-                audit.record(conn, audit.Action.SIGN_IN_FAILED, at=now, actor=username[:100])
-                raise AuthenticationFailed("unknown user or wrong password")
-            if row.locked_until is not None and row.locked_until > now:
-                audit.record(
-                    conn,
-                    audit.Action.SIGN_IN_FAILED,
-                    at=now,
-                    actor=username,
-                    detail={"reason": "locked"},
-                )
-                raise AuthenticationFailed(
-                    f"{username} is locked after {LOCK_AFTER} failed sign-ins; try later"
-                )
-            try:
-                self._hasher.verify(row.password_hash, password)
-            except (VerificationError, InvalidHashError):
-                # Counted in the database, so concurrent guesses cannot overwrite each other.
-                failed = rows.count_failure(conn, username)
-                if failed >= LOCK_AFTER:
-                    rows.lock(conn, username, now + LOCK_FOR)
-                audit.record(conn, audit.Action.SIGN_IN_FAILED, at=now, actor=username)
-                failure: AuthenticationFailed | None = AuthenticationFailed(
-                    "unknown user or wrong password"
-                )
-            else:
-                failure = None
+            row = self._check_password(conn, username, password)
+            if row is not None:
                 token = secrets.token_urlsafe(32)
-                rows.signed_in(conn, username)
                 rows.add_token(conn, _token_hash(token), username, now, now + TOKEN_LIFETIME)
                 audit.record(conn, audit.Action.SIGN_IN, at=now, actor=username)
-        if failure is not None:
-            raise failure
+        # Raised after the commit, so the failure counted above is kept.
+        if row is None:
+            raise AuthenticationFailed("unknown user or wrong password")
         return token
+
+    def authenticate(self, username: str, password: str) -> User:
+        """The user whose password this is, for a client that sends it with every request
+        (HTTP Basic, as TAXII clients do); no session is made, and only failures are audited.
+
+        Raises:
+            AuthenticationFailed: unknown user, wrong password, or locked out.
+        """
+        with self._db.begin() as conn:
+            row = self._check_password(conn, username, password)
+        if row is None:
+            raise AuthenticationFailed("unknown user or wrong password")
+        return self._user(row.username, row.role, row.clearance, row.need_to_know, row.language)
 
     def resolve(self, token: str) -> User:
         """The user a session token belongs to.

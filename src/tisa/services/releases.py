@@ -17,7 +17,7 @@ from tisa.errors import (
     NotFound,
     PolicyDenied,
 )
-from tisa.relay import routing, withdrawals
+from tisa.relay import routing, stix_feed, withdrawals
 from tisa.relay.context import NodeContext
 from tisa.relay.messages import (
     Recall,
@@ -97,6 +97,7 @@ class Releases:
                 if not released:
                     # Another release officer's release committed first.
                     raise Conflict(f"{product_id} v{version} is no longer a draft")
+                stix_feed.add_version(conn, arrangement, self.party, product, now)
                 outcome: dict[str, str] = {}
                 for peer in peers:
                     routing.queue_envelope(self.ctx, conn, product, token, peer, now)

@@ -369,3 +369,37 @@ track_updates = Table(
     UniqueConstraint("originator", "track_id", "time_ms", name="uq_track_updates_time"),
     Index("ix_track_updates_time", "time_ms"),
 )
+
+# The node's STIX feed: one row per STIX object version each stored product version (or its
+# recall) shows as, in the order this node added them; the objects themselves are drawn from
+# the product at reading, after the gate has let the reader see it.
+stix_objects = Table(
+    "stix_objects",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("added_us", BigInteger, nullable=False),
+    Column("object_id", String(100), nullable=False),
+    Column("object_type", String(64), nullable=False),
+    Column("version", String(40), nullable=False),
+    Column("version_us", BigInteger, nullable=False),
+    Column("product_id", String(_ID)),
+    Column("product_version", Integer),
+    Column("revoked", Boolean, nullable=False),
+    Column("reissued", Boolean, nullable=False),
+    Column("flash", Boolean, nullable=False),
+    Column("families", String(200), nullable=False),
+    Index("ix_stix_objects_added", "added_us"),
+    Index("ix_stix_objects_type", "object_type", "added_us"),
+    Index("ix_stix_objects_id", "object_id", "version_us"),
+    Index("ix_stix_objects_product", "product_id", "product_version"),
+)
+
+# What became of each bundle posted to the TAXII inbox (the TAXII status resource).
+taxii_statuses = Table(
+    "taxii_statuses",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("owner", String(100), nullable=False),
+    Column("body", JSON, nullable=False),
+    _when("created_at", nullable=False),
+)
