@@ -18,6 +18,7 @@ from stix2validator import ValidationOptions, validate_instance
 
 from tisa.api.analyst import analyst_app
 from tisa.services.accounts import Role
+from tisa.services.taxii import PARAMS
 
 TAXII = "application/taxii+json;version=2.1"
 ROOT = "/taxii2/tisa"
@@ -373,18 +374,7 @@ def test_a_malformed_filter_is_400_and_says_what(node: Node, params: dict[str, s
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     st.dictionaries(
-        st.sampled_from(
-            [
-                "added_after",
-                "limit",
-                "next",
-                "match[id]",
-                "match[type]",
-                "match[version]",
-                "match[spec_version]",
-                "x",
-            ]
-        ),
+        st.sampled_from([*sorted(PARAMS), "x"]),
         st.text(max_size=40),
         max_size=4,
     )

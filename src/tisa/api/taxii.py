@@ -62,6 +62,14 @@ def _answer(body: Any, status: int = 200, page: Page | None = None) -> Response:
     return Response(content, status_code=status, media_type=MEDIA_TAXII, headers=headers)
 
 
+def _listing(key: str, items: list[Any], page: Page) -> Response:
+    """A page of a TAXII list (a manifest, an object's versions): `more`, `next`, the items."""
+    body: dict[str, Any] = {"more": page.more, key: items}
+    if page.next is not None:
+        body["next"] = page.next
+    return _answer(body, page=page)
+
+
 def _accepts(request: Request) -> None:
     """Raises TaxiiError (406) unless the client accepts TAXII 2.1."""
     offered = request.headers.get("accept", "").replace(" ", "").split(",")
@@ -176,19 +184,13 @@ def taxii_app(taxii: Taxii, accounts: Accounts, title: str) -> FastAPI:
         user = await signed_in(request)
         filters = filters_of(request)
         page = await run_in_threadpool(taxii.versions, user, collection_id, object_id, filters)
-        body: dict[str, Any] = {"more": page.more, "versions": [o["version"] for o in page.objects]}
-        if page.next is not None:
-            body["next"] = page.next
-        return _answer(body, page=page)
+        return _listing("versions", [o["version"] for o in page.objects], page)
 
     @app.get(f"/{API_ROOT}/collections/{{collection_id}}/manifest/")
     async def manifest(request: Request, collection_id: str) -> Response:
         user = await signed_in(request)
         page = await run_in_threadpool(taxii.manifest, user, collection_id, filters_of(request))
-        body: dict[str, Any] = {"more": page.more, "objects": page.objects}
-        if page.next is not None:
-            body["next"] = page.next
-        return _answer(body, page=page)
+        return _listing("objects", page.objects, page)
 
     @app.get(f"/{API_ROOT}/status/{{status_id}}/")
     async def status(request: Request, status_id: str) -> Response:

@@ -50,7 +50,8 @@ _ID = re.compile(
 )
 _REPORTS = ("report", "grouping")
 _SPEC = re.compile(r"\d\.\d")
-_PARAMS = frozenset(
+#: The query parameters TAXII's object, manifest and versions endpoints take.
+PARAMS = frozenset(
     {
         "added_after",
         "limit",
@@ -174,9 +175,9 @@ def parse_filters(params: Sequence[tuple[str, str]]) -> Filters:
     """
     seen: dict[str, str] = {}
     for name, value in params:
-        if name not in _PARAMS:
+        if name not in PARAMS:
             raise InputInvalid(
-                f"unknown query parameter {name!r}; TAXII filters are {sorted(_PARAMS)}"
+                f"unknown query parameter {name!r}; TAXII filters are {sorted(PARAMS)}"
             )
         if name in seen:
             raise InputInvalid(
