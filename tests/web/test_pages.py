@@ -72,6 +72,22 @@ def test_product_page_banners_in_the_readers_scheme(web: Web) -> None:
     assert f"no product {product_id}" in page.text
 
 
+def test_a_released_product_downloads_as_stix_from_its_page(web: Web) -> None:
+    product_id = released(web)
+    client = web.signed_in("kor-analyst")
+    page = client.get(f"/ui/products/{product_id}")
+    link = f"/api/v1/products/{product_id}/stix?version=1"
+    assert f'href="{link}"' in page.text
+    bundle = client.get(link)
+    assert bundle.status_code == 200
+    assert bundle.headers["content-type"] == "application/stix+json;version=2.1"
+    names = [o.get("name") for o in bundle.json()["objects"] if o["type"] == "report"]
+    assert len(names) == 1
+    # A draft is not signed: its page offers no export.
+    made = web.api_post(client, "/api/v1/products", draft())
+    assert "stix-export" not in client.get(f"/ui/products/{made.json()['id']}").text
+
+
 def test_inbox_filters_and_bad_filters(web: Web) -> None:
     released(web, title="Nuclear test at Punggye-ri", topics=["dprk.nuclear.test"], observations=[])
     client = web.signed_in("kor-analyst")
