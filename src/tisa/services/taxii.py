@@ -238,6 +238,7 @@ class _Sight:
         self._taxii = taxii
         self._user = user
         self._held: dict[tuple[str, int], Product | None] = {}
+        self._first: dict[tuple[str, int], int | None] = {}
 
     def product(self, row: FeedRow) -> Product | None:
         """The product of a row if the reader may see it now (the gate), else None."""
@@ -251,10 +252,34 @@ class _Sight:
             self._held[key] = None if held is None else held.product
         return self._held[key]
 
+    def prefetch(self, rows: Sequence[FeedRow]) -> None:
+        """Decide at once for every product version of `rows` not decided yet: one read of
+        the store for all of them, then the verifier and the gate for each."""
+        keys = [k for k in {r.product for r in rows} if k is not None and k not in self._held]
+        if not keys:
+            return
+        with self._taxii.ctx.db.read() as conn:
+            stored = products.get_many(conn, keys)
+        for key in keys:
+            row = stored.get(key)
+            held = None if row is None else self._taxii.reading.visible(self._user, row)
+            self._held[key] = None if held is None else held.product
+
     def sees(self, row: FeedRow) -> bool:
         """Whether the reader may see this row's object: a common object always, a product's
         object if the gate lets the reader see that product version now."""
         return row.product is None or self.product(row) is not None
+
+    def first_seen(self, object_id: str, version_us: int, query: Query) -> int | None:
+        """Where the reader may first see this object version in the collection (its first
+        row whose product they may see), looked for once per request among its first rows;
+        None if none of those."""
+        key = (object_id, version_us)
+        if key not in self._first:
+            with self._taxii.ctx.db.read() as conn:
+                rows = stix.rows_of(conn, object_id, version_us, query, limit=_DUPLICATES_CHECKED)
+            self._first[key] = next((r.seq for r in rows if self.sees(r)), None)
+        return self._first[key]
 
 
 class Taxii:
@@ -334,20 +359,6 @@ class Taxii:
 
     # -- choosing rows -----------------------------------------------------------------------
 
-    def _shown_before(self, sight: _Sight, row: FeedRow, query: Query) -> bool:
-        """Whether the reader may see an earlier row of the same object version (so this one
-        would repeat it)."""
-        with self.ctx.db.read() as conn:
-            earlier = stix.rows_of(
-                conn, row.object_id, row.version_us, query, limit=_DUPLICATES_CHECKED
-            )
-        return any(sight.sees(r) for r in earlier if r.seq < row.seq)
-
-    def _version_seen(self, sight: _Sight, object_id: str, held: stix.Held, query: Query) -> bool:
-        with self.ctx.db.read() as conn:
-            rows = stix.rows_of(conn, object_id, held.version_us, query, limit=_DUPLICATES_CHECKED)
-        return any(sight.sees(r) for r in rows)
-
     def _chosen(
         self,
         sight: _Sight,
@@ -359,21 +370,25 @@ class Taxii:
         if not sight.sees(row):
             return False
         mine = next(h for h in held if h.version_us == row.version_us)
-        if mine.first_seq != row.seq and self._shown_before(sight, row, query):
-            return False
+        if mine.first_seq != row.seq:
+            # An object several products carry (a marking) is shown once: at the first of
+            # its rows the reader may see.
+            first = sight.first_seen(row.object_id, row.version_us, query)
+            if first is not None and first != row.seq:
+                return False
         if versions.all or row.version_us in versions.times:
             return True
+
+        def seen(h: stix.Held) -> bool:
+            return sight.first_seen(row.object_id, h.version_us, query) is not None
+
         # First and last are of the versions this reader may see (a later version may be
         # above their clearance).
         later = [h for h in held if h.version_us > row.version_us]
         earlier = [h for h in reversed(held) if h.version_us < row.version_us]
-        if versions.last and not any(
-            self._version_seen(sight, row.object_id, h, query) for h in later
-        ):
+        if versions.last and not any(seen(h) for h in later):
             return True
-        return versions.first and not any(
-            self._version_seen(sight, row.object_id, h, query) for h in earlier
-        )
+        return versions.first and not any(seen(h) for h in earlier)
 
     def _select(
         self, user: User, collection: Collection, filters: Filters, object_id: str | None
@@ -402,6 +417,7 @@ class Taxii:
                 held = stix.versions_held(conn, [r.object_id for r in rows], query)
             if not rows:
                 return chosen, False, None, sight
+            sight.prefetch(rows)
             for row in rows:
                 position = row.seq
                 scanned += 1

@@ -362,3 +362,21 @@ def holdings_mark(conn: Connection) -> tuple[Any, ...]:
         func.max(t.recalled_at),
     ).select_from(products)
     return tuple(conn.execute(query).one())
+
+
+def get_many(
+    conn: Connection, keys: Sequence[tuple[str, int]]
+) -> dict[tuple[str, int], ProductRow]:
+    """The versions held of these (product id, version) keys, in one query.
+
+    Raises:
+        Damaged: a row cannot be read (a damaged page).
+    """
+    if not keys:
+        return {}
+    wanted = sorted(set(keys))
+    ids = sorted({product_id for product_id, _ in wanted})
+    with salvage.reading(f"{len(wanted)} product versions", "products"):
+        found = conn.execute(select(products).where(products.c.product_id.in_(ids)))
+        rows = [_row(r) for r in found]
+    return {(r.product_id, r.version): r for r in rows if (r.product_id, r.version) in wanted}

@@ -122,7 +122,7 @@ def add(conn: Connection, entries: Sequence[Entry], owner: Owner, now: datetime)
 
 
 def _row(r: Any) -> FeedRow:
-    return FeedRow(**{f: getattr(r, f) for f in FeedRow.__dataclass_fields__})
+    return FeedRow(**r._mapping)
 
 
 def _in_collection(stmt: Select[Any], query: Query) -> Select[Any]:
