@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tisa.domain.arrangement import FusionWindows
-from tisa.domain.model import MissileLaunch, NuclearTest, Qualifier
-from tisa.fusion import Quantity, build_events
+from tisa.domain.model import MissileLaunch, NuclearTest, ObservationKind, Qualifier
+from tisa.fusion import Group, Quantity, build_event, build_events, current_reports
 from tisa.fusion.scenario import Scenario, generate
 from tisa.fusion.scoring import score
 
@@ -53,9 +53,13 @@ def test_correlation_recovers_the_events(big: Scenario) -> None:
 
 def test_the_score_punishes_lumping_and_splitting() -> None:
     small = generate(5, events=40, bias=False)
-    lumped = build_events(small.holdings, FusionWindows(launch_window_s=1e9, test_window_s=1e9))
+    reports = current_reports(small.holdings)
+    lumped = [
+        build_event(Group(f"ev-{kind}", kind, tuple(r for r in reports if r.kind is kind)), 2.0)
+        for kind in ObservationKind
+    ]
     assert score(small, lumped).precision < 0.2
-    split = build_events(small.holdings, FusionWindows(launch_window_s=1, test_window_s=1))
+    split = [build_event(Group(f"ev-{n}", r.kind, (r,)), 2.0) for n, r in enumerate(reports)]
     assert score(small, split).recall < 0.2
 
 
