@@ -45,8 +45,9 @@ and place, its missile class and the site it names — and by assignment, not by
 6. **Missiles.** Within an event, each nation's per-missile reports (no count, or a count of
    one) are matched to the missiles of the nation that reports the most of them, by time (an
    assignment again; a report further than 4 σ from every missile is a missile of its own). A
-   "N missiles" report describes the salvo; its time is its first missile's. So missiles'
-   times are never fused as one measurement, and each missile keeps its own figures.
+   "N missiles" report describes the salvo; its time is its first missile's (unless its
+   nation also reports missile by missile: then it only counts). So missiles' times are
+   never fused as one measurement, and each missile keeps its own figures.
 
 The result does not depend on the order reports arrive in: everything is sorted first (time,
 product id, observation index; nations by name). An event's id is derived from its
@@ -556,7 +557,11 @@ def _missiles(accounts: Sequence[_Account]) -> tuple[tuple[tuple[Report, ...], .
         a.reporter: sorted((r for r in a.reports if is_per_missile(r)), key=lambda r: r.key)
         for a in accounts
     }
-    counted = [r for a in accounts for r in a.reports if not is_per_missile(r)]
+    # A nation's "N missiles" report speaks for its first missile, unless the same nation also
+    # reports missile by missile: then it only counts (a nation's reports are never one missile).
+    counted = [
+        r for a in accounts if not per[a.reporter] for r in a.reports if not is_per_missile(r)
+    ]
     order = sorted(
         accounts,
         key=lambda a: (-len(per[a.reporter]), a.var, a.reporter),

@@ -41,7 +41,8 @@ _CLASS_WORDS = {
 @dataclass(frozen=True)
 class Missile:
     """One missile of an event: the reports that describe it and its own fused figures (a
-    salvo's "N missiles" reports go with its first missile)."""
+    salvo's "N missiles" reports go with its first missile, unless their nation reports
+    missile by missile too)."""
 
     number: int
     missile_class: MissileClass
