@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from tisa.domain.arrangement import FusionWindows
 from tisa.domain.model import MissileLaunch, NuclearTest, ObservationKind, Qualifier
 from tisa.fusion import Group, Quantity, build_event, build_events, current_reports
-from tisa.fusion.scenario import Scenario, generate
+from tisa.fusion.scenario import FAMILIES, Scenario, generate
 from tisa.fusion.scoring import score
 
 WINDOWS = FusionWindows()
@@ -86,3 +86,24 @@ def test_permuting_a_scenario_gives_the_same_events(seed: int, rnd: random.Rando
     shuffled = list(scenario.holdings)
     rnd.shuffle(shuffled)
     assert build_events(shuffled, WINDOWS) == build_events(scenario.holdings, WINDOWS)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_stress_family_generates_its_truth(family: str) -> None:
+    scenario = generate(2, events=6, family=family, bias=False)
+    assert scenario.observations > 0
+    assert set(scenario.membership.values()) <= {t.id for t in scenario.truth}
+    result = score(scenario, build_events(scenario.holdings, WINDOWS))
+    assert 0 <= result.precision <= 1
+
+
+def test_the_zone_family_writes_mistaken_zones() -> None:
+    scenario = generate(3, events=30, family="zone")
+    # A KST clock reading tagged as UTC, or an offset with its sign flipped.
+    endings = {o.time.original[-6:] for p in scenario.products for o in p.observations}
+    assert "-09:00" in endings or any(e.endswith("Z") for e in endings)
+
+
+def test_an_unknown_family_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown family"):
+        generate(1, family="nonsense")

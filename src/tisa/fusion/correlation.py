@@ -38,10 +38,11 @@ and place, its missile class and the site it names — and by assignment, not by
    an event of its own and a note says which events it could have been.
 5. **Time zones.** An account left alone that fits another event in place and class when
    shifted by a whole number of hours (1 to 26: KST tagged as UTC is 9 h, a sign error 18 h,
-   HST against JST 19 h) is linked to it, and a note flags a probable time-zone error; its
-   times are left out of the fused time. It needs a position or a named site to be so linked:
-   on time alone, an hour's shift would find some event too often. Between two lone accounts,
-   the one first reported keeps its time.
+   HST against JST 19 h; and half hours, for Pyongyang time's +8:30) is linked to it, and a
+   note flags a probable time-zone error; its times are left out of the fused time. It needs
+   a position or a named site, and so does the event it joins (or, for an event without a
+   place, a missile class they share): on time alone, an hour's shift would find some event
+   too often. Between two lone accounts, the one first reported keeps its time.
 6. **Missiles.** Within an event, each nation's per-missile reports (no count, or a count of
    one) are matched to the missiles of the nation that reports the most of them, by time (an
    assignment again; a report further than 4 σ from every missile is a missile of its own). A
@@ -89,8 +90,9 @@ PLACE_GATE = 13.8
 CLASS_PENALTY = 4.0
 #: Two candidate events within this d² of each other are about equally likely.
 AMBIGUOUS = 2.77
-#: Whole hours a time-zone mistake can shift a time by.
-ZONE_SHIFTS_H = tuple(h for k in range(1, 27) for h in (k, -k))
+#: Hours a time-zone mistake can shift a time by: whole hours, and half hours for Pyongyang
+#: time (UTC+8:30 in 2015–2018) tagged as another zone.
+ZONE_SHIFTS_H = tuple(h for k in range(1, 53) for h in (k / 2, -k / 2))
 
 _LADDER = (MissileClass.SRBM, MissileClass.MRBM, MissileClass.IRBM, MissileClass.ICBM)
 _NEIGHBOURS = {
@@ -508,7 +510,7 @@ def _zone_pass(clusters: list[_Cluster], window: float, reach: float) -> list[_C
         (a,) = lone.accounts
         if a.place is None and a.site is None:
             continue
-        best: tuple[float, int, int, int] | None = None
+        best: tuple[float, float, int, float] | None = None
         for hours in ZONE_SHIFTS_H:
             shift = hours * 3600.0
             lo = bisect.bisect_left(starts, a.first + shift - window - SALVO_GAP_S * 4)
@@ -516,6 +518,11 @@ def _zone_pass(clusters: list[_Cluster], window: float, reach: float) -> list[_C
             for j in range(lo, hi):
                 other = clusters[j]
                 if j == i or j in gone or a.reporter in other.reporters:
+                    continue
+                # Place or class must confirm it on the event's side too: an hour's shift
+                # on time alone finds some event too often.
+                placed = other.place() is not None or other.site() is not None
+                if not placed and not (a.classes & other.classes()):
                     continue
                 # Between two lone accounts, the one reported first keeps its time.
                 if len(other.accounts) == 1 and (
@@ -538,17 +545,22 @@ def _zone_pass(clusters: list[_Cluster], window: float, reach: float) -> list[_C
     return [c for i, c in enumerate(clusters) if i not in gone]
 
 
-def _zone_note(a: _Account, hours: int, target: _Cluster) -> Note:
+def _zone_note(a: _Account, hours: float, target: _Cluster) -> Note:
     r = min(a.reports, key=lambda x: x.key)
     original = r.observation.time.original
     sign = "behind" if hours > 0 else "ahead of"
     text = (
         f"{_who(a)} reports {original} ({iso_utc(r.observation.time.utc.timestamp())}), "
-        f"{abs(hours)} h {sign} the event's other reports, which it otherwise fits (place, "
+        f"{_hours(abs(hours))} {sign} the event's other reports, which it otherwise fits (place, "
         "class): probably a time-zone error; its times are left out of the fused time"
     )
     del target
     return Note(NoteKind.ZONE, r.source, r.index, text)
+
+
+def _hours(hours: float) -> str:
+    whole = int(hours)
+    return f"{whole} h" if hours == whole else f"{whole} h 30 min"
 
 
 def _missiles(accounts: Sequence[_Account]) -> tuple[tuple[tuple[Report, ...], ...], int]:
