@@ -358,6 +358,8 @@ def _accounts(reports: Sequence[Report], kind: ObservationKind) -> list[_Account
             when = _when(report)
             place, site = _place_of(report), _site_of(report)
             best: tuple[float, int] | None = None
+            # Reports come in time order: a salvo an hour past its gap is closed for good.
+            open_ = [acc for acc in open_ if when[0] - acc.last <= SALVO_GAP_S + 3600]
             if kind is ObservationKind.MISSILE_LAUNCH:
                 for n, acc in enumerate(open_):
                     gap = when[0] - acc.last
