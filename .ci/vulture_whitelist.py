@@ -8,6 +8,7 @@ from tisa.blobs.store import BlobStore
 from tisa.domain import consent, markings, model
 from tisa.domain.wire import Strict
 from tisa.fusion import scenario
+from tisa.fusion import scoring as fusion_scoring
 from tisa.node import metrics, runtime, supervisor
 from tisa.relay import messages
 from tisa.store import audit, database, products, tables
@@ -104,3 +105,6 @@ scoring.FusedSample.most_confident
 # The STIX mapping's inbound half: the TAXII server and the CLI call it (built on it in
 # parallel); tests/stix today.
 ingest.drafts_of
+
+# Read by bench/fusion.py (outside vulture's paths) to report salvo counts per stress family.
+fusion_scoring.Score.salvo_count_exact

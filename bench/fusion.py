@@ -5,14 +5,21 @@
 2. Fused error: per quantity, the root mean square of (fused − truth) / bound, with the
    bound sqrt(1 / Σ 1/σᵢ²) of the reports fused (1.0 = at the bound), on unbiased sensors
    (the target) and on biased ones (what bias costs; no fusion can remove it).
-3. Speed: time to correlate 100,000 observations (best of `--repeat`), and to build the
+3. Stress families (issue 16, `tisa.fusion.scenario.FAMILIES`): per family, pairwise
+   precision and recall, the share of salvos counted exactly, and phantom events (pieces
+   split off a true event, such as a report whose zone mistake stood alone).
+4. Speed: time to correlate 100,000 observations (best of `--repeat`), and to build the
    whole picture (correlate + fuse + disagreements) from them.
 
     python bench/fusion.py                 # 3 seeds × 3,000 events; 100,000 observations
     python bench/fusion.py --json          # also write bench/results/fusion.json
+    python bench/fusion.py --seeds 2 --events 300 --family-events 200 --observations 20000 \
+        --repeat 1 --json --name fusion-stress          # the short run (~1 min)
 
 Targets (issue 5): precision and recall ≥ 0.99; fused error within 10 % of the bound
-(normalised RMS ≤ 1.10); 100 k observations correlated in ≤ 5 s.
+(normalised RMS ≤ 1.10); 100 k observations correlated in ≤ 5 s. Issue 16: precision and
+recall ≥ 0.99 on every stress family; no phantom event from a zone error; salvo count exact
+≥ 0.99.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from _common import finish, log, machine
 
 from tisa.domain.arrangement import FusionWindows
 from tisa.fusion import build_events, correlate, current_reports
-from tisa.fusion.scenario import generate
+from tisa.fusion.scenario import FAMILIES, generate
 from tisa.fusion.scoring import score
 
 WINDOWS = FusionWindows()
@@ -66,6 +73,40 @@ def quality(seeds: list[int], events: int) -> dict[str, Any]:
                 for q in quantities
             },
         }
+    return out
+
+
+def families(seeds: list[int], events: int) -> dict[str, Any]:
+    """Per stress family: the worst precision, recall and salvo count over seeds, phantoms."""
+    out: dict[str, Any] = {}
+    for family in FAMILIES:
+        runs = []
+        for seed in seeds:
+            scenario = generate(seed, events=events, bias=False, family=family)
+            result = score(scenario, build_events(scenario.holdings, WINDOWS))
+            runs.append(
+                {
+                    "seed": seed,
+                    "observations": scenario.observations,
+                    "true_events": len(scenario.truth),
+                    "precision": round(result.precision, 5),
+                    "recall": round(result.recall, 5),
+                    "exact_events": round(result.exact_events, 5),
+                    "salvos": result.salvos,
+                    "salvo_count_exact": round(result.salvo_count_exact, 5),
+                    "phantoms": result.phantoms,
+                }
+            )
+        out[family] = {
+            "runs": runs,
+            "precision_min": min(r["precision"] for r in runs),
+            "recall_min": min(r["recall"] for r in runs),
+            "salvo_count_exact_min": min(r["salvo_count_exact"] for r in runs),
+            "phantoms": sum(r["phantoms"] for r in runs),
+            "true_events": sum(r["true_events"] for r in runs),
+        }
+        q = out[family]
+        log(f"{family}: P {q['precision_min']:.4f} R {q['recall_min']:.4f}")
     return out
 
 
@@ -109,6 +150,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "windows": vars(WINDOWS),
         "events_per_seed": args.events,
         "quality": quality(seeds, args.events),
+        "family_events_per_seed": args.family_events,
+        "families": families(seeds, args.family_events),
         "speed": speed(args.observations, args.repeat),
     }
 
@@ -123,6 +166,14 @@ def report(r: dict[str, Any]) -> None:
         )
         errors = "  ".join(f"{k} {v:.3f}" for k, v in q["normalised_error_mean"].items())
         print(f"            fused error / bound (RMS): {errors}")
+    seeds = len(r["quality"]["unbiased"]["runs"])
+    print(f"  stress families ({r['family_events_per_seed']:,} episodes × {seeds} seeds):")
+    for name, f in r["families"].items():
+        print(
+            f"    {name:<7} precision ≥ {f['precision_min']:.4f}  recall ≥ {f['recall_min']:.4f}"
+            f"  salvo count exact ≥ {f['salvo_count_exact_min']:.3f}  phantoms {f['phantoms']}"
+            f" of {f['true_events']:,} true events"
+        )
     s = r["speed"]
     print(
         f"  correlate {s['observations']:,} observations: {s['correlate_s_best']:.2f} s best of "
@@ -135,6 +186,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--events", type=int, default=3000, help="primary events per seed")
+    parser.add_argument("--family-events", type=int, default=500, help="episodes per family")
     parser.add_argument("--observations", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", action="store_true")

@@ -16,7 +16,8 @@ from tisa.api.events import events_router
 from tisa.services.accounts import Role
 
 WHEN = "2031-05-05T12:00+09:00"
-WHEN_UTC = "2031-05-05T03:00:00Z"
+# "12:00" names the minute from 03:00:00Z: the fused time is its middle.
+WHEN_UTC = "2031-05-05T03:00:30Z"
 
 
 def draft(magnitude: float, topics: list[str]) -> dict[str, Any]:
@@ -90,6 +91,7 @@ def test_the_list_has_exactly_the_agreed_shape(harness: Harness, api: Any, event
         "reports": 2,
         "disagreements": 1,
         "label": "Seismic event at a test site 2031-05-05 03:00Z",
+        "notes": 0,
     }
     times = [e["time"] for e in body["events"]]
     assert times == sorted(times, reverse=True)
@@ -101,8 +103,16 @@ def test_the_event_has_exactly_the_agreed_shape(harness: Harness, api: Any, even
     e = response.json()
     assert set(e) == {
         "id", "kind", "time", "count", "label", "parties", "reports", "fused",
-        "disagreements", "map", "tracks",
+        "disagreements", "map", "tracks", "missiles", "notes",
     }  # fmt: skip
+    (missile,) = e["missiles"]  # a nuclear test is one
+    assert set(missile) == {"number", "class", "reports", "fused"}
+    assert missile["number"] == 1
+    assert missile["class"] == "UNKNOWN"
+    assert set(missile["reports"][0]) == {"product_id", "version", "originator", "index"}
+    assert len(missile["reports"]) == 2
+    assert missile["fused"]["magnitude"]["value"] == pytest.approx(5.5)
+    assert e["notes"] == []
     assert e["tracks"] is None  # a nuclear test has no missile tracks
     report = e["reports"][0]
     assert set(report) == {

@@ -53,7 +53,8 @@ def test_an_event_replays_its_updates_and_fused_frames(
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert set(body) == {"event", "launch_ms", "from_ms", "to_ms", "step_ms", "updates", "frames"}
-    assert body["launch_ms"] == DEFAULT_START_MS
+    # The report's "08:24" names a minute; the event's time is its middle.
+    assert body["launch_ms"] == DEFAULT_START_MS + 30_000
     assert (body["event"], body["from_ms"], body["to_ms"], body["step_ms"]) == (
         event_id,
         SEEN_MS,

@@ -75,8 +75,9 @@ def test_the_fused_track_is_printed_frame_by_frame(event_id: str) -> None:
     rows = [line for line in output.splitlines() if "F0001" in line]
     assert len(rows) == 4
     assert all("EXERCISE" in row and "USA" in row and "midcourse" in row for row in rows)
-    assert "T+1:00" in rows[0]  # first seen a minute after the reported launch
-    assert "T+2:00" in rows[-1]
+    # First seen a minute after the reported minute began: 30 s after its middle.
+    assert "T+0:30" in rows[0]
+    assert "T+1:30" in rows[-1]
     # The fused IIP is the node's own prediction from the fused state, with its ellipse and
     # the predicted impact time since launch.
     assert re.search(r"± \d+\.\d × \d+\.\d km at \d+°", rows[0])

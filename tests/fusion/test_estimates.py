@@ -21,7 +21,7 @@ from reported import (
     seismic,
 )
 
-from tisa.domain.model import Position, Qualifier
+from tisa.domain.model import ObservationKind, Position, Qualifier
 from tisa.fusion import Figure, Quantity, Source, default_sigma, fuse
 from tisa.fusion.estimates import inverse_variance, truncated
 
@@ -56,7 +56,7 @@ def test_the_fused_value_lies_within_the_values_and_sigma_below_each(
 @pytest.mark.parametrize(
     ("quantity", "value", "exact", "about"),
     [
-        (Quantity.TIME, 0, 30, 90),
+        (Quantity.TIME, 0, 10, 60),  # a launch time; its wording's interval comes on top
         (Quantity.LAUNCH_POSITION, 0, 5, 25),
         (Quantity.APOGEE_KM, 6000, 180, 600),
         (Quantity.RANGE_KM, 1000, 30, 100),
@@ -71,6 +71,12 @@ def test_default_sigmas_differ_for_exact_and_about(
 ) -> None:
     assert default_sigma(quantity, EXACT, value) == pytest.approx(exact)
     assert default_sigma(quantity, ABOUT, value) == pytest.approx(about)
+
+
+def test_seismic_times_default_to_seconds_not_minutes() -> None:
+    test = ObservationKind.NUCLEAR_TEST
+    assert default_sigma(Quantity.TIME, EXACT, kind=test) == 2
+    assert default_sigma(Quantity.TIME, ABOUT, kind=test) == 10
 
 
 def test_a_stated_sigma_overrides_the_default() -> None:
@@ -125,13 +131,13 @@ def test_truncated_far_in_a_tail_sits_on_the_bound() -> None:
 
 
 def test_places_fuse_in_the_plane() -> None:
-    a = held("KOR", launch(T, launch_position=Position(39.0, 125.0, 10.0)))
-    b = held("JPN", launch(T, launch_position=Position(39.0, 126.0, 10.0)))
+    a = held("KOR", launch(T, launch_position=Position(39.0, 125.2, 10.0)))
+    b = held("JPN", launch(T, launch_position=Position(39.0, 125.4, 10.0)))
     (event,) = events(a, b)
     place = event.fused[Quantity.LAUNCH_POSITION]
     assert place.value is None
     assert place.lat == pytest.approx(39.0, abs=0.01)
-    assert place.lon == pytest.approx(125.5, abs=0.01)
+    assert place.lon == pytest.approx(125.3, abs=0.01)
     assert place.sigma == pytest.approx(10 / math.sqrt(2))
     assert {s.originator for s in place.sources} == {"KOR", "JPN"}
 
@@ -145,7 +151,8 @@ def test_times_are_normalised_to_utc_and_keep_the_original() -> None:
         "2017-09-03T03:30:00Z (reported as 2017-09-02T17:30-10:00)",
         "about 2017-09-03T03:30:00Z (reported as 2017-09-03T12:00+08:30)",
     ]
-    assert event.time == at("2017-09-03T03:30Z").utc
+    # "12:00" names the minute [03:30:00, 03:31:00); its middle is the value.
+    assert event.time == at("2017-09-03T03:30:30Z").utc
 
 
 def test_fused_sigma_of_the_time_is_the_inverse_variance_bound() -> None:
@@ -153,9 +160,15 @@ def test_fused_sigma_of_the_time_is_the_inverse_variance_bound() -> None:
     b = held("JPN", seismic("2017-09-03T12:31+09:00"))
     (event,) = events(a, b)
     fused = event.fused[Quantity.TIME]
-    assert fused.sigma == pytest.approx(90 / math.sqrt(2))
-    assert fused.value == pytest.approx(at("2017-09-03T12:30+09:00").utc.timestamp())
-    assert fused.text.startswith("2017-09-03T03:30:00Z ± 63.6 s")
+    # Each: 10 s (a seismic time, about) with the minute's 60/sqrt(12) s: 20 s.
+    each = math.sqrt(10**2 + 60**2 / 12)
+    assert fused.sigma == pytest.approx(each / math.sqrt(2))
+    assert fused.value == pytest.approx(at("2017-09-03T12:30:30+09:00").utc.timestamp())
+    assert fused.text.startswith("2017-09-03T03:30:30Z ± 14.1 s")
+    # Two minutes apart is 4.2 of their combined sigmas: flagged, not absorbed.
+    (gap,) = event.disagreements
+    assert gap.quantity is Quantity.TIME
+    assert gap.sigmas == pytest.approx(120 / (each * math.sqrt(2)))
 
 
 def test_mixed_quantities_are_refused() -> None:

@@ -75,9 +75,9 @@ def test_2022_icbm_is_one_event_with_apogee_between_the_two_reports() -> None:
     assert apogee.method.startswith("inverse-variance")
     assert {s.originator for s in apogee.sources} == {"KOR", "JPN"}
     assert not event.disagreements
-    # 10:15 KST and 10:14 JST are 01:15Z and 01:14Z: fused between them.
-    assert datetime(2022, 11, 18, 1, 14, tzinfo=UTC) < event.time
-    assert event.time < datetime(2022, 11, 18, 1, 15, tzinfo=UTC)
+    # 10:15 KST and 10:14 JST name the minutes from 01:15Z and 01:14Z: their middles,
+    # 01:15:30 and 01:14:30, fuse to 01:15:00 (reading them as points would give 01:14:30).
+    assert event.time == datetime(2022, 11, 18, 1, 15, tzinfo=UTC)
     assert event.label == "ICBM launch 2022-11-18 01:15Z"
     assert Quantity.IMPACT_POSITION in event.fused
     assert event.fused[Quantity.FLIGHT_TIME_MIN].value == 69
@@ -338,10 +338,11 @@ def test_launches_hours_apart_and_in_other_places_are_separate() -> None:
     later = held("KOR", launch("2024-01-14T18:55+09:00", launch_position=PYONGYANG))
     sinpo = Position(40.03, 128.18, 10.0, "Sinpo")  # ~240 km from Pyongyang
     elsewhere = held("JPN", launch("2024-01-14T14:56+09:00", launch_position=sinpo))
-    nearby = held("JPN", launch("2024-01-14T14:56+09:00", launch_position=WONSAN))  # ~150 km
+    nearby = held("JPN", launch("2024-01-14T14:56+09:00", launch_position=WONSAN))  # ~147 km
     no_place = held("USA", launch("2024-01-14T14:57+09:00"))
     assert len(events(first, later)) == 2
     assert len(events(first, elsewhere)) == 2
-    assert len(events(first, nearby)) == 1
+    # Inside the arrangement's 150 km reach, but 8 of their combined sigmas apart: two places.
+    assert len(events(first, nearby)) == 2
     # A report without a place links on time alone.
     assert len(events(first, no_place)) == 1

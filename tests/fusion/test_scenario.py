@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tisa.domain.arrangement import FusionWindows
-from tisa.domain.model import MissileLaunch, NuclearTest, Qualifier
-from tisa.fusion import Quantity, build_events
-from tisa.fusion.scenario import Scenario, generate
+from tisa.domain.model import MissileLaunch, NuclearTest, ObservationKind, Qualifier
+from tisa.fusion import Group, Quantity, build_event, build_events, current_reports
+from tisa.fusion.scenario import FAMILIES, Scenario, generate
 from tisa.fusion.scoring import score
 
 WINDOWS = FusionWindows()
@@ -53,9 +53,13 @@ def test_correlation_recovers_the_events(big: Scenario) -> None:
 
 def test_the_score_punishes_lumping_and_splitting() -> None:
     small = generate(5, events=40, bias=False)
-    lumped = build_events(small.holdings, FusionWindows(launch_window_s=1e9, test_window_s=1e9))
+    reports = current_reports(small.holdings)
+    lumped = [
+        build_event(Group(f"ev-{kind}", kind, tuple(r for r in reports if r.kind is kind)), 2.0)
+        for kind in ObservationKind
+    ]
     assert score(small, lumped).precision < 0.2
-    split = build_events(small.holdings, FusionWindows(launch_window_s=1, test_window_s=1))
+    split = [build_event(Group(f"ev-{n}", r.kind, (r,)), 2.0) for n, r in enumerate(reports)]
     assert score(small, split).recall < 0.2
 
 
@@ -82,3 +86,24 @@ def test_permuting_a_scenario_gives_the_same_events(seed: int, rnd: random.Rando
     shuffled = list(scenario.holdings)
     rnd.shuffle(shuffled)
     assert build_events(shuffled, WINDOWS) == build_events(scenario.holdings, WINDOWS)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_stress_family_generates_its_truth(family: str) -> None:
+    scenario = generate(2, events=6, family=family, bias=False)
+    assert scenario.observations > 0
+    assert set(scenario.membership.values()) <= {t.id for t in scenario.truth}
+    result = score(scenario, build_events(scenario.holdings, WINDOWS))
+    assert 0 <= result.precision <= 1
+
+
+def test_the_zone_family_writes_mistaken_zones() -> None:
+    scenario = generate(3, events=30, family="zone")
+    # A KST clock reading tagged as UTC, or an offset with its sign flipped.
+    endings = {o.time.original[-6:] for p in scenario.products for o in p.observations}
+    assert "-09:00" in endings or any(e.endswith("Z") for e in endings)
+
+
+def test_an_unknown_family_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown family"):
+        generate(1, family="nonsense")

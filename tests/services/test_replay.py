@@ -129,4 +129,5 @@ def test_an_unknown_event_or_a_window_too_long_says_so(trio: Trio) -> None:
 def test_an_event_with_no_track_yet_replays_empty_at_its_time(trio: Trio) -> None:
     event_id = _report(trio, "USA")
     made = trio.rt["USA"].replays.event(trio.user("USA", Role.ANALYST), event_id)
-    assert (made.start_ms, made.updates, made.frames) == (DEFAULT_START_MS, (), ())
+    # "08:24" names the minute from DEFAULT_START_MS; the event's time is its middle.
+    assert (made.start_ms, made.updates, made.frames) == (DEFAULT_START_MS + 30_000, (), ())

@@ -4,7 +4,7 @@
 place; the web UI and the map script read exactly this shape:
 
     GET /api/v1/events       {"events": [{"id", "kind", "time", "count", "parties",
-                               "reports", "disagreements", "label"}]}        newest first
+                               "reports", "disagreements", "label", "notes"}]}  newest first
     GET /api/v1/events/{id}  {"id", "kind", "time", "count", "label", "parties",
                               "reports": [{"product_id", "version", "originator", "title",
                                            "created_at", "received_at", "figures": {q: {"value",
@@ -15,10 +15,20 @@ place; the web UI and the map script read exactly this shape:
                                                  "sources": [{…}, {…}], "text"}],
                               "map": {"points": [{"role", "lat", "lon", "sigma_km",
                                                   "originator", "fused", "label"}]},
+                              "missiles": [{"number", "class", "reports": [{"product_id",
+                                            "version", "originator", "index"}],
+                                            "fused": {q: {…as "fused"}}}],
+                              "notes": [{"kind", "text", "source": {…}, "index"}],
                               "tracks": {"fused": [{...as GET /api/v1/tracks/fused}],
                                          "nations": [{"key", "nation", "exercise", "label",
                                                       "first_ms", "last_ms", "status"}],
                                          "replay": "/api/v1/tracks/replay?event=ID"}}
+
+"missiles" lists a launch event's missiles in time order, each with the reports that describe it
+and its own fused figures (a salvo's "N missiles" reports go with its first); a nuclear test
+has one. "notes" says what correlation decided about a report that a reader should know:
+"probable-zone-error" (a report off by whole hours, linked, its times left out of the fused
+time) or "left-alone" (a report without a position that fits two events equally well).
 
 Times as quantities: value is seconds since the epoch (UTC), text the ISO UTC time and the
 original wording. Places: value is null, and "lat"/"lon" are given. An event none of whose
@@ -44,7 +54,9 @@ from tisa.domain.model import ObservationKind
 from tisa.domain.wire import iso
 from tisa.errors import WindowTooLarge
 from tisa.fusion import Event, Figure, Fused, Quantity, Source
+from tisa.fusion.correlation import Note
 from tisa.fusion.disagreement import Disagreement
+from tisa.fusion.picture import Missile
 from tisa.node.runtime import Runtime
 from tisa.services.accounts import User
 from tisa.services.events import Events
@@ -117,7 +129,23 @@ def summary_view(e: Event) -> dict[str, Any]:
         "reports": len(e.reports),
         "disagreements": len(e.disagreements),
         "label": e.label,
+        "notes": len(e.notes),
     }
+
+
+def missile_view(m: Missile) -> dict[str, Any]:
+    """One missile of an event: its class, its reports and its own fused figures."""
+    return {
+        "number": m.number,
+        "class": m.missile_class.value,
+        "reports": [{**source_view(r.source), "index": r.index} for r in m.reports],
+        "fused": {q.value: fused_view(f) for q, f in m.fused.items()},
+    }
+
+
+def note_view(n: Note) -> dict[str, Any]:
+    """What correlation decided about one report."""
+    return {"kind": n.kind.value, "text": n.text, "source": source_view(n.source), "index": n.index}
 
 
 def _points(e: Event) -> list[dict[str, Any]]:
@@ -178,6 +206,8 @@ def event_view(e: Event) -> dict[str, Any]:
         "fused": {q.value: fused_view(f) for q, f in e.fused.items()},
         "disagreements": [disagreement_view(d) for d in e.disagreements],
         "map": {"points": _points(e)},
+        "missiles": [missile_view(m) for m in e.missiles],
+        "notes": [note_view(n) for n in e.notes],
     }
 
 

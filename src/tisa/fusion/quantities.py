@@ -4,10 +4,20 @@ Every reported figure becomes a `Figure`: a value in the quantity's unit (times 
 since the epoch, UTC; the original wording with its zone is kept in `text`), a qualifier, the
 stated one-sigma uncertainty if any, and the one-sigma fusion uses.
 
+Times are intervals, not points. A time is worded to a resolution — "10:15" to the minute,
+"03:30:01" to the second — and a clock reading names the whole interval it starts
+([10:15:00, 10:16:00)), so the figure's value is the interval's middle and its one-sigma adds
+the uniform interval's spread to the measurement's: σ² = σ_measured² + w²/12 (w = 60 s for a
+minute: 17.3 s). The resolution is read from the report's own wording (`Instant.original`,
+`resolution_s`). Reading "09:14" as 09:14:00 instead would bias every minute-worded time by
+−30 s, the largest term in the time error.
+
 Default one-sigma uncertainties when a report states none (`default_sigma`):
 
     quantity          exact               about (and bounds' nominal values)
-    time, impact_time 30 s                90 s      reports give minutes, JMA/USGS seconds
+    launch time       10 s                60 s      + the wording's resolution (above)
+    seismic time      2 s                 10 s      + the wording's resolution (above)
+    impact_time       10 s                60 s      + the wording's resolution
     positions         5 km                25 km     "Pyongyang area" is tens of km across
     apogee_km         3 % of the value    10 %      (at least 1 km)
     range_km          3 %                 10 %      (at least 1 km)
@@ -15,6 +25,19 @@ Default one-sigma uncertainties when a report states none (`default_sigma`):
     magnitude         0.1                 0.2       agencies differ by 0.1–0.3 routinely
     yield_kt          20 %                40 %      (at least 0.1 kt) yield from magnitude is rough
     count             – (fused as the largest count, never averaged)
+
+Where the time defaults come from (domain-facts.md, the published figures):
+
+* launch times: KOR and JPN times of one launch differ by 60 s (18 Nov 2022: 10:15 and
+  10:14), 0 s (18 Dec 2023: 08:24 both) and 120 s (14 Jan 2024: 14:55 and ~14:53): an RMS
+  difference of 77 s. Less the two readings' minute intervals (2 × 60²/12) and shared between
+  two reports, that is 52 s per report, taken up to 60 s for "about". An "exact" launch time
+  is a detection stamp to the second: 10 s.
+* seismic times: networks locate an origin time to about a second (USGS 03:30:01 for 3 Sep
+  2017), and KOR's "12:29" holds that second within its minute (to 1 s). So a seismic time's
+  uncertainty is its wording's resolution plus 2 s (exact) or 10 s (about) — not the 90 s
+  once assumed, under which JPN's "~12:31" (two minutes off) could never be flagged: now it
+  is, at 4.3 σ against KOR's "12:29".
 
 A relative default is a share of the true value, not of the reported one: fusion applies it
 to the fused value (tisa.fusion.estimates), so a low report does not weigh more for being low.
@@ -24,11 +47,20 @@ Bounds ("more than 6,000 km", "at least 1") are not values: fusion uses them as 
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from tisa.domain.model import Estimate, Instant, MissileLaunch, Position, Qualifier
+from tisa.domain.model import (
+    Estimate,
+    Instant,
+    MissileLaunch,
+    ObservationKind,
+    Position,
+    Qualifier,
+)
 from tisa.fusion.reports import Report, Source
 
 
@@ -97,8 +129,8 @@ _LABELS = {
 
 # (exact, about): absolute in the unit, or relative to the value where marked.
 _ABSOLUTE = {
-    Quantity.TIME: (30.0, 90.0),
-    Quantity.IMPACT_TIME: (30.0, 90.0),
+    Quantity.TIME: (10.0, 60.0),
+    Quantity.IMPACT_TIME: (10.0, 60.0),
     Quantity.LAUNCH_POSITION: (5.0, 25.0),
     Quantity.IMPACT_POSITION: (5.0, 25.0),
     Quantity.SITE: (5.0, 25.0),
@@ -130,14 +162,52 @@ def relative_default(quantity: Quantity, qualifier: Qualifier) -> float | None:
     return e if qualifier is Qualifier.EXACT else a
 
 
-def default_sigma(quantity: Quantity, qualifier: Qualifier, value: float = 0.0) -> float:
-    """The one-sigma assumed for a figure that states none (table in the module docstring)."""
+#: A seismic origin time's measured one-sigma (exact, about), beyond its wording's resolution.
+_SEISMIC_TIME = (2.0, 10.0)
+
+# The clock in an ISO 8601 time: hours, then minutes, seconds and a fraction where written.
+_CLOCK = re.compile(r"[T ](\d{2})(?::?(\d{2})(?::?(\d{2})(?:[.,](\d+))?)?)?")
+
+
+def resolution_s(original: str) -> float:
+    """The width in seconds of the interval a time's wording names: 60 for "10:15+09:00", 1
+    for "03:30:01Z", 0.1 for "03:30:01.2Z", 3600 for an hour alone, 86400 for a date."""
+    found = _CLOCK.search(original)
+    if found is None:
+        return 86400.0
+    if found.group(2) is None:
+        return 3600.0
+    if found.group(3) is None:
+        return 60.0
+    if found.group(4) is None:
+        return 1.0
+    return float(10.0 ** -len(found.group(4)))
+
+
+def default_sigma(
+    quantity: Quantity,
+    qualifier: Qualifier,
+    value: float = 0.0,
+    kind: ObservationKind = ObservationKind.MISSILE_LAUNCH,
+) -> float:
+    """The one-sigma assumed for a figure that states none (table in the module docstring).
+
+    For times it is the measurement's alone; `time_sigma` adds the wording's resolution.
+    """
     exact = qualifier is Qualifier.EXACT
+    if quantity is Quantity.TIME and kind is ObservationKind.NUCLEAR_TEST:
+        return _SEISMIC_TIME[0] if exact else _SEISMIC_TIME[1]
     if quantity in _RELATIVE:
         e, a, floor = _RELATIVE[quantity]
         return max(floor, abs(value) * (e if exact else a))
     e, a = _ABSOLUTE[quantity]
     return e if exact else a
+
+
+def time_sigma(measured: float, resolution: float) -> float:
+    """One-sigma of a time worded to `resolution` seconds: the measurement's and the uniform
+    interval's spread together, sqrt(σ² + w²/12)."""
+    return math.sqrt(measured * measured + resolution * resolution / 12)
 
 
 def iso_utc(seconds: float) -> str:
@@ -190,6 +260,8 @@ class Figure:
     relative: float | None = None
     # The report's own wording where it has some: a time with its zone, a place's description.
     original: str | None = None
+    # Times: the width of the interval the wording names (60 s for "10:15"); 0 otherwise.
+    resolution: float = 0.0
 
     @property
     def is_lower_bound(self) -> bool:
@@ -221,20 +293,33 @@ def _estimate(q: Quantity, e: Estimate, report: Report) -> Figure:
     )
 
 
+def interval_of(
+    i: Instant, kind: ObservationKind, quantity: Quantity = Quantity.TIME
+) -> tuple[float, float, float]:
+    """(middle, one-sigma, width) of a reported time, seconds: the interval its wording names,
+    its middle, and the measurement's sigma (stated, or the default) with the interval's."""
+    width = resolution_s(i.original)
+    measured = (
+        i.sigma_s if i.sigma_s is not None else default_sigma(quantity, i.qualifier, kind=kind)
+    )
+    return i.utc.timestamp() + width / 2, time_sigma(measured, width), width
+
+
 def _instant(q: Quantity, i: Instant, report: Report) -> Figure:
-    seconds = i.utc.timestamp()
-    sigma = i.sigma_s if i.sigma_s is not None else default_sigma(q, i.qualifier)
-    text = f"{_WORDS[i.qualifier]}{iso_utc(seconds)} (reported as {i.original})"
+    start = i.utc.timestamp()
+    middle, sigma, width = interval_of(i, report.kind, q)
+    text = f"{_WORDS[i.qualifier]}{iso_utc(start)} (reported as {i.original})"
     return Figure(
         q,
         report.source,
         report.index,
         i.qualifier,
-        seconds,
+        middle,
         sigma,
         i.sigma_s,
         text,
         original=i.original,
+        resolution=width,
     )
 
 

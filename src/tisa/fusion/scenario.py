@@ -14,6 +14,24 @@
   missile, revisions (a first version with coarser figures, amended by a second), and now and
   then a recalled report.
 
+Stress families (`family=`, issue 16), each on top of that reporting:
+
+    base     the mix above
+    close    pairs of launches at neighbouring sites (Sunan/Sohae 98 km, Wonsan/Sinpo 116 km)
+             2–10 minutes apart
+    salvo    salvos of 2–4 missiles, each nation reporting missile by missile (one product
+             per missile, or one product of several observations) or as "N missiles"
+    mixed    salvos of two missile types, reported missile by missile or as a count
+    chain    seven launches nine minutes apart from one site
+    zone     one nation's report of each launch carries a zone mistake: KST written as UTC,
+             or the offset's sign flipped (+09:00 → −09:00, −10:00 → +10:00)
+    amend    every report amended once (a coarser first version)
+    bounds   most figures reported only as bounds ("more than", "at least")
+
+Times are worded as the parties word them: to the minute ("10:15+09:00", the clock's minute,
+so the truth lies in it) unless a sigma is stated or the time is a seismic origin time (to the
+second). Launch positions name their site half of the time ("Sunan area").
+
 The truth: every true event, and which true event each current report (product id,
 observation index) describes. `tisa.fusion.scoring.score` compares fused events with the truth.
 """
@@ -24,7 +42,7 @@ import math
 import random
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 
 from tisa.domain.markings import (
@@ -47,8 +65,9 @@ from tisa.domain.model import (
     Qualifier,
 )
 from tisa.fusion.correlation import EARTH_RADIUS_KM
-from tisa.fusion.quantities import Quantity, default_sigma
+from tisa.fusion.quantities import Quantity, default_sigma, resolution_s
 from tisa.fusion.reports import Holding
+from tisa.fusion.sites import site_named
 
 KST = timezone(timedelta(hours=9), "KST")
 JST = timezone(timedelta(hours=9), "JST")
@@ -66,8 +85,11 @@ SITES = (
     (39.15, 127.45, "Wonsan"),
     (40.03, 128.18, "Sinpo"),
     (39.70, 125.90, "Kaechon"),
-    (38.40, 126.80, "Sariwon area"),
+    (38.51, 125.76, "Sariwon area"),
 )
+#: Neighbouring sites that single linkage merged (the `close` family).
+NEIGHBOURS = ((SITES[0], SITES[1]), (SITES[2], SITES[3]))
+FAMILIES = ("base", "close", "salvo", "mixed", "chain", "zone", "amend", "bounds")
 TEST_SITE = (41.28, 129.08, "Punggye-ri")
 
 #: Missile classes a launch may be: (range km, apogee km, flight time min) as (low, high).
@@ -122,6 +144,9 @@ class TrueEvent:
     magnitude: float | None = None
     yield_kt: float | None = None
     collapse: bool = False
+    site: str = ""
+    #: Per missile, where a salvo mixes types: (class, range km, apogee km, flight min).
+    kinds: tuple[tuple[MissileClass, float, float, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -163,15 +188,27 @@ def yield_from_magnitude(mb: float) -> float:
 class _Draw:
     """One scenario's random choices (the only state; pure given the seed)."""
 
-    def __init__(self, seed: int, *, bias: bool, hedge_share: float) -> None:
+    def __init__(
+        self, seed: int, *, bias: bool, hedge_share: float, by_missile: float = 0.4
+    ) -> None:
         self.rng = random.Random(seed)  # noqa: S311 - a reproducible simulation, not secrets
         self.bias = bias
         self.hedge_share = hedge_share
+        self.by_missile = by_missile
+        self.placed = 0.8
 
     def uuid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
-    def event(self, number: int, time: datetime, kind: str) -> TrueEvent:
+    def event(
+        self,
+        number: int,
+        time: datetime,
+        kind: str,
+        *,
+        site: tuple[float, float, str] | None = None,
+        mixed: bool = False,
+    ) -> TrueEvent:
         rng = self.rng
         ident = f"true-{number:06d}"
         if kind == "test":
@@ -187,11 +224,18 @@ class _Draw:
                 magnitude=mb,
                 yield_kt=yield_from_magnitude(mb),
             )
-        site = rng.choice(SITES)
+        site = site or rng.choice(SITES)
         lat, lon = destination(site[0], site[1], rng.uniform(0, 360), rng.uniform(0, 5))
         cls = rng.choice(list(_FLIGHTS))
         (r0, r1), (a0, a1), (f0, f1) = _FLIGHTS[cls]
         count = 1 if kind == "single" else rng.randint(2, 4)
+        kinds: list[tuple[MissileClass, float, float, float]] = []
+        if mixed:
+            other = rng.choice([c for c in _FLIGHTS if c is not cls])
+            for n in range(count):
+                c = cls if n % 2 == 0 else other
+                (q0, q1), (b0, b1), (g0, g1) = _FLIGHTS[c]
+                kinds.append((c, rng.uniform(q0, q1), rng.uniform(b0, b1), rng.uniform(g0, g1)))
         times = [time]
         for _ in range(count - 1):
             times.append(times[-1] + timedelta(seconds=rng.uniform(30, 240)))
@@ -210,6 +254,8 @@ class _Draw:
             range_km=range_km,
             flight_time_min=rng.uniform(f0, f1),
             impact=impact,
+            site=site[2],
+            kinds=tuple(kinds),
         )
 
     # -- figures -----------------------------------------------------------------------------
@@ -249,13 +295,17 @@ class _Draw:
             moment = moment.replace(microsecond=0)
             original = moment.astimezone(zone).isoformat()
             return Instant(moment.astimezone(UTC), _zoned(original, zone), Qualifier.ABOUT, s)
+        # Unstated: worded to the clock's minute, as the parties do ("10:15").
         s = default_sigma(Quantity.TIME, Qualifier.ABOUT)
-        moment = (truth + timedelta(seconds=bias + rng.gauss(0, s))).replace(microsecond=0)
-        original = moment.astimezone(zone).isoformat()
+        moment = truth + timedelta(seconds=bias + rng.gauss(0, s))
+        moment = moment.replace(second=0, microsecond=0)
+        original = moment.astimezone(zone).isoformat(timespec="minutes")
         return Instant(moment.astimezone(UTC), _zoned(original, zone), Qualifier.ABOUT)
 
-    def place(self, sensor: Sensor, lat: float, lon: float, what: str) -> Position:
+    def place(self, sensor: Sensor, lat: float, lon: float, what: str, site: str = "") -> Position:
         rng = self.rng
+        if site and site_named(site) is not None and rng.random() < 0.5:
+            what = site if site.endswith("area") else f"{site} area"
         stated = self._stated(sensor)
         s = sensor.position_sigma_km if stated else default_sigma(Quantity.SITE, Qualifier.ABOUT)
         north, east = rng.gauss(0, s), rng.gauss(0, s)
@@ -298,11 +348,11 @@ class _Draw:
                     yield_kt=test_yield,
                 ),
             )
-        by_missile = event.count > 1 and self.rng.random() < 0.4
+        by_missile = event.count > 1 and self.rng.random() < self.by_missile
         times = event.times if by_missile else event.times[:1]
         out: list[Observation] = []
-        for time in times:
-            out.append(self.launch(sensor, event, time, zone, coarse, by_missile))
+        for n, time in enumerate(times):
+            out.append(self.launch(sensor, event, time, zone, coarse, by_missile, n))
         return tuple(out)
 
     def launch(
@@ -313,12 +363,23 @@ class _Draw:
         zone: timezone,
         coarse: float,
         by_missile: bool,
+        n: int = 0,
     ) -> MissileLaunch:
         rng = self.rng
         assert event.apogee_km is not None
         assert event.range_km is not None
         assert event.flight_time_min is not None
         assert event.impact is not None
+        cls, range_km, apogee, flight = (
+            event.kinds[n]
+            if event.kinds and by_missile
+            else (
+                event.missile_class if not event.kinds else MissileClass.UNKNOWN,
+                event.range_km,
+                event.apogee_km,
+                event.flight_time_min,
+            )
+        )
         count = None
         if not by_missile and (event.count > 1 or rng.random() < 0.5):
             if event.count > 1 and rng.random() < 0.3:
@@ -326,20 +387,15 @@ class _Draw:
             else:
                 count = Estimate(event.count, Qualifier.EXACT)
         rel = sensor.relative_sigma
-        flight = event.flight_time_min
         return MissileLaunch(
             time=self.instant(sensor, time, zone),
-            missile_class=event.missile_class if rng.random() < 0.8 else MissileClass.UNKNOWN,
-            launch_position=self.place(sensor, event.lat, event.lon, "launch area")
-            if rng.random() < 0.8
+            missile_class=cls if rng.random() < 0.8 else MissileClass.UNKNOWN,
+            launch_position=self.place(sensor, event.lat, event.lon, "launch area", event.site)
+            if rng.random() < self.placed
             else None,
             count=count,
-            apogee_km=self.value(
-                sensor, Quantity.APOGEE_KM, event.apogee_km, rel * event.apogee_km, coarse
-            ),
-            range_km=self.value(
-                sensor, Quantity.RANGE_KM, event.range_km, rel * event.range_km, coarse
-            ),
+            apogee_km=self.value(sensor, Quantity.APOGEE_KM, apogee, rel * apogee, coarse),
+            range_km=self.value(sensor, Quantity.RANGE_KM, range_km, rel * range_km, coarse),
             flight_time_min=self.value(sensor, Quantity.FLIGHT_TIME_MIN, flight, 1.0, coarse)
             if sensor.originator == "JPN"
             else None,
@@ -389,6 +445,45 @@ def _product(
     )
 
 
+def _episode(
+    draw: _Draw, family: str, n: int, time: datetime, test_share: float, salvo_share: float
+) -> list[TrueEvent]:
+    """The true events of one episode (one event, or a family's cluster of them)."""
+    rng = draw.rng
+    if family == "close":
+        pair = rng.choice(NEIGHBOURS)
+        later = time + timedelta(seconds=rng.uniform(120, 600))
+        return [
+            draw.event(2 * n, time, "single", site=pair[0]),
+            draw.event(2 * n + 1, later, "single", site=pair[1]),
+        ]
+    if family == "chain":
+        site = rng.choice(SITES)
+        return [
+            draw.event(7 * n + k, time + timedelta(minutes=9 * k), "single", site=site)
+            for k in range(7)
+        ]
+    if family in ("salvo", "mixed"):
+        return [draw.event(n, time, "salvo", mixed=family == "mixed")]
+    roll = rng.random()
+    kind = "test" if roll < test_share else "salvo" if roll < test_share + salvo_share else "single"
+    if family != "base" and kind == "test":
+        kind = "single"
+    return [draw.event(n, time, kind)]
+
+
+def _mistag(instant: Instant, rng: random.Random) -> Instant:
+    """The same clock reading with a mistaken zone: written as UTC, or its offset's sign
+    flipped (what a hurried analyst or a bad converter does)."""
+    local = datetime.fromisoformat(instant.original)
+    offset = local.utcoffset() or timedelta(0)
+    flipped = timezone(-offset) if offset else timezone(timedelta(hours=9))
+    wrong = local.replace(tzinfo=UTC if offset and rng.random() < 0.5 else flipped)
+    spec = "minutes" if resolution_s(instant.original) >= 60 else "seconds"
+    original = _zoned(wrong.isoformat(timespec=spec), UTC if wrong.tzinfo is UTC else flipped)
+    return Instant(wrong.astimezone(UTC), original, instant.qualifier, instant.sigma_s)
+
+
 def generate(
     seed: int,
     *,
@@ -401,25 +496,34 @@ def generate(
     recall_share: float = 0.02,
     hedge_share: float = 0.1,
     bias: bool = True,
+    family: str = "base",
 ) -> Scenario:
-    """A scenario of `events` primary events (collapses come on top), from `seed`."""
-    draw = _Draw(seed, bias=bias, hedge_share=hedge_share)
+    """A scenario of `events` primary episodes (collapses come on top), from `seed`.
+
+    Raises:
+        ValueError: a family not in FAMILIES.
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; one of {', '.join(FAMILIES)}")
+    if family == "amend":
+        revision_share = 1.0
+    if family == "bounds":
+        hedge_share = 0.8
+    draw = _Draw(
+        seed,
+        bias=bias,
+        hedge_share=hedge_share,
+        by_missile=0.7 if family in ("salvo", "mixed") else 0.4,
+    )
     rng = draw.rng
     truth: list[TrueEvent] = []
     time = start
     for n in range(events):
         time += timedelta(hours=1 + rng.expovariate(1 / 24))
-        roll = rng.random()
-        kind = (
-            "test"
-            if roll < test_share
-            else "salvo"
-            if roll < test_share + salvo_share
-            else "single"
-        )
-        event = draw.event(n, time, kind)
-        truth.append(event)
-        if kind == "test" and rng.random() < collapse_share:
+        episode = _episode(draw, family, n, time, test_share, salvo_share)
+        truth.extend(episode)
+        event = episode[0]
+        if event.kind is ObservationKind.NUCLEAR_TEST and rng.random() < collapse_share:
             assert event.magnitude is not None
             later = time + timedelta(seconds=rng.uniform(7 * 60, 9 * 60))
             mb = max(3.5, event.magnitude - rng.uniform(1.0, 1.8))
@@ -436,27 +540,54 @@ def generate(
                     collapse=True,
                 )
             )
+        time = max(e.time for e in episode)
     holdings: list[Holding] = []
     membership: dict[tuple[str, int], str] = {}
     for event in truth:
         seen = [s for s in SENSORS if rng.random() < s.detects] or [rng.choice(SENSORS)]
+        mistaken = rng.choice(seen) if family == "zone" and len(seen) > 1 else None
         for sensor in seen:
-            pid = draw.uuid()
             created = event.time + timedelta(minutes=rng.uniform(3, 40))
+            first = None
             if rng.random() < revision_share:
                 first = draw.observations(sensor, event, 2.0)
-                holdings.append(Holding(_product(draw, sensor, pid, 1, event, first, created)))
-                created += timedelta(hours=rng.uniform(1, 6))
-                version = 2
-            else:
-                version = 1
             final = draw.observations(sensor, event, 1.0)
-            recalled = rng.random() < recall_share
-            product = _product(draw, sensor, pid, version, event, final, created)
-            holdings.append(Holding(product, created + timedelta(seconds=2), recalled))
-            if not recalled:
-                for index in range(len(final)):
-                    membership[(pid, index)] = event.id
+            if sensor is mistaken:
+                final = tuple(
+                    replace(
+                        o,
+                        time=_mistag(o.time, rng),
+                        launch_position=o.launch_position
+                        or draw.place(sensor, event.lat, event.lon, "launch area", event.site),
+                    )
+                    if isinstance(o, MissileLaunch)
+                    else replace(o, time=_mistag(o.time, rng))
+                    for o in final
+                )
+            # A salvo reported missile by missile comes one product per missile half the time.
+            split = len(final) > 1 and rng.random() < 0.5
+            parts = [(o,) for o in final] if split else [final]
+            firsts = (
+                [None] * len(parts)
+                if first is None
+                else [(o,) for o in first]
+                if split and len(first) == len(final)
+                else [first] + [None] * (len(parts) - 1)
+            )
+            for part, early in zip(parts, firsts, strict=True):
+                pid = draw.uuid()
+                when = created
+                version = 1
+                if early is not None:
+                    holdings.append(Holding(_product(draw, sensor, pid, 1, event, early, when)))
+                    when += timedelta(hours=rng.uniform(1, 6))
+                    version = 2
+                recalled = rng.random() < recall_share
+                product = _product(draw, sensor, pid, version, event, part, when)
+                holdings.append(Holding(product, when + timedelta(seconds=2), recalled))
+                if not recalled:
+                    for index in range(len(part)):
+                        membership[(pid, index)] = event.id
     return Scenario(seed, tuple(holdings), tuple(truth), membership)
 
 

@@ -30,6 +30,13 @@ class Score:
     exact_events: float
     normalised_error: Mapping[str, float]
     samples: Mapping[str, int]
+    #: Of the true salvos (count > 1), the share whose event (the one holding most of its
+    #: reports) has exactly the true count; 1.0 when there are none.
+    salvo_count_exact: float = 1.0
+    salvos: int = 0
+    #: Fused events holding no true event's majority: split-off pieces, such as a report
+    #: whose zone mistake made it an event of its own.
+    phantoms: int = 0
 
 
 def _pairs(n: int) -> int:
@@ -80,6 +87,13 @@ def score(scenario: Scenario, fused: Iterable[Event]) -> Score:
     exact_share = exact / len(members_of_true) if members_of_true else 1.0
 
     truth = {t.id: t for t in scenario.truth}
+    by_event = {e.id: e for e in events}
+    home: dict[str, str] = {}
+    for t, ms in members_of_true.items():
+        home[t] = Counter(predicted[k] for k in ms).most_common(1)[0][0]
+    salvos = [t for t in members_of_true if truth[t].count > 1]
+    right = sum(1 for t in salvos if by_event[home[t]].count == truth[t].count)
+    phantoms = sum(1 for e in members_of_pred if e not in set(home.values()))
     squares: dict[str, list[float]] = {}
     for event in events:
         ids = {scenario.membership.get((r.source.product_id, r.index)) for r in event.reports}
@@ -96,7 +110,10 @@ def score(scenario: Scenario, fused: Iterable[Event]) -> Score:
                 continue
             # The bound at the truth: each report's sigma as the generator drew its noise.
             sigmas = [
-                f.stated_sigma
+                # Times: the figure's own sigma (its wording's interval included).
+                f.sigma
+                if q.is_time
+                else f.stated_sigma
                 if f.stated_sigma is not None
                 else default_sigma(q, f.qualifier, target)
                 for f in figures
@@ -108,5 +125,12 @@ def score(scenario: Scenario, fused: Iterable[Event]) -> Score:
             squares.setdefault(q.value, []).append(((made.value - target) / bound) ** 2)
     rms = {q: math.sqrt(math.fsum(v) / len(v)) for q, v in sorted(squares.items())}
     return Score(
-        precision, recall, exact_share, rms, {q: len(v) for q, v in sorted(squares.items())}
+        precision,
+        recall,
+        exact_share,
+        rms,
+        {q: len(v) for q, v in sorted(squares.items())},
+        right / len(salvos) if salvos else 1.0,
+        len(salvos),
+        phantoms,
     )
