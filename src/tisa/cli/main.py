@@ -17,6 +17,7 @@ GROUPS = (
     "channels",
     "audit",
     "setup",
+    "users",
     "simulate",
     "tracks",
     "stix",

@@ -1,4 +1,4 @@
-"""`tisa arrangement`, `peer` and `user`: what a node is told before it serves."""
+"""`tisa arrangement` and `peer`: what a node is told before it serves."""
 
 from __future__ import annotations
 
@@ -9,18 +9,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tisa.node.settings import (
-    Settings,
     default_arrangement_text,
     load_arrangement,
     pin_arrangement,
     set_peer,
 )
-from tisa.services.accounts import Accounts, Role
 
 if TYPE_CHECKING:
     pass
 
-from tisa.cli.app import NodeDir, arrangement_app, now, out, peer_app, user_app
+from tisa.cli.app import NodeDir, arrangement_app, out, peer_app
 
 
 @arrangement_app.command("pin")
@@ -71,29 +69,3 @@ def peer_add(
     """Record a peer's federation address."""
     set_peer(root, party.upper(), url)
     out.print(f"{party.upper()} at {url}")
-
-
-@user_app.command("add")
-def user_add(
-    root: NodeDir,
-    username: Annotated[str, typer.Argument()],
-    role: Annotated[Role, typer.Option(help="analyst, release-officer, admin or auditor.")],
-    clearance: Annotated[str, typer.Option(help="National term or common level.")],
-    password: Annotated[
-        str, typer.Option(prompt=True, hide_input=True, envvar="TISA_NEW_PASSWORD")
-    ],
-    need_to_know: Annotated[
-        list[str] | None, typer.Option(help="Topic patterns, e.g. dprk.missile.*")
-    ] = None,
-    language: Annotated[str, typer.Option(help="en, ko or ja.")] = "en",
-) -> None:
-    """Create a user of this node."""
-    from tisa.store.database import Database
-
-    settings = Settings.load(root)
-    arrangement = load_arrangement(settings.paths.arrangement)
-    with Database(settings.database_url) as db:
-        user = Accounts(db, arrangement, settings.party, now).add(
-            username, password, role, clearance, need_to_know, language
-        )
-    out.print(f"user {user.username}: {user.role.value}, cleared {user.clearance.label}")

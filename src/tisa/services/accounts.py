@@ -300,10 +300,21 @@ class Accounts:
         with self._db.read() as conn:
             return [_account(row) for row in rows.every(conn)]
 
+    def account(self, by: User, username: str) -> Account:
+        """One user of this node.
+
+        Raises:
+            AccessDenied: `by` is not an administrator.
+            NotFound: no such user.
+        """
+        by.require(Role.ADMIN)
+        with self._db.read() as conn:
+            return _account(self._existing(conn, username))
+
     def _existing(self, conn: Connection, username: str) -> rows.UserRow:
         row = rows.get(conn, username)
         if row is None:
-            raise NotFound(f"no user {username!r} at this node")
+            raise NotFound(f"no user {username!r} at {self._party}")
         return row
 
     def change_password(self, by: User, username: str, password: str) -> int:
