@@ -12,6 +12,7 @@ from tisa.errors import TisaError
 # Importing each group registers its commands on `app`, in the order `tisa --help` lists them.
 GROUPS = (
     "node",
+    "demo",
     "files",
     "events",
     "channels",
