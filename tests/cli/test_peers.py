@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import pytest
 from harness.clusters import copy_cluster
 from typer.testing import CliRunner
 
@@ -14,10 +15,11 @@ from tisa.errors import NotFound
 from tisa.node.settings import load_arrangement
 
 runner = CliRunner()
+pytestmark = pytest.mark.usefixtures("wide_console")
 
 
 def _run(*args: str) -> tuple[int, str, BaseException | None]:
-    result = runner.invoke(app, list(args), env={"COLUMNS": "160"})
+    result = runner.invoke(app, list(args))
     return result.exit_code, " ".join(result.output.split()), result.exception
 
 

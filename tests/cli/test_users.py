@@ -16,6 +16,7 @@ from tisa.node.settings import Settings
 from tisa.store import audit
 
 runner = CliRunner()
+pytestmark = pytest.mark.usefixtures("wide_console")
 USER = "kor-analyst"
 
 
@@ -46,8 +47,7 @@ def _actions(root: Path) -> list[str]:
 
 
 def _user(root: Path, *args: str, **env: str) -> tuple[int, str, BaseException | None]:
-    # Wide enough for the list's table to keep each cell on one line.
-    result = runner.invoke(app, ["user", *args, "--dir", str(root)], env={"COLUMNS": "160", **env})
+    result = runner.invoke(app, ["user", *args, "--dir", str(root)], env=env or None)
     return result.exit_code, " ".join(result.output.split()), result.exception
 
 
