@@ -21,6 +21,9 @@ channel_app = typer.Typer(help="Suspend or resume a channel at a node.", no_args
 audit_app = typer.Typer(
     help="Verify, show, export and prove from the audit log.", no_args_is_help=True
 )
+# Its help is its callback's: `tisa demo` runs the demo; `tisa demo stop DIR` is its one command.
+demo_app = typer.Typer(invoke_without_command=True)
+app.add_typer(demo_app, name="demo")
 app.add_typer(audit_app, name="audit")
 app.add_typer(arrangement_app, name="arrangement")
 app.add_typer(peer_app, name="peer")

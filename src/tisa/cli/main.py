@@ -12,11 +12,13 @@ from tisa.errors import TisaError
 # Importing each group registers its commands on `app`, in the order `tisa --help` lists them.
 GROUPS = (
     "node",
+    "demo",
     "files",
     "events",
     "channels",
     "audit",
     "setup",
+    "users",
     "simulate",
     "tracks",
     "stix",

@@ -1,10 +1,9 @@
-"""`tisa init`, `serve`, `status`, `check` and `demo`: a node's life on its own machine."""
+"""`tisa init`, `serve`, `status` and `check`: a node's life on its own machine."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import signal
 from pathlib import Path
@@ -217,19 +216,3 @@ def check(root: NodeDir) -> None:
         out.print(f"{len(report.problems)} damaged; the node refuses to serve what is named")
         raise typer.Exit(1)
     out.print("nothing damaged")
-
-
-@app.command()
-def demo(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the steps as JSON.")] = False,
-    keep: Annotated[bool, typer.Option(help="Leave the nodes running; print addresses.")] = False,
-    workdir: Annotated[Path | None, typer.Option(help="Where to put the nodes.")] = None,
-) -> None:
-    """Start USA, KOR and JPN as separate processes and run the arrangement end to end."""
-    from tisa.demo.scenario import run_demo
-
-    report = run_demo(workdir=workdir, keep=keep, echo=None if as_json else out.print)
-    if as_json:
-        print(json.dumps(report, indent=2, ensure_ascii=False))
-    if not report["ok"]:
-        raise typer.Exit(1)

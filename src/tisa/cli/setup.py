@@ -1,4 +1,4 @@
-"""`tisa arrangement`, `peer` and `user`: what a node is told before it serves."""
+"""`tisa arrangement` and `peer`: what a node is told before it serves."""
 
 from __future__ import annotations
 
@@ -8,19 +8,20 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from tisa.errors import ArrangementInvalid
 from tisa.node.settings import (
     Settings,
     default_arrangement_text,
     load_arrangement,
     pin_arrangement,
+    remove_peer,
     set_peer,
 )
-from tisa.services.accounts import Accounts, Role
 
 if TYPE_CHECKING:
-    pass
+    from tisa.domain.arrangement import Arrangement
 
-from tisa.cli.app import NodeDir, arrangement_app, now, out, peer_app, user_app
+from tisa.cli.app import NodeDir, arrangement_app, out, peer_app
 
 
 @arrangement_app.command("pin")
@@ -43,23 +44,54 @@ def arrangement_show(
     path: Annotated[
         Path | None, typer.Argument(help="Arrangement file (default: shipped).")
     ] = None,
+    root: Annotated[
+        Path | None,
+        typer.Option("--dir", "-d", help="Show the arrangement this node runs under."),
+    ] = None,
 ) -> None:
-    """Validate an arrangement and show its parties, channels, scope and digest."""
+    """Validate an arrangement and show its parties, channels, scope and digest, and say
+    which digest it is (the shipped file's, or a pinned one nodes compare)."""
     from tisa.domain.arrangement import parse_arrangement
 
+    if path is not None and root is not None:
+        raise typer.BadParameter("give a file or --dir, not both")
+    if root is not None:
+        path = Settings.load(root).paths.arrangement
     arrangement = (
         load_arrangement(path)
         if path
         else parse_arrangement(default_arrangement_text(), source="shipped arrangement")
     )
-    out.print(f"[bold]{arrangement.title}[/bold] ({arrangement.id})")
-    out.print(f"digest {arrangement.digest}; hub {arrangement.hub}")
+    out.print(f"[bold]{arrangement.title}[/bold] ({arrangement.id}); hub {arrangement.hub}")
     for channel in arrangement.channels:
         out.print(f"  channel {channel.label}: ceiling {channel.ceiling.label} — {channel.basis}")
     out.print("  scope: " + ", ".join(sorted(arrangement.scope)))
     for code, party in arrangement.parties.items():
         pin = "pinned" if party.pinned else "not pinned"
         out.print(f"  {code} {party.name}: {pin}")
+    out.print(f"digest {arrangement.digest}", highlight=False, soft_wrap=True)
+    out.print(_which_digest(arrangement, path), highlight=False, markup=False)
+
+
+def _which_digest(arrangement: Arrangement, path: Path | None) -> str:
+    """Why this digest is the one it is: it covers the whole file, pinned keys included."""
+    what = "the shipped arrangement" if path is None else str(path)
+    said = (
+        f"This is the SHA-256 of {what}'s whole content (as canonical JSON), pinned keys and "
+        "certificates included; nodes send it with every message and refuse a peer whose "
+        "digest differs. "
+    )
+    if arrangement.pinned:
+        return said + (
+            "Every party is pinned: every node of this network must show this same digest "
+            "(`tisa arrangement show --dir NODE`); pinning again (after a certificate is "
+            "rotated) changes it."
+        )
+    return said + (
+        "Not every party is pinned, so no network runs under this digest: `tisa arrangement "
+        "pin` (and `tisa demo`) add each party's signing key and TLS certificate, which gives "
+        "the pinned file another digest. A node's own: `tisa arrangement show --dir NODE`."
+    )
 
 
 @peer_app.command("add")
@@ -73,27 +105,32 @@ def peer_add(
     out.print(f"{party.upper()} at {url}")
 
 
-@user_app.command("add")
-def user_add(
-    root: NodeDir,
-    username: Annotated[str, typer.Argument()],
-    role: Annotated[Role, typer.Option(help="analyst, release-officer, admin or auditor.")],
-    clearance: Annotated[str, typer.Option(help="National term or common level.")],
-    password: Annotated[
-        str, typer.Option(prompt=True, hide_input=True, envvar="TISA_NEW_PASSWORD")
-    ],
-    need_to_know: Annotated[
-        list[str] | None, typer.Option(help="Topic patterns, e.g. dprk.missile.*")
-    ] = None,
-    language: Annotated[str, typer.Option(help="en, ko or ja.")] = "en",
-) -> None:
-    """Create a user of this node."""
-    from tisa.store.database import Database
-
+@peer_app.command("list")
+def peer_list(root: NodeDir) -> None:
+    """List the peers' federation addresses this node records, and any peer the arrangement
+    gives it that has none yet."""
     settings = Settings.load(root)
-    arrangement = load_arrangement(settings.paths.arrangement)
-    with Database(settings.database_url) as db:
-        user = Accounts(db, arrangement, settings.party, now).add(
-            username, password, role, clearance, need_to_know, language
-        )
-    out.print(f"user {user.username}: {user.role.value}, cleared {user.clearance.label}")
+    try:
+        expected = load_arrangement(settings.paths.arrangement).peers_of(settings.party)
+    except ArrangementInvalid:  # none copied in yet: only what node.toml records
+        expected = None
+    if not settings.peers and not expected:
+        out.print(f"{settings.party} records no peer yet: tisa peer add --dir {root} PARTY URL")
+    for party in sorted(set(settings.peers) | set(expected or ())):
+        url = settings.peers.get(party)
+        if url is None:
+            out.print(f"{party}: no address yet (tisa peer add --dir {root} {party} https://…)")
+        elif expected is not None and party not in expected:
+            out.print(f"{party} at {url} (not a channel of {settings.party}: nothing moves there)")
+        else:
+            out.print(f"{party} at {url}")
+
+
+@peer_app.command("remove")
+def peer_remove(
+    root: NodeDir,
+    party: Annotated[str, typer.Argument(help="The peer's party code.")],
+) -> None:
+    """Forget a peer's federation address (the node reads its peers when it starts)."""
+    url = remove_peer(root, party.upper())
+    out.print(f"{party.upper()} at {url} removed; restart the node for it to take effect")

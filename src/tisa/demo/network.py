@@ -182,7 +182,7 @@ class Cluster:
 
     def stop(self, *parties: str, kill: bool = False) -> None:
         """Stop node processes (all by default); `kill` sends SIGKILL, as a crash would."""
-        for party in parties or self.parties:
+        for party in parties or tuple(self.nodes):  # those created (a failed create made fewer)
             process = self.nodes[party].process
             if process is None or process.poll() is not None:
                 continue

@@ -24,7 +24,7 @@ from tisa.crypto.certs import make_tls_identity
 from tisa.crypto.keys import SigningKey
 from tisa.domain.arrangement import Arrangement, parse_arrangement
 from tisa.domain.markings import Classification
-from tisa.errors import ArrangementInvalid, ConfigInvalid, MarkingInvalid
+from tisa.errors import ArrangementInvalid, ConfigInvalid, MarkingInvalid, NotFound
 
 DISK_RESERVE_MB = 256
 
@@ -455,3 +455,26 @@ def set_peer(root: Path, party: str, url: str) -> None:
     data = tomllib.loads(paths.config.read_text(encoding="utf-8"))
     data.setdefault("peers", {})[party] = url
     paths.config.write_text(tomli_w.dumps(data), encoding="utf-8")
+
+
+def remove_peer(root: Path, party: str) -> str:
+    """Forget where a peer listens; returns the URL that was recorded.
+
+    Raises:
+        ConfigInvalid: no node here.
+        NotFound: the node records no address for `party`.
+    """
+    paths = NodePaths(root)
+    try:
+        data = tomllib.loads(paths.config.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigInvalid(
+            f"{paths.config}: cannot read ({exc.strerror}); run `tisa init`"
+        ) from exc
+    peers = data.get("peers", {})
+    if party not in peers:
+        known = ", ".join(sorted(peers)) or "none"
+        raise NotFound(f"{paths.config} records no peer {party} (peers: {known})")
+    url = str(peers.pop(party))
+    paths.config.write_text(tomli_w.dumps(data), encoding="utf-8")
+    return url

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -17,7 +16,7 @@ from sqlalchemy import Connection
 from tisa.domain.arrangement import Arrangement
 from tisa.domain.markings import Classification
 from tisa.domain.questions import Reader
-from tisa.errors import AccessDenied, AuthenticationFailed, Conflict, InputInvalid
+from tisa.errors import AccessDenied, AuthenticationFailed, Conflict, InputInvalid, NotFound
 from tisa.store import accounts as rows
 from tisa.store import audit
 from tisa.store.database import Database
@@ -65,6 +64,25 @@ class User:
             raise AccessDenied(f"{self.username} is {self.role.value}; this needs {wanted}")
 
 
+@dataclass(frozen=True)
+class Account:
+    """A user as the node's administrator sees them: no password, no tokens."""
+
+    username: str
+    role: Role
+    clearance: Classification
+    need_to_know: frozenset[str]
+    language: str
+    created_at: datetime
+    failed_logins: int
+    locked_until: datetime | None
+    disabled_at: datetime | None
+
+    def locked(self, now: datetime) -> bool:
+        """Whether sign-ins are refused at `now` for too many failures."""
+        return self.locked_until is not None and self.locked_until > now
+
+
 def operator(party: str) -> User:
     """The node's operator at its console (the CLI on the node's own machine, with its data
     directory): an administrator who reads no products."""
@@ -73,6 +91,28 @@ def operator(party: str) -> User:
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _account(row: rows.UserRow) -> Account:
+    return Account(
+        username=row.username,
+        role=Role(row.role),
+        clearance=Classification(row.clearance),
+        need_to_know=frozenset(row.need_to_know),
+        language=row.language,
+        created_at=row.created_at,
+        failed_logins=row.failed_logins,
+        locked_until=row.locked_until,
+        disabled_at=row.disabled_at,
+    )
+
+
+def _check_new_password(password: str) -> None:
+    """Raises:
+    InputInvalid: too short to be a password.
+    """
+    if len(password) < 8:
+        raise InputInvalid("password: at least 8 characters")
 
 
 class Accounts:
@@ -110,8 +150,7 @@ class Accounts:
             raise InputInvalid("username: letters, digits, '.', '-'; at most 100")
         if language not in LANGUAGES:
             raise InputInvalid(f"language {language!r}: one of {', '.join(LANGUAGES)}")
-        if len(password) < 8:
-            raise InputInvalid("password: at least 8 characters")
+        _check_new_password(password)
         level = self._arrangement.level_of_term(self._party, clearance)
         topics = need_to_know if need_to_know is not None else ["*"]
         now = self._clock()
@@ -142,29 +181,33 @@ class Accounts:
             language=lang,
         )
 
-    def _check_password(self, conn: Connection, username: str, password: str) -> Any:
-        """The user's row if `password` is theirs; failures are counted (five lock the
-        account for a while) and audited.
-
-        Raises:
-            AuthenticationFailed: unknown user, wrong password, or locked out.
-        """
+    def _check_password(self, conn: Connection, username: str, password: str) -> rows.UserRow | str:
+        """The user's row if `password` is theirs, else the reason to refuse with. Failures
+        are counted (five lock the account for a while) and audited; the caller raises after
+        its transaction commits, so what is recorded here is kept."""
         now = self._clock()
         row = rows.get(conn, username)
         if row is None:
             audit.record(conn, audit.Action.SIGN_IN_FAILED, at=now, actor=username[:100])
-            raise AuthenticationFailed("unknown user or wrong password")
-        if row.locked_until is not None and row.locked_until > now:
+            return "unknown user or wrong password"
+        refused = None
+        if row.disabled_at is not None:
+            refused = "disabled", f"{username} is disabled; ask the node's administrator"
+        elif row.locked_until is not None and row.locked_until > now:
+            refused = (
+                "locked",
+                f"{username} is locked after {LOCK_AFTER} failed sign-ins; try later",
+            )
+        if refused is not None:
+            reason, said = refused
             audit.record(
                 conn,
                 audit.Action.SIGN_IN_FAILED,
                 at=now,
                 actor=username,
-                detail={"reason": "locked"},
+                detail={"reason": reason},
             )
-            raise AuthenticationFailed(
-                f"{username} is locked after {LOCK_AFTER} failed sign-ins; try later"
-            )
+            return said
         try:
             self._hasher.verify(row.password_hash, password)
         except (VerificationError, InvalidHashError):
@@ -173,7 +216,7 @@ class Accounts:
             if failed >= LOCK_AFTER:
                 rows.lock(conn, username, now + LOCK_FOR)
             audit.record(conn, audit.Action.SIGN_IN_FAILED, at=now, actor=username)
-            return None
+            return "unknown user or wrong password"
         if row.failed_logins or row.locked_until is not None:
             rows.signed_in(conn, username)
         return row
@@ -182,18 +225,18 @@ class Accounts:
         """A new session token for the user.
 
         Raises:
-            AuthenticationFailed: unknown user, wrong password, or locked out.
+            AuthenticationFailed: unknown user, wrong password, locked out or disabled.
         """
         now = self._clock()
         with self._db.begin() as conn:
-            row = self._check_password(conn, username, password)
-            if row is not None:
+            checked = self._check_password(conn, username, password)
+            if isinstance(checked, rows.UserRow):
                 token = secrets.token_urlsafe(32)
                 rows.add_token(conn, _token_hash(token), username, now, now + TOKEN_LIFETIME)
                 audit.record(conn, audit.Action.SIGN_IN, at=now, actor=username)
         # Raised after the commit, so the failure counted above is kept.
-        if row is None:
-            raise AuthenticationFailed("unknown user or wrong password")
+        if isinstance(checked, str):
+            raise AuthenticationFailed(checked)
         return token
 
     def authenticate(self, username: str, password: str) -> User:
@@ -201,13 +244,19 @@ class Accounts:
         (HTTP Basic, as TAXII clients do); no session is made, and only failures are audited.
 
         Raises:
-            AuthenticationFailed: unknown user, wrong password, or locked out.
+            AuthenticationFailed: unknown user, wrong password, locked out or disabled.
         """
         with self._db.begin() as conn:
-            row = self._check_password(conn, username, password)
-        if row is None:
-            raise AuthenticationFailed("unknown user or wrong password")
-        return self._user(row.username, row.role, row.clearance, row.need_to_know, row.language)
+            checked = self._check_password(conn, username, password)
+        if isinstance(checked, str):
+            raise AuthenticationFailed(checked)
+        return self._user(
+            checked.username,
+            checked.role,
+            checked.clearance,
+            checked.need_to_know,
+            checked.language,
+        )
 
     def resolve(self, token: str) -> User:
         """The user a session token belongs to.
@@ -218,7 +267,8 @@ class Accounts:
         with self._db.read() as conn:
             username = rows.token_user(conn, _token_hash(token), self._clock())
             row = None if username is None else rows.get(conn, username)
-        if row is None:
+        # A disabled user's tokens are ended when they are disabled; asked again here anyway.
+        if row is None or row.disabled_at is not None:
             raise AuthenticationFailed("sign in first: the token is unknown or expired")
         return self._user(row.username, row.role, row.clearance, row.need_to_know, row.language)
 
@@ -237,3 +287,134 @@ class Accounts:
         """End the session."""
         with self._db.begin() as conn:
             rows.drop_token(conn, _token_hash(token))
+
+    # -- the node's administrator ---------------------------------------------------------------
+
+    def every(self, by: User) -> list[Account]:
+        """Every user of this node, by name.
+
+        Raises:
+            AccessDenied: `by` is not an administrator.
+        """
+        by.require(Role.ADMIN)
+        with self._db.read() as conn:
+            return [_account(row) for row in rows.every(conn)]
+
+    def account(self, by: User, username: str) -> Account:
+        """One user of this node.
+
+        Raises:
+            AccessDenied: `by` is not an administrator.
+            NotFound: no such user.
+        """
+        by.require(Role.ADMIN)
+        with self._db.read() as conn:
+            return _account(self._existing(conn, username))
+
+    def _existing(self, conn: Connection, username: str) -> rows.UserRow:
+        row = rows.get(conn, username)
+        if row is None:
+            raise NotFound(f"no user {username!r} at {self._party}")
+        return row
+
+    def change_password(self, by: User, username: str, password: str) -> int:
+        """Give the user a new password and end their sessions; how many were ended.
+
+        Raises:
+            AccessDenied: `by` is not an administrator.
+            InputInvalid: the password is too short.
+            NotFound: no such user.
+        """
+        by.require(Role.ADMIN)
+        _check_new_password(password)
+        now = self._clock()
+        with self._db.begin() as conn:
+            self._existing(conn, username)
+            rows.set_password(conn, username, self._hasher.hash(password))
+            ended = rows.drop_tokens_of(conn, username)
+            audit.record(
+                conn,
+                audit.Action.USER_PASSWORD,
+                at=now,
+                actor=by.username,
+                detail={"user": username, "sessions_ended": ended},
+            )
+        return ended
+
+    def unlock(self, by: User, username: str) -> Account:
+        """Lift the lock after too many failed sign-ins and forget the failures; returns the
+        account as it was.
+
+        Raises:
+            AccessDenied: `by` is not an administrator.
+            NotFound: no such user.
+            Conflict: the user is not locked and has no failed sign-in to forget.
+        """
+        by.require(Role.ADMIN)
+        now = self._clock()
+        with self._db.begin() as conn:
+            row = self._existing(conn, username)
+            if row.failed_logins == 0 and (row.locked_until is None or row.locked_until <= now):
+                raise Conflict(f"{username} is not locked")
+            rows.unlock(conn, username)
+            audit.record(
+                conn,
+                audit.Action.USER_UNLOCK,
+                at=now,
+                actor=by.username,
+                detail={
+                    "user": username,
+                    "failed_logins": row.failed_logins,
+                    "locked_until": None
+                    if row.locked_until is None
+                    else row.locked_until.isoformat(),
+                },
+            )
+        return _account(row)
+
+    def disable(self, by: User, username: str) -> int:
+        """Refuse the user's sign-ins and end their sessions until enabled again; how many
+        sessions were ended.
+
+        Raises:
+            AccessDenied: `by` is not an administrator.
+            NotFound: no such user.
+            Conflict: the user is disabled already.
+        """
+        by.require(Role.ADMIN)
+        now = self._clock()
+        with self._db.begin() as conn:
+            row = self._existing(conn, username)
+            if row.disabled_at is not None:
+                raise Conflict(
+                    f"{username} is disabled already (since {row.disabled_at:%Y-%m-%d %H:%M} UTC)"
+                )
+            rows.set_disabled(conn, username, now)
+            ended = rows.drop_tokens_of(conn, username)
+            audit.record(
+                conn,
+                audit.Action.USER_DISABLE,
+                at=now,
+                actor=by.username,
+                detail={"user": username, "sessions_ended": ended},
+            )
+        return ended
+
+    def enable(self, by: User, username: str) -> None:
+        """Let a disabled user sign in again (with the password they had).
+
+        Raises:
+            AccessDenied: `by` is not an administrator.
+            NotFound: no such user.
+            Conflict: the user is not disabled.
+        """
+        by.require(Role.ADMIN)
+        now = self._clock()
+        with self._db.begin() as conn:
+            row = self._existing(conn, username)
+            if row.disabled_at is None:
+                raise Conflict(f"{username} is not disabled")
+            rows.set_disabled(conn, username, None)
+            audit.record(
+                conn, audit.Action.USER_ENABLE, at=now, actor=by.username, detail={"user": username}
+            )

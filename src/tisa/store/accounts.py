@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
@@ -22,14 +23,23 @@ class UserRow:
     language: str
     failed_logins: int
     locked_until: datetime | None
+    created_at: datetime
+    disabled_at: datetime | None
+
+
+def _row(r: Any) -> UserRow:
+    return UserRow(**{f: getattr(r, f) for f in UserRow.__dataclass_fields__})
 
 
 def get(conn: Connection, username: str) -> UserRow | None:
     """One user, or None."""
     r = conn.execute(select(users).where(users.c.username == username)).first()
-    if r is None:
-        return None
-    return UserRow(**{f: getattr(r, f) for f in UserRow.__dataclass_fields__})
+    return None if r is None else _row(r)
+
+
+def every(conn: Connection) -> list[UserRow]:
+    """Every user, by name."""
+    return [_row(r) for r in conn.execute(select(users).order_by(users.c.username))]
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,21 @@ def lock(conn: Connection, username: str, until: datetime) -> None:
 def signed_in(conn: Connection, username: str) -> None:
     """A sign-in succeeded: failures are forgotten and any lock lifted."""
     _change(conn, username, failed_logins=0, locked_until=None)
+
+
+def unlock(conn: Connection, username: str) -> None:
+    """The administrator lifts the lock: failures are forgotten too."""
+    _change(conn, username, failed_logins=0, locked_until=None)
+
+
+def set_password(conn: Connection, username: str, password_hash: str) -> None:
+    """A new password, as its hash."""
+    _change(conn, username, password_hash=password_hash)
+
+
+def set_disabled(conn: Connection, username: str, at: datetime | None) -> None:
+    """Disable the user from `at`, or (None) enable them again."""
+    _change(conn, username, disabled_at=at)
 
 
 def set_language(conn: Connection, username: str, language: str) -> None:
@@ -104,3 +129,8 @@ def token_user(conn: Connection, token_hash: str, now: datetime) -> str | None:
 def drop_token(conn: Connection, token_hash: str) -> None:
     """End a session."""
     conn.execute(delete(tokens).where(tokens.c.token_hash == token_hash))
+
+
+def drop_tokens_of(conn: Connection, username: str) -> int:
+    """End every session of the user; how many there were."""
+    return int(conn.execute(delete(tokens).where(tokens.c.username == username)).rowcount)

@@ -40,6 +40,10 @@ class Action(StrEnum):
     CHANNEL_RESUME = "channel.resume"
     SIGN_IN = "sign-in"
     SIGN_IN_FAILED = "sign-in.failed"
+    USER_PASSWORD = "user.password"  # noqa: S105 - an action's name, not a password
+    USER_UNLOCK = "user.unlock"
+    USER_DISABLE = "user.disable"
+    USER_ENABLE = "user.enable"
     WARNING_RAISED = "warning.raise"
     WARNING_WITHDRAWN = "warning.withdraw"
     WARNING_ENDED = "warning.end"

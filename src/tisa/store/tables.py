@@ -196,6 +196,8 @@ users = Table(
     Column("failed_logins", Integer, nullable=False, default=0),
     _when("locked_until"),
     _when("created_at", nullable=False),
+    # Set by the node's administrator: no sign-in, no token, until enabled again.
+    _when("disabled_at"),
 )
 
 tokens = Table(
