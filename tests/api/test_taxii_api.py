@@ -426,6 +426,25 @@ def test_a_posted_bundle_becomes_drafts_and_its_status_is_the_posters(node: Node
     assert after - before, "no draft was made"
 
 
+def test_a_bundle_with_two_versions_of_one_report_drafts_the_latest_once(node: Node) -> None:
+    pid = node.release(launch(f"twice {secrets.token_hex(2)}"))
+    exported = node.get(f"/collections/{node.collection('all')}/objects/", limit=1000)
+    mine = [o for o in exported.json()["objects"] if pid in str(o) or o["type"] != "report"]
+    (report,) = [o for o in mine if o["type"] == "report" and o.get("name", "").startswith("twice")]
+    later = {**report, "modified": "2099-01-01T00:00:00.000Z", "name": "twice, amended"}
+    posted = node.client.post(
+        f"{ROOT}/collections/{node.collection('inbox')}/objects/",
+        json={"objects": [*mine, later]},
+        headers={**node.headers("usa-analyst"), "Content-Type": TAXII},
+    )
+    assert posted.status_code == 202, posted.text
+    status = posted.json()
+    drafted = [e for e in status["successes"] + status["failures"] if e["id"] == report["id"]]
+    assert len(drafted) == 1
+    assert drafted[0]["version"] == "2099-01-01T00:00:00.000Z"
+    assert status["total_count"] == status["success_count"] + status["failure_count"]
+
+
 def test_the_inbox_refuses_other_media_types_readers_and_non_writers(node: Node) -> None:
     inbox = node.collection("inbox")
     path = f"{ROOT}/collections/{inbox}/objects/"

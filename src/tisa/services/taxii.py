@@ -48,7 +48,6 @@ _TYPE = re.compile(r"[a-z0-9][a-z0-9-]{1,248}[a-z0-9]")
 _ID = re.compile(
     r"[a-z0-9][a-z0-9-]{1,248}[a-z0-9]--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 )
-_REPORTS = ("report", "grouping")
 _SPEC = re.compile(r"\d\.\d")
 #: The query parameters TAXII's object, manifest and versions endpoints take.
 PARAMS = frozenset(
@@ -556,19 +555,12 @@ class Taxii:
         requested = self.ctx.clock()
         successes: list[dict[str, Any]] = []
         failures: list[dict[str, Any]] = []
-        # One outcome per report (or grouping), in the bundle's order.
-        reports = [
-            str(o.get("id"))
-            for o in objects
-            if isinstance(o, Mapping) and o.get("type") in _REPORTS
-        ]
-        if not reports:
+        read = ingest.read(bundle, self.ctx.arrangement)
+        if not read:
             raise InputInvalid("no report or grouping among the objects: nothing to draft")
-        for report_id, outcome in zip(
-            reports, ingest.drafts_of(bundle, self.ctx.arrangement), strict=True
-        ):
+        for report_id, outcome in read:
             if isinstance(outcome, ingest.Refusal):
-                failures.append(_status_entry(objects, outcome.object_id, outcome.reason))
+                failures.append(_status_entry(objects, report_id, outcome.reason))
                 continue
             problems = self._drafts.check(user, outcome)
             if problems:
@@ -585,7 +577,7 @@ class Taxii:
             "id": status_id,
             "status": "complete",
             "request_timestamp": stamp(micros(requested.isoformat())),
-            "total_count": len(reports),
+            "total_count": len(read),
             "success_count": len(successes),
             "successes": successes,
             "failure_count": len(failures),
@@ -639,13 +631,17 @@ def _moment(stamp_text: str) -> datetime:
 
 
 def _status_entry(objects: Sequence[Any], object_id: str, message: str) -> dict[str, Any]:
+    """A status detail: the object and the version of it that was read (its latest)."""
     entry: dict[str, Any] = {"id": object_id, "message": message}
-    for obj in objects:
-        if isinstance(obj, Mapping) and obj.get("id") == object_id:
-            version = obj.get("modified") or obj.get("created")
-            if isinstance(version, str):
-                entry["version"] = version
-            break
+    versions = [
+        version
+        for obj in objects
+        if isinstance(obj, Mapping) and obj.get("id") == object_id
+        for version in (obj.get("modified") or obj.get("created"),)
+        if isinstance(version, str)
+    ]
+    if versions:
+        entry["version"] = max(versions)
     return entry
 
 

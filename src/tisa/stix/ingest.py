@@ -60,9 +60,20 @@ def drafts_of(bundle: Mapping[str, Any], arrangement: Arrangement) -> list[Draft
         InputInvalid: not a STIX 2.1 bundle at all (not a bundle, a STIX 2.0 bundle, an object
             without a type and a matching id).
     """
+    return [outcome for _, outcome in read(bundle, arrangement)]
+
+
+def read(
+    bundle: Mapping[str, Any], arrangement: Arrangement
+) -> list[tuple[str, DraftIn | Refusal]]:
+    """`drafts_of`, each outcome with the id of the report or grouping it was read from.
+
+    Raises:
+        InputInvalid: as `drafts_of`.
+    """
     objects = _objects(bundle)
     index = _latest(objects)
-    drafts: list[DraftIn | Refusal] = []
+    read_from: list[tuple[str, DraftIn | Refusal]] = []
     seen: set[str] = set()
     for obj in objects:
         object_id = obj["id"]
@@ -70,10 +81,10 @@ def drafts_of(bundle: Mapping[str, Any], arrangement: Arrangement) -> list[Draft
             continue
         seen.add(object_id)
         try:
-            drafts.append(_draft(index[object_id], index, arrangement))
+            read_from.append((object_id, _draft(index[object_id], index, arrangement)))
         except _Refused as refused:
-            drafts.append(Refusal(object_id, refused.reason))
-    return drafts
+            read_from.append((object_id, Refusal(object_id, refused.reason)))
+    return read_from
 
 
 # --- the bundle ------------------------------------------------------------------------------
