@@ -25,10 +25,9 @@ from tisa.store import stix
 from tisa.store.tables import products
 
 
-def micros(stamp: str) -> int:
-    """A STIX timestamp ('2026-12-01T08:30:00.123Z') in µs since the epoch."""
-    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(UTC)
-    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
+def moment(stamp: str) -> datetime:
+    """The time of a STIX timestamp ('2026-12-01T08:30:00.123Z')."""
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def entries(objects: Iterable[Mapping[str, Any]]) -> list[stix.Entry]:
@@ -37,7 +36,9 @@ def entries(objects: Iterable[Mapping[str, Any]]) -> list[stix.Entry]:
     out = []
     for obj in objects:
         version = str(obj.get("modified") or obj["created"])
-        out.append(stix.Entry(str(obj["id"]), str(obj["type"]), version, micros(version)))
+        out.append(
+            stix.Entry(str(obj["id"]), str(obj["type"]), version, stix.micros(moment(version)))
+        )
     return out
 
 
@@ -73,7 +74,7 @@ def add_version(
     conn: Connection, arrangement: Arrangement, here: str, product: Product, now: datetime
 ) -> None:
     """Add a signed version held here (released or received) to the feed, once."""
-    if stix.indexed(conn, product.id, product.version, revoked=False):
+    if stix.indexed(conn, product.id, product.version):
         return
     objects = export.version_objects(
         product, arrangement, here=here, first_created=first_created(conn, product)
@@ -95,7 +96,7 @@ def add_recall(
     version, so the report is revoked only when no other version stands; when the recalled
     version was the newest and an earlier one stands, the report is written again as that
     one, modified at the recall; when a later one stands, the report is left as it is."""
-    when = micros(timestamp(recalled_at))
+    when = stix.micros(moment(timestamp(recalled_at)))
     if stix.recall_indexed(conn, product.id, when):
         return
     created = first_created(conn, product)

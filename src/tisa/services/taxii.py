@@ -24,7 +24,7 @@ from typing import Any
 from tisa.domain.model import Product
 from tisa.errors import AccessDenied, InputInvalid, NotFound, TisaError
 from tisa.relay.context import NodeContext
-from tisa.relay.stix_feed import first_created, micros
+from tisa.relay.stix_feed import families, first_created, moment
 from tisa.services.accounts import Role, User
 from tisa.services.drafts import WRITERS, Drafts
 from tisa.services.reading import Reading
@@ -76,12 +76,12 @@ def _instant(name: str, text: str) -> int:
         InputInvalid: not an RFC 3339 time with its zone.
     """
     try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError as exc:
         raise InputInvalid(f"{name}: {text!r} is not an RFC 3339 time") from exc
-    if moment.tzinfo is None or "T" not in text.upper():
+    if when.tzinfo is None or "T" not in text.upper():
         raise InputInvalid(f"{name}: {text!r} is not an RFC 3339 time with its zone")
-    return micros(moment.astimezone(UTC).isoformat())
+    return stix.micros(when)
 
 
 @dataclass(frozen=True)
@@ -291,13 +291,14 @@ class Taxii:
         self.reading = reading
         self._drafts = drafts
         self._secret = secret
-        families = sorted({".".join(t.split(".")[:2]) for t in ctx.arrangement.scope})
+        # One collection per topic family of the arrangement's scope, as products are filed.
+        in_scope = families(ctx.arrangement.scope)
         self.collections: tuple[Collection, ...] = (
             Collection("all", "Everything", "Every product you may read, as STIX 2.1."),
             Collection("flash", "FLASH", "FLASH products only.", flash=True),
             *(
                 Collection(f"family:{f}", f"{f}.*", f"Products on {f}.* topics.", family=f)
-                for f in families
+                for f in in_scope
             ),
             Collection(
                 "inbox",
@@ -456,9 +457,9 @@ class Taxii:
         product = sight.product(row)
         if product is None:
             return self._common()[row.object_id]
-        moment = _moment(row.version)
-        recalled_at = moment if row.revoked else None
-        reissued_at = moment if row.reissued else None
+        at = moment(row.version)
+        recalled_at = at if row.revoked else None
+        reissued_at = at if row.reissued else None
         return self._bodies(product, recalled_at, reissued_at)[row.object_id]
 
     def objects(
@@ -576,7 +577,7 @@ class Taxii:
         status: dict[str, Any] = {
             "id": status_id,
             "status": "complete",
-            "request_timestamp": stamp(micros(requested.isoformat())),
+            "request_timestamp": stamp(stix.micros(requested)),
             "total_count": len(read),
             "success_count": len(successes),
             "successes": successes,
@@ -623,11 +624,6 @@ class Taxii:
         if found is None or (found[0] != user.username and user.role is not Role.ADMIN):
             raise NotFound(f"no status {status_id}")
         return found[1]
-
-
-def _moment(stamp_text: str) -> datetime:
-    """The time of a STIX timestamp."""
-    return datetime.fromisoformat(stamp_text.replace("Z", "+00:00"))
 
 
 def _status_entry(objects: Sequence[Any], object_id: str, message: str) -> dict[str, Any]:

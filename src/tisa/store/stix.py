@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Select, func, insert, or_, select, text
 
 from tisa.store.tables import stix_objects, taxii_statuses
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Any fixed number: PostgreSQL's lock that orders the feed's writers (see `add`).
 _FEED_LOCK = 0x7715_5717
 
@@ -58,8 +59,6 @@ class FeedRow:
     product_version: int | None
     revoked: bool
     reissued: bool
-    flash: bool
-    families: str
 
     @property
     def product(self) -> tuple[str, int] | None:
@@ -82,8 +81,9 @@ class Query:
     family: str | None = None
 
 
-def _micros(moment: datetime) -> int:
-    return int(moment.timestamp() * 1_000_000)
+def micros(moment: datetime) -> int:
+    """An aware time in whole µs since the epoch, exactly (no float on the way)."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
 def add(conn: Connection, entries: Sequence[Entry], owner: Owner, now: datetime) -> None:
@@ -98,7 +98,7 @@ def add(conn: Connection, entries: Sequence[Entry], owner: Owner, now: datetime)
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _FEED_LOCK})
     last = conn.execute(select(func.max(stix_objects.c.added_us))).scalar_one_or_none() or 0
-    start = max(_micros(now), last + 1)
+    start = max(micros(now), last + 1)
     families = "".join(f",{f}" for f in owner.families) + ("," if owner.families else "")
     conn.execute(
         insert(stix_objects),
@@ -155,12 +155,11 @@ def page(conn: Connection, query: Query, limit: int) -> list[FeedRow]:
 
 @dataclass(frozen=True)
 class Held:
-    """One version of an object in a collection: where it first entered the feed, and in
-    how many rows (an object several products refer to, a marking, has one row for each)."""
+    """One version of an object in a collection and where it first entered the feed (an
+    object several products refer to, a marking, has a row for each)."""
 
     version_us: int
     first_seq: int
-    rows: int
 
 
 def versions_held(
@@ -172,14 +171,14 @@ def versions_held(
         return {}
     t = stix_objects.c
     stmt = (
-        select(t.object_id, t.version_us, func.min(t.seq), func.count())
+        select(t.object_id, t.version_us, func.min(t.seq))
         .where(t.object_id.in_(sorted(set(object_ids))))
         .group_by(t.object_id, t.version_us)
         .order_by(t.object_id, t.version_us)
     )
     found: dict[str, list[Held]] = {}
-    for object_id, version_us, first_seq, rows in conn.execute(_in_collection(stmt, query)):
-        found.setdefault(object_id, []).append(Held(version_us, first_seq, rows))
+    for object_id, version_us, first_seq in conn.execute(_in_collection(stmt, query)):
+        found.setdefault(object_id, []).append(Held(version_us, first_seq))
     return found
 
 
@@ -207,12 +206,17 @@ def has_products(conn: Connection) -> bool:
     return found is not None
 
 
-def indexed(conn: Connection, product_id: str, version: int, *, revoked: bool) -> bool:
-    """Whether a product version (or its recall) is in the feed already."""
+def indexed(conn: Connection, product_id: str, version: int) -> bool:
+    """Whether a product version is in the feed already (its recall aside)."""
     t = stix_objects.c
     found = conn.execute(
         select(t.seq)
-        .where(t.product_id == product_id, t.product_version == version, t.revoked == revoked)
+        .where(
+            t.product_id == product_id,
+            t.product_version == version,
+            t.revoked.is_(False),
+            t.reissued.is_(False),
+        )
         .limit(1)
     ).first()
     return found is not None
