@@ -209,14 +209,7 @@ class Settings:
         """
         env = os.environ if env is None else env
         paths = NodePaths(root)
-        try:
-            data = tomllib.loads(paths.config.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigInvalid(
-                f"{paths.config}: cannot read ({exc.strerror}); run `tisa init`"
-            ) from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigInvalid(f"{paths.config}: not valid TOML: {exc}") from exc
+        data = _read_config(paths)
 
         def pick(key: str, default: Any = None) -> Any:
             if overrides.get(key) is not None:
@@ -452,9 +445,25 @@ def set_peer(root: Path, party: str, url: str) -> None:
     if not url.startswith("https://"):
         raise ConfigInvalid(f"peer URL {url!r} must be https://")
     paths = NodePaths(root)
-    data = tomllib.loads(paths.config.read_text(encoding="utf-8"))
+    data = _read_config(paths)
     data.setdefault("peers", {})[party] = url
     paths.config.write_text(tomli_w.dumps(data), encoding="utf-8")
+
+
+def _read_config(paths: NodePaths) -> dict[str, Any]:
+    """The node's node.toml.
+
+    Raises:
+        ConfigInvalid: no node.toml here, or not valid TOML.
+    """
+    try:
+        return tomllib.loads(paths.config.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigInvalid(
+            f"{paths.config}: cannot read ({exc.strerror}); run `tisa init`"
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigInvalid(f"{paths.config}: not valid TOML: {exc}") from exc
 
 
 def remove_peer(root: Path, party: str) -> str:
@@ -465,12 +474,7 @@ def remove_peer(root: Path, party: str) -> str:
         NotFound: the node records no address for `party`.
     """
     paths = NodePaths(root)
-    try:
-        data = tomllib.loads(paths.config.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigInvalid(
-            f"{paths.config}: cannot read ({exc.strerror}); run `tisa init`"
-        ) from exc
+    data = _read_config(paths)
     peers = data.get("peers", {})
     if party not in peers:
         known = ", ".join(sorted(peers)) or "none"

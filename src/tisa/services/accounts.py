@@ -80,7 +80,12 @@ class Account:
 
     def locked(self, now: datetime) -> bool:
         """Whether sign-ins are refused at `now` for too many failures."""
-        return self.locked_until is not None and self.locked_until > now
+        return _locked(self.locked_until, now)
+
+
+def _locked(until: datetime | None, now: datetime) -> bool:
+    """Whether a lock that lasts `until` still holds at `now`."""
+    return until is not None and until > now
 
 
 def operator(party: str) -> User:
@@ -105,6 +110,17 @@ def _account(row: rows.UserRow) -> Account:
         locked_until=row.locked_until,
         disabled_at=row.disabled_at,
     )
+
+
+def _end_sessions(
+    conn: Connection, by: User, username: str, action: audit.Action, now: datetime
+) -> int:
+    """End every session of `username` and record `action` by `by` with how many ended."""
+    ended = rows.drop_tokens_of(conn, username)
+    audit.record(
+        conn, action, at=now, actor=by.username, detail={"user": username, "sessions_ended": ended}
+    )
+    return ended
 
 
 def _check_new_password(password: str) -> None:
@@ -193,7 +209,7 @@ class Accounts:
         refused = None
         if row.disabled_at is not None:
             refused = "disabled", f"{username} is disabled; ask the node's administrator"
-        elif row.locked_until is not None and row.locked_until > now:
+        elif _locked(row.locked_until, now):
             refused = (
                 "locked",
                 f"{username} is locked after {LOCK_AFTER} failed sign-ins; try later",
@@ -331,15 +347,7 @@ class Accounts:
         with self._db.begin() as conn:
             self._existing(conn, username)
             rows.set_password(conn, username, self._hasher.hash(password))
-            ended = rows.drop_tokens_of(conn, username)
-            audit.record(
-                conn,
-                audit.Action.USER_PASSWORD,
-                at=now,
-                actor=by.username,
-                detail={"user": username, "sessions_ended": ended},
-            )
-        return ended
+            return _end_sessions(conn, by, username, audit.Action.USER_PASSWORD, now)
 
     def unlock(self, by: User, username: str) -> Account:
         """Lift the lock after too many failed sign-ins and forget the failures; returns the
@@ -354,7 +362,7 @@ class Accounts:
         now = self._clock()
         with self._db.begin() as conn:
             row = self._existing(conn, username)
-            if row.failed_logins == 0 and (row.locked_until is None or row.locked_until <= now):
+            if row.failed_logins == 0 and not _locked(row.locked_until, now):
                 raise Conflict(f"{username} is not locked")
             rows.unlock(conn, username)
             audit.record(
@@ -390,15 +398,7 @@ class Accounts:
                     f"{username} is disabled already (since {row.disabled_at:%Y-%m-%d %H:%M} UTC)"
                 )
             rows.set_disabled(conn, username, now)
-            ended = rows.drop_tokens_of(conn, username)
-            audit.record(
-                conn,
-                audit.Action.USER_DISABLE,
-                at=now,
-                actor=by.username,
-                detail={"user": username, "sessions_ended": ended},
-            )
-        return ended
+            return _end_sessions(conn, by, username, audit.Action.USER_DISABLE, now)
 
     def enable(self, by: User, username: str) -> None:
         """Let a disabled user sign in again (with the password they had).
