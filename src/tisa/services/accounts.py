@@ -197,44 +197,49 @@ class Accounts:
             language=lang,
         )
 
-    def _check_password(self, conn: Connection, username: str, password: str) -> rows.UserRow | str:
-        """The user's row if `password` is theirs, else the reason to refuse with. Failures
-        are counted (five lock the account for a while) and audited; the caller raises after
-        its transaction commits, so what is recorded here is kept."""
-        now = self._clock()
-        row = rows.get(conn, username)
-        if row is None:
-            audit.record(conn, audit.Action.SIGN_IN_FAILED, at=now, actor=username[:100])
-            return "unknown user or wrong password"
-        refused = None
-        if row.disabled_at is not None:
-            refused = "disabled", f"{username} is disabled; ask the node's administrator"
-        elif _locked(row.locked_until, now):
-            refused = (
-                "locked",
-                f"{username} is locked after {LOCK_AFTER} failed sign-ins; try later",
-            )
-        if refused is not None:
-            reason, said = refused
+    def _refuse(self, username: str, said: str, reason: str | None = None) -> str:
+        """Record a refused sign-in; `said`, to refuse with."""
+        with self._db.begin() as conn:
             audit.record(
                 conn,
                 audit.Action.SIGN_IN_FAILED,
-                at=now,
-                actor=username,
-                detail={"reason": reason},
+                at=self._clock(),
+                actor=username[:100],
+                detail={"reason": reason} if reason else None,
             )
-            return said
+        return said
+
+    def _check_password(self, username: str, password: str) -> rows.UserRow | str:
+        """The user's row if `password` is theirs, else the reason to refuse with. Failures
+        are counted (five lock the account for a while) and audited, each in a transaction of
+        its own, so the caller's refusal never takes them back. The hash is checked outside
+        any transaction: Argon2 takes tens of milliseconds, and the store's writers (a FLASH
+        being relayed) must not wait for it."""
+        now = self._clock()
+        with self._db.read() as conn:
+            row = rows.get(conn, username)
+        wrong = "unknown user or wrong password"
+        if row is None:
+            return self._refuse(username, wrong)
+        if row.disabled_at is not None:
+            said = f"{username} is disabled; ask the node's administrator"
+            return self._refuse(username, said, "disabled")
+        if _locked(row.locked_until, now):
+            said = f"{username} is locked after {LOCK_AFTER} failed sign-ins; try later"
+            return self._refuse(username, said, "locked")
         try:
             self._hasher.verify(row.password_hash, password)
         except (VerificationError, InvalidHashError):
-            # Counted in the database, so concurrent guesses cannot overwrite each other.
-            failed = rows.count_failure(conn, username)
-            if failed >= LOCK_AFTER:
-                rows.lock(conn, username, now + LOCK_FOR)
-            audit.record(conn, audit.Action.SIGN_IN_FAILED, at=now, actor=username)
-            return "unknown user or wrong password"
+            with self._db.begin() as conn:
+                # Counted in the database, so concurrent guesses cannot overwrite each other.
+                failed = rows.count_failure(conn, username)
+                if failed >= LOCK_AFTER:
+                    rows.lock(conn, username, now + LOCK_FOR)
+                audit.record(conn, audit.Action.SIGN_IN_FAILED, at=now, actor=username)
+            return wrong
         if row.failed_logins or row.locked_until is not None:
-            rows.signed_in(conn, username)
+            with self._db.begin() as conn:
+                rows.signed_in(conn, username)
         return row
 
     def sign_in(self, username: str, password: str) -> str:
@@ -243,16 +248,14 @@ class Accounts:
         Raises:
             AuthenticationFailed: unknown user, wrong password, locked out or disabled.
         """
-        now = self._clock()
-        with self._db.begin() as conn:
-            checked = self._check_password(conn, username, password)
-            if isinstance(checked, rows.UserRow):
-                token = secrets.token_urlsafe(32)
-                rows.add_token(conn, _token_hash(token), username, now, now + TOKEN_LIFETIME)
-                audit.record(conn, audit.Action.SIGN_IN, at=now, actor=username)
-        # Raised after the commit, so the failure counted above is kept.
+        checked = self._check_password(username, password)
         if isinstance(checked, str):
             raise AuthenticationFailed(checked)
+        now = self._clock()
+        token = secrets.token_urlsafe(32)
+        with self._db.begin() as conn:
+            rows.add_token(conn, _token_hash(token), username, now, now + TOKEN_LIFETIME)
+            audit.record(conn, audit.Action.SIGN_IN, at=now, actor=username)
         return token
 
     def authenticate(self, username: str, password: str) -> User:
@@ -262,8 +265,7 @@ class Accounts:
         Raises:
             AuthenticationFailed: unknown user, wrong password, locked out or disabled.
         """
-        with self._db.begin() as conn:
-            checked = self._check_password(conn, username, password)
+        checked = self._check_password(username, password)
         if isinstance(checked, str):
             raise AuthenticationFailed(checked)
         return self._user(
