@@ -87,7 +87,8 @@ def micros(moment: datetime) -> int:
 
 
 def add(conn: Connection, entries: Sequence[Entry], owner: Owner, now: datetime) -> None:
-    """Add `entries` to the feed, each added strictly after every row before it.
+    """Add `entries` to the feed, each added strictly after every row before it (so the
+    feed's order, `seq`, is also the order of its times).
 
     Readers poll with `added_after` the last time they saw, so no row may become visible
     with an earlier time than one already read: on PostgreSQL the writers take turns (a
@@ -142,7 +143,18 @@ def _rows() -> Select[Any]:
 def page(conn: Connection, query: Query, limit: int) -> list[FeedRow]:
     """Up to `limit` rows matching `query` after its position, in feed order."""
     t = stix_objects.c
-    stmt = _rows().where(t.seq > query.after_seq)
+    after = query.after_seq
+    if query.added_after_us is not None:
+        # Rows are added in seq order with rising times (see `add`), so a time is a place in
+        # the feed: found once on the time index, the page then walks seq from there instead
+        # of reading the feed from its start and dropping what came before.
+        first = conn.execute(
+            select(func.min(t.seq)).where(t.added_us > query.added_after_us)
+        ).scalar_one_or_none()
+        if first is None:
+            return []
+        after = max(after, first - 1)
+    stmt = _rows().where(t.seq > after)
     if query.added_after_us is not None:
         stmt = stmt.where(t.added_us > query.added_after_us)
     if query.types:
