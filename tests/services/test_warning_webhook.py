@@ -101,7 +101,17 @@ def _record(
                 "track": track,
                 "exercise": True,
                 "label": f"EXERCISE {track}",
+                "sources": ["JPN:J0001"],
                 "classification": classification,
+                "streams": []
+                if classification is None
+                else [
+                    {
+                        "source": "JPN:J0001",
+                        "marking": f"{classification}//REL TO USA, JPN, KOR",
+                        "exercise": True,
+                    }
+                ],
             },
         )
 

@@ -51,6 +51,9 @@ def test_an_mrbm_coming_down_in_japan_raises_jpns_warning_on_record(trio: Trio) 
         "SECRET",
         ["USA", "JPN", "KOR"],
     )
+    assert raised.detail["streams"] == [
+        {"source": "JPN:J0001", "marking": "SECRET//REL TO USA, JPN, KOR", "exercise": True}
+    ]
     analyst = trio.user("JPN", Role.ANALYST)
     assert jpn.warnings.active(analyst) == [warning]
     ((fused, exercise),) = jpn.warnings.fused(analyst)

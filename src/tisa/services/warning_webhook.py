@@ -15,9 +15,10 @@ logs it, counts it, shows it in /healthz and starts it again after a pause, from
 place. The endpoint's certificate is verified (against `ca` if given, else the system's
 roots); plain HTTP is refused at start-up.
 
-The endpoint receives only warnings marked at or below its `clearance` (the warning's marking
-is the highest of the track streams it rests on, recorded with it); one above, or one
-recorded without a marking, is withheld and the node's log says so.
+The endpoint receives a warning only if the gate lets a watcher of its `clearance` watch every
+track stream the warning rests on (the WATCH policy TAK and users are held to; each stream's
+marking is recorded with the warning), asked when the warning is sent; one it may not watch,
+or one recorded without its streams' markings, is withheld and the node's log says so.
 """
 
 from __future__ import annotations
@@ -34,10 +35,14 @@ from typing import Any
 import httpx
 
 from tisa.audit.chain import Entry
+from tisa.domain.consent import StreamMode
 from tisa.domain.markings import Classification
+from tisa.domain.policy import WATCH
+from tisa.domain.questions import TRACK_TOPIC, Reader, Stream
 from tisa.errors import DeliveryFailed, MarkingInvalid
 from tisa.relay.context import NodeContext
 from tisa.store import audit
+from tisa.tracks.track import parse_marking
 
 #: What the webhook carries: the warning board's three changes.
 CHANGES = (
@@ -65,6 +70,12 @@ class WarningWebhook:
         self.ctx = ctx
         self.url = url
         self.clearance = clearance
+        self.reader = Reader(
+            username=f"webhook {url}",
+            party=ctx.party,
+            clearance=clearance,
+            need_to_know=frozenset({TRACK_TOPIC}),
+        )
         self._cursor = cursor
         self._client = client
 
@@ -91,13 +102,25 @@ class WarningWebhook:
         os.replace(part, self._cursor)
 
     def may_receive(self, entry: Entry) -> bool:
-        """Whether the endpoint's clearance covers the warning's recorded marking (one
-        recorded without a marking never goes)."""
-        level = (entry.detail or {}).get("classification")
-        try:
-            return isinstance(level, str) and Classification.parse(level) <= self.clearance
-        except MarkingInvalid:
+        """Whether the gate lets the endpoint's watcher watch every stream the warning rests
+        on, now (a warning recorded without its streams' markings never goes)."""
+        detail = entry.detail or {}
+        recorded = detail.get("streams")
+        sources = detail.get("sources")
+        if not isinstance(recorded, list) or not isinstance(sources, list):
             return False
+        if not recorded or len(recorded) != len(sources):
+            return False
+        for stream in recorded:
+            try:
+                nation = str(stream["source"]).split(":")[0]
+                markings = parse_marking(str(stream["marking"]), nation)
+            except (KeyError, TypeError, MarkingInvalid):
+                return False
+            mode = StreamMode.EXERCISE if stream.get("exercise") else StreamMode.LIVE
+            if not self.ctx.gate.watches(WATCH, self.reader, Stream(markings, mode)).allowed:
+                return False
+        return True
 
     def body(self, entry: Entry) -> dict[str, Any]:
         """One change as the endpoint receives it."""
@@ -130,8 +153,8 @@ class WarningWebhook:
             for entry in entries:
                 if not self.may_receive(entry):
                     _log.warning(
-                        "warning webhook: audit entry %d withheld: marked %s, above the "
-                        "endpoint's clearance %s",
+                        "warning webhook: audit entry %d withheld: marked %s; the endpoint, "
+                        "cleared to %s, may not watch every stream it rests on",
                         entry.seq,
                         (entry.detail or {}).get("classification") or "without a marking",
                         self.clearance.label,

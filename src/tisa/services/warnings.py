@@ -14,18 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tisa.domain.markings import rel_to_order
 from tisa.domain.policy import WATCH
-from tisa.errors import InputInvalid
+from tisa.errors import InputInvalid, MarkingInvalid
 from tisa.relay import live
 from tisa.relay.context import NodeContext
 from tisa.services.accounts import User
 from tisa.store import audit, tracks
 from tisa.tracks.areas import WarningArea
+from tisa.tracks.cot import combined_marking
 from tisa.tracks.fusion import FusedTrack, FusionCenter
 from tisa.tracks.track import TrackStream, TrackUpdate
 from tisa.tracks.warning import MissileWarning, WarningAction, WarningBoard
@@ -167,7 +168,7 @@ class Warnings:
                         },
                         "exercise": w.exercise,
                         "label": w.label(),
-                        **combined_marking(streams[k] for k in w.sources if k in streams),
+                        **marking_of(w.sources, streams),
                     },
                 )
                 _log.warning("%s: %s", change.action, w.label())
@@ -223,15 +224,25 @@ class Warnings:
         ]
 
 
-def combined_marking(streams: Iterable[TrackStream]) -> dict[str, Any]:
-    """What a warning resting on these streams is marked: the highest classification among
-    them and the parties every one of them may be released to. Recorded with the warning, so
-    whatever passes it on (the webhook) knows how far it may go."""
-    marks = [s.markings() for s in streams]
-    if not marks:
-        return {"classification": None, "rel_to": []}
-    rel_to = frozenset.intersection(*(m.rel_to for m in marks))
+def marking_of(sources: Sequence[str], streams: Mapping[str, TrackStream]) -> dict[str, Any]:
+    """How a warning resting on `sources` is marked, for whatever passes it on (the
+    webhook asks the gate of each stream): every source stream's marking, and their combined
+    marking (`tisa.tracks.cot.combined_marking`) for a person to read; none where a source's
+    stream is unknown or the markings share no nation."""
+    held = [streams[k] for k in sources if k in streams]
+    recorded = [
+        {"source": k, "marking": streams[k].marking, "exercise": streams[k].exercise}
+        for k in sources
+        if k in streams
+    ]
+    try:
+        combined = (
+            combined_marking(s.markings() for s in held) if len(held) == len(sources) else None
+        )
+    except MarkingInvalid:
+        combined = None
     return {
-        "classification": max(m.classification for m in marks).label,
-        "rel_to": list(rel_to_order(rel_to)),
+        "streams": recorded,
+        "classification": None if combined is None else combined.classification.label,
+        "rel_to": [] if combined is None else list(rel_to_order(combined.rel_to)),
     }
