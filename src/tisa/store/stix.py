@@ -143,26 +143,24 @@ def _rows() -> Select[Any]:
 def page(conn: Connection, query: Query, limit: int) -> list[FeedRow]:
     """Up to `limit` rows matching `query` after its position, in feed order."""
     t = stix_objects.c
-    after = query.after_seq
-    if query.added_after_us is not None:
-        # Rows are added in seq order with rising times (see `add`), so a time is a place in
-        # the feed: found once on the time index, the page then walks seq from there instead
-        # of reading the feed from its start and dropping what came before.
-        first = conn.execute(
-            select(func.min(t.seq)).where(t.added_us > query.added_after_us)
-        ).scalar_one_or_none()
-        if first is None:
-            return []
-        after = max(after, first - 1)
-    stmt = _rows().where(t.seq > after)
-    if query.added_after_us is not None:
-        stmt = stmt.where(t.added_us > query.added_after_us)
+    # Rows are added in seq order with rising times (see `add`), so the feed's order is its
+    # times' order and a position is a time: the page reads on the time indexes from there
+    # ((type, time) for a type filter) and stops at `limit`, instead of walking seq from the
+    # feed's start and dropping every row before the position or of another type.
+    floor = query.added_after_us
+    if query.after_seq:
+        at = conn.execute(select(t.added_us).where(t.seq == query.after_seq)).scalar_one_or_none()
+        if at is not None:
+            floor = at if floor is None else max(floor, at)
+    stmt = _rows().where(t.seq > query.after_seq)
+    if floor is not None:
+        stmt = stmt.where(t.added_us > floor)
     if query.types:
         stmt = stmt.where(t.object_type.in_(sorted(query.types)))
     if query.ids:
         stmt = stmt.where(t.object_id.in_(sorted(query.ids)))
     stmt = _in_collection(stmt, query)
-    return [_row(r) for r in conn.execute(stmt.order_by(t.seq).limit(limit))]
+    return [_row(r) for r in conn.execute(stmt.order_by(t.added_us).limit(limit))]
 
 
 @dataclass(frozen=True)
