@@ -40,6 +40,11 @@ class Qualifier(StrEnum):
         """True for 'at least', 'more than', 'up to', 'less than'."""
         return self not in (Qualifier.EXACT, Qualifier.ABOUT)
 
+    @property
+    def words(self) -> str:
+        """How the hedge reads before a figure, in English: 'about ', 'at least ', '' (exact)."""
+        return "" if self is Qualifier.EXACT else self.value.replace("_", " ") + " "
+
 
 @dataclass(frozen=True)
 class Estimate:

@@ -112,18 +112,7 @@ def _label(kind: ObservationKind, reports: tuple[Report, ...], count: int, time:
         if any(t.yield_kt is not None for t in tests):
             return f"Nuclear test {stamp}"
         return f"Seismic event at a test site {stamp}"
-    classes: Counter[MissileClass] = Counter(
-        r.observation.missile_class
-        for r in reports
-        if isinstance(r.observation, MissileLaunch)
-        and r.observation.missile_class is not MissileClass.UNKNOWN
-    )
-    order = list(MissileClass)
-    chosen = (
-        min(classes, key=lambda c: (-classes[c], order.index(c)))
-        if classes
-        else MissileClass.UNKNOWN
-    )
+    chosen = _class_of(reports)
     words = _CLASS_WORDS.get(chosen, chosen.value)
     if count > 1:
         return f"{count} × {words} launch {stamp}"

@@ -144,15 +144,6 @@ _RELATIVE = {
     Quantity.YIELD_KT: (0.20, 0.40, 0.1),
 }
 
-_WORDS = {
-    Qualifier.EXACT: "",
-    Qualifier.ABOUT: "about ",
-    Qualifier.AT_LEAST: "at least ",
-    Qualifier.MORE_THAN: "more than ",
-    Qualifier.UP_TO: "up to ",
-    Qualifier.LESS_THAN: "less than ",
-}
-
 
 def relative_default(quantity: Quantity, qualifier: Qualifier) -> float | None:
     """The fraction of the value a default sigma is (apogee, range, yield), else None."""
@@ -277,7 +268,7 @@ class Figure:
 def _estimate(q: Quantity, e: Estimate, report: Report) -> Figure:
     sigma = e.sigma if e.sigma is not None else default_sigma(q, e.qualifier, e.value)
     relative = None if e.sigma is not None else relative_default(q, e.qualifier)
-    text = _WORDS[e.qualifier] + format_value(q, e.value)
+    text = e.qualifier.words + format_value(q, e.value)
     if e.sigma is not None:
         text += f" ±{number(e.sigma)}"
     return Figure(
@@ -308,7 +299,7 @@ def interval_of(
 def _instant(q: Quantity, i: Instant, report: Report) -> Figure:
     start = i.utc.timestamp()
     middle, sigma, width = interval_of(i, report.kind, q)
-    text = f"{_WORDS[i.qualifier]}{iso_utc(start)} (reported as {i.original})"
+    text = f"{i.qualifier.words}{iso_utc(start)} (reported as {i.original})"
     return Figure(
         q,
         report.source,

@@ -19,7 +19,6 @@ from tisa.domain.model import (
     NuclearTest,
     Observation,
     Position,
-    Qualifier,
 )
 from tisa.domain.wire import observation_to_wire
 from tisa.stix.extensions import TISA_EXTENSION_ID
@@ -86,24 +85,15 @@ def places(observation: Observation) -> dict[str, Position]:
 
 # --- words, for consumers that read only STIX ---------------------------------------------
 
-_HEDGE = {
-    Qualifier.EXACT: "",
-    Qualifier.ABOUT: "about ",
-    Qualifier.AT_LEAST: "at least ",
-    Qualifier.MORE_THAN: "more than ",
-    Qualifier.UP_TO: "up to ",
-    Qualifier.LESS_THAN: "less than ",
-}
-
 
 def _figure(estimate: Estimate, unit: str = "") -> str:
     sigma = f" ± {estimate.sigma:g}" if estimate.sigma is not None else ""
-    return f"{_HEDGE[estimate.qualifier]}{estimate.value:g}{sigma}{unit}"
+    return f"{estimate.qualifier.words}{estimate.value:g}{sigma}{unit}"
 
 
 def _time(instant: Instant) -> str:
     sigma = f" ± {instant.sigma_s:g} s" if instant.sigma_s is not None else ""
-    return f"{_HEDGE[instant.qualifier]}{instant.original}{sigma}"
+    return f"{instant.qualifier.words}{instant.original}{sigma}"
 
 
 def _place(position: Position) -> str:
