@@ -806,17 +806,12 @@ def store_pages(settings: Settings, points: list[int]) -> dict[str, Any]:
             if not found:
                 raise BenchFailed(f"stix.page found nothing after {point}")
         plans = {}
-        t = stix_objects.c
         ordered = sorted(points)
         at = {"earliest": ordered[0], "median": ordered[len(ordered) // 2], "latest": ordered[-1]}
         for name, point in at.items():
-            statement = (
-                select(stix_objects)
-                .where(t.seq > 0, t.added_us > point, t.object_type.in_(["location"]))
-                .order_by(t.seq)
-                .limit(200)
-            )
+            query = stix.Query(added_after_us=point, types=frozenset({"location"}))
             with db.read() as conn:
+                statement = stix.page_statement(conn, query, 200)
                 compiled = statement.compile(conn, compile_kwargs={"literal_binds": True})
                 lines = conn.execute(text(f"EXPLAIN ANALYZE {compiled}")).scalars().all()
             plans[name] = [str(line) for line in lines]

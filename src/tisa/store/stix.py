@@ -142,6 +142,11 @@ def _rows() -> Select[Any]:
 
 def page(conn: Connection, query: Query, limit: int) -> list[FeedRow]:
     """Up to `limit` rows matching `query` after its position, in feed order."""
+    return [_row(r) for r in conn.execute(page_statement(conn, query, limit))]
+
+
+def page_statement(conn: Connection, query: Query, limit: int) -> Select[Any]:
+    """The statement `page` runs (a benchmark explains it)."""
     t = stix_objects.c
     # Rows are added in seq order with rising times (see `add`), so the feed's order is its
     # times' order and a position is a time: the page reads on the time indexes from there
@@ -159,8 +164,7 @@ def page(conn: Connection, query: Query, limit: int) -> list[FeedRow]:
         stmt = stmt.where(t.object_type.in_(sorted(query.types)))
     if query.ids:
         stmt = stmt.where(t.object_id.in_(sorted(query.ids)))
-    stmt = _in_collection(stmt, query)
-    return [_row(r) for r in conn.execute(stmt.order_by(t.added_us).limit(limit))]
+    return _in_collection(stmt, query).order_by(t.added_us).limit(limit)
 
 
 @dataclass(frozen=True)
