@@ -417,7 +417,9 @@ class Taxii:
                 held = stix.versions_held(conn, [r.object_id for r in rows], query)
             if not rows:
                 return chosen, False, None, sight
-            sight.prefetch(rows)
+            # Only as many as the page may still take: a batch read ahead is not decided for
+            # nothing (a later row is decided when it is reached).
+            sight.prefetch(rows[: filters.limit - len(chosen)])
             for row in rows:
                 position = row.seq
                 scanned += 1
