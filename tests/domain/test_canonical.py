@@ -86,3 +86,35 @@ def test_fast_path_writes_the_same_bytes_as_rfc8785(obj: dict[str, object]) -> N
             canonical_json(obj)
         return
     assert canonical_json(obj) == expected
+
+
+@settings(max_examples=2000)
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_floats_write_what_rfc8785_writes(value: float) -> None:
+    # Floats take the fast path only where repr is ECMAScript's form; everywhere the bytes
+    # must be RFC 8785's, at the edges of that range too.
+    assert canonical_json({"x": value, "y": [value, -value]}) == rfc8785.dumps(
+        {"x": value, "y": [value, -value]}
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        1e-4,
+        9.999999999999999e-05,
+        1e16,
+        9999999999999998.0,
+        1e21,
+        1e-7,
+        0.1,
+        -0.0,
+        2.0**53,
+        2.0**53 + 2,
+        123.456,
+        5e-324,
+        1.7976931348623157e308,
+    ],
+)
+def test_float_edges_write_what_rfc8785_writes(value: float) -> None:
+    assert canonical_json({"v": value}) == rfc8785.dumps({"v": value})

@@ -27,6 +27,8 @@ def _plain(value: Any) -> Any:
 
 
 _SAFE_INT = 2**53 - 1
+# Where Python's repr of a non-integral double has no exponent (see `_simple`).
+_FLOAT_FROM, _FLOAT_UNTIL = 1e-4, 1e16
 
 
 class _NotSimple(Exception):
@@ -35,13 +37,24 @@ class _NotSimple(Exception):
 
 def _simple(value: Any) -> Any:
     # The domain where RFC 8785 and the standard library's sorted, compact json.dumps write
-    # the same bytes: no floats (ECMAScript number formatting differs from repr), integers
-    # within ±(2**53 - 1), and ASCII keys (sorting by UTF-16 code units equals sorting by
-    # code points). Strings escape alike: only '"', '\\' and controls, in lowercase \u00xx.
+    # the same bytes: integers within ±(2**53 - 1), floats where repr is ECMAScript's form
+    # (below), and ASCII keys (sorting by UTF-16 code units equals sorting by code points).
+    # Strings escape alike: only '"', '\\' and controls, in lowercase \u00xx.
     if value is None or value is True or value is False or isinstance(value, str):
         return value
     if isinstance(value, int):
         if -_SAFE_INT <= value <= _SAFE_INT:
+            return value
+        raise _NotSimple
+    if isinstance(value, float):
+        # Both write the shortest round-tripping digits; they differ only in form. An
+        # integral double is written as bare digits (repr adds ".0"), and repr switches to
+        # exponent notation outside [1e-4, 1e16) where ECMAScript does not: tracks and
+        # measured figures are nearly all inside, and what is not takes the full path.
+        if value.is_integer():
+            if -_SAFE_INT <= value <= _SAFE_INT:
+                return int(value)
+        elif _FLOAT_FROM <= abs(value) < _FLOAT_UNTIL:
             return value
         raise _NotSimple
     if isinstance(value, Mapping):
