@@ -344,3 +344,25 @@ def test_a_row_verified_once_and_altered_since_is_verified_again_and_left_out(tr
         altered = track_rows.history(conn)
 
     assert [k.update.track_id for k in live.kept(kor.ctx, altered, memo)] == ["K2"]
+
+
+def test_a_refused_line_is_refused_alone_and_a_batch_twice_kept_once(trio: Trio) -> None:
+    # Every check comes before the batch's one insert: a forged line in the middle writes
+    # nothing, its neighbours are kept, and the same update twice in one batch is kept once.
+    trio.grant_live()
+    (first,) = _published(trio, _update(T0))
+    (second,) = _published(trio, _update(T0 + 100))
+    forged = dataclasses.replace(second, token=second.token[:-4] + "AAAA")
+    usa = trio.rt["USA"].ctx
+    outcomes = live.receive_many(
+        usa, "KOR", [_wire(first), _wire(forged), _wire(first), _wire(second)]
+    )
+    assert outcomes[0] == "stored"
+    assert isinstance(outcomes[1], SignatureInvalid)
+    assert outcomes[2:] == ["duplicate", "stored"]
+    assert [(r.track_id, r.time_ms) for r in _history(trio, "USA")] == [
+        ("K0001", T0),
+        ("K0001", T0 + 100),
+    ]
+    relayed = usa.live.queues["JPN"].take()
+    assert [line.time_ms for line in relayed] == [T0 + 100]  # latest wins on the link

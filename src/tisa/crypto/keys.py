@@ -8,6 +8,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -97,6 +98,11 @@ class VerifyKey:
 
         Raises nothing.
         """
+        return self._thumbprint
+
+    @cached_property
+    def _thumbprint(self) -> str:
+        # Every signature names and checks its key id: computed once per key, not per token.
         # RFC 7638 asks for the required members only, sorted, no whitespace: exactly
         # what RFC 8785 produces for these three ASCII strings.
         return b64url_encode(hashlib.sha256(canonical_json(self.to_jwk())).digest())

@@ -34,7 +34,7 @@ from tisa.relay.context import NodeContext
 from tisa.relay.live_links import Line
 from tisa.relay.messages import payload
 from tisa.store import consents, tracks
-from tisa.store.database import after_commit, savepoint
+from tisa.store.database import after_commit
 from tisa.tracks.track import TrackStream, TrackUpdate
 from tisa.tracks.wire import read_update, update_to_wire
 
@@ -122,12 +122,17 @@ def publish(ctx: NodeContext, stream: TrackStream, updates: Sequence[TrackUpdate
         raise InputInvalid(f"{ctx.party} publishes its own tracks, not {stream.nation}'s")
     gated = stream_of(stream)
     now = ctx.clock()
-    kept: list[Line] = []
+    signed = []
+    for update in updates:
+        token = ctx.trust.sign(Signed.TRACK, update_to_wire(stream, update))
+        signed.append((Line(update.key, update.time_ms, gated, token), update, token))
     with ctx.db.begin() as conn:
-        for update in updates:
-            token = ctx.trust.sign(Signed.TRACK, update_to_wire(stream, update))
-            line = Line(update.key, update.time_ms, gated, token)
-            if tracks.add(conn, _row(stream, update, token, None, now)):
+        new = tracks.add_many(conn, [_row(stream, u, token, None, now) for _, u, token in signed])
+        kept = []
+        for line, update, _ in signed:
+            key = (stream.nation, update.track_id, update.time_ms)
+            if key in new:
+                new.discard(key)
                 kept.append(line)
         # A spoke streams to the hub; the hub, an originator too, to each spoke directly.
         hub = ctx.arrangement.hub
@@ -146,8 +151,9 @@ def publish(ctx: NodeContext, stream: TrackStream, updates: Sequence[TrackUpdate
 def receive_many(
     ctx: NodeContext, sender: str, lines: Sequence[LineIn]
 ) -> list[Received | TisaError]:
-    """Verify, ask the gate and keep each update from `sender`, each in a savepoint of its
-    own; at the hub, pass each new one on where the rules allow.
+    """Verify, ask the gate and keep each update from `sender`; at the hub, pass each new one
+    on where the rules allow. A line refused is refused alone: every check comes before
+    anything is written, and the batch's updates are then kept in one statement.
 
     Raises:
         SQLAlchemyError: the store failed; nothing of the batch was kept.
@@ -157,16 +163,27 @@ def receive_many(
     stored: list[tuple[str, int]] = []
     with ctx.db.begin() as conn:
         states = _States(ctx, conn)
+        admitted: list[tuple[int, _Admitted]] = []
         for line in lines:
             try:
-                with savepoint(conn):
-                    outcome, relays, update = _receive(ctx, conn, states, sender, line)
-                results.append(outcome)
-                onward.extend(relays)
-                if outcome == "stored":
-                    stored.append((update.nation, update.time_ms))
+                admitted.append((len(results), _admit(ctx, conn, states, sender, line)))
+                results.append("duplicate")  # until the insert says it is new
             except TisaError as exc:
                 results.append(exc)
+        kept = tracks.add_many(conn, [a.row for _, a in admitted])
+        for at, a in admitted:
+            key = (a.row.originator, a.row.track_id, a.row.time_ms)
+            if key not in kept:
+                continue
+            kept.discard(key)  # the same update twice in one batch: the first is the new one
+            results[at] = "stored"
+            stored.append((a.update.nation, a.update.time_ms))
+            if ctx.is_hub:
+                try:
+                    onward.extend(_onward(ctx, conn, states, sender, a))
+                except TisaError as exc:
+                    # Kept, not passed on live: the spokes' catch-up asks the gate again.
+                    _log.error("update %s not passed on live: %s", a.update.key, exc.reason)
 
         def queue() -> None:
             ctx.live.arrivals.note(stored)
@@ -181,11 +198,12 @@ class _States:
     """The gate's state for one batch, read once per set of consents presented: the batch
     is decided inside one write transaction, so nothing can change the state before it
     commits, and reading consents and channels again for every update cost the hub most of
-    its time under load."""
+    its time under load. The consents cited by relays are read once per batch too."""
 
     def __init__(self, ctx: NodeContext, conn: Connection) -> None:
         self._ctx, self._conn = ctx, conn
         self._read: dict[tuple[str, ...], Situation] = {}
+        self._grants: dict[str, consents.ConsentRow | None] = {}
 
     def __call__(self, presented: Sequence[Consent] = ()) -> Situation:
         key = tuple(sorted(c.id for c in presented))
@@ -194,10 +212,26 @@ class _States:
             where = self._read[key] = self._ctx.gate.stream_situation(self._conn, presented)
         return where
 
+    def grant(self, consent_id: str) -> consents.ConsentRow | None:
+        """The stored consent `consent_id`, as this batch's transaction reads it."""
+        if consent_id not in self._grants:
+            self._grants[consent_id] = consents.get(self._conn, consent_id)
+        return self._grants[consent_id]
 
-def _receive(
+
+@dataclass(frozen=True)
+class _Admitted:
+    """A line that verified and that the gate let in: the row to keep and what it carries."""
+
+    row: tracks.TrackRow
+    stream: TrackStream
+    gated: Stream
+    update: TrackUpdate
+
+
+def _admit(
     ctx: NodeContext, conn: Connection, states: _States, sender: str, line: LineIn
-) -> tuple[Received, list[tuple[str, Line]], TrackUpdate]:
+) -> _Admitted:
     originator = ctx.trust.claimed(line.token, "originator")
     stream, update = read_update(ctx.trust.verify(Signed.TRACK, line.token, signer=originator))
     gated = stream_of(stream)
@@ -219,19 +253,23 @@ def _receive(
     if decision.held:
         raise ChannelSuspended("; ".join(decision.texts))
     decision.raise_if_denied()
-    if not tracks.add(conn, _row(stream, update, line.token, line, ctx.clock(), sender)):
-        return "duplicate", [], update
-    if not ctx.is_hub:
-        return "stored", [], update
+    row = _row(stream, update, line.token, line, ctx.clock(), sender)
+    return _Admitted(row, stream, gated, update)
+
+
+def _onward(
+    ctx: NodeContext, conn: Connection, states: _States, sender: str, a: _Admitted
+) -> list[tuple[str, Line]]:
+    """At the hub: the lines passing a newly kept update on to the other spokes."""
     relays = []
     for peer in ctx.arrangement.peers_of(ctx.party):
-        if peer in (originator, sender):
+        if peer in (a.update.nation, sender):
             continue
-        relayed = _relay(ctx, conn, peer, gated, update, line.token, states())
+        relayed = _relay(ctx, conn, peer, a.gated, a.update, a.row.token, states)
         # Held for now, the live line waits for nothing: the peer's catch-up brings it later.
         if isinstance(relayed, Line):
             relays.append((peer, relayed))
-    return "stored", relays, update
+    return relays
 
 
 @dataclass(frozen=True)
@@ -331,7 +369,7 @@ def history_for(
             if row.originator == ctx.party:
                 offered.append((at[id(row)], Line(update.key, update.time_ms, gated, row.token)))
             elif ctx.is_hub:
-                relayed = _relay(ctx, conn, peer, gated, update, row.token, states())
+                relayed = _relay(ctx, conn, peer, gated, update, row.token, states)
                 if isinstance(relayed, Decision):
                     # Held (a suspension), not refused: the page ends before it, so the
                     # peer asks from here again once the channel is back.
@@ -386,16 +424,18 @@ def _relay(
     gated: Stream,
     update: TrackUpdate,
     token: str,
-    where: Situation,
+    states: _States,
 ) -> Line | Decision | None:
     """At the hub: the line passing `update` on to `peer`, if a live-track consent allows;
     the gate's decision if it holds the hop (a suspension: later, not never); else None."""
-    decision, held = ctx.gate.stream_relay(conn, STREAM, StreamHop(gated, ctx.party, peer), where)
+    decision, held = ctx.gate.stream_relay(
+        conn, STREAM, StreamHop(gated, ctx.party, peer), states()
+    )
     if decision.held:
         return decision
     if held is None:
         return None
-    grant = consents.get(conn, held.consent.id)
+    grant = states.grant(held.consent.id)
     if grant is None:
         return None
     relay = TrackRelay(

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from tisa.store.rows import insert_new
+from tisa.store.rows import insert_new, insert_new_many
 from tisa.store.tables import track_updates
 
 
@@ -33,6 +33,21 @@ class TrackRow:
 def add(conn: Connection, row: TrackRow) -> bool:
     """Keep an update; False if this (originator, track, time) is already kept."""
     return insert_new(conn, track_updates, {**row.__dict__})
+
+
+#: What tells two updates apart: the originator's track at one moment.
+Key = tuple[str, str, int]
+
+
+def add_many(conn: Connection, rows: Sequence[TrackRow]) -> set[Key]:
+    """Keep each update not yet kept, in one statement; the keys of those it kept."""
+    kept = insert_new_many(
+        conn,
+        track_updates,
+        [{**row.__dict__} for row in rows],
+        ("originator", "track_id", "time_ms"),
+    )
+    return {(str(o), str(t), int(ms)) for o, t, ms in kept}
 
 
 def _row(r: object) -> TrackRow:
