@@ -133,8 +133,9 @@ def test_the_event_has_exactly_the_agreed_shape(harness: Harness, api: Any, even
     assert report["figures"]["site"]["lat"] == 41.28
     fused = e["fused"]["magnitude"]
     assert set(fused) == {
-        "value", "sigma", "lower", "upper", "unit", "text", "method", "sources",
+        "value", "sigma", "lower", "upper", "unit", "text", "method", "sources", "left_out",
     }  # fmt: skip
+    assert fused["left_out"] == []
     assert fused["value"] == pytest.approx(5.5)
     assert {s["originator"] for s in fused["sources"]} == {"USA"}
     assert set(fused["sources"][0]) == {"product_id", "version", "originator"}

@@ -162,10 +162,14 @@ def test_fused_sigma_of_the_time_is_the_inverse_variance_bound() -> None:
     fused = event.fused[Quantity.TIME]
     # Each: 10 s (a seismic time, about) with the minute's 60/sqrt(12) s: 20 s.
     each = math.sqrt(10**2 + 60**2 / 12)
-    assert fused.sigma == pytest.approx(each / math.sqrt(2))
+    bound = each / math.sqrt(2)
     assert fused.value == pytest.approx(at("2017-09-03T12:30:30+09:00").utc.timestamp())
-    assert fused.text.startswith("2017-09-03T03:30:30Z ± 14.1 s")
-    # Two minutes apart is 4.2 of their combined sigmas: flagged, not absorbed.
+    # Two minutes apart is 4.2 of their combined sigmas: flagged, not absorbed, and the fused
+    # sigma widened by the Birge ratio (the bound would claim ± 14.1 s the reports belie).
+    birge = math.sqrt(2 * (60 / each) ** 2)
+    assert fused.sigma == pytest.approx(bound * birge)
+    assert fused.text.startswith("2017-09-03T03:30:30Z ± 60 s")
+    assert "widened" in fused.method
     (gap,) = event.disagreements
     assert gap.quantity is Quantity.TIME
     assert gap.sigmas == pytest.approx(120 / (each * math.sqrt(2)))
@@ -176,3 +180,58 @@ def test_mixed_quantities_are_refused() -> None:
     with pytest.raises(ValueError, match="one quantity"):
         fuse([fig(1), other])
     assert fuse([]) is None
+
+
+def test_a_value_far_from_agreeing_others_is_left_out_and_named() -> None:
+    # 216 "km" that was nautical miles, against two reports of about 400 km.
+    fused = fuse([fig(400, sigma=20, n=0), fig(405, sigma=20, n=1), fig(216, sigma=20, n=2)])
+    assert fused is not None
+    assert fused.value == pytest.approx(402.5)
+    assert fused.sigma == pytest.approx(20 / math.sqrt(2))
+    (out,) = fused.left_out
+    assert out.source.originator == "USA"
+    assert out.sigmas is not None
+    assert out.sigmas > 3
+    assert "USA" in out.reason
+    assert "216" in out.reason
+    assert "1 left out as outliers" in fused.method
+
+
+def test_values_within_their_uncertainty_are_all_kept_at_the_bound() -> None:
+    fused = fuse([fig(400, sigma=20, n=0), fig(430, sigma=20, n=1), fig(380, sigma=20, n=2)])
+    assert fused is not None
+    assert fused.left_out == ()
+    assert fused.sigma == pytest.approx(20 / math.sqrt(3))
+    assert "widened" not in fused.method
+
+
+def test_two_values_far_apart_stay_and_widen_the_uncertainty() -> None:
+    # Nothing tells which of two is wrong: both stay, and the fused sigma says they disagree.
+    fused = fuse([fig(400, sigma=20, n=0), fig(216, sigma=20, n=1)])
+    assert fused is not None
+    assert fused.left_out == ()
+    assert fused.value == pytest.approx(308)
+    chi2 = 2 * (92 / 20) ** 2
+    assert fused.sigma == pytest.approx(20 / math.sqrt(2) * math.sqrt(chi2))
+    assert "widened" in fused.method
+
+
+def test_no_value_is_blamed_when_the_others_disagree_too() -> None:
+    fused = fuse([fig(100, sigma=1, n=0), fig(200, sigma=1, n=1), fig(300, sigma=1, n=2)])
+    assert fused is not None
+    assert fused.left_out == ()
+    assert "widened" in fused.method
+
+
+@given(
+    st.lists(st.floats(-1e4, 1e4), min_size=3, max_size=8),
+    st.floats(0.5, 50),
+)
+def test_outliers_leave_at_least_two_and_what_stays_agrees(
+    values: list[float], sigma: float
+) -> None:
+    fused = fuse([fig(v, sigma=sigma, n=i) for i, v in enumerate(values)])
+    assert fused is not None
+    assert len(values) - len(fused.left_out) >= 2
+    for out in fused.left_out:
+        assert out.sigmas is None or out.sigmas > 3

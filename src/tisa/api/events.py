@@ -100,6 +100,15 @@ def fused_view(f: Fused) -> dict[str, Any]:
         "text": f.text,
         "method": f.method,
         "sources": [source_view(s) for s in f.sources],
+        "left_out": [
+            {
+                "source": source_view(o.source),
+                "text": o.text,
+                "sigmas": o.sigmas,
+                "reason": o.reason,
+            }
+            for o in f.left_out
+        ],
     }
     if f.quantity.is_place:
         out["lat"], out["lon"] = f.lat, f.lon

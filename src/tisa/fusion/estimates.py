@@ -18,6 +18,14 @@ the bound itself (`method` says so; `value` is the bound, or the middle of two b
 Places are fused the same way in a local plane (km east and north of the first report):
 `lat`/`lon` are the weighted mean, `sigma` the per-axis bound in km, `value` is None.
 
+Outliers: with three or more values, a value further than `OUTLIER_SIGMAS` combined sigmas
+from the inverse-variance fusion of the others, which agree among themselves, is left out of
+the fused value and named in `left_out` with how far it lay (a 216 "km" that was nautical
+miles, a time in the wrong zone). With two values that far apart, or a group with no value to
+single out, nothing tells which is wrong: both stay, and the fused sigma is widened by the
+Birge ratio sqrt(χ² / (n − 1)), so the fused figure does not claim a precision the reports
+contradict. Within the threshold, nothing changes: the fused sigma is the bound above.
+
 Counts are not averaged: the event's count is the largest any one product reports (see
 tisa.fusion.picture).
 """
@@ -39,6 +47,19 @@ from tisa.fusion.quantities import (
 from tisa.fusion.reports import Source
 
 KM_PER_DEGREE = 6371.0 * math.pi / 180
+# Beyond this many combined sigmas a value is not one more measurement of the same thing:
+# unbiased Gaussian reports land this far from the rest about 3 times in 1,000.
+OUTLIER_SIGMAS = 3.0
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """A value left out of a fused figure, and why."""
+
+    source: Source
+    text: str
+    sigmas: float | None  # None: infinitely many (a value against an exact one)
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -55,6 +76,7 @@ class Fused:
     sources: tuple[Source, ...]
     lat: float | None = None
     lon: float | None = None
+    left_out: tuple[LeftOut, ...] = ()
 
 
 def sources_of(figures: Sequence[Figure]) -> tuple[Source, ...]:
@@ -154,15 +176,76 @@ def fuse(figures: Sequence[Figure]) -> Fused | None:
         sigma = None if lower is None or upper is None else (upper - lower) / math.sqrt(12)
         text = _bound_text(quantity, lower, upper)
         return Fused(quantity, value, sigma, lower, upper, "bound only" + note, text, sources)
+    values, left_out = _without_outliers(values)
     mean, sigma = _weighted(values)
     method = "single report" if len(values) == 1 else f"inverse-variance ({len(values)} values)"
+    if left_out:
+        method += f", {len(left_out)} left out as outliers"
+    widen = _birge(values, mean)
+    if widen > 1:
+        sigma *= widen
+        method += f", uncertainty widened ×{widen:.1f} (the values disagree)"
     if lower is not None or upper is not None:
         mean, sigma = truncated(mean, sigma, lower, upper)
         method += ", truncated by bounds"
     text = f"{format_value(quantity, mean)} ± {_sigma_text(quantity, sigma)}"
     if lower is not None or upper is not None:
         text += f" ({_bound_text(quantity, lower, upper)})"
-    return Fused(quantity, mean, sigma, lower, upper, method + note, text, sources)
+    return Fused(
+        quantity, mean, sigma, lower, upper, method + note, text, sources, left_out=left_out
+    )
+
+
+def _apart(f: Figure, others: Sequence[Figure]) -> float:
+    """How many combined sigmas `f` lies from the fusion of `others`."""
+    assert f.value is not None
+    mean, sigma = _weighted(others)
+    combined = math.hypot(f.sigma, sigma)
+    gap = abs(f.value - mean)
+    if combined <= 0:
+        return math.inf if gap > 0 else 0.0
+    return gap / combined
+
+
+def _consistent(values: Sequence[Figure]) -> bool:
+    return all(_apart(f, [g for g in values if g is not f]) <= OUTLIER_SIGMAS for f in values)
+
+
+def _without_outliers(values: list[Figure]) -> tuple[list[Figure], tuple[LeftOut, ...]]:
+    """`values` less those lying beyond OUTLIER_SIGMAS of the others, one at a time, worst
+    first, only while at least two remain and those remaining agree among themselves."""
+    kept, left = list(values), []
+    while len(kept) >= 3:
+        far = [(_apart(f, [g for g in kept if g is not f]), i) for i, f in enumerate(kept)]
+        sigmas, worst = max(far)
+        if sigmas <= OUTLIER_SIGMAS:
+            break
+        rest = kept[:worst] + kept[worst + 1 :]
+        if not _consistent(rest):
+            break  # the others do not agree either: no one value to blame
+        f = kept[worst]
+        reason = (
+            f"{f.source.originator}'s {f.text} lies "
+            + ("far" if not math.isfinite(sigmas) else f"{sigmas:.1f}×")
+            + f" beyond the uncertainty of the other {len(rest)} reports"
+        )
+        left.append(LeftOut(f.source, f.text, _finite(sigmas), reason))
+        kept = rest
+    return kept, tuple(left)
+
+
+def _finite(sigmas: float) -> float | None:
+    # A zero stated sigma makes any gap infinitely many sigmas; JSON has no infinity.
+    return sigmas if math.isfinite(sigmas) else None
+
+
+def _birge(values: Sequence[Figure], mean: float) -> float:
+    """sqrt(χ² / (n − 1)) of `values` about their fused `mean` when some value lies beyond
+    OUTLIER_SIGMAS of the others; 1 otherwise (and for one value, or an exact one)."""
+    if len(values) < 2 or any(f.sigma <= 0 for f in values) or _consistent(values):
+        return 1.0
+    chi2 = math.fsum(((f.value or 0.0) - mean) ** 2 / (f.sigma * f.sigma) for f in values)
+    return max(1.0, math.sqrt(chi2 / (len(values) - 1)))
 
 
 def _weighted(values: Sequence[Figure]) -> tuple[float, float]:

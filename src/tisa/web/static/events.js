@@ -106,6 +106,13 @@
         td.appendChild(el("div", { "class": "meta" }, page.dataset.labelSources + " " +
           fused.sources.map(function (s) { return s.originator + " v" + s.version; }).join(", ")));
       }
+      // A value left out of the fusion is shown, struck through, with the reason.
+      (fused && fused.left_out || []).forEach(function (o) {
+        var out = el("div", { "class": "meta left-out" }, page.dataset.labelLeftOut + " ");
+        out.appendChild(el("s", {}, o.source.originator + " v" + o.source.version + ": " + o.text));
+        out.title = o.reason;
+        td.appendChild(out);
+      });
       tr.appendChild(td);
       body.appendChild(tr);
     });
