@@ -49,6 +49,7 @@ def test_flash_report_with_photo_reaches_the_open_japanese_inbox_live(
     jpn = desk.page("JPN", "analyst")
     assert jpn.get_attribute("html", "lang") == "ja"
     jpn.evaluate("window.__tisaNoReload = true")
+    assert jpn.inner_text("#banner-top") == "非秘"  # nothing classified listed yet
     desk.shot(jpn, "jpn-inbox-before-ja")
 
     # KOR's analyst composes a FLASH launch report with a photo.
@@ -114,6 +115,11 @@ def test_flash_report_with_photo_reaches_the_open_japanese_inbox_live(
     assert banner in jpn.inner_text(row)
     assert banner in jpn.inner_text("#alerts")
     assert "FLASH" in jpn.inner_text(row)
+    # The page banners follow the rows the live refresh brought in.
+    jpn.wait_for_function(
+        "() => document.getElementById('banner-bottom').classList.contains('level-secret')"
+    )
+    assert jpn.inner_text("#banner-top") == banner
     desk.shot(jpn, "jpn-inbox-live-flash-ja")
 
     # The JPN product page: banners top and bottom in JPN's scheme, the originator named,
