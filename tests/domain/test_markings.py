@@ -10,10 +10,13 @@ from hypothesis import strategies as st
 from tisa.domain.markings import (
     Classification,
     InformationCredibility,
+    Markings,
     Precedence,
     SourceReliability,
     check_trigraph,
+    page_marking,
     rel_to_order,
+    unclassified_term,
 )
 from tisa.errors import InputInvalid, MarkingInvalid
 
@@ -219,3 +222,50 @@ def test_markings_are_frozen() -> None:
     m = markings()
     with pytest.raises(AttributeError):
         m.orcon = True  # type: ignore[misc]
+
+
+# --- Page markings ------------------------------------------------------------------------------
+
+
+def test_a_page_showing_nothing_is_not_classified_in_the_readers_words() -> None:
+    page = page_marking([], "KOR")
+    assert page.level is None
+    assert page.banner(unclassified_term("KOR")) == "비밀 아님"
+    assert page_marking([], "USA").banner(unclassified_term("USA")) == "UNCLASSIFIED"
+
+
+def test_a_page_is_marked_at_its_highest_item_and_goes_only_where_all_may_go() -> None:
+    items = [
+        markings(classification=Classification.CONFIDENTIAL, rel_to={"USA", "JPN", "KOR"}),
+        markings(originator="JPN", rel_to={"USA", "JPN"}, orcon=True),
+        markings(originator="USA", classification=Classification.SECRET, rel_to={"USA"}),
+    ]
+    page = page_marking(items, "USA")
+    assert page.level is Classification.SECRET
+    assert page.banner("SECRET") == "SECRET//FGI JPN KOR//ORCON/REL TO USA"
+
+
+def test_one_items_page_marking_is_that_items_banner() -> None:
+    item = markings(orcon=True)
+    assert page_marking([item], "JPN").banner("極秘") == item.banner("極秘", "JPN")
+
+
+@settings(max_examples=50)
+@given(
+    st.lists(
+        st.builds(
+            lambda level, extra: markings(
+                classification=level, rel_to={"KOR", *extra}, originator="KOR"
+            ),
+            st.sampled_from(list(Classification)),
+            st.sets(st.sampled_from(["USA", "JPN"])),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_no_item_is_above_the_page_marking(items: list[Markings]) -> None:
+    page = page_marking(items, "KOR")
+    assert page.level is not None
+    assert all(m.classification <= page.level for m in items)
+    assert all(page.rel_to <= m.rel_to for m in items)

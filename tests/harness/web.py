@@ -27,6 +27,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
+REVIEWED = re.compile(r'name="reviewed" value="([^"]+)"')
 
 #: Where browser tests leave their screenshots.
 ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
@@ -81,6 +82,19 @@ class Web:
         found = CSRF.search(client.get(page).text)
         assert found is not None
         return found.group(1)
+
+    def release(self, officer: TestClient, product_id: str, version: int = 1) -> httpx.Response:
+        """Release through the UI's two steps: the preview, then its confirmation."""
+        token = self.csrf(officer)
+        path = f"/ui/products/{product_id}/versions/{version}/release"
+        preview = officer.post(path, data={"csrf": token})
+        assert preview.status_code == 200, preview.text
+        found = REVIEWED.search(preview.text)
+        assert found is not None
+        answer: httpx.Response = officer.post(
+            path, data={"csrf": token, "confirm": "yes", "reviewed": found.group(1)}
+        )
+        return answer
 
     def api_post(self, client: TestClient, path: str, body: object) -> httpx.Response:
         """A JSON call from a page's script: the cookie plus the page's CSRF header."""

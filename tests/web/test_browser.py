@@ -6,109 +6,22 @@ On a machine without Chromium or Playwright these tests skip; in CI (CI=true) th
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from harness.browser import WAIT_MS, Desk, running_desk
 from harness.factories import gps_photo
-from harness.waiting import wait_for
-from harness.web import ARTIFACTS
 
-from tisa.api.client import ApiClient
 from tisa.demo.launches import JPN_LAUNCH
-from tisa.demo.network import Cluster
-
-CHROMIUM = "/usr/bin/chromium"
-WAIT_MS = 30_000
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 
-def _need_browser() -> Any:
-    """Playwright's sync API, or a skip (a failure in CI)."""
-    problem = None
-    if shutil.which(CHROMIUM) is None:
-        problem = f"{CHROMIUM} is not installed (apt-get install chromium)"
-    try:
-        from playwright import sync_api
-    except ImportError:
-        problem = "playwright is not installed (pip install -e '.[test]')"
-        sync_api = None
-    if problem is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"browser tests must run in CI: {problem}")
-        pytest.skip(problem)
-    return sync_api
-
-
-class Desk:
-    """Three running nodes and a browser: signed-in pages, API clients, screenshots."""
-
-    def __init__(self, cluster: Cluster, browser: Any) -> None:
-        self.cluster = cluster
-        self.browser = browser
-        self._api: dict[tuple[str, str], ApiClient] = {}
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-
-    def url(self, party: str, path: str) -> str:
-        return self.cluster.nodes[party].settings.api_url + path
-
-    def api(self, party: str, role: str) -> ApiClient:
-        key = (party, role)
-        if key not in self._api:
-            self._api[key] = self.cluster.client(party, role)
-        return self._api[key]
-
-    def page(self, party: str, role: str, size: tuple[int, int] = (1280, 800)) -> Any:
-        """A new browser context signed in through the sign-in form as `<party>-<role>`."""
-        context = self.browser.new_context(
-            ignore_https_errors=True, viewport={"width": size[0], "height": size[1]}
-        )
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.errors = errors
-        username = f"{party.lower()}-{role}"
-        page.goto(self.url(party, "/ui/inbox"))
-        assert "/ui/sign-in" in page.url
-        page.fill("#username", username)
-        page.fill("#password", self.cluster.passwords[username])
-        page.press("#password", "Enter")
-        page.wait_for_url("**/ui/inbox")
-        return page
-
-    @staticmethod
-    def shot(page: Any, name: str) -> None:
-        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-    @staticmethod
-    def wait(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-        """Until `check` returns something truthy (the page shows it)."""
-        return wait_for(lambda: check() or None, what, timeout, poll=0.1, missing=())
-
-    def close(self) -> None:
-        for client in self._api.values():
-            client.close()
-
-
 @pytest.fixture(scope="module")
 def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
-    sync_api = _need_browser()
-    cluster = Cluster(tmp_path_factory.mktemp("browser") / "net")
-    cluster.create()
-    cluster.start()
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        desk = Desk(cluster, browser)
-        try:
-            yield desk
-        finally:
-            desk.close()
-            browser.close()
-            cluster.stop()
+    with running_desk(tmp_path_factory.mktemp("browser")) as desk:
+        yield desk
 
 
 def test_flash_report_with_photo_reaches_the_open_japanese_inbox_live(
@@ -120,6 +33,9 @@ def test_flash_report_with_photo_reaches_the_open_japanese_inbox_live(
     officer.select_option("select[name=recipient]", "JPN")
     officer.check("#new-rule input[name=topics][value='dprk.missile.*']")
     officer.click("#new-rule button[type=submit]")
+    # A consent shows what it lets through before it is given.
+    officer.wait_for_selector("#consent-preview #preview-rule")
+    officer.click("#confirm-consent")
     officer.wait_for_selector("table.rules tr[data-consent]")
     rule = officer.get_attribute("table.rules tr[data-consent]", "data-consent")
     desk.shot(officer, "kor-consents-ko")
@@ -133,6 +49,7 @@ def test_flash_report_with_photo_reaches_the_open_japanese_inbox_live(
     jpn = desk.page("JPN", "analyst")
     assert jpn.get_attribute("html", "lang") == "ja"
     jpn.evaluate("window.__tisaNoReload = true")
+    assert jpn.inner_text("#banner-top") == "非秘"  # nothing classified listed yet
     desk.shot(jpn, "jpn-inbox-before-ja")
 
     # KOR's analyst composes a FLASH launch report with a photo.
@@ -184,6 +101,9 @@ def test_flash_report_with_photo_reaches_the_open_japanese_inbox_live(
     officer.wait_for_selector(item)
     desk.shot(officer, "kor-release-queue-ko")
     officer.click(f"{item} button[data-action=release]")
+    officer.wait_for_selector("#release-preview #preview-recipients li[data-party=JPN]")
+    desk.shot(officer, "kor-release-preview-ko")
+    officer.click("#confirm-release")
     officer.wait_for_url(f"**/ui/products/{product_id}**")
 
     # The open JPN inbox shows it without a reload: an alert, and the row, with JPN's banner.
@@ -195,12 +115,17 @@ def test_flash_report_with_photo_reaches_the_open_japanese_inbox_live(
     assert banner in jpn.inner_text(row)
     assert banner in jpn.inner_text("#alerts")
     assert "FLASH" in jpn.inner_text(row)
+    # The page banners follow the rows the live refresh brought in.
+    jpn.wait_for_function(
+        "() => document.getElementById('banner-bottom').classList.contains('level-secret')"
+    )
+    assert jpn.inner_text("#banner-top") == banner
     desk.shot(jpn, "jpn-inbox-live-flash-ja")
 
     # The JPN product page: banners top and bottom in JPN's scheme, the originator named,
     # observations as a table, the scrubbed photo's preview.
     jpn.click(f"{row} a")
-    jpn.wait_for_selector("#banner-top")
+    jpn.wait_for_url("**/ui/products/**")
     assert jpn.inner_text("#banner-top") == banner
     assert jpn.inner_text("#banner-bottom") == banner
     assert "大韓民国" in jpn.inner_text("p.originator")
@@ -252,6 +177,9 @@ def test_release_officer_grants_a_consent_request_and_the_product_reaches_jpn(
     assert "Engine test at Sohae" in officer.inner_text(card)
     desk.shot(officer, "kor-consent-request-ko")
     officer.click(f"{card} button[data-action=grant]")
+    officer.wait_for_selector("#consent-preview")
+    assert "Engine test at Sohae" in officer.inner_text("#preview-title")
+    officer.click("#confirm-consent")
     officer.wait_for_url("**/ui/consents")
 
     jpn = desk.api("JPN", "analyst")

@@ -124,16 +124,18 @@ def test_standing_rule_form_validates_and_grants(web: Web) -> None:
         data={"csrf": token, "recipient": "JPN", "topics": "dprk.nuclear.*", "expires": "soon"},
     )
     assert bad_date.status_code == 422
-    made = officer.post(
-        "/ui/consents",
-        data={
-            "csrf": token,
-            "recipient": "JPN",
-            "topics": ["dprk.nuclear.*", "dprk.missile.launch"],
-            "max_classification": "SECRET",
-            "expires": "2099-12-31",
-        },
-    )
+    rule = {
+        "csrf": token,
+        "recipient": "JPN",
+        "topics": ["dprk.nuclear.*", "dprk.missile.launch"],
+        "max_classification": "SECRET",
+        "expires": "2099-12-31",
+    }
+    preview = officer.post("/ui/consents", data=rule)
+    assert preview.status_code == 200, preview.text
+    assert 'name="confirm" value="yes"' in preview.text
+    assert "2099-12-31" not in officer.get("/ui/consents").text  # nothing granted yet
+    made = officer.post("/ui/consents", data={**rule, "confirm": "yes"})
     assert made.status_code == 303, made.text
     page = officer.get("/ui/consents").text
     assert (
@@ -155,7 +157,9 @@ def test_live_track_consent_form_validates_and_grants(web: Web) -> None:
     none = officer.post("/ui/consents", data=live)
     assert none.status_code == 422
     assert "streams" in none.text
-    made = officer.post("/ui/consents", data={**live, "modes": ["live", "exercise"]})
+    made = officer.post(
+        "/ui/consents", data={**live, "modes": ["live", "exercise"], "confirm": "yes"}
+    )
     assert made.status_code == 303, made.text
     page = officer.get("/ui/consents").text
     assert "live missile tracks (exercise, live)" in page
@@ -207,6 +211,7 @@ def test_no_form_post_fails_on_any_input(web: Web, path: str, fields: dict[str, 
         _officer["csrf"] = web.csrf(_officer["client"])
     client = _officer["client"]
     answer = client.post(path, data={**fields, "csrf": _officer["csrf"]})
-    assert answer.status_code in (303, 403, 404, 409, 422), (path, answer.text[-300:])
+    # 200: a release or consent shows its preview first (nothing done without confirming).
+    assert answer.status_code in (200, 303, 403, 404, 409, 422), (path, answer.text[-300:])
     if "language" in fields:  # keep the session's pages in English for the other tests
         web.rt["KOR"].accounts.set_language("kor-officer", "en")

@@ -61,6 +61,7 @@ def test_consent_events_go_to_release_officers_only(web: Web) -> None:
             "recipient": "JPN",
             "topics": "dprk.missile.slbm",
             "max_classification": "SECRET",
+            "confirm": "yes",
         },
     )
     assert answer.status_code == 303

@@ -41,9 +41,7 @@ def released(web: Web, party: str = "KOR", **fields: Any) -> str:
     made = web.api_post(analyst, "/api/v1/products", draft(**fields))
     assert made.status_code == 201, made.text
     product_id: str = made.json()["id"]
-    officer = web.signed_in(f"{party.lower()}-officer")
-    token = web.csrf(officer)
-    answer = officer.post(f"/ui/products/{product_id}/versions/1/release", data={"csrf": token})
+    answer = web.release(web.signed_in(f"{party.lower()}-officer"), product_id)
     assert answer.status_code == 303, answer.text
     return product_id
 

@@ -7,6 +7,7 @@ the US-style marking syntax (`CLASSIFICATION//FGI//DISSEM`) that tisa uses for b
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
@@ -171,3 +172,61 @@ class Markings:
     def portion(self) -> str:
         """US portion marking, '(S//REL TO USA, JPN, KOR)'."""
         return f"({_PORTION[self.classification]}//{self.dissemination()})"
+
+
+# What a page listing nothing classified says, in each party's scheme. The arrangement's
+# equivalence table holds only the shared levels (CONFIDENTIAL and up), so the word for "not
+# classified" is kept here. [unverified] ROK has no grade below 대외비 and JPN none below 秘;
+# these are plain statements that the material is not classified, not national markings.
+_UNCLASSIFIED = {"USA": "UNCLASSIFIED", "KOR": "비밀 아님", "JPN": "非秘"}
+UNCLASSIFIED = "UNCLASSIFIED"
+
+
+def unclassified_term(party: str) -> str:
+    """`party`'s words for 'not classified'; the US term for a party without one."""
+    return _UNCLASSIFIED.get(party, UNCLASSIFIED)
+
+
+@dataclass(frozen=True)
+class PageMarking:
+    """The marking a whole page carries: the highest level of what it shows, every foreign
+    originator among it (FGI), ORCON if any item is, and the REL TO every item allows (the
+    intersection: a page may go only where each of its parts may). `level` None: nothing
+    classified is on the page."""
+
+    level: Classification | None
+    fgi: tuple[str, ...] = ()
+    orcon: bool = False
+    rel_to: frozenset[str] = frozenset()
+
+    def banner(self, term: str) -> str:
+        """The banner line, given the reader's national `term` for `level` (or for
+        'not classified'): 'SECRET//FGI JPN KOR//ORCON/REL TO USA, KOR'."""
+        if self.level is None:
+            return term
+        parts = [term]
+        if self.fgi:
+            parts.append("FGI " + " ".join(self.fgi))
+        controls = ["ORCON"] if self.orcon else []
+        if self.rel_to:
+            controls.append("REL TO " + ", ".join(rel_to_order(self.rel_to)))
+        if controls:
+            parts.append("/".join(controls))
+        return "//".join(parts)
+
+
+def page_marking(items: Iterable[Markings], reader: str) -> PageMarking:
+    """The marking of a page showing `items` to a reader at `reader`'s node (see
+    `PageMarking`). No items: the page is not classified."""
+    shown = list(items)
+    if not shown:
+        return PageMarking(None)
+    rel_to = frozenset.intersection(*(m.rel_to for m in shown))
+    return PageMarking(
+        level=max(m.classification for m in shown),
+        fgi=tuple(sorted({m.originator for m in shown} - {reader})),
+        orcon=any(m.orcon for m in shown),
+        # Every item held here is releasable to the reader's party, so the intersection
+        # holds at least that party; were it ever empty, the page stays with the reader.
+        rel_to=rel_to or frozenset({reader}),
+    )

@@ -3,10 +3,13 @@ or recalls a released version from every holder."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import Connection
 
 from tisa.crypto.jws import payload_digest
 from tisa.crypto.trust import Signed
+from tisa.domain.canonical import canonical_json, sha256_digest
 from tisa.domain.model import Product
 from tisa.domain.policy import QUEUE
 from tisa.domain.questions import Movement
@@ -26,6 +29,35 @@ from tisa.relay.messages import (
 from tisa.services.accounts import Role, User
 from tisa.services.drafts import own_draft
 from tisa.store import audit, deliveries, products
+from tisa.store.products import ProductRow
+
+
+@dataclass(frozen=True)
+class Route:
+    """How a release would reach one party: straight over a channel (`via` None), or through
+    the hub, which relays under the originator's consent in force (`consent`, its id) or,
+    with none, holds the product and asks the originator first."""
+
+    party: str
+    via: str | None = None
+    consent: str | None = None
+
+
+@dataclass(frozen=True)
+class ReleasePreview:
+    """What releasing a draft would send and to whom, as the rules see it now; `refusals`
+    empty: it may be released. `reviewed` names the draft's exact content, so a confirmation
+    releases only what was shown."""
+
+    product: Product
+    routes: tuple[Route, ...]
+    refusals: tuple[str, ...]
+    reviewed: str
+
+
+def reviewed_digest(row: ProductRow) -> str:
+    """The fingerprint of a draft's content as stored (its body, canonical JSON)."""
+    return sha256_digest(canonical_json(row.body))
 
 
 class Releases:
@@ -61,8 +93,39 @@ class Releases:
         ]
         return peers, others, list(dict.fromkeys(reasons))
 
-    def release(self, user: User, product_id: str, version: int) -> dict[str, str]:
-        """Sign a draft and queue it for every channel peer its REL TO names.
+    def preview(self, user: User, product_id: str, version: int) -> ReleasePreview:
+        """What releasing this draft would do now: the parties it would reach and how, and
+        every rule's refusal. Changes nothing.
+
+        Raises:
+            AccessDenied: the user is not a release officer.
+            NotFound: no such draft.
+            Conflict: already released.
+        """
+        user.require(Role.RELEASE_OFFICER)
+        arrangement = self.ctx.arrangement
+        with self.ctx.db.read() as conn:
+            row = own_draft(conn, self.party, product_id, version)
+            product = routing.stored_product(row)
+            peers, others, reasons = self.refusals(conn, product)
+            routes = []
+            for party in others:
+                if party in peers:
+                    routes.append(Route(party))
+                elif party in arrangement.parties:
+                    # The hub's own question when it relays, asked of the consents held here.
+                    move = Movement(product, arrangement.hub, party)
+                    held = self.ctx.gate.consent_for(conn, move)
+                    consent = None if held is None else held.consent.id
+                    routes.append(Route(party, via=arrangement.hub, consent=consent))
+        return ReleasePreview(product, tuple(routes), tuple(reasons), reviewed_digest(row))
+
+    def release(
+        self, user: User, product_id: str, version: int, *, reviewed: str | None = None
+    ) -> dict[str, str]:
+        """Sign a draft and queue it for every channel peer its REL TO names. `reviewed`: the
+        `ReleasePreview.reviewed` the officer confirmed (None: no preview was shown, as
+        through the API).
 
         Returns each recipient party and its state ('queued', or 'via USA' for a party the
         hub relays to).
@@ -70,7 +133,7 @@ class Releases:
         Raises:
             AccessDenied: the user is not a release officer.
             NotFound: no such draft.
-            Conflict: already released.
+            Conflict: already released, or the draft changed since it was reviewed.
             PolicyDenied: a rule of release refuses a named recipient; nothing is released.
         """
         user.require(Role.RELEASE_OFFICER)
@@ -79,6 +142,10 @@ class Releases:
         try:
             with self.ctx.db.begin() as conn:
                 row = own_draft(conn, self.party, product_id, version)
+                if reviewed is not None and reviewed != reviewed_digest(row):
+                    raise Conflict(
+                        f"{product_id} v{version} changed after it was reviewed; review it again"
+                    )
                 product = routing.stored_product(row)
                 peers, others, reasons = self.refusals(conn, product)
                 if reasons:

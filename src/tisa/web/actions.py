@@ -21,7 +21,12 @@ from tisa.errors import InputInvalid
 from tisa.node.runtime import Runtime
 from tisa.services.accounts import Role
 from tisa.web.auth import signed_form
-from tisa.web.pages import audit_listing
+from tisa.web.pages import (
+    audit_listing,
+    consent_request_preview,
+    release_preview,
+    standing_rule_preview,
+)
 from tisa.web.render import Pages
 
 
@@ -44,6 +49,11 @@ def _back(to: str) -> Response:
     return RedirectResponse(to, status_code=303)
 
 
+def _confirmed(form: FormData) -> bool:
+    """Whether this post is the second step, after the officer saw what it will do."""
+    return form.get("confirm") == "yes"
+
+
 def install(app: FastAPI, rt: Runtime, ui: Pages) -> None:
     """Add the form actions to `app`."""
     releases, drafts, consents, channels = rt.releases, rt.drafts, rt.consents, rt.channels
@@ -58,8 +68,21 @@ def install(app: FastAPI, rt: Runtime, ui: Pages) -> None:
 
     @app.post("/ui/products/{product_id}/versions/{version}/release", include_in_schema=False)
     async def release(request: Request, product_id: Id, version: Version) -> Response:
-        user, _ = await signed_form(request)
-        await run_in_threadpool(releases.release, user, product_id, version)
+        user, form = await signed_form(request)
+        if not _confirmed(form):
+            preview = await run_in_threadpool(releases.preview, user, product_id, version)
+            # A refused release shows the same preview, with the rules' reasons and no way on.
+            return ui.render(
+                request,
+                user,
+                "release_preview.html",
+                status=422 if preview.refusals else 200,
+                **release_preview(rt, preview),
+            )
+        reviewed = _text(form, "reviewed", limit=100)
+        await run_in_threadpool(
+            lambda: releases.release(user, product_id, version, reviewed=reviewed)
+        )
         return _back(f"/ui/products/{product_id}?version={version}")
 
     @app.post("/ui/products/{product_id}/versions/{version}/send-back", include_in_schema=False)
@@ -78,7 +101,10 @@ def install(app: FastAPI, rt: Runtime, ui: Pages) -> None:
 
     @app.post("/ui/consent-requests/{request_id}/grant", include_in_schema=False)
     async def grant_request(request: Request, request_id: Id) -> Response:
-        user, _ = await signed_form(request)
+        user, form = await signed_form(request)
+        if not _confirmed(form):
+            shown = await run_in_threadpool(consent_request_preview, rt, user, request_id)
+            return ui.render(request, user, "consent_preview.html", **shown)
         await run_in_threadpool(consents.answer_request, user, request_id, grant=True)
         return _back("/ui/consents")
 
@@ -114,6 +140,14 @@ def install(app: FastAPI, rt: Runtime, ui: Pages) -> None:
                 raise InputInvalid(f"expires: {expires!r} is not a date (YYYY-MM-DD)") from None
             terms["expires_at"] = datetime.combine(day, time.max, tzinfo=UTC).isoformat()
         consent = parse(ConsentIn, terms)
+        if not _confirmed(form):
+            user.require(Role.RELEASE_OFFICER)
+            return ui.render(
+                request,
+                user,
+                "consent_preview.html",
+                **standing_rule_preview(rt, consent, form),
+            )
         await run_in_threadpool(consents.grant_consent, user, consent)
         return _back("/ui/consents")
 

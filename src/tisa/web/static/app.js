@@ -110,7 +110,7 @@
   // Re-render the live part of the open page from the server (same filters, same language).
   var refreshing = false, again = false;
   function refresh() {
-    var part = document.querySelector("[data-live-refresh]");
+    var part = document.querySelector("[data-live-refresh], [data-live-banner]");
     if (!part) return;
     if (refreshing) { again = true; return; }
     refreshing = true;
@@ -122,6 +122,11 @@
         document.querySelectorAll("[data-live-refresh]").forEach(function (old) {
           var key = old.getAttribute("data-live-refresh");
           var fresh = doc.querySelector('[data-live-refresh="' + key + '"]');
+          if (fresh) old.replaceWith(document.importNode(fresh, true));
+        });
+        // The page banners follow what the page now shows (a SECRET row arriving).
+        document.querySelectorAll("[data-live-banner]").forEach(function (old) {
+          var fresh = doc.getElementById(old.id);
           if (fresh) old.replaceWith(document.importNode(fresh, true));
         });
         document.dispatchEvent(new CustomEvent("tisa:refreshed"));
@@ -145,7 +150,11 @@
       else if (msg.action === "product.receive") notice(msg);
       document.dispatchEvent(new CustomEvent("tisa:product", { detail: msg }));
       var part = document.querySelector("[data-live-refresh]");
-      if (!part) return;
+      if (!part) {
+        // A page drawn by its script (events): its banner still follows what arrives.
+        if (document.querySelector("[data-live-banner]")) refresh();
+        return;
+      }
       var here = part.getAttribute("data-product");
       if (!here || here === msg.id) refresh();
     });

@@ -124,6 +124,28 @@
     });
   }
   function soon() { clearTimeout(timer); timer = setTimeout(check, 300); }
+  // The page banners state the draft's marking as the form has it now (the server drew them
+  // from the same choices); US banner syntax: TERM//ORCON/REL TO USA, then the rest A-Z.
+  var levels = JSON.parse(form.dataset.levels || "{}");
+  function markBanners() {
+    var level = levels[value("classification")];
+    if (!level) return;
+    var rel = checked("rel_to").sort(function (a, b) {
+      if ((a === "USA") !== (b === "USA")) return a === "USA" ? -1 : 1;
+      return a < b ? -1 : a > b ? 1 : 0;
+    });
+    var controls = field("orcon").checked ? ["ORCON"] : [];
+    if (rel.length) controls.push("REL TO " + rel.join(", "));
+    var text = controls.length ? level.term + "//" + controls.join("/") : level.term;
+    ["banner-top", "banner-bottom"].forEach(function (id) {
+      var banner = document.getElementById(id);
+      if (!banner) return;
+      banner.querySelector("[data-banner-text]").textContent = text;
+      Object.keys(levels).forEach(function (k) { banner.classList.remove(levels[k].style); });
+      banner.classList.add(level.style);
+    });
+  }
+  form.addEventListener("change", markBanners);
   form.addEventListener("input", soon);
   form.addEventListener("change", soon);
 

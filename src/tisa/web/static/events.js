@@ -15,8 +15,12 @@
   }
   function when(iso) { return iso ? iso.replace("T", " ").replace(/\.\d+/, "").replace("+00:00", "Z") : "—"; }
   var hedges = {};
+  // "1 missile", "2 missiles": the page gives the catalog's plural forms (Babel's ngettext);
+  // English counts one apart, Korean and Japanese have one form for every number.
+  var missiles = null;
   var holder = document.getElementById("event");
   if (holder) hedges = JSON.parse(holder.dataset.hedges || "{}");
+  if (holder && holder.dataset.missiles) missiles = JSON.parse(holder.dataset.missiles);
   // Figures are written here, in the reader's language; the original wording of a reported
   // time is kept beside it.
   function number(v) { return v.toLocaleString(undefined, { maximumFractionDigits: 2 }); }
@@ -29,20 +33,24 @@
     }
     if (typeof fig.value !== "number") return fig.text || "—";
     var unit = fig.unit && fig.unit !== "s" ? " " + fig.unit : "";
+    function counted(v) {
+      if (fig.unit !== "missiles" || !missiles) return number(v) + unit;
+      return (v === 1 ? missiles.one : missiles.other).replace("%(num)s", number(v));
+    }
     var text;
     if (fig.method === "bound only") {
       if (typeof fig.lower === "number" && typeof fig.upper === "number") {
-        text = number(fig.lower) + "–" + number(fig.upper) + unit;
+        text = number(fig.lower) + "–" + counted(fig.upper);
       } else if (typeof fig.lower === "number") {
-        text = (hedges.at_least || "≥ %(value)s").replace("%(value)s", number(fig.lower) + unit);
+        text = (hedges.at_least || "≥ %(value)s").replace("%(value)s", counted(fig.lower));
       } else {
-        text = (hedges.up_to || "≤ %(value)s").replace("%(value)s", number(fig.upper) + unit);
+        text = (hedges.up_to || "≤ %(value)s").replace("%(value)s", counted(fig.upper));
       }
       return text;
     }
-    text = fig.unit === "s" ? when(new Date(fig.value * 1000).toISOString()) : number(fig.value) + unit;
+    text = fig.unit === "s" ? when(new Date(fig.value * 1000).toISOString()) : counted(fig.value);
     if (fig.qualifier && hedges[fig.qualifier]) text = hedges[fig.qualifier].replace("%(value)s", text);
-    if (typeof fig.sigma === "number") text += " ± " + number(fig.sigma) + (fig.unit === "s" ? " s" : unit);
+    if (typeof fig.sigma === "number") text += " ± " + (fig.unit === "s" ? number(fig.sigma) + " s" : counted(fig.sigma));
     if (fig.original) text += " (" + fig.original + ")";
     return text;
   }
