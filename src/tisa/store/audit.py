@@ -388,6 +388,24 @@ def after(conn: Connection, seq: int, actions: Sequence[str], *, upto: int) -> l
     return [_entry(r) for r in conn.execute(query)]
 
 
+def _filtered(
+    query: Any,
+    actor: str | None,
+    action: str | None,
+    product_id: str | None,
+    hide: Sequence[str],
+) -> Any:
+    if actor:
+        query = query.where(audit_entries.c.actor == actor)
+    if action:
+        query = query.where(audit_entries.c.action == action)
+    elif hide:
+        query = query.where(audit_entries.c.action.not_in(list(hide)))
+    if product_id:
+        query = query.where(audit_entries.c.product_id == product_id)
+    return query
+
+
 def recent(
     conn: Connection,
     *,
@@ -395,19 +413,38 @@ def recent(
     actor: str | None = None,
     action: str | None = None,
     product_id: str | None = None,
+    hide: Sequence[str] = (),
     limit: int = 100,
 ) -> list[Entry]:
-    """Entries newest first, before sequence number `before`, filtered (the audit page)."""
+    """Entries newest first, before sequence number `before`, filtered (the audit page);
+    actions in `hide` are left out unless `action` asks for one by name."""
     query = select(audit_entries).order_by(audit_entries.c.seq.desc())
     if before is not None:
         query = query.where(audit_entries.c.seq < before)
-    if actor:
-        query = query.where(audit_entries.c.actor == actor)
-    if action:
-        query = query.where(audit_entries.c.action == action)
-    if product_id:
-        query = query.where(audit_entries.c.product_id == product_id)
+    query = _filtered(query, actor, action, product_id, hide)
     return [_entry(r) for r in conn.execute(query.limit(limit))]
+
+
+def selected(
+    conn: Connection,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    product_id: str | None = None,
+    hide: Sequence[str] = (),
+    batch: int = 1_000,
+) -> Iterator[Entry]:
+    """Every entry `recent`'s filters select, oldest first, read a batch at a time (an
+    export of the whole log never holds it in memory)."""
+    after = 0
+    while True:
+        query = select(audit_entries).where(audit_entries.c.seq > after)
+        query = _filtered(query, actor, action, product_id, hide)
+        rows = [_entry(r) for r in conn.execute(query.order_by(audit_entries.c.seq).limit(batch))]
+        yield from rows
+        if len(rows) < batch:
+            return
+        after = rows[-1].seq
 
 
 def entry_time(conn: Connection, seq: int) -> datetime | None:

@@ -181,7 +181,7 @@ def install(app: FastAPI, rt: Runtime, ui: Pages) -> None:
             return report
 
         report = await run_in_threadpool(check)
-        filters = {"actor": "", "action": "", "product_id": ""}
+        filters = {"actor": "", "action": "", "product_id": "", "views": ""}
         return ui.render(
             request, user, "audit.html", **audit_listing(rt, filters, None, report=report)
         )

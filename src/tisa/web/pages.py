@@ -6,13 +6,14 @@ and audit entries are the API's; a page only arranges what they return.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from starlette.datastructures import FormData
 
 from tisa.api.params import Id
@@ -46,6 +47,7 @@ from tisa.services.releases import ReleasePreview
 from tisa.services.status import node_status
 from tisa.store import audit
 from tisa.store.audit import Action
+from tisa.web.audit_view import ACTIONS, HIDDEN_BY_DEFAULT, csv_rows, details, jsonl
 from tisa.web.auth import Viewer
 from tisa.web.banners import level_style, page_banner
 from tisa.web.render import Pages
@@ -355,12 +357,45 @@ def install(app: FastAPI, rt: Runtime, ui: Pages, events: Events) -> None:
         actor: Annotated[str, Query(max_length=100)] = "",
         action: Annotated[str, Query(max_length=40)] = "",
         product_id: Annotated[str, Query(max_length=36)] = "",
+        views: Annotated[str, Query(pattern="^1?$")] = "",
         before: Annotated[int | None, Query(ge=1)] = None,
     ) -> Response:
         user.require(Role.AUDITOR, Role.ADMIN)
-        filters = {"actor": actor, "action": action, "product_id": product_id}
+        filters = {"actor": actor, "action": action, "product_id": product_id, "views": views}
         return ui.render(
             request, user, "audit.html", **audit_listing(rt, filters, before, report=None)
+        )
+
+    @app.get("/ui/audit/export.{form}", include_in_schema=False)
+    def audit_export(
+        user: Viewer,
+        form: Annotated[str, PathParam(pattern="^(jsonl|csv)$")],
+        actor: Annotated[str, Query(max_length=100)] = "",
+        action: Annotated[str, Query(max_length=40)] = "",
+        product_id: Annotated[str, Query(max_length=36)] = "",
+        views: Annotated[str, Query(pattern="^1?$")] = "",
+    ) -> Response:
+        # What the page's filters select, the whole log's worth, oldest first.
+        user.require(Role.AUDITOR, Role.ADMIN)
+        hide = () if views else HIDDEN_BY_DEFAULT
+
+        def lines() -> Iterator[str]:
+            with rt.ctx.db.read() as conn:
+                chosen = audit.selected(
+                    conn,
+                    actor=actor or None,
+                    action=action or None,
+                    product_id=product_id or None,
+                    hide=hide,
+                )
+                yield from (jsonl(chosen) if form == "jsonl" else csv_rows(chosen))
+
+        media = "application/jsonl" if form == "jsonl" else "text/csv; charset=utf-8"
+        name = f"tisa-audit-{rt.ctx.party.lower()}.{form}"
+        return StreamingResponse(
+            lines(),
+            media_type=media,
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
 
     @app.get("/ui/tracks", include_in_schema=False)
@@ -445,11 +480,13 @@ def audit_listing(
             actor=filters["actor"] or None,
             action=filters["action"] or None,
             product_id=filters["product_id"] or None,
+            hide=() if filters.get("views") else HIDDEN_BY_DEFAULT,
             limit=AUDIT_PAGE,
         )
         size = audit.head(conn)[0]
     return {
-        "entries": [entry_view(e) for e in rows],
+        "entries": [{**entry_view(e), "details": details(e.detail)} for e in rows],
+        "action_words": ACTIONS,
         "size": size,
         "actions": [a.value for a in Action],
         "filters": filters,
