@@ -14,7 +14,7 @@ from tisa.relay import messages
 from tisa.store import audit, database, products, tables
 from tisa.stix import ingest
 from tisa.tracks import scoring
-from tisa.web import vocabulary
+from tisa.web import audit_view, vocabulary
 
 # pydantic reads a model's configuration by this name.
 ErrorBody.model_config
@@ -108,3 +108,6 @@ ingest.drafts_of
 
 # Read by bench/fusion.py (outside vulture's paths) to report salvo counts per stress family.
 fusion_scoring.Score.salvo_count_exact
+
+# Read by templates/audit.html (a value to translate, not to show as written).
+audit_view.Detail.word
