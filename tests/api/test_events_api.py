@@ -134,6 +134,7 @@ def test_the_event_has_exactly_the_agreed_shape(harness: Harness, api: Any, even
     fused = e["fused"]["magnitude"]
     assert set(fused) == {
         "value", "sigma", "lower", "upper", "unit", "text", "method", "sources", "left_out",
+        "assumed_sigma",
     }  # fmt: skip
     assert fused["left_out"] == []
     assert fused["value"] == pytest.approx(5.5)

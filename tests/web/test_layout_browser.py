@@ -35,7 +35,8 @@ def released(desk: Desk) -> tuple[str, str]:
         "topics": ["dprk.missile.launch"],
         "source_reliability": "B",
         "information_credibility": "2",
-        "observations": [{"kind": "missile-launch", **KOR_LAUNCH}],
+        # The apogee comes with no uncertainty: the event marks its fused ± as assumed.
+        "observations": [{"kind": "missile-launch", **KOR_LAUNCH, "apogee_km": {"value": 6000}}],
     }
     made: dict[str, Any] = desk.api("KOR", "analyst").post("/api/v1/products", body)
     product_id = str(made["id"])
@@ -102,3 +103,26 @@ def test_no_page_scrolls_sideways_at_any_width(
         for page in pages.values():
             page.context.close()
     assert wide == [], "\n".join(f"{p} @{w}: {f}" for p, w, f in wide)
+
+
+def test_the_event_page_labels_its_figures_and_folds_its_legend_on_a_phone(
+    desk: Desk, released: tuple[str, str]
+) -> None:
+    _, event_id = released
+    page = desk.page("KOR", "analyst", size=(390, 800))
+    page.goto(desk.url("KOR", f"/ui/events/{event_id}"))
+    page.wait_for_selector("#figures tbody tr")
+    assert "보고국: KOR" in page.inner_text("#event-meta")
+    assert "보고 1건" in page.inner_text("#event-meta")
+    apogee = page.locator("#figures tr[data-quantity=apogee_km] td.fused")
+    assert apogee.locator(".assumed").count() == 1
+    ranged = page.locator("#figures tr[data-quantity=range_km] td.fused")
+    assert ranged.locator(".assumed").count() == 0  # the report stated ± 50 km
+    legend = page.locator(".tisa-map-legend")
+    title = legend.locator("button.tisa-map-legend__title")
+    assert title.get_attribute("aria-expanded") == "false"
+    assert legend.locator("li").count() == 0
+    title.click()
+    assert legend.locator("li").count() > 0
+    assert legend.locator("button.tisa-map-legend__title").get_attribute("aria-expanded") == "true"
+    page.context.close()

@@ -100,6 +100,7 @@ def fused_view(f: Fused) -> dict[str, Any]:
         "text": f.text,
         "method": f.method,
         "sources": [source_view(s) for s in f.sources],
+        "assumed_sigma": f.assumed_sigma,
         "left_out": [
             {
                 "source": source_view(o.source),

@@ -77,6 +77,8 @@ class Fused:
     lat: float | None = None
     lon: float | None = None
     left_out: tuple[LeftOut, ...] = ()
+    # Some figure it rests on stated no uncertainty: the sigma rests on a documented default.
+    assumed_sigma: bool = False
 
 
 def sources_of(figures: Sequence[Figure]) -> tuple[Source, ...]:
@@ -191,8 +193,18 @@ def fuse(figures: Sequence[Figure]) -> Fused | None:
     text = f"{format_value(quantity, mean)} ± {_sigma_text(quantity, sigma)}"
     if lower is not None or upper is not None:
         text += f" ({_bound_text(quantity, lower, upper)})"
+    assumed = any(f.stated_sigma is None for f in values)
     return Fused(
-        quantity, mean, sigma, lower, upper, method + note, text, sources, left_out=left_out
+        quantity,
+        mean,
+        sigma,
+        lower,
+        upper,
+        method + note,
+        text,
+        sources,
+        left_out=left_out,
+        assumed_sigma=assumed,
     )
 
 
@@ -298,4 +310,7 @@ def _fuse_places(
     lon = (lon + 180) % 360 - 180
     method = "single report" if len(places) == 1 else f"inverse-variance ({len(places)} places)"
     text = format_place(lat, lon, round(sigma, 1))
-    return Fused(quantity, None, sigma, None, None, method, text, sources, lat, lon)
+    assumed = any(f.stated_sigma is None for f in places)
+    return Fused(
+        quantity, None, sigma, None, None, method, text, sources, lat, lon, assumed_sigma=assumed
+    )

@@ -21,6 +21,11 @@
   var holder = document.getElementById("event");
   if (holder) hedges = JSON.parse(holder.dataset.hedges || "{}");
   if (holder && holder.dataset.missiles) missiles = JSON.parse(holder.dataset.missiles);
+  var reports = holder && holder.dataset.reports ? JSON.parse(holder.dataset.reports) : null;
+  function counted(forms, n) {
+    if (!forms) return String(n);
+    return (n === 1 ? forms.one : forms.other).replace("%(num)s", number(n));
+  }
   // Figures are written here, in the reader's language; the original wording of a reported
   // time is kept beside it.
   function number(v) { return v.toLocaleString(undefined, { maximumFractionDigits: 2 }); }
@@ -88,7 +93,8 @@
   function render(e) {
     document.getElementById("event-title").textContent = e.label;
     document.getElementById("event-meta").textContent =
-      when(e.time) + " · " + e.parties.join(", ") + " · " + e.reports.length;
+      when(e.time) + " · " + (page.dataset.labelReportedBy || "%(parties)s").replace("%(parties)s", e.parties.join(", ")) +
+      " · " + counted(reports, e.reports.length);
     var quantities = Object.keys(e.fused);
     e.reports.forEach(function (r) {
       Object.keys(r.figures).forEach(function (q) { if (quantities.indexOf(q) < 0) quantities.push(q); });
@@ -110,6 +116,12 @@
       e.reports.forEach(function (r) { tr.appendChild(el("td", {}, fmt(r.figures[q]))); });
       var fused = e.fused[q];
       var td = el("td", { "class": "fused" }, fmt(fused));
+      // A ± the reporters never gave is the documented default: marked as such.
+      if (fused && fused.assumed_sigma && typeof fused.sigma === "number") {
+        var mark = el("span", { "class": "assumed", title: page.dataset.labelAssumed }, " *");
+        mark.setAttribute("aria-label", page.dataset.labelAssumed);
+        td.insertBefore(mark, td.childNodes[1] || null);
+      }
       if (fused && fused.sources) {
         td.appendChild(el("div", { "class": "meta" }, page.dataset.labelSources + " " +
           fused.sources.map(function (s) { return s.originator + " v" + s.version; }).join(", ")));

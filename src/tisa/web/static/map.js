@@ -198,12 +198,16 @@
     initialize: function (labels, options) {
       L.setOptions(this, options);
       this._labels = labels;
+      // Folded at first on a small map (a phone), where it would cover most of it.
+      this._folded = false;
     },
     setLabels: function (labels) {
       this._labels = labels;
       if (this._container) this._render(this._container);
     },
-    onAdd: function () {
+    onAdd: function (map) {
+      var size = map.getSize();
+      this._folded = size.x < 500 || size.y < 360;
       var c = el("section", "tisa-map-legend leaflet-control");
       L.DomEvent.disableClickPropagation(c);
       L.DomEvent.disableScrollPropagation(c);
@@ -215,9 +219,22 @@
       while (c.firstChild) c.removeChild(c.firstChild);
       var idBase = "tisa-map-legend-" + L.Util.stamp(this);
       c.setAttribute("aria-labelledby", idBase);
-      var h = el("div", "tisa-map-legend__title", lb.legendTitle);
+      // The title is a button that folds the legend away: open, it can sit over a marker
+      // (an impact point near the corner); folded, only the title is left on the map.
+      var h = el("button", "tisa-map-legend__title", lb.legendTitle);
+      h.type = "button";
       h.id = idBase;
+      var self = this;
+      h.setAttribute("aria-expanded", this._folded ? "false" : "true");
+      h.addEventListener("click", function () {
+        self._folded = !self._folded;
+        self._render(c);
+        var again = document.getElementById(idBase);
+        if (again) again.focus();
+      });
       c.appendChild(h);
+      c.classList.toggle("tisa-map-legend--folded", !!this._folded);
+      if (this._folded) return;
 
       var row = function (list, swatchHtml, text, extraClass) {
         var li = el("li", "tisa-map-legend__item" + (extraClass ? " " + extraClass : ""));
