@@ -19,6 +19,7 @@ from tisa.api.views import entry_view
 from tisa.audit.chain import Entry
 from tisa.store.audit import Action
 from tisa.web.i18n import N_
+from tisa.web.vocabulary import ROLES, STATES
 
 # Openings outnumber everything else on a busy node: hidden unless asked for.
 HIDDEN_BY_DEFAULT = (Action.VIEW.value,)
@@ -118,6 +119,10 @@ class Detail:
     word: bool = False
 
 
+# Values that are words of the UI's vocabulary (a delivery's state, a role) are translated.
+WORDS = frozenset(STATES) | frozenset(ROLES)
+
+
 def _label(key: str) -> str:
     return KEYS.get(key, key.replace("_", " "))
 
@@ -159,8 +164,12 @@ def details(detail: Mapping[str, Any]) -> list[Detail]:
                     continue
                 if isinstance(inner, bool):
                     out.append(Detail((_label(key), _label(str(sub))), YES if inner else NO, True))
+                elif isinstance(inner, str) and inner in WORDS:
+                    out.append(Detail((_label(key), _label(str(sub))), inner, word=True))
                 else:
                     out.append(Detail((_label(key), _label(str(sub))), _flat(inner)))
+        elif isinstance(value, str) and value in WORDS:
+            out.append(Detail((_label(key),), value, word=True))
         else:
             out.append(Detail((_label(key),), _flat(value)))
     return out
