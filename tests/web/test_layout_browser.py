@@ -118,6 +118,7 @@ def test_the_event_page_labels_its_figures_and_folds_its_legend_on_a_phone(
     assert apogee.locator(".assumed").count() == 1
     ranged = page.locator("#figures tr[data-quantity=range_km] td.fused")
     assert ranged.locator(".assumed").count() == 0  # the report stated ± 50 km
+    assert page.get_attribute(".leaflet-control-zoom-in", "title") == "확대"
     legend = page.locator(".tisa-map-legend")
     title = legend.locator("button.tisa-map-legend__title")
     assert title.get_attribute("aria-expanded") == "false"

@@ -28,7 +28,7 @@
   }
   // Figures are written here, in the reader's language; the original wording of a reported
   // time is kept beside it.
-  function number(v) { return v.toLocaleString(undefined, { maximumFractionDigits: 2 }); }
+  function number(v) { return v.toLocaleString(document.documentElement.lang || undefined, { maximumFractionDigits: 2 }); }
   function fmt(fig) {
     if (!fig) return "—";
     if (fig.lat !== undefined && fig.lat !== null) {

@@ -48,7 +48,9 @@
     sigma: "1σ uncertainty",
     track: "Launch → impact",
     sigmaValue: "1σ ≈ {km} km",
-    baseMapError: "Base map could not be loaded"
+    baseMapError: "Base map could not be loaded",
+    zoomIn: "Zoom in",
+    zoomOut: "Zoom out"
   };
 
   var ORIGINATORS = ["KOR", "JPN", "USA", "FUSED"];
@@ -311,7 +313,7 @@
 
     element.tisaMap = this;   // the page's map, for scripts and tests that steer the view
     var map = L.map(element, {
-      zoomControl: true,
+      zoomControl: false,  // added below, with its buttons' titles in the reader's language
       attributionControl: true,
       keyboard: true,
       minZoom: 3,
@@ -320,6 +322,7 @@
       worldCopyJump: false
     });
     this.map = map;
+    L.control.zoom({ zoomInTitle: this.labels.zoomIn, zoomOutTitle: this.labels.zoomOut }).addTo(map);
     map.attributionControl.setPrefix("Leaflet");
     map.fitBounds(INITIAL_BOUNDS, { animate: false });
 
