@@ -235,3 +235,22 @@ def test_outliers_leave_at_least_two_and_what_stays_agrees(
     assert len(values) - len(fused.left_out) >= 2
     for out in fused.left_out:
         assert out.sigmas is None or out.sigmas > 3
+
+
+def test_a_figure_in_nautical_miles_fuses_as_kilometres_and_reads_as_written() -> None:
+    from tisa.domain.model import Estimate, Unit
+
+    km = held("KOR", launch(T, range_km=est(400, sigma=20)))
+    nmi = held("JPN", launch(T, range_km=Estimate(216, ABOUT, 10, Unit.NMI)))
+    (event,) = events(km, nmi)
+    fused = event.fused[Quantity.RANGE_KM]
+    assert fused.value == pytest.approx(400.0, abs=0.1)
+    assert event.disagreements == ()  # 216 nmi is 400 km, not 216 km
+    jpn = next(
+        f
+        for figures in event.figures
+        for f in figures
+        if f.source.originator == "JPN" and f.quantity is Quantity.RANGE_KM
+    )
+    assert jpn.original == "about 216 nmi ±10"
+    assert jpn.value == pytest.approx(400.032)

@@ -318,3 +318,16 @@ def test_the_worked_example_in_the_docs_is_what_tisa_exports() -> None:
     printed = json.loads(block.group(1))
     made = bundle(example_product(), arrangement(), here="USA", first_created=EXAMPLE_FIRST_CREATED)
     assert printed == {**made, "objects": _elided(made["objects"])}
+
+
+def test_a_figure_keeps_its_reported_unit_in_the_extension_and_the_words() -> None:
+    from tisa.domain.model import Estimate, Qualifier, Unit
+
+    p = product(observations=(launch(range_km=Estimate(216, Qualifier.ABOUT, 10, Unit.NMI)),))
+    b = bundle(p, arrangement(), here="USA", first_created=T0)
+    assert findings(b) == []
+    for obj in b["objects"]:
+        assert extension_errors(obj) == []
+    (note,) = [o for o in b["objects"] if o["type"] == "note"]
+    assert note["extensions"][TISA_EXTENSION_ID]["range_km"]["unit"] == "nmi"
+    assert "216 ± 10 nmi" in note["content"]

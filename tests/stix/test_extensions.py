@@ -24,12 +24,17 @@ from tisa.stix.extensions import (
 
 # The schema text each released version of the extensions embeds. A STIX object of one id and
 # `modified` must never change: a changed schema is a new version (EXTENSION_VERSION, and
-# MAPPING_EPOCH for its `modified`), pinned here beside the old.
+# EXTENSION_MODIFIED for its `modified`), pinned here beside the old.
 RELEASED = {
     "1.0.0": {
         "tisa": "9f794ae864e7199a0ee1b119a124b17d0ca5864ae918934b874d2929979475b1",
         "tisa-marking": "7d4d22e270b925b83da0ca0c85a224669e01b1da0aa7b7bf30ab8ab9091db928",
-    }
+    },
+    # A figure's unit as reported.
+    "1.1.0": {
+        "tisa": "70d5c2b6b50e1d5ad40b2817fae0ab4dbf624f370394b0868ecaf22a182137de",
+        "tisa-marking": "7d4d22e270b925b83da0ca0c85a224669e01b1da0aa7b7bf30ab8ab9091db928",
+    },
 }
 
 

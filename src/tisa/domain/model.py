@@ -46,9 +46,41 @@ class Qualifier(StrEnum):
         return "" if self is Qualifier.EXACT else self.value.replace("_", " ") + " "
 
 
+class Unit(StrEnum):
+    """Units a figure may be reported in: what the originator wrote, converted for computing."""
+
+    KM = "km"
+    M = "m"
+    NMI = "nmi"  # nautical mile, 1,852 m exactly
+    MI = "mi"  # statute mile, 1,609.344 m exactly
+    MIN = "min"
+    S = "s"
+
+    @property
+    def dimension(self) -> str:
+        """'distance' or 'duration'."""
+        return "duration" if self in (Unit.MIN, Unit.S) else "distance"
+
+    @property
+    def factor(self) -> float:
+        """How many of the dimension's base unit (km, min) one of this unit is."""
+        return _FACTORS[self]
+
+
+_FACTORS = {
+    Unit.KM: 1.0,
+    Unit.M: 0.001,
+    Unit.NMI: 1.852,
+    Unit.MI: 1.609344,
+    Unit.MIN: 1.0,
+    Unit.S: 1 / 60,
+}
+
+
 @dataclass(frozen=True)
 class Estimate:
-    """A reported figure: a value, how it is hedged, and its one-sigma uncertainty if given.
+    """A reported figure: a value, how it is hedged, and its one-sigma uncertainty if given,
+    both in `unit` as the originator wrote them (None: the unit the field is named for).
 
     Raises (constructor):
         InputInvalid: a value or uncertainty that is not a finite number, or a negative sigma.
@@ -57,12 +89,28 @@ class Estimate:
     value: float
     qualifier: Qualifier = Qualifier.ABOUT
     sigma: float | None = None
+    unit: Unit | None = None
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.value):
             raise InputInvalid(f"estimate value {self.value!r} is not a finite number")
         if self.sigma is not None and (not math.isfinite(self.sigma) or self.sigma < 0):
             raise InputInvalid(f"uncertainty {self.sigma!r} must be a finite number ≥ 0")
+
+    def converted(self, base: Unit) -> Estimate:
+        """The figure in `base` (the field's own unit), as computing needs it; unchanged when
+        written in it (or with no unit, which means it).
+
+        Raises:
+            InputInvalid: the figure's unit measures something else (minutes for a range).
+        """
+        if self.unit is None or self.unit is base:
+            return self if self.unit is None else Estimate(self.value, self.qualifier, self.sigma)
+        if self.unit.dimension != base.dimension:
+            raise InputInvalid(f"a figure in {self.unit.value} cannot be a {base.dimension}")
+        scale = self.unit.factor / base.factor
+        sigma = None if self.sigma is None else self.sigma * scale
+        return Estimate(self.value * scale, self.qualifier, sigma)
 
 
 @dataclass(frozen=True)
@@ -142,6 +190,11 @@ class MissileLaunch:
             estimate: Estimate | None = getattr(self, name)
             if estimate is not None and estimate.value < 0:
                 raise InputInvalid(f"{name} {estimate.value} must not be negative")
+            if estimate is not None and estimate.unit is not None:
+                base = BASE_UNITS.get(name)
+                if base is None:
+                    raise InputInvalid(f"{name} is a number of missiles; it takes no unit")
+                estimate.converted(base)  # refuses a unit of another dimension
 
 
 @dataclass(frozen=True)
@@ -157,9 +210,17 @@ class NuclearTest:
     def __post_init__(self) -> None:
         if self.yield_kt is not None and self.yield_kt.value < 0:
             raise InputInvalid(f"yield {self.yield_kt.value} kt must not be negative")
+        for name in ("magnitude", "yield_kt"):
+            estimate: Estimate | None = getattr(self, name)
+            if estimate is not None and estimate.unit is not None:
+                raise InputInvalid(f"{name} takes no unit")
 
 
 Observation = MissileLaunch | NuclearTest
+
+#: The unit each figure is computed in (and named for); a figure may be reported in another
+#: unit of the same dimension. Figures not listed (count, magnitude, yield) take no unit.
+BASE_UNITS = {"apogee_km": Unit.KM, "range_km": Unit.KM, "flight_time_min": Unit.MIN}
 
 ATTACHMENTS_MAX = 32
 

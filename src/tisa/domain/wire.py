@@ -39,6 +39,7 @@ from tisa.domain.model import (
     Position,
     Product,
     Qualifier,
+    Unit,
 )
 from tisa.errors import InputInvalid, TisaError
 
@@ -78,9 +79,11 @@ class EstimateIn(Strict):
     value: Number
     qualifier: Qualifier = Qualifier.ABOUT
     sigma: Number | None = None
+    # As the originator wrote it ("nmi", "s"); absent: the unit the field is named for.
+    unit: Unit | None = None
 
     def to_domain(self) -> Estimate:
-        return Estimate(self.value, self.qualifier, self.sigma)
+        return Estimate(self.value, self.qualifier, self.sigma, self.unit)
 
 
 class InstantIn(Strict):
@@ -302,6 +305,8 @@ def _estimate(e: Estimate | None) -> dict[str, Any] | None:
     out: dict[str, Any] = {"value": e.value, "qualifier": e.qualifier.value}
     if e.sigma is not None:
         out["sigma"] = e.sigma
+    if e.unit is not None:
+        out["unit"] = e.unit.value
     return out
 
 

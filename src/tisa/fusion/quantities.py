@@ -54,6 +54,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from tisa.domain.model import (
+    BASE_UNITS,
     Estimate,
     Instant,
     MissileLaunch,
@@ -265,12 +266,21 @@ class Figure:
         return self.qualifier in (Qualifier.UP_TO, Qualifier.LESS_THAN)
 
 
-def _estimate(q: Quantity, e: Estimate, report: Report) -> Figure:
+def _estimate(q: Quantity, written: Estimate, report: Report) -> Figure:
+    base = BASE_UNITS.get(q.value)
+    # Computed in the field's own unit; the words keep the unit the originator wrote.
+    e = written if base is None else written.converted(base)
     sigma = e.sigma if e.sigma is not None else default_sigma(q, e.qualifier, e.value)
     relative = None if e.sigma is not None else relative_default(q, e.qualifier)
     text = e.qualifier.words + format_value(q, e.value)
     if e.sigma is not None:
         text += f" ±{number(e.sigma)}"
+    original = None
+    if written.unit is not None and written.unit.value != q.unit:
+        original = f"{written.qualifier.words}{number(written.value)} {written.unit.value}"
+        if written.sigma is not None:
+            original += f" ±{number(written.sigma)}"
+        text += f" (reported as {original})"
     return Figure(
         q,
         report.source,
@@ -281,6 +291,7 @@ def _estimate(q: Quantity, e: Estimate, report: Report) -> Figure:
         e.sigma,
         text,
         relative=relative,
+        original=original,
     )
 
 

@@ -16,6 +16,7 @@ The schemas are read once, at import (the package's only I/O).
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
 
@@ -25,9 +26,13 @@ from tisa.stix.ids import MAPPING_EPOCH, stix_id, timestamp
 #: cti-stix-common-objects (extension-definition-specifications/acs-marking-definition-3a6).
 ACS_EXTENSION_ID = "extension-definition--3a65884d-005a-4290-8335-cb2d778a83ce"
 
-#: Both extensions' version: bump it, with MAPPING_EPOCH, whenever a schema changes, since a
-#: STIX object of one id and `modified` must never change content.
-EXTENSION_VERSION = "1.0.0"
+#: Both extensions' version: bump it, with EXTENSION_MODIFIED, whenever a schema changes,
+#: since a STIX object of one id and `modified` must never change content. 1.1.0: a figure
+#: may carry the unit it was reported in.
+EXTENSION_VERSION = "1.1.0"
+#: When this version was released: the definitions' `modified` (their `created` stays the
+#: mapping's epoch, when version 1.0.0 was).
+EXTENSION_MODIFIED = datetime(2026, 12, 1, 18, tzinfo=UTC)
 
 TISA_EXTENSION_ID = stix_id("extension-definition", "tisa")
 TISA_MARKING_EXTENSION_ID = stix_id("extension-definition", "tisa-marking")
@@ -72,10 +77,9 @@ def tisa_identity() -> dict[str, Any]:
 
 def extension_definitions() -> list[dict[str, Any]]:
     """The `tisa` and `tisa-marking` extension-definition objects."""
-    moment = timestamp(MAPPING_EPOCH)
     common = {
-        "created": moment,
-        "modified": moment,
+        "created": timestamp(MAPPING_EPOCH),
+        "modified": timestamp(EXTENSION_MODIFIED),
         "created_by_ref": TISA_IDENTITY_ID,
         "version": EXTENSION_VERSION,
         "extension_types": ["property-extension"],

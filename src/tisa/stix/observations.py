@@ -87,6 +87,8 @@ def places(observation: Observation) -> dict[str, Position]:
 
 
 def _figure(estimate: Estimate, unit: str = "") -> str:
+    if estimate.unit is not None:
+        unit = f" {estimate.unit.value}"  # as the originator wrote it
     sigma = f" ± {estimate.sigma:g}" if estimate.sigma is not None else ""
     return f"{estimate.qualifier.words}{estimate.value:g}{sigma}{unit}"
 
