@@ -100,6 +100,7 @@ def test_no_page_scrolls_sideways_at_any_width(
             found = _too_wide(page)
             if found:
                 wide.append((path, width, found))
+            assert page.errors == [], (path, page.errors)  # every script ran cleanly
         for page in pages.values():
             page.context.close()
     assert wide == [], "\n".join(f"{p} @{w}: {f}" for p, w, f in wide)
@@ -114,6 +115,11 @@ def test_the_event_page_labels_its_figures_and_folds_its_legend_on_a_phone(
     page.wait_for_selector("#figures tbody tr")
     assert "보고국: KOR" in page.inner_text("#event-meta")
     assert "보고 1건" in page.inner_text("#event-meta")
+    page.goto(desk.url("KOR", "/ui/events"))
+    page.wait_for_selector("#offsets tbody tr")
+    assert "최소 3건" in page.inner_text("#offsets")  # one nation's reports: nothing to compare
+    page.goto(desk.url("KOR", f"/ui/events/{event_id}"))
+    page.wait_for_selector("#figures tbody tr")
     apogee = page.locator("#figures tr[data-quantity=apogee_km] td.fused")
     assert apogee.locator(".assumed").count() == 1
     ranged = page.locator("#figures tr[data-quantity=range_km] td.fused")

@@ -56,6 +56,7 @@ from tisa.errors import WindowTooLarge
 from tisa.fusion import Event, Figure, Fused, Quantity, Source
 from tisa.fusion.correlation import Note
 from tisa.fusion.disagreement import Disagreement
+from tisa.fusion.offsets import MIN_EVENTS, SIGNIFICANT_SIGMAS, Offset
 from tisa.fusion.picture import Missile
 from tisa.node.runtime import Runtime
 from tisa.services.accounts import User
@@ -125,6 +126,19 @@ def disagreement_view(d: Disagreement) -> dict[str, Any]:
         "sigmas": d.sigmas,
         "sources": [source_view(s) for s in d.sources],
         "text": d.text,
+    }
+
+
+def offset_view(o: Offset) -> dict[str, Any]:
+    """One nation's systematic difference in one quantity."""
+    return {
+        "originator": o.originator,
+        "quantity": o.quantity.value,
+        "offset": o.offset,
+        "sigma": o.sigma,
+        "unit": o.quantity.unit,
+        "events": o.events,
+        "significant": o.significant,
     }
 
 
@@ -265,6 +279,16 @@ def events_router(rt: "Runtime", service: Events | None = None) -> APIRouter:
     @router.get("/api/v1/events")
     def list_events(user: Signed_in) -> dict[str, Any]:
         return {"events": [summary_view(e) for e in events.events(user)]}
+
+    @router.get("/api/v1/offsets")
+    def offsets(user: Signed_in) -> dict[str, Any]:
+        # Over the events this user may read: a nation's bias is itself read from products.
+        return {
+            "offsets": [offset_view(o) for o in events.offsets(user)],
+            "min_events": MIN_EVENTS,
+            "significant_sigmas": SIGNIFICANT_SIGMAS,
+            "applied": False,
+        }
 
     @router.get("/api/v1/events/{event_id}")
     def show_event(

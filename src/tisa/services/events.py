@@ -22,6 +22,7 @@ from tisa.domain.questions import Reader
 from tisa.domain.states import ProductState
 from tisa.errors import NotFound
 from tisa.fusion import Event, Holding, build_events
+from tisa.fusion.offsets import Offset, nation_offsets
 from tisa.services.accounts import User
 from tisa.services.reading import Reading
 from tisa.store import products
@@ -85,3 +86,8 @@ class Events:
             if event.id == event_id:
                 return event
         raise NotFound(f"no event {event_id}")
+
+    def offsets(self, user: User) -> tuple[Offset, ...]:
+        """Each nation's systematic difference per quantity over the events the user may
+        read (tisa.fusion.offsets): shown, never applied."""
+        return nation_offsets(self.events(user))

@@ -22,7 +22,7 @@
   if (holder) hedges = JSON.parse(holder.dataset.hedges || "{}");
   if (holder && holder.dataset.missiles) missiles = JSON.parse(holder.dataset.missiles);
   var reports = holder && holder.dataset.reports ? JSON.parse(holder.dataset.reports) : null;
-  function counted(forms, n) {
+  function plural(forms, n) {
     if (!forms) return String(n);
     return (n === 1 ? forms.one : forms.other).replace("%(num)s", number(n));
   }
@@ -83,7 +83,36 @@
       });
     });
   }
+  // Each nation's systematic difference per quantity (shown, never applied).
+  var offsets = document.querySelector("[data-offsets]");
+  function loadOffsets() {
+    get("/api/v1/offsets").then(function (res) {
+      var body = offsets.querySelector("tbody");
+      body.textContent = "";
+      var found = (res.body && res.body.offsets) || [];
+      if (!found.length) {
+        var tr = el("tr");
+        tr.appendChild(el("td", { colspan: "4", "class": "empty" },
+          offsets.dataset.labelNone.replace("%(num)s", String((res.body && res.body.min_events) || 3))));
+        body.appendChild(tr);
+      }
+      found.forEach(function (o) {
+        var tr = el("tr", { "data-nation": o.originator, "data-quantity": o.quantity });
+        tr.appendChild(el("td", {}, o.originator));
+        tr.appendChild(el("td", {}, list.getAttribute("data-q-" + o.quantity) || o.quantity));
+        var unit = o.unit === "s" ? " s" : " " + o.unit;
+        var sign = o.offset > 0 ? "+" : "";
+        var cell = el("td", { "class": o.significant ? "warn" : "" },
+          sign + number(o.offset) + " ± " + number(o.sigma) + unit);
+        if (o.significant) cell.appendChild(el("span", { "class": "tag warn" }, " " + offsets.dataset.labelSignificant));
+        tr.appendChild(cell);
+        tr.appendChild(el("td", {}, String(o.events)));
+        body.appendChild(tr);
+      });
+    });
+  }
   if (list) { loadList(); document.addEventListener("tisa:product", loadList); }
+  if (offsets && list) { loadOffsets(); document.addEventListener("tisa:product", loadOffsets); }
 
   var page = document.getElementById("event");
   if (!page) return;
@@ -94,7 +123,7 @@
     document.getElementById("event-title").textContent = e.label;
     document.getElementById("event-meta").textContent =
       when(e.time) + " · " + (page.dataset.labelReportedBy || "%(parties)s").replace("%(parties)s", e.parties.join(", ")) +
-      " · " + counted(reports, e.reports.length);
+      " · " + plural(reports, e.reports.length);
     var quantities = Object.keys(e.fused);
     e.reports.forEach(function (r) {
       Object.keys(r.figures).forEach(function (q) { if (quantities.indexOf(q) < 0) quantities.push(q); });
