@@ -34,7 +34,8 @@ from _common import finish, log, machine
 
 from tisa.domain.arrangement import FusionWindows
 from tisa.fusion import build_events, correlate, current_reports
-from tisa.fusion.scenario import FAMILIES, generate
+from tisa.fusion.offsets import Offset, nation_offsets
+from tisa.fusion.scenario import FAMILIES, SENSORS, generate
 from tisa.fusion.scoring import score
 
 WINDOWS = FusionWindows()
@@ -43,11 +44,15 @@ WINDOWS = FusionWindows()
 def quality(seeds: list[int], events: int) -> dict[str, Any]:
     """Precision, recall and fused error per seed, unbiased and biased."""
     out: dict[str, Any] = {}
+    offsets: list[Offset] = []
     for bias in (False, True):
         runs = []
         for seed in seeds:
             scenario = generate(seed, events=events, bias=bias)
-            result = score(scenario, build_events(scenario.holdings, WINDOWS))
+            built = build_events(scenario.holdings, WINDOWS)
+            result = score(scenario, built)
+            if bias:
+                offsets.extend(nation_offsets(built))
             runs.append(
                 {
                     "seed": seed,
@@ -73,6 +78,23 @@ def quality(seeds: list[int], events: int) -> dict[str, Any]:
                 for q in quantities
             },
         }
+    out["offsets_biased"] = offsets_found(offsets)
+    return out
+
+
+def offsets_found(offsets: list[Offset]) -> dict[str, Any]:
+    """The nations' estimated offsets (time, magnitude) beside the sensors' true biases: an
+    offset is relative to the other nations, so it is about a nation's bias less theirs."""
+    biases = {s.originator: {"time": s.time_bias_s, "magnitude": s.magnitude_bias} for s in SENSORS}
+    out: dict[str, Any] = {}
+    for o in offsets:
+        if o.quantity.value not in ("time", "magnitude"):
+            continue
+        key = f"{o.originator} {o.quantity.value}"
+        out.setdefault(key, {"true_bias": biases[o.originator][o.quantity.value], "runs": []})
+        out[key]["runs"].append(
+            {"offset": round(o.offset, 3), "sigma": round(o.sigma, 3), "events": o.events}
+        )
     return out
 
 
@@ -166,6 +188,10 @@ def report(r: dict[str, Any]) -> None:
         )
         errors = "  ".join(f"{k} {v:.3f}" for k, v in q["normalised_error_mean"].items())
         print(f"            fused error / bound (RMS): {errors}")
+    print("  biased sensors, each nation's offset against the others (true bias of its sensor):")
+    for key, o in r["quality"]["offsets_biased"].items():
+        found = ", ".join(f"{x['offset']:+.2f} ± {x['sigma']:.2f}" for x in o["runs"])
+        print(f"    {key:<14} {found}   (true {o['true_bias']:+g})")
     seeds = len(r["quality"]["unbiased"]["runs"])
     print(f"  stress families ({r['family_events_per_seed']:,} episodes × {seeds} seeds):")
     for name, f in r["families"].items():
