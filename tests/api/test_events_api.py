@@ -103,7 +103,7 @@ def test_the_event_has_exactly_the_agreed_shape(harness: Harness, api: Any, even
     e = response.json()
     assert set(e) == {
         "id", "kind", "time", "count", "label", "parties", "reports", "fused",
-        "disagreements", "map", "tracks", "missiles", "notes",
+        "disagreements", "map", "tracks", "missiles", "notes", "aliases",
     }  # fmt: skip
     (missile,) = e["missiles"]  # a nuclear test is one
     assert set(missile) == {"number", "class", "reports", "fused"}
@@ -180,3 +180,17 @@ def test_unknown_ids_are_404(harness: Harness, api: Any, unknown: str) -> None:
 def test_signing_in_is_required(api: Any) -> None:
     assert api.get("/api/v1/events").status_code == 401
     assert api.get("/api/v1/events/ev-0000000000000000").status_code == 401
+
+
+def test_an_id_the_event_once_had_redirects_to_it(
+    harness: Harness, api: Any, event_id: str
+) -> None:
+    event = api.get(f"/api/v1/events/{event_id}", headers=harness.auth("usa-analyst")).json()
+    (alias,) = event["aliases"]  # two reports: the other could have named it
+    moved = api.get(
+        f"/api/v1/events/{alias}", headers=harness.auth("usa-analyst"), follow_redirects=False
+    )
+    assert moved.status_code == 307
+    assert moved.headers["location"] == f"/api/v1/events/{event_id}"
+    unknown = api.get("/api/v1/events/ev-0000000000000000", headers=harness.auth("usa-analyst"))
+    assert unknown.status_code == 404

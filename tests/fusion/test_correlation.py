@@ -134,3 +134,16 @@ def test_permuting_the_input_gives_the_same_events(
     shuffled = list(holdings)
     rnd.shuffle(shuffled)
     assert events(*holdings) == events(*shuffled)
+
+
+def test_an_id_changed_by_a_report_that_arrives_late_stays_an_alias() -> None:
+    # JPN reported first, but its product reaches this node after KOR's: the picture that held
+    # KOR's alone named the event by KOR's report; with JPN's it is named by JPN's, and the
+    # old id is kept as an alias, so a bookmark or a link in a message still leads to it.
+    kor = held("KOR", launch(_at(0)))
+    (alone,) = events(kor)
+    jpn = held("JPN", launch(_at(-2)), created=kor.product.created_at - timedelta(minutes=5))
+    (both,) = events(kor, jpn)
+    assert both.id != alone.id
+    assert alone.id in both.aliases
+    assert both.id not in both.aliases

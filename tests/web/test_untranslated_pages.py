@@ -98,3 +98,27 @@ def test_no_page_shows_an_english_message_in_korean_or_japanese(
         shown.feed(answer.text)
         found += [(path, t.strip()) for t in shown.texts if t.strip() in english]
     assert found == []
+
+
+def test_the_catalog_template_holds_every_message_the_sources_mark() -> None:
+    # A message marked in a template or module but missing from messages.pot would reach no
+    # translator, and show in English in every language.
+    from pathlib import Path
+
+    from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+
+    import tisa.web
+
+    keywords = {**DEFAULT_KEYWORDS, "N_": None}
+    marked = {
+        message if isinstance(message, str) else tuple(message)
+        for _, _, message, _, _ in extract_from_dir(
+            str(Path(tisa.web.__file__).parent),
+            method_map=[("**.py", "python"), ("**/templates/**.html", "jinja2")],
+            options_map={"**/templates/**.html": {"extensions": "jinja2.ext.i18n"}},
+            keywords=keywords,
+        )
+    }
+    with (LOCALE_DIR / "messages.pot").open("rb") as handle:
+        held = {m.id if isinstance(m.id, str) else tuple(m.id) for m in read_po(handle) if m.id}
+    assert sorted(map(str, marked - held)) == []

@@ -47,12 +47,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter
 from fastapi import Path as PathParam
+from fastapi.responses import RedirectResponse
 
 from tisa.api.session import Signed_in
 from tisa.api.tracks import fused_view as fused_track_view
 from tisa.domain.model import ObservationKind
 from tisa.domain.wire import iso
-from tisa.errors import WindowTooLarge
+from tisa.errors import NotFound, WindowTooLarge
 from tisa.fusion import Event, Figure, Fused, Quantity, Source
 from tisa.fusion.correlation import Note
 from tisa.fusion.disagreement import Disagreement
@@ -229,6 +230,7 @@ def event_view(e: Event) -> dict[str, Any]:
         "reports": reports,
         "fused": {q.value: fused_view(f) for q, f in e.fused.items()},
         "disagreements": [disagreement_view(d) for d in e.disagreements],
+        "aliases": list(e.aliases),
         "map": {"points": _points(e)},
         "missiles": [missile_view(m) for m in e.missiles],
         "notes": [note_view(n) for n in e.notes],
@@ -290,11 +292,18 @@ def events_router(rt: "Runtime", service: Events | None = None) -> APIRouter:
             "applied": False,
         }
 
-    @router.get("/api/v1/events/{event_id}")
+    @router.get("/api/v1/events/{event_id}", response_model=None)
     def show_event(
         user: Signed_in, event_id: Annotated[str, PathParam(min_length=1, max_length=100)]
-    ) -> dict[str, Any]:
-        event = events.event(user, event_id)
+    ) -> dict[str, Any] | RedirectResponse:
+        try:
+            event = events.event(user, event_id)
+        except NotFound:
+            # An id the event had before it grew or merged: where it is now.
+            now = events.current_id(user, event_id)
+            if now is None:
+                raise
+            return RedirectResponse(f"/api/v1/events/{now}", status_code=307)
         return {**event_view(event), "tracks": event_tracks(rt.replays, user, event)}
 
     return router

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 from tisa.domain.arrangement import FusionWindows
 from tisa.domain.model import MissileClass, MissileLaunch, NuclearTest, ObservationKind, Qualifier
-from tisa.fusion.correlation import Group, Note, correlate
+from tisa.fusion.correlation import Group, Note, correlate, event_id
 from tisa.fusion.disagreement import Disagreement, find_disagreements
 from tisa.fusion.estimates import Fused, fuse, sources_of
 from tisa.fusion.quantities import Figure, Quantity, figures_of, number
@@ -70,6 +70,15 @@ class Event:
     def parties(self) -> tuple[str, ...]:
         """The originators of the reports, sorted."""
         return tuple(sorted({r.source.originator for r in self.reports}))
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        """Ids this event had, or would have had, in a picture holding fewer of its reports:
+        an id comes from the first-reported member, so a report arriving late but reported
+        earlier, or two events found to be one, changes it. Each old id still leads here."""
+        ids = {event_id(self.kind, r) for r in self.reports}
+        ids.discard(self.id)
+        return tuple(sorted(ids))
 
 
 def _count(group: Group) -> tuple[int, Fused | None]:

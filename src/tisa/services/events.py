@@ -87,6 +87,15 @@ class Events:
                 return event
         raise NotFound(f"no event {event_id}")
 
+    def current_id(self, user: User, event_id: str) -> str | None:
+        """The id of the event that an id it once had (or would have had) now leads to, among
+        what the user may read; None if none (ids change as reports arrive out of order or
+        two events are found to be one: `Event.aliases`)."""
+        for event in self.events(user):
+            if event_id in event.aliases:
+                return event.id
+        return None
+
     def offsets(self, user: User) -> tuple[Offset, ...]:
         """Each nation's systematic difference per quantity over the events the user may
         read (tisa.fusion.offsets): shown, never applied."""

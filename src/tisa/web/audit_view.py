@@ -19,7 +19,7 @@ from tisa.api.views import entry_view
 from tisa.audit.chain import Entry
 from tisa.store.audit import Action
 from tisa.web.i18n import N_
-from tisa.web.vocabulary import ROLES, STATES
+from tisa.web.vocabulary import MESSAGE_KINDS, ROLES, STATES
 
 # Openings outnumber everything else on a busy node: hidden unless asked for.
 HIDDEN_BY_DEFAULT = (Action.VIEW.value,)
@@ -119,8 +119,9 @@ class Detail:
     word: bool = False
 
 
-# Values that are words of the UI's vocabulary (a delivery's state, a role) are translated.
-WORDS = frozenset(STATES) | frozenset(ROLES)
+# Values that are words of the UI's vocabulary (a delivery's state, a role, a message's
+# kind) are translated.
+WORDS = frozenset(STATES) | frozenset(ROLES) | frozenset(MESSAGE_KINDS)
 
 
 def _label(key: str) -> str:

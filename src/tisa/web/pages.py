@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from starlette.datastructures import FormData
 
 from tisa.api.params import Id
@@ -459,6 +459,10 @@ def install(app: FastAPI, rt: Runtime, ui: Pages, events: Events) -> None:
         try:
             shown = [events.event(user, event_id)]
         except NotFound:
+            now = events.current_id(user, event_id)
+            if now is not None:
+                # A bookmark to an id the event had before it grew or merged.
+                return RedirectResponse(f"/ui/events/{now}", status_code=303)
             shown = []  # the script says the event is not visible; nothing classified shows
         return ui.render(
             request,

@@ -21,6 +21,16 @@ STATES = (
     N_("open"),
     N_("granted"),
 )
+# What a federation message carries (audit details name it).
+MESSAGE_KINDS = (
+    N_("envelope"),
+    N_("receipt"),
+    N_("consent"),
+    N_("revocation"),
+    N_("consent-request"),
+    N_("consent-denial"),
+    N_("recall"),
+)
 PARTIES = (N_("United States of America"), N_("Republic of Korea"), N_("Japan"))
 ATTACHMENT_KINDS = (N_("photo"), N_("document"), N_("data"))
 # Admiralty grading, in words (the letter and digit stay as they are in every language).
