@@ -208,19 +208,26 @@ def fuse(figures: Sequence[Figure]) -> Fused | None:
     )
 
 
-def _apart(f: Figure, others: Sequence[Figure]) -> float:
-    """How many combined sigmas `f` lies from the fusion of `others`."""
-    assert f.value is not None
-    mean, sigma = _weighted(others)
-    combined = math.hypot(f.sigma, sigma)
-    gap = abs(f.value - mean)
-    if combined <= 0:
-        return math.inf if gap > 0 else 0.0
-    return gap / combined
+def _apart(values: Sequence[Figure]) -> list[float]:
+    """How many combined sigmas each value lies from the inverse-variance fusion of the
+    others, all at once: with W = Σ 1/σ² and S = Σ v/σ², leaving one out leaves W − 1/σᵢ²
+    and S − vᵢ/σᵢ² (each report's own sigma; a relative default taken of its own value).
+    Empty when a value is exact (zero sigma): it dominates, nothing is left out."""
+    if len(values) < 2 or any(f.sigma <= 0 for f in values):
+        return []
+    weights = [1 / (f.sigma * f.sigma) for f in values]
+    total = math.fsum(weights)
+    summed = math.fsum(w * (f.value or 0.0) for w, f in zip(weights, values, strict=True))
+    out = []
+    for w, f in zip(weights, values, strict=True):
+        rest = total - w
+        mean = (summed - w * (f.value or 0.0)) / rest
+        out.append(abs((f.value or 0.0) - mean) / math.sqrt(f.sigma * f.sigma + 1 / rest))
+    return out
 
 
 def _consistent(values: Sequence[Figure]) -> bool:
-    return all(_apart(f, [g for g in values if g is not f]) <= OUTLIER_SIGMAS for f in values)
+    return all(z <= OUTLIER_SIGMAS for z in _apart(values))
 
 
 def _without_outliers(values: list[Figure]) -> tuple[list[Figure], tuple[LeftOut, ...]]:
@@ -228,10 +235,13 @@ def _without_outliers(values: list[Figure]) -> tuple[list[Figure], tuple[LeftOut
     first, only while at least two remain and those remaining agree among themselves."""
     kept, left = list(values), []
     while len(kept) >= 3:
-        far = [(_apart(f, [g for g in kept if g is not f]), i) for i, f in enumerate(kept)]
-        sigmas, worst = max(far)
+        far = _apart(kept)
+        if not far:
+            break
+        sigmas = max(far)
         if sigmas <= OUTLIER_SIGMAS:
             break
+        worst = far.index(sigmas)
         rest = kept[:worst] + kept[worst + 1 :]
         if not _consistent(rest):
             break  # the others do not agree either: no one value to blame
