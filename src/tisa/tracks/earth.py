@@ -83,7 +83,7 @@ def density(altitude_m: Vec | float) -> Vec:
 def altitude(r: Vec) -> Vec:
     """Height above the WGS-84 ellipsoid (m), fast and batched: the geocentric radius less the
     ellipsoid's radius at that geocentric latitude. Exact on the ellipsoid (so a crossing of
-    the ground is exact); off it, within 1 m below 200 km, 5 m at 1,000 km, 20 m at 6,000 km
+    the ground is exact); off it, within 1.1 m below 200 km, 5 m at 1,000 km, 20 m at 6,000 km
     (tests/tracks/test_earth.py)."""
     x, y, z = r[..., 0], r[..., 1], r[..., 2]
     rn = np.sqrt(x * x + y * y + z * z)
