@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from harness.factories import launch, product
+from harness.factories import identity_of, launch, product
 
 from tisa.domain.model import Estimate, NuclearTest, Qualifier, Unit
 from tisa.domain.wire import DraftIn, draft_to_wire, observation_to_wire, parse, to_product
@@ -54,7 +54,7 @@ def test_the_wire_keeps_the_unit_as_written_and_old_figures_byte_for_byte() -> N
         "sigma": 10,
         "unit": "nmi",
     }
-    again = to_product(parse(DraftIn, json.loads(json.dumps(wire))), **_identity(p))
+    again = to_product(parse(DraftIn, json.loads(json.dumps(wire))), **identity_of(p))
     assert again == p
     plain = observation_to_wire(launch(range_km=Estimate(400, Qualifier.ABOUT, 20)))
     assert "unit" not in plain["range_km"]
@@ -79,14 +79,4 @@ def test_a_bad_unit_on_the_wire_is_a_clear_error() -> None:
     body["observations"][0]["range_km"]["unit"] = "min"
     draft = parse(DraftIn, body)
     with pytest.raises(InputInvalid, match="cannot be a distance"):
-        to_product(draft, **_identity(product()))
-
-
-def _identity(p: Any) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "version": p.version,
-        "originator": p.originator,
-        "author": p.author,
-        "created_at": p.created_at,
-    }
+        to_product(draft, **identity_of(product()))

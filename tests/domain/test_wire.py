@@ -15,6 +15,7 @@ from harness.factories import (
     arrangement,
     consent,
     consents,
+    identity_of,
     nuclear_test,
     product,
     products,
@@ -51,16 +52,6 @@ def _manifest(**changes: Any) -> dict[str, Any]:
     data = _json(manifest_to_wire(product(), DIGEST))
     data.update(changes)
     return data
-
-
-def _identity(p: Product) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "version": p.version,
-        "originator": p.originator,
-        "author": p.author,
-        "created_at": p.created_at,
-    }
 
 
 # --- round trips ---------------------------------------------------------------------------------
@@ -107,8 +98,8 @@ def test_manifest_round_trip_with_a_nuclear_test_and_top_secret_orcon() -> None:
 def test_draft_round_trip() -> None:
     p = product()
     draft = parse(DraftIn, _json(draft_to_wire(p)))
-    assert draft.to_domain(**_identity(p)) == p
-    assert to_product(draft, **_identity(p)) == p
+    assert draft.to_domain(**identity_of(p)) == p
+    assert to_product(draft, **identity_of(p)) == p
 
 
 def test_draft_defaults() -> None:
@@ -119,7 +110,7 @@ def test_draft_defaults() -> None:
     assert draft.precedence is Precedence.ROUTINE
     assert draft.text == ""
     assert draft.observations == []
-    p = draft.to_domain(**_identity(product()))
+    p = draft.to_domain(**identity_of(product()))
     assert p.classification is Classification.SECRET
     assert p.source_reliability.value == "F"
     assert p.information_credibility.value == "6"
@@ -282,7 +273,7 @@ def test_content_that_breaks_a_domain_rule_is_input_invalid(
 def test_to_product_reports_marking_errors_as_input_invalid() -> None:
     draft = parse(DraftIn, draft_to_wire(product()) | {"classification": "RESTRICTED"})
     with pytest.raises(InputInvalid, match="unknown classification") as caught:
-        to_product(draft, **_identity(product()))
+        to_product(draft, **identity_of(product()))
     assert isinstance(caught.value, MarkingInvalid)
 
 

@@ -220,6 +220,17 @@ def product(**overrides: Any) -> Product:
     return Product(**fields)
 
 
+def identity_of(p: Product) -> dict[str, Any]:
+    """What a node, not the draft, gives a product (`to_product`'s keywords)."""
+    return {
+        "id": p.id,
+        "version": p.version,
+        "originator": p.originator,
+        "author": p.author,
+        "created_at": p.created_at,
+    }
+
+
 def consent(**overrides: Any) -> Consent:
     """KOR's standing rule: USA may relay dprk.missile.* up to SECRET to JPN, from T0, open-ended.
 

@@ -12,7 +12,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from tisa.api.views import entry_view
@@ -176,18 +176,8 @@ def details(detail: Mapping[str, Any]) -> list[Detail]:
     return out
 
 
-CSV_COLUMNS = (
-    "seq",
-    "at",
-    "actor",
-    "action",
-    "party",
-    "product_id",
-    "version",
-    "detail",
-    "prev_hash",
-    "entry_hash",
-)
+# The entry's own fields, in the chain's order: what a hash is computed over, and the hashes.
+CSV_COLUMNS = tuple(f.name for f in fields(Entry))
 
 
 def jsonl(entries: Iterable[Entry]) -> Iterator[str]:
