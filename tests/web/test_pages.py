@@ -322,3 +322,26 @@ def test_opening_a_product_is_one_audited_view_and_summaries_none(web: Web) -> N
     for page in ("/ui/inbox", "/ui/consents", "/ui/releases"):
         assert client.get(page).status_code == 200
     assert views() == before + 2
+
+
+def test_switching_language_keeps_the_page_and_its_filters(web: Web) -> None:
+    client = web.signed_in("kor-auditor")
+    query = "topic=dprk.missile&unread=1"
+    page = client.get(f"/ui/inbox?{query}")
+    back = re.search(r'name="back" value="([^"]*)"', page.text)
+    assert back is not None
+    assert back.group(1).replace("&amp;", "&") == f"/ui/inbox?{query}"
+    csrf = web.csrf(client)
+    for target, lands in [
+        (f"/ui/inbox?{query}", f"/ui/inbox?{query}"),
+        ("//elsewhere.example/ui/inbox", "/ui/inbox"),
+        ("https://elsewhere.example/ui/inbox", "/ui/inbox"),
+    ]:
+        moved = client.post(
+            "/ui/language",
+            data={"csrf": csrf, "language": "ja", "back": target},
+            follow_redirects=False,
+        )
+        assert moved.status_code == 303
+        assert moved.headers["location"] == lands
+    client.post("/ui/language", data={"csrf": csrf, "language": "en", "back": "/ui/inbox"})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi import Path as PathParam
@@ -64,7 +65,15 @@ def install(app: FastAPI, rt: Runtime, ui: Pages) -> None:
         user, form = await signed_form(request)
         await run_in_threadpool(rt.accounts.set_language, user.username, _text(form, "language"))
         target = _text(form, "back", required=False)
-        return _back(target if target.startswith("/ui/") else "/ui/inbox")
+        # Back to the same page with its filters; only a path of this UI, never another site.
+        parts = urlsplit(target)
+        safe = (
+            not parts.scheme
+            and not parts.netloc
+            and parts.path.startswith("/ui/")
+            and "\\" not in target
+        )
+        return _back(target if safe else "/ui/inbox")
 
     @app.post("/ui/products/{product_id}/versions/{version}/release", include_in_schema=False)
     async def release(request: Request, product_id: Id, version: Version) -> Response:

@@ -119,6 +119,8 @@ class Pages:
             party_name=self.party_name,
             nav=nav,
             path=request.url.path,
+            # The page with its query (filters, ?version=): where a language switch returns.
+            here=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             csrf=csrf_token(session) if session and user else "",
             # Where this page's live stream starts: the log's head before its data was read.
             live_after=getattr(request.state, "live_after", ""),
