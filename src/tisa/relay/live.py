@@ -224,7 +224,6 @@ class _Admitted:
     """A line that verified and that the gate let in: the row to keep and what it carries."""
 
     row: tracks.TrackRow
-    stream: TrackStream
     gated: Stream
     update: TrackUpdate
 
@@ -254,7 +253,7 @@ def _admit(
         raise ChannelSuspended("; ".join(decision.texts))
     decision.raise_if_denied()
     row = _row(stream, update, line.token, line, ctx.clock(), sender)
-    return _Admitted(row, stream, gated, update)
+    return _Admitted(row, gated, update)
 
 
 def _onward(
