@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from tisa.api.errors import install
 from tisa.api.events import events_router
 from tisa.api.idempotency import Idempotency
-from tisa.api.inbox_query import inbox_query
+from tisa.api.inbox_query import LEVELS, PARTY, PRECEDENCES, TOPIC_FAMILY, inbox_query
 from tisa.api.limits import BodyLimit
 from tisa.api.openapi import analyst_operations, describe
 from tisa.api.params import UUID, Digest, Id, Version
@@ -149,10 +149,10 @@ def analyst_app(rt: Runtime) -> FastAPI:
         state: Annotated[str | None, Query(pattern="^(draft|released|received)$")] = None,
         limit: Annotated[int, Query(ge=1, le=LIMIT_MAX)] = LIMIT_DEFAULT,
         q: Annotated[str | None, Query(max_length=QUERY_MAX)] = None,
-        topic: Annotated[str | None, Query(max_length=100)] = None,
-        originator: Annotated[str | None, Query(max_length=3)] = None,
-        classification: Annotated[str | None, Query(max_length=20)] = None,
-        precedence: Annotated[str | None, Query(max_length=10)] = None,
+        topic: Annotated[str | None, Query(max_length=100, pattern=TOPIC_FAMILY)] = None,
+        originator: Annotated[str | None, Query(pattern=PARTY)] = None,
+        classification: Annotated[str | None, Query(pattern=LEVELS)] = None,
+        precedence: Annotated[str | None, Query(pattern=PRECEDENCES)] = None,
         since: Annotated[str | None, Query(max_length=40)] = None,
         until: Annotated[str | None, Query(max_length=40)] = None,
         unread: bool = False,

@@ -10,6 +10,16 @@ from tisa.domain.markings import Classification, Precedence
 from tisa.errors import InputInvalid, MarkingInvalid
 from tisa.services.inbox import InboxQuery
 
+#: What the OpenAPI document says each parameter holds (the parsers below decide).
+TOPIC_FAMILY = r"^(\*|[a-z0-9-]+(\.[a-z0-9-]+)*(\.\*)?)$"
+LEVELS = (
+    "^("
+    + "|".join(sorted({*(c.name for c in Classification), *(c.label for c in Classification)}))
+    + ")$"
+)
+PARTY = "^[A-Z]{3}$"
+PRECEDENCES = "^(" + "|".join(p.value for p in Precedence) + ")$"
+
 
 def _moment(name: str, text: str, *, end: bool) -> datetime:
     """An ISO 8601 date or date and time, in UTC when no zone is written. A date alone is
