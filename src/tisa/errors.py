@@ -7,6 +7,7 @@
     │   ├── MarkingInvalid      classification, REL TO or caveats that break the rules
     │   ├── TooLarge            a body or file over its limit (refused before it is stored)
     │   ├── WindowTooLarge      a replay asked over more time or frames than is served at once
+    │   ├── CursorInvalid       a page's cursor this node did not give for this query and user
     │   └── TrackInvalid        a missile track that does not hold (a covariance, a time)
     ├── PolicyDenied            a rule of release refused a movement (carries the reasons)
     ├── AccessDenied            a user may not see or do this
@@ -74,6 +75,11 @@ class TooLarge(InputInvalid):
 class WindowTooLarge(InputInvalid):
     """A replay asked over a longer window, or more frames, than one answer carries: a
     request to narrow, not a body to refuse (a 400, unlike `TooLarge`)."""
+
+
+class CursorInvalid(InputInvalid):
+    """A cursor to a next page that this node did not give this user for this query (altered,
+    another's, or for other filters): start again from the first page (a 400)."""
 
 
 class TrackInvalid(InputInvalid):

@@ -48,11 +48,26 @@ RULED = [
     "POST /api/v1/tracks",
     # A replay names an event or a window, one of the two: each parameter alone is optional.
     "GET /api/v1/tracks/replay",
+    # The inbox: a search must hold a word, a date must be a real one and come before the
+    # other, a cursor must be one this node gave.
+    "GET /api/v1/products",
     # A bundle's objects must be STIX 2.1 with a report among them: STIX's own schemas, not
     # this document, say what each object holds.
     "POST /api/v1/stix",
 ]
-ACCEPTED_OR_REFUSED_BY_A_RULE = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
+# 400 too: a cursor this node did not give, a replay window too long (each documented).
+ACCEPTED_OR_REFUSED_BY_A_RULE = [
+    "2xx",
+    "3xx",
+    "400",
+    "401",
+    "403",
+    "404",
+    "409",
+    "422",
+    "429",
+    "5xx",
+]
 
 CONFIG: dict[str, Any] = {
     "seed": SEED,

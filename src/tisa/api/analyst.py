@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from tisa.api.errors import install
 from tisa.api.events import events_router
 from tisa.api.idempotency import Idempotency
+from tisa.api.inbox_query import LEVELS, PARTY, PRECEDENCES, TOPIC_FAMILY, inbox_query
 from tisa.api.limits import BodyLimit
 from tisa.api.openapi import analyst_operations, describe
 from tisa.api.params import UUID, Digest, Id, Version
@@ -32,10 +33,12 @@ from tisa.api.views import (
 from tisa.attachments import uploads
 from tisa.attachments.downloads import checked_stream
 from tisa.attachments.uploads import workspace
+from tisa.domain.terms import QUERY_MAX
 from tisa.domain.wire import ConsentIn, DraftIn, Strict
 from tisa.errors import TooLarge
 from tisa.node.runtime import Runtime
 from tisa.services.accounts import LANGUAGES, Role, User
+from tisa.services.inbox import LIMIT_DEFAULT, LIMIT_MAX
 from tisa.services.status import node_status
 from tisa.services.taxii import MEDIA_STIX
 from tisa.store import audit
@@ -144,16 +147,38 @@ def analyst_app(rt: Runtime) -> FastAPI:
     def listing(
         user: Signed_in,
         state: Annotated[str | None, Query(pattern="^(draft|released|received)$")] = None,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+        limit: Annotated[int, Query(ge=1, le=LIMIT_MAX)] = LIMIT_DEFAULT,
+        q: Annotated[str | None, Query(max_length=QUERY_MAX)] = None,
+        topic: Annotated[str | None, Query(max_length=100, pattern=TOPIC_FAMILY)] = None,
+        originator: Annotated[str | None, Query(pattern=PARTY)] = None,
+        classification: Annotated[str | None, Query(pattern=LEVELS)] = None,
+        precedence: Annotated[str | None, Query(pattern=PRECEDENCES)] = None,
+        since: Annotated[str | None, Query(max_length=40)] = None,
+        until: Annotated[str | None, Query(max_length=40)] = None,
+        unread: bool = False,
+        cursor: Annotated[str | None, Query(max_length=200)] = None,
     ) -> dict[str, Any]:
-        shown = reading.listing(user, state=state, limit=limit)
+        query = inbox_query(
+            parties=set(arrangement.parties),
+            state=state,
+            originator=originator,
+            classification=classification,
+            precedence=precedence,
+            topic=topic,
+            since=since,
+            until=until,
+            unread=unread,
+            q=q,
+        )
+        page = rt.inbox.page(user, query, cursor=cursor, limit=limit)
         answer: dict[str, Any] = {
-            "products": [summary_view(h, arrangement, ctx.party) for h in shown.held]
+            "products": [summary_view(h, arrangement, ctx.party) for h in page.held],
+            "next_cursor": page.next_cursor,
         }
-        if shown.withheld:
-            answer["withheld"] = shown.withheld
+        if page.withheld:
+            answer["withheld"] = page.withheld
             answer["note"] = (
-                f"{shown.withheld} stored product versions could not be read whole and are "
+                f"{page.withheld} stored product versions could not be read whole and are "
                 "left out; the node's log names them (an administrator runs `tisa check`)"
             )
         return answer

@@ -30,6 +30,7 @@ from tisa.errors import (
     ChannelSuspended,
     ConfigInvalid,
     Conflict,
+    CursorInvalid,
     Damaged,
     DiskFull,
     Incomplete,
@@ -51,6 +52,7 @@ _log = logging.getLogger("tisa.api")
 STATUS: list[tuple[type[TisaError], int]] = [
     (TooLarge, 413),
     (WindowTooLarge, 400),
+    (CursorInvalid, 400),
     (AuthenticationFailed, 401),
     (AccessDenied, 403),
     (NotFound, 404),

@@ -271,6 +271,12 @@ def analyst_operations(arrangement: Arrangement, party: str) -> dict[str, Operat
         "POST /api/v1/channels/{channel_id}/resume": Operation(path_values=channel_values),
         "GET /api/v1/status": Operation(errors={403: "Only administrators and auditors."}),
         "GET /api/v1/audit": Operation(errors={403: "Only administrators and auditors."}),
+        "GET /api/v1/products": Operation(
+            errors={
+                400: "The cursor is not one this node gave you for these filters: ask again "
+                "without it for the first page."
+            }
+        ),
         "GET /api/v1/tracks/replay": Operation(
             errors={
                 400: "The window is too long, or holds too many updates or frames: narrow it.",

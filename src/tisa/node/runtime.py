@@ -50,6 +50,7 @@ from tisa.services.channels import Channels
 from tisa.services.consents import Consents
 from tisa.services.drafts import Drafts
 from tisa.services.events import Events
+from tisa.services.inbox import Inbox
 from tisa.services.reading import Reading
 from tisa.services.releases import Releases
 from tisa.services.replay import Replays
@@ -138,6 +139,9 @@ class Runtime:
         # What users do, each a service with what it needs; the API, the UI and the CLI call
         # these same objects.
         self.reading = Reading(self._ctx)
+        self.inbox = Inbox(
+            self._ctx, reading=self.reading, secret=_secret(paths.work / "inbox-cursor.key")
+        )
         self.releases = Releases(self._ctx)
         self.drafts = Drafts(self._ctx, reading=self.reading, releases=self.releases)
         self.consents = Consents(self._ctx)
@@ -392,7 +396,8 @@ class Runtime:
 
 
 def _secret(path: Path) -> bytes:
-    """The node's key for signing TAXII `next` tokens, made on first use (owner-only)."""
+    """A node's key for signing the tokens it gives to resume a walk (TAXII's `next`, the
+    inbox's cursor), made on first use (owner-only)."""
     try:
         return path.read_bytes()
     except FileNotFoundError:

@@ -188,7 +188,7 @@ def parse_filters(params: Sequence[tuple[str, str]]) -> Filters:
         filters = replace(filters, added_after_us=_instant("added_after", seen["added_after"]))
     if "limit" in seen:
         text = seen["limit"].strip()
-        if not text.isdigit() or int(text) < 1:
+        if not (text.isascii() and text.isdigit()) or int(text) < 1:
             raise InputInvalid(f"limit: {seen['limit']!r} is not a whole number of 1 or more")
         filters = replace(filters, limit=min(int(text), LIMIT_MAX))
     if "match[type]" in seen:

@@ -9,15 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from tisa.domain.states import ProductState
-from tisa.store import salvage
-from tisa.store.tables import products
+from tisa.domain.terms import index_terms
+from tisa.store import salvage, search
+from tisa.store.tables import product_topics, products
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Any fixed number: PostgreSQL's lock that orders the writers of new versions (see
+# `insert_product`).
+_LISTING_LOCK = 0x7715_1157
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,7 @@ class ProductRow:
     recalled_at: datetime | None
     recall: str | None
     recall_reason: str | None
+    listed_us: int
 
 
 def _row(r: Any) -> ProductRow:
@@ -125,9 +132,77 @@ class NewVersion:
     received_at: datetime | None = None
 
 
-def insert_product(conn: Connection, new: NewVersion) -> None:
-    """Store a new version."""
-    conn.execute(insert(products), {**new.__dict__, "state": new.state.value})
+def micros(moment: datetime) -> int:
+    """An aware time in whole µs since the epoch, exactly."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def families(topics: Sequence[str]) -> set[str]:
+    """Every topic and each of its prefixes: what a topic filter can name."""
+    found: set[str] = set()
+    for topic in topics:
+        words = topic.split(".")
+        found.update(".".join(words[: i + 1]) for i in range(len(words)))
+    return found
+
+
+def _index(conn: Connection, new_id: str, version: int, listed_us: int, **content: Any) -> None:
+    rows = [
+        {"product_id": new_id, "version": version, "family": f, "listed_us": listed_us}
+        for f in sorted(families(content["topics"]))
+    ]
+    if rows:
+        conn.execute(insert(product_topics), rows)
+    search.put(conn, listed_us, index_terms(content["title"], str(content["body"].get("text", ""))))
+
+
+def insert_product(conn: Connection, new: NewVersion) -> int:
+    """Store a new version, listed after every version stored before it; its place in the
+    inbox (`listed_us`).
+
+    The inbox is read newest first from `listed_us`, and a walk through its pages stops at a
+    horizon, so no version may be listed earlier than one already stored: on PostgreSQL the
+    writers take turns (a transaction lock held to commit); SQLite has one writer anyway.
+    The version the new one replaces as the newest is marked superseded in the same
+    transaction; one that arrives after a later version was never the newest.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LISTING_LOCK})
+    t = products.c
+    last = conn.execute(select(func.max(t.listed_us))).scalar_one_or_none() or 0
+    listed_us = max(micros(new.received_at or new.created_at), last + 1)
+    later = conn.execute(
+        select(t.version).where(t.product_id == new.product_id, t.version > new.version).limit(1)
+    ).first()
+    if later is None:
+        conn.execute(
+            update(products)
+            .where(
+                t.product_id == new.product_id,
+                t.version < new.version,
+                t.superseded_us.is_(None),
+            )
+            .values(superseded_us=listed_us)
+        )
+    conn.execute(
+        insert(products),
+        {
+            **new.__dict__,
+            "state": new.state.value,
+            "listed_us": listed_us,
+            "superseded_us": None if later is None else listed_us,
+        },
+    )
+    _index(
+        conn,
+        new.product_id,
+        new.version,
+        listed_us,
+        topics=new.topics,
+        title=new.title,
+        body=new.body,
+    )
+    return listed_us
 
 
 def _version(product_id: str, version: int) -> Any:
@@ -157,7 +232,17 @@ def revise_draft(
             body=body,
         )
     )
-    return bool(changed.rowcount)
+    if not changed.rowcount:
+        return False
+    listed_us = conn.execute(select(products.c.listed_us).where(_version(product_id, version)))
+    at = int(listed_us.scalar_one())
+    conn.execute(delete(product_topics).where(_topics_of(product_id, version)))
+    _index(conn, product_id, version, at, topics=topics, title=title, body=body)
+    return True
+
+
+def _topics_of(product_id: str, version: int) -> Any:
+    return (product_topics.c.product_id == product_id) & (product_topics.c.version == version)
 
 
 def mark_released(
@@ -214,15 +299,7 @@ def listing(
     since: datetime | None = None,
 ) -> list[ProductRow]:
     """The newest version of each product, newest first."""
-    newest = (
-        select(products.c.product_id, func.max(products.c.version).label("v"))
-        .group_by(products.c.product_id)
-        .subquery()
-    )
-    query = select(products).join(
-        newest,
-        (products.c.product_id == newest.c.product_id) & (products.c.version == newest.c.v),
-    )
+    query = select(products).where(products.c.superseded_us.is_(None))
     if states:
         query = query.where(products.c.state.in_(states))
     if originator:

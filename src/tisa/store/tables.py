@@ -79,7 +79,30 @@ products = Table(
     _when("recalled_at"),
     Column("recall", Text),
     Column("recall_reason", Text),
+    # The version's place in the inbox: µs when this node stored it, strictly rising, so it
+    # is also the order of arrival (`tisa.store.products.insert_product`).
+    Column("listed_us", BigInteger, nullable=False),
+    # When a later version was stored (None: this is the newest): the newest of each product
+    # is read from an index, and as it stood at any earlier moment (a walk's horizon).
+    Column("superseded_us", BigInteger),
     Index("ix_products_state", "state"),
+    Index("ux_products_listed", "listed_us", unique=True),
+    Index("ix_products_originator_listed", "originator", "listed_us"),
+    Index("ix_products_classification_listed", "classification", "listed_us"),
+    Index("ix_products_precedence_listed", "precedence", "listed_us"),
+    Index("ix_products_state_listed", "state", "listed_us"),
+)
+
+# Each version's topics and every prefix of them ('dprk', 'dprk.missile', 'dprk.missile.launch'):
+# a topic filter names a family and finds it by equality, in inbox order.
+product_topics = Table(
+    "product_topics",
+    metadata,
+    Column("product_id", String(_ID), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("family", String(100), primary_key=True),
+    Column("listed_us", BigInteger, nullable=False),
+    Index("ix_product_topics_family", "family", "listed_us"),
 )
 
 deliveries = Table(
